@@ -1,0 +1,30 @@
+"""animator: Deforum-class AI animation, done right.
+
+The public entry points are imported lazily so that ``import animator`` (and ``animator --help``) stays fast:
+torch, diffusers and transformers load only when a render or a backend needs them.
+"""
+
+from __future__ import annotations
+
+from animator.errors import AnimatorError
+
+__version__ = "0.1.0"
+
+__all__ = ["AnimatorError", "render", "render_frames", "load_config", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in ("render", "render_frames"):
+        import importlib
+
+        # The frame loop lives in the module animator/render.py; importing it makes Python bind the *module* to
+        # ``animator.render``. Re-bind the names to the functions so ``animator.render(...)`` is the API.
+        module = importlib.import_module("animator.render")
+        globals()["render"] = module.render
+        globals()["render_frames"] = module.render_frames
+        return globals()[name]
+    if name == "load_config":
+        from animator.keyframes import load_config
+
+        return load_config
+    raise AttributeError(f"module 'animator' has no attribute {name!r}")

@@ -1,0 +1,3 @@
+from animator.cli import main
+
+main(prog_name="animator")

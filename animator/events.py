@@ -1,0 +1,49 @@
+"""Events a render emits. The CLI progress bar, the notebook live view and tests all subscribe to these.
+
+Nothing in the frame loop prints: it calls ``callback(event)`` for every subscriber instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Union
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RenderStarted:
+    total_frames: int          # frames this run will emit (after --frames / resume are applied)
+    first_frame: int           # index of the first frame emitted (> 0 when resuming or rendering a range)
+    width: int
+    height: int
+    fps: float
+    run_dir: Path | None       # where schedules, seeds and settings are recorded (None for in-memory previews)
+    notes: tuple[str, ...] = ()  # one-line messages for a newcomer (e.g. "offline depth: a learned model is better ...")
+
+
+@dataclass(frozen=True)
+class FrameRendered:
+    index: int                 # frame index in the animation
+    total_frames: int          # total frames of the animation
+    image: np.ndarray          # (H, W, 3) uint8 RGB of the finished frame, on the host
+    diffused: bool             # True when the denoiser ran on this frame (False for cadence tweens / warp-only)
+    seed: int
+    elapsed_s: float           # since the render started
+    fps: float                 # frames per second so far in this run
+    eta_s: float               # estimated seconds left
+    timings_ms: dict[str, float] = field(default_factory=dict)  # stage -> ms spent on this frame
+
+
+@dataclass(frozen=True)
+class RenderFinished:
+    output: Path | None        # the finished video (None when no video was asked for)
+    frames: int
+    elapsed_s: float
+    run_dir: Path | None
+    stats: dict[str, float] = field(default_factory=dict)  # e.g. flicker metric, mean ms per stage
+
+
+RenderEvent = Union[RenderStarted, FrameRendered, RenderFinished]
+RenderCallback = Callable[[RenderEvent], None]
