@@ -1,0 +1,143 @@
+"""Sampler names (the ones Deforum / A1111 users know) mapped to diffusers schedulers.
+
+Every scheduler is built from the model's own scheduler config (its beta schedule, prediction type, training
+timesteps), with only the sampling algorithm and sigma spacing swapped. A per-frame sampler schedule reuses the
+schedulers already built: :class:`SchedulerCache` builds each name once per loaded model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from animator.errors import AnimatorError
+
+__all__ = ["SamplerSpec", "SAMPLERS", "build_scheduler", "SchedulerCache", "sampler_names"]
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """How to build one sampler: a diffusers scheduler class name plus config overrides."""
+
+    scheduler_class: str                                   # attribute of the ``diffusers`` package
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # replaces keys of the model's scheduler config
+    needs: str | None = None                               # an optional Python package the scheduler imports
+    about: str = ""                                        # one line for `--help` style listings
+
+
+_KARRAS = {"use_karras_sigmas": True}
+_NOT_KARRAS = {"use_karras_sigmas": False}
+
+SAMPLERS: dict[str, SamplerSpec] = {
+    "euler": SamplerSpec("EulerDiscreteScheduler", _NOT_KARRAS, about="Euler (k-diffusion), deterministic"),
+    "euler_karras": SamplerSpec("EulerDiscreteScheduler", _KARRAS, about="Euler with Karras sigmas"),
+    "euler_a": SamplerSpec("EulerAncestralDiscreteScheduler", about="Euler ancestral (Deforum's default), adds noise each step"),
+    "heun": SamplerSpec("HeunDiscreteScheduler", _NOT_KARRAS, about="Heun, 2 UNet calls per step"),
+    "dpm2": SamplerSpec("KDPM2DiscreteScheduler", _NOT_KARRAS, about="DPM2, 2 UNet calls per step"),
+    "dpm2_karras": SamplerSpec("KDPM2DiscreteScheduler", _KARRAS, about="DPM2 with Karras sigmas"),
+    "dpm2_a": SamplerSpec("KDPM2AncestralDiscreteScheduler", _NOT_KARRAS, about="DPM2 ancestral"),
+    "dpm++_2m": SamplerSpec("DPMSolverMultistepScheduler", {**_NOT_KARRAS, "algorithm_type": "dpmsolver++"},
+                            about="DPM++ 2M"),
+    "dpm++_2m_karras": SamplerSpec("DPMSolverMultistepScheduler", {**_KARRAS, "algorithm_type": "dpmsolver++"},
+                                   about="DPM++ 2M Karras (a good default for 20-30 steps)"),
+    "dpm++_2m_sde": SamplerSpec("DPMSolverMultistepScheduler", {**_NOT_KARRAS, "algorithm_type": "sde-dpmsolver++"},
+                                about="DPM++ 2M SDE"),
+    "dpm++_2m_sde_karras": SamplerSpec("DPMSolverMultistepScheduler",
+                                       {**_KARRAS, "algorithm_type": "sde-dpmsolver++"}, about="DPM++ 2M SDE Karras"),
+    "dpm++_2s": SamplerSpec("DPMSolverSinglestepScheduler", _NOT_KARRAS, about="DPM++ 2S (singlestep)"),
+    "dpm++_sde": SamplerSpec("DPMSolverSDEScheduler", _NOT_KARRAS, needs="torchsde", about="DPM++ SDE (needs torchsde)"),
+    "dpm++_sde_karras": SamplerSpec("DPMSolverSDEScheduler", _KARRAS, needs="torchsde",
+                                    about="DPM++ SDE Karras (needs torchsde)"),
+    "ddim": SamplerSpec("DDIMScheduler", about="DDIM, deterministic"),
+    "ddpm": SamplerSpec("DDPMScheduler", about="DDPM, stochastic (needs many steps)"),
+    "lms": SamplerSpec("LMSDiscreteScheduler", _NOT_KARRAS, about="LMS"),
+    "lms_karras": SamplerSpec("LMSDiscreteScheduler", _KARRAS, about="LMS with Karras sigmas"),
+    "pndm": SamplerSpec("PNDMScheduler", {"skip_prk_steps": True}, about="PNDM / PLMS"),
+    "deis": SamplerSpec("DEISMultistepScheduler", _NOT_KARRAS, about="DEIS multistep"),
+    "unipc": SamplerSpec("UniPCMultistepScheduler", _NOT_KARRAS, about="UniPC, good at few steps"),
+    "lcm": SamplerSpec("LCMScheduler", about="LCM / LCM-LoRA models (4-8 steps, guidance 1-2)"),
+    "tcd": SamplerSpec("TCDScheduler", about="TCD-LoRA models"),
+}
+
+
+def sampler_names() -> list[str]:
+    """Every valid sampler name, in listing order."""
+    return list(SAMPLERS)
+
+
+def _unknown_sampler(name: object) -> AnimatorError:
+    return AnimatorError(
+        f"unknown sampler {name!r}",
+        field="sampler",
+        hint="use one of: " + ", ".join(SAMPLERS),
+    )
+
+
+def build_scheduler(name: str, base_config: Mapping[str, Any], *, trailing: bool = False):
+    """A fresh diffusers scheduler for sampler ``name``, built on a model's scheduler config.
+
+    Args:
+        name: a key of :data:`SAMPLERS` (case-insensitive, ``-`` and spaces read as ``_``).
+        base_config: the model's own scheduler config (``pipe.scheduler.config``).
+        trailing: use trailing timestep spacing (SD-Turbo / SDXL-Turbo are distilled on it; few-step
+            img2img also needs it to reach low noise levels).
+    """
+    import diffusers
+
+    key = normalize_sampler_name(name)
+    spec = SAMPLERS[key]
+    if spec.needs and importlib.util.find_spec(spec.needs) is None:
+        raise AnimatorError(
+            f"sampler {key!r} needs the Python package {spec.needs!r}, which is not installed",
+            field="sampler",
+            hint=f"pip install {spec.needs}, or pick another sampler",
+        )
+    scheduler_class = getattr(diffusers, spec.scheduler_class)
+    overrides = dict(spec.overrides)
+    if trailing:
+        overrides["timestep_spacing"] = "trailing"
+    accepted = _init_keys(scheduler_class)
+    # Drop keys the model config carries for another scheduler family (e.g. `skip_prk_steps` into Euler), which
+    # diffusers would otherwise log about on every build.
+    config = {k: v for k, v in dict(base_config).items() if k in accepted or k.startswith("_")}
+    config.update({k: v for k, v in overrides.items() if k in accepted})
+    return scheduler_class.from_config(config)
+
+
+def normalize_sampler_name(name: object) -> str:
+    """``"DPM++ 2M Karras"`` -> ``"dpm++_2m_karras"``; raises AnimatorError listing valid names if unknown."""
+    if not isinstance(name, str):
+        raise _unknown_sampler(name)
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    key = {"k_euler": "euler", "k_euler_a": "euler_a", "k_euler_ancestral": "euler_a", "euler_ancestral": "euler_a",
+           "plms": "pndm", "k_lms": "lms", "k_heun": "heun", "dpmpp_2m": "dpm++_2m",
+           "dpmpp_2m_karras": "dpm++_2m_karras", "dpmpp_sde": "dpm++_sde", "dpmpp_sde_karras": "dpm++_sde_karras",
+           "dpmpp_2m_sde": "dpm++_2m_sde", "dpmpp_2m_sde_karras": "dpm++_2m_sde_karras",
+           "dpmpp_2s": "dpm++_2s", "uni_pc": "unipc"}.get(key, key)
+    if key not in SAMPLERS:
+        raise _unknown_sampler(name)
+    return key
+
+
+def _init_keys(scheduler_class) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(scheduler_class.__init__).parameters) - {"self"}
+
+
+class SchedulerCache:
+    """Schedulers of one model, built once per sampler name (a per-frame sampler schedule switches for free)."""
+
+    def __init__(self, base_config: Mapping[str, Any], *, trailing: bool = False) -> None:
+        self.base_config = dict(base_config)
+        self.trailing = trailing
+        self._built: dict[str, Any] = {}
+        self.builds = 0  # how many schedulers were constructed (tests check switching does not rebuild)
+
+    def get(self, name: str):
+        key = normalize_sampler_name(name)
+        if key not in self._built:
+            self._built[key] = build_scheduler(key, self.base_config, trailing=self.trailing)
+            self.builds += 1
+        return self._built[key]

@@ -1,0 +1,316 @@
+"""From relative disparity to positive z, and keeping that z stable from frame to frame.
+
+Depth models return *relative inverse depth* (disparity): larger is nearer, with an unknown scale and shift that
+change from frame to frame. The 3D warp needs z in scene units. :func:`disparity_to_depth` is THE one mapping:
+
+1. normalise the disparity robustly to ``d`` in [0, 1] (the ``low``/``high`` percentiles go to 0/1, then clamp),
+2. interpolate in inverse depth: ``1/z = d/near + (1 - d)/far``, so ``d = 1`` is at ``near`` and ``d = 0`` at ``far``.
+
+Interpolating ``1/z`` (not ``z``) keeps the model's disparity ratios: a surface twice as near in disparity stays
+twice as near in z, which is what makes parallax look right.
+
+Deforum re-normalises every frame, so the same wall jumps back and forth in depth when the model's output range
+changes (a bright object entering the frame is enough). :class:`DepthTracker` carries the scale and shift instead:
+each new disparity is fitted (least squares, robust) to the previous frame's depth warped into the current frame,
+so a static scene under a static camera keeps its depth.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from animator.errors import AnimatorError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+
+# Quantiles are estimated on at most this many pixels per image: a regular subsample gives the same percentile to
+# well under 1% and keeps torch.quantile (which sorts) cheap at video resolutions.
+_QUANTILE_SAMPLES = 65536
+
+
+def _check_bchw(name: str, value: "Tensor", channels: int | None = 1) -> None:
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise AnimatorError(f"expected a torch.Tensor, got {type(value).__name__}", field=name)
+    if value.ndim != 4 or (channels is not None and value.shape[1] != channels):
+        want = f"(B,{channels},H,W)" if channels is not None else "(B,C,H,W)"
+        raise AnimatorError(f"expected shape {want}, got {tuple(value.shape)}", field=name)
+    if not value.is_floating_point():
+        raise AnimatorError(f"expected a floating point tensor, got {value.dtype}", field=name)
+
+
+def _per_sample(name: str, value: "float | Tensor", batch: int, like: "Tensor") -> "Tensor":
+    """A float or (B,) tensor as a (B,1,1,1) float32 tensor on ``like``'s device, checked positive and finite."""
+    import torch
+
+    tensor = torch.as_tensor(value, dtype=torch.float32, device=like.device)
+    if tensor.ndim == 0:
+        tensor = tensor.expand(batch)
+    if tensor.shape != (batch,):
+        raise AnimatorError(f"expected a float or a ({batch},) tensor, got shape {tuple(tensor.shape)}", field=name)
+    if not bool(torch.isfinite(tensor).all()) or bool((tensor <= 0).any()):
+        raise AnimatorError(f"must be positive and finite, got {tensor.tolist()}", field=name)
+    return tensor.view(batch, 1, 1, 1)
+
+
+def _check_near_far(near: "Tensor", far: "Tensor") -> None:
+    if bool((far <= near).any()):
+        raise AnimatorError(
+            f"far ({far.flatten().tolist()}) must be greater than near ({near.flatten().tolist()})",
+            field="far", hint="typical values: near 0.5, far 50 (scene units, the same units as translation_*)",
+        )
+
+
+def disparity_percentiles(disparity: "Tensor", low: float = 0.02, high: float = 0.98) -> tuple["Tensor", "Tensor"]:
+    """Robust range of each image's disparity.
+
+    Args:
+        disparity: ``# Bx1xHxW`` relative inverse depth.
+        low, high: quantiles (in [0, 1]) that map to 0 and 1.
+
+    Returns:
+        ``(lo, hi)``, each ``# B``, float32, with ``hi > lo`` (a flat image gets a tiny range instead of 0/0).
+    """
+    import torch
+
+    flat = disparity.detach().flatten(1).float()                    # B x HW
+    stride = max(1, flat.shape[1] // _QUANTILE_SAMPLES)
+    sample = flat[:, ::stride]
+    finite = torch.isfinite(sample)
+    sample = torch.where(finite, sample, sample.nan_to_num(0.0).median())
+    q = torch.quantile(sample, torch.tensor([low, high], device=sample.device), dim=1)  # 2 x B
+    lo, hi = q[0], q[1]
+    hi = torch.maximum(hi, lo + 1e-6 * (lo.abs() + 1.0))
+    return lo, hi
+
+
+def disparity_to_depth(
+    disparity: "Tensor",
+    near: "float | Tensor",
+    far: "float | Tensor",
+    *,
+    low: float = 0.02,
+    high: float = 0.98,
+) -> "Tensor":
+    """Relative disparity -> positive z in ``[near, far]``: the one documented mapping (see the module docstring).
+
+    Args:
+        disparity: ``# Bx1xHxW`` relative inverse depth (larger = nearer), any scale and shift.
+        near: z given to the nearest pixels (the ``high`` quantile and above); float or ``# B`` tensor.
+        far: z given to the farthest pixels (the ``low`` quantile and below); float or ``# B`` tensor, > near.
+        low, high: the quantiles that map to ``far`` and ``near``; outliers beyond them are clamped.
+
+    Returns:
+        ``# Bx1xHxW`` float32 depth on the input's device.
+
+    Example:
+        >>> import torch
+        >>> disparity = torch.tensor([0.0, 1.0, 3.0]).view(1, 1, 1, 3)
+        >>> disparity_to_depth(disparity, near=1.0, far=10.0, low=0.0, high=1.0).flatten().tolist()
+        [10.0, 2.5, 1.0]
+    """
+    _check_bchw("disparity", disparity)
+    batch = disparity.shape[0]
+    near_t = _per_sample("near", near, batch, disparity)
+    far_t = _per_sample("far", far, batch, disparity)
+    _check_near_far(near_t, far_t)
+    lo, hi = disparity_percentiles(disparity, low, high)
+    normalised = _normalise(disparity, lo, hi)
+    return _depth_from_normalised(normalised, near_t, far_t)
+
+
+def _normalise(disparity: "Tensor", lo: "Tensor", hi: "Tensor") -> "Tensor":
+    d = (disparity.float() - lo.view(-1, 1, 1, 1)) / (hi - lo).view(-1, 1, 1, 1)
+    return d.nan_to_num(0.0).clamp(0.0, 1.0)
+
+
+def _depth_from_normalised(d: "Tensor", near: "Tensor", far: "Tensor") -> "Tensor":
+    inverse_depth = d / near + (1.0 - d) / far
+    return 1.0 / inverse_depth
+
+
+class DepthTracker:
+    """Turns each frame's disparity into z with a scale and shift carried across frames.
+
+    Modes:
+        ``"align"`` (default): when the caller passes ``reference_depth`` (the previous frame's depth warped into this
+            frame by the 3D warp) and its valid mask, fit ``1/z_ref ≈ s * disparity + t`` by least squares over valid
+            pixels (re-weighted so occluded or moving pixels do not pull the fit), then use ``1/z = s * disparity + t``.
+            Without a reference (or when the fit is degenerate) it falls back to ``"smooth"``.
+        ``"smooth"``: the normalisation range (the disparity percentiles of :func:`disparity_to_depth`) is smoothed
+            over time with ``momentum``, so a single frame cannot make the whole scene jump.
+        ``"none"``: plain :func:`disparity_to_depth` every frame (Deforum's behaviour).
+
+    The first call (and the first after :meth:`reset`) is always plain :func:`disparity_to_depth`.
+    Output z is clamped to ``[near, far]``: a fit can put a pixel nearer than ``near`` (the camera moved forward),
+    but the warp should never see z <= 0 or infinity.
+
+    Args:
+        near, far: default z range (scene units), ``far > near > 0``; can be overridden per call (schedules).
+        mode: ``"align"``, ``"smooth"`` or ``"none"``.
+        momentum: weight of the past in ``"smooth"`` mode (0: no smoothing, 0.9: slow).
+        min_valid_fraction: fewer valid reference pixels than this fraction -> no fit, fall back to smoothing.
+        low, high: quantiles used by the normalisation (see :func:`disparity_to_depth`).
+
+    Example:
+        >>> import torch
+        >>> tracker = DepthTracker(near=1.0, far=10.0)
+        >>> disparity = torch.rand(1, 1, 8, 8)
+        >>> depth0 = tracker(disparity)
+        >>> depth1 = tracker(3.0 * disparity + 2.0, reference_depth=depth0)   # same scene, model rescaled
+        >>> bool(torch.allclose(depth0, depth1, rtol=1e-4))
+        True
+    """
+
+    MODES = ("align", "smooth", "none")
+
+    def __init__(
+        self,
+        near: float,
+        far: float,
+        *,
+        mode: str = "align",
+        momentum: float = 0.8,
+        min_valid_fraction: float = 0.05,
+        low: float = 0.02,
+        high: float = 0.98,
+    ) -> None:
+        if mode not in self.MODES:
+            raise AnimatorError(f"unknown depth tracking mode {mode!r}", field="mode", hint="use one of: " + ", ".join(self.MODES))
+        if not 0.0 <= momentum < 1.0:
+            raise AnimatorError(f"momentum must be in [0, 1), got {momentum}", field="momentum")
+        if not (near > 0 and far > near):
+            raise AnimatorError(f"need far > near > 0, got near={near}, far={far}", field="near")
+        self.near = float(near)
+        self.far = float(far)
+        self.mode = mode
+        self.momentum = float(momentum)
+        self.min_valid_fraction = float(min_valid_fraction)
+        self.low = float(low)
+        self.high = float(high)
+        self._range: tuple[Tensor, Tensor] | None = None   # smoothed (lo, hi) disparity percentiles, each (B,)
+        self.last_fit: dict | None = None                    # diagnostics of the last call (for run records / tests)
+
+    def reset(self) -> None:
+        """Forget the carried scale and shift (a scene cut)."""
+        self._range = None
+        self.last_fit = None
+
+    def __call__(
+        self,
+        disparity: "Tensor",
+        *,
+        reference_depth: "Tensor | None" = None,
+        reference_valid: "Tensor | None" = None,
+        near: "float | Tensor | None" = None,
+        far: "float | Tensor | None" = None,
+    ) -> "Tensor":
+        """Depth of this frame.
+
+        Args:
+            disparity: ``# Bx1xHxW`` relative inverse depth from a :class:`DepthEstimator`.
+            reference_depth: ``# Bx1xHxW`` previous depth warped into this frame (positive z), or None.
+            reference_valid: ``# Bx1xHxW`` bool (or 0/1 float) mask of pixels where ``reference_depth`` is known;
+                None means all finite positive pixels of ``reference_depth``.
+            near, far: this frame's range (float or ``# B``), default the constructor's.
+
+        Returns:
+            ``# Bx1xHxW`` float32 z on the disparity's device, within ``[near, far]``.
+        """
+        import torch
+
+        _check_bchw("disparity", disparity)
+        batch = disparity.shape[0]
+        near_t = _per_sample("near", self.near if near is None else near, batch, disparity)
+        far_t = _per_sample("far", self.far if far is None else far, batch, disparity)
+        _check_near_far(near_t, far_t)
+        disparity = disparity.float()
+
+        lo, hi = disparity_percentiles(disparity, self.low, self.high)
+        if self.mode == "none" or self._range is None or self._range[0].shape != lo.shape:
+            self._range = (lo, hi)
+            self.last_fit = {"method": "normalise"}
+            return _depth_from_normalised(_normalise(disparity, lo, hi), near_t, far_t)
+
+        if self.mode == "align" and reference_depth is not None:
+            valid = self._reference_mask(reference_depth, reference_valid, disparity)
+            fitted = self._align(disparity, reference_depth, valid, near_t, far_t)
+            if fitted is not None:
+                return fitted
+
+        past_lo, past_hi = self._range
+        m = self.momentum
+        lo, hi = m * past_lo.to(lo.device) + (1 - m) * lo, m * past_hi.to(hi.device) + (1 - m) * hi
+        self._range = (lo, hi)
+        self.last_fit = {"method": "smooth"}
+        return _depth_from_normalised(_normalise(disparity, lo, hi), near_t, far_t)
+
+    @staticmethod
+    def _reference_mask(reference_depth: "Tensor", reference_valid: "Tensor | None", disparity: "Tensor") -> "Tensor":
+        import torch
+
+        _check_bchw("reference_depth", reference_depth)
+        if reference_depth.shape != disparity.shape:
+            raise AnimatorError(
+                f"shape {tuple(reference_depth.shape)} differs from the disparity's {tuple(disparity.shape)}",
+                field="reference_depth",
+            )
+        valid = torch.isfinite(reference_depth) & (reference_depth > 0) & torch.isfinite(disparity)
+        if reference_valid is not None:
+            if reference_valid.shape != disparity.shape:
+                raise AnimatorError(
+                    f"shape {tuple(reference_valid.shape)} differs from the disparity's {tuple(disparity.shape)}",
+                    field="reference_valid",
+                )
+            valid = valid & reference_valid.to(device=valid.device).bool()
+        return valid
+
+    def _align(self, disparity, reference_depth, valid, near_t, far_t) -> "Tensor | None":
+        """Robust least-squares fit of ``1/reference = s * disparity + t`` per image; None if any image can't be fitted."""
+        import torch
+
+        x = disparity.flatten(1)                                                  # B x HW
+        y = (1.0 / reference_depth.float().clamp_min(1e-12)).flatten(1).to(x.device)
+        # Reference pixels sitting on the near/far clamp carry no scale information (their true z is unknown):
+        # leave them out of the fit.
+        ref = reference_depth.float().to(x.device)
+        unclamped = (ref > near_t * (1 + 1e-4)) & (ref < far_t * (1 - 1e-4))
+        weight = (valid.to(x.device) & unclamped).flatten(1).float()
+        if bool((weight.mean(dim=1) < self.min_valid_fraction).any()):
+            return None
+        scale, shift = _weighted_line_fit(x, y, weight)
+        # Two re-weighting passes (Cauchy-like weights on residuals scaled by their median): pixels the warp got wrong
+        # (disocclusions it did not mask, moving objects) stop pulling the fit.
+        for _ in range(2):
+            residual = (scale[:, None] * x + shift[:, None] - y).abs()
+            masked = torch.where(weight > 0, residual, torch.full_like(residual, float("nan")))
+            typical = masked.nanmedian(dim=1).values.clamp_min(1e-12)
+            weight = (weight > 0).float() / (1.0 + (residual / (3.0 * typical[:, None])) ** 2)
+            scale, shift = _weighted_line_fit(x, y, weight)
+        if not bool(torch.isfinite(scale).all() and torch.isfinite(shift).all()) or bool((scale <= 0).any()):
+            return None  # disparity and reference disagree about what is near: don't trust the fit
+        inverse_depth = scale.view(-1, 1, 1, 1) * disparity + shift.view(-1, 1, 1, 1)
+        inverse_depth = torch.minimum(torch.maximum(inverse_depth, 1.0 / far_t), 1.0 / near_t)
+        # Keep the smoothing state consistent with the fitted frame, so a later fallback continues from here
+        # rather than from an old range: the disparities that map to far and near under this fit.
+        lo = (1.0 / far_t.flatten() - shift) / scale
+        hi = (1.0 / near_t.flatten() - shift) / scale
+        self._range = (lo, hi)
+        self.last_fit = {"method": "align", "scale": scale.tolist(), "shift": shift.tolist(),
+                         "valid_fraction": valid.flatten(1).float().mean(1).tolist()}
+        return 1.0 / inverse_depth
+
+
+def _weighted_line_fit(x: "Tensor", y: "Tensor", w: "Tensor") -> tuple["Tensor", "Tensor"]:
+    """Per row, ``(s, t)`` minimising ``sum w (s x + t - y)^2``; all ``# BxN``, returns two ``# B``."""
+    w_sum = w.sum(1).clamp_min(1e-12)
+    x_mean = (w * x).sum(1) / w_sum
+    y_mean = (w * y).sum(1) / w_sum
+    xc, yc = x - x_mean[:, None], y - y_mean[:, None]
+    var = (w * xc * xc).sum(1)
+    cov = (w * xc * yc).sum(1)
+    scale = cov / var.clamp_min(1e-20)
+    return scale, y_mean - scale * x_mean

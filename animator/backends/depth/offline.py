@@ -1,0 +1,172 @@
+"""The offline default: a plausible depth for common shots, with no weights and no download.
+
+It is a prior, not a model. A learned model is much better (objects standing on the ground, faces, interiors):
+``hf download depth-anything/Depth-Anything-V2-Small-hf`` once, then ``--depth depth-anything/Depth-Anything-V2-Small-hf``
+(or ``Intel/dpt-large``, or a MiDaS ``.pt`` file you already have).
+
+What it assumes, in order of weight:
+
+1. **A ground plane under a horizon** (the most common shot: landscape, street, room). For a camera looking
+   horizontally, a ground point at image row ``v`` below the horizon row ``v_h`` has ``z = f h / (v - v_h)``, so its
+   disparity is *linear* in ``v - v_h``: the bottom row is nearest, the horizon is far, everything above is far.
+2. **Aerial perspective**: distant things are hazier, so they have less local contrast and less colour saturation.
+   These cues lift textured, saturated regions (a subject in front) above the plane prior.
+3. **Edges of depth follow edges of the image**: the blend is smoothed with a guided filter (He et al. 2010) whose
+   guide is the image, so depth is flat inside flat regions and may step at image edges.
+
+Everything runs on tensors at a small working resolution (``work_size`` on the long side) and is brought back to the
+input size by guided upsampling, so it costs a few milliseconds per 512x512 frame on a CPU.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from animator.errors import AnimatorError
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+
+def _check_image(image: "Tensor") -> None:
+    import torch
+
+    if not isinstance(image, torch.Tensor):
+        raise AnimatorError(f"expected a torch.Tensor, got {type(image).__name__}", field="image")
+    if image.ndim != 4 or image.shape[1] != 3:
+        raise AnimatorError(f"expected shape (B,3,H,W), got {tuple(image.shape)}", field="image",
+                            hint="images are RGB float tensors in [0, 1], batch first")
+    if not image.is_floating_point():
+        raise AnimatorError(f"expected a float tensor in [0, 1], got {image.dtype}", field="image",
+                            hint="convert uint8 images with image.float() / 255")
+    if image.shape[-1] < 2 or image.shape[-2] < 2:
+        raise AnimatorError(f"image is too small: {tuple(image.shape[-2:])}", field="image")
+
+
+def box_blur(x: "Tensor", radius: int) -> "Tensor":
+    """Mean over a ``(2r+1)^2`` window, borders averaged over the pixels that exist. ``# BxCxHxW`` -> same."""
+    import torch.nn.functional as F
+
+    if radius <= 0:
+        return x
+    k = 2 * radius + 1
+    x = F.avg_pool2d(x, (1, k), stride=1, padding=(0, radius), count_include_pad=False)
+    return F.avg_pool2d(x, (k, 1), stride=1, padding=(radius, 0), count_include_pad=False)
+
+
+def guided_filter_coefficients(guide: "Tensor", source: "Tensor", radius: int, eps: float) -> tuple["Tensor", "Tensor"]:
+    """Coefficients ``(a, b)`` of the grey-guide guided filter: the output is ``a * guide + b``.
+
+    Args:
+        guide: ``# Bx1xHxW`` grey guide image.
+        source: ``# Bx1xHxW`` signal to smooth.
+        radius: window radius in pixels.
+        eps: regulariser; larger -> flatter (edges weaker than ``sqrt(eps)`` are smoothed over).
+    """
+    mean_g = box_blur(guide, radius)
+    mean_s = box_blur(source, radius)
+    cov_gs = box_blur(guide * source, radius) - mean_g * mean_s
+    var_g = box_blur(guide * guide, radius) - mean_g * mean_g
+    a = cov_gs / (var_g + eps)
+    b = mean_s - a * mean_g
+    return box_blur(a, radius), box_blur(b, radius)
+
+
+class OfflineDepthEstimator:
+    """Ground-plane prior + aerial-perspective cues + edge-aware smoothing. No weights; see the module docstring.
+
+    A learned model is better: ``--depth depth-anything/Depth-Anything-V2-Small-hf`` after
+    ``hf download depth-anything/Depth-Anything-V2-Small-hf``.
+
+    Args:
+        horizon: horizon row as a fraction of the image height from the top (0.45: slightly above the middle,
+            where most shots put it).
+        prior_weight: share of the ground-plane prior in the blend; the rest is image cues.
+        work_size: long side of the working resolution (the output is guided-upsampled to the input size).
+        smoothing: guided-filter radius as a fraction of the working long side.
+
+    Example:
+        >>> import torch
+        >>> estimator = OfflineDepthEstimator()
+        >>> estimator(torch.rand(2, 3, 72, 128)).shape
+        torch.Size([2, 1, 72, 128])
+    """
+
+    name = "offline"
+
+    def __init__(self, *, horizon: float = 0.45, prior_weight: float = 0.65, work_size: int = 128,
+                 smoothing: float = 0.06) -> None:
+        if not 0.0 <= horizon < 1.0:
+            raise AnimatorError(f"horizon must be in [0, 1), got {horizon}", field="horizon")
+        if not 0.0 <= prior_weight <= 1.0:
+            raise AnimatorError(f"prior_weight must be in [0, 1], got {prior_weight}", field="prior_weight")
+        if work_size < 16:
+            raise AnimatorError(f"work_size must be at least 16, got {work_size}", field="work_size")
+        self.horizon = float(horizon)
+        self.prior_weight = float(prior_weight)
+        self.work_size = int(work_size)
+        self.smoothing = float(smoothing)
+
+    def describe(self) -> dict:
+        import torch
+
+        return {"name": self.name, "class": type(self).__name__, "source": "built in (no weights)",
+                "horizon": self.horizon, "prior_weight": self.prior_weight, "work_size": self.work_size,
+                "library versions": {"torch": torch.__version__},
+                "note": "a heuristic prior; a learned model (Depth Anything, MiDaS/DPT) is much better"}
+
+    def __call__(self, image: "Tensor") -> "Tensor":
+        """``# Bx3xHxW`` RGB in [0, 1] -> ``# Bx1xHxW`` float32 relative disparity (larger = nearer), in [0, ~1]."""
+        import torch
+        import torch.nn.functional as F
+
+        _check_image(image)
+        with torch.no_grad():
+            image = image.float().clamp(0.0, 1.0)
+            height, width = image.shape[-2:]
+            scale = min(1.0, self.work_size / max(height, width))
+            work_hw = (max(2, round(height * scale)), max(2, round(width * scale)))
+            small = F.interpolate(image, size=work_hw, mode="area") if scale < 1.0 else image
+
+            grey_small = _grey(small)
+            blend = self.prior_weight * self._ground_prior(small) + (1 - self.prior_weight) * self._cues(small, grey_small)
+
+            radius = max(1, round(self.smoothing * max(work_hw)))
+            a, b = guided_filter_coefficients(grey_small, blend, radius, eps=1e-2)
+            if scale < 1.0:  # guided upsampling: coefficients are smooth, so bilinear is enough
+                a = F.interpolate(a, size=(height, width), mode="bilinear", align_corners=False)
+                b = F.interpolate(b, size=(height, width), mode="bilinear", align_corners=False)
+            return (a * _grey(image) + b).float()
+
+    def _ground_prior(self, image: "Tensor") -> "Tensor":
+        """Disparity of a horizontal ground plane: 0 above the horizon, rising linearly to 1 at the bottom row."""
+        import torch
+
+        batch, _, height, width = image.shape
+        rows = (torch.arange(height, device=image.device, dtype=torch.float32) + 0.5) / height
+        prior = ((rows - self.horizon) / (1.0 - self.horizon)).clamp_min(0.0)
+        return prior.view(1, 1, height, 1).expand(batch, 1, height, width)
+
+    @staticmethod
+    def _cues(image: "Tensor", grey: "Tensor") -> "Tensor":
+        """Aerial perspective: local contrast and saturation, each scaled to ~[0, 1] per image."""
+        radius = max(1, round(0.03 * max(image.shape[-2:])))
+        mean = box_blur(grey, radius)
+        contrast = (box_blur(grey * grey, radius) - mean * mean).clamp_min(0.0).sqrt()
+        saturation = box_blur(image.amax(1, keepdim=True) - image.amin(1, keepdim=True), radius)
+        return 0.5 * _unit_range(contrast) + 0.5 * _unit_range(saturation)
+
+
+def _grey(image: "Tensor") -> "Tensor":
+    """Rec. 601 luma, ``# Bx3xHxW`` -> ``# Bx1xHxW``."""
+    weights = image.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (image * weights).sum(1, keepdim=True)
+
+
+def _unit_range(x: "Tensor") -> "Tensor":
+    """Divide each image by its 95th percentile (robust to a few extreme pixels), clamp to [0, 1]."""
+    import torch
+
+    flat = x.flatten(1)
+    top = torch.quantile(flat[:, :: max(1, flat.shape[1] // 16384)], 0.95, dim=1).clamp_min(1e-6)
+    return (x / top.view(-1, 1, 1, 1)).clamp(0.0, 1.0)

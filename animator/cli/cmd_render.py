@@ -1,0 +1,102 @@
+"""`animator render`: a keyframe file to a finished video."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+def _parse_range(text: str | None) -> range | None:
+    if not text:
+        return None
+    from animator.errors import AnimatorError
+
+    try:
+        start, _, stop = text.partition(":")
+        return range(int(start or 0), int(stop) if stop else 10**9)
+    except ValueError:
+        raise AnimatorError(f"--frames takes A:B (frame indices, B exclusive), got {text!r}", field="--frames") from None
+
+
+class ProgressBar:
+    """A tqdm bar on stderr fed by render events (frame, fps, ETA), plus the run's notes for newcomers."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar = None
+
+    def __call__(self, event) -> None:
+        from animator.events import FrameRendered, RenderFinished, RenderStarted
+
+        if isinstance(event, RenderStarted):
+            if not self.quiet:
+                for note in event.notes:
+                    click.secho(f"note: {note}", fg="yellow", err=True)
+                click.echo(f"run folder: {event.run_dir}  ({event.width}x{event.height}, {event.fps:g} fps)", err=True)
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=event.total_frames, unit="frame", file=sys.stderr, dynamic_ncols=True)
+        elif isinstance(event, FrameRendered) and self.bar is not None:
+            self.bar.set_postfix_str(f"frame {event.index}", refresh=False)
+            self.bar.update(1)
+        elif isinstance(event, RenderFinished) and self.bar is not None:
+            self.bar.close()
+
+
+@click.command("render")
+@click.argument("keyframe_file", required=False, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Video to write (.mp4, .webm for vp9, .mov for prores).")
+@click.option("--model", help="Diffusion model: hub id, diffusers folder or .safetensors file (sets backends.denoise).")
+@click.option("--depth", "depth_model", help="Depth model: offline, a hub id, a folder or a MiDaS .pt file (sets backends.depth).")
+@click.option("--device", help="auto, cpu, cuda, cuda:1, mps (sets backends.device).")
+@click.option("--frames", "frame_range", metavar="A:B", help="Render only frames A..B-1.")
+@click.option("--size", metavar="WxH", help="Override the frame size, e.g. 256x256 for a quick look.")
+@click.option("--run-dir", type=click.Path(file_okay=False), help="Run folder (default runs/<name>-<time>).")
+@click.option("--resume", type=click.Path(file_okay=False, exists=True), help="Continue an interrupted run from its folder.")
+@click.option("--frames-dir", type=click.Path(file_okay=False), help="Also keep every frame as PNG here.")
+@click.option("--gif", is_flag=True, help="Also write an animated GIF next to the video.")
+@click.option("--no-metrics", is_flag=True, help="Skip the flicker metric at the end.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes.")
+def command(keyframe_file, output, model, depth_model, device, frame_range, size, run_dir, resume, frames_dir, gif,
+            no_metrics, quiet):
+    """Render KEYFRAME_FILE into a video.
+
+    \b
+    animator render keyframes/demo.yaml -o demo.mp4
+    animator render keyframes/demo.yaml --model stabilityai/sd-turbo -o turbo.mp4
+    animator render --resume runs/demo-20261126-041500      # after Ctrl-C or a crash
+    """
+    from animator.errors import AnimatorError
+    from animator.render import render
+
+    if resume is None and keyframe_file is None:
+        raise AnimatorError("give a keyframe file to render, or --resume RUN_DIR", hint="animator render keyframes/demo.yaml -o demo.mp4")
+    overrides: dict = {}
+    if model:
+        overrides["backends.denoise"] = model
+    if depth_model:
+        overrides["backends.depth"] = depth_model
+    if device:
+        overrides["backends.device"] = device
+    if gif:
+        overrides["output.gif"] = True
+    if size:
+        try:
+            width, height = (int(v) for v in size.lower().split("x"))
+        except ValueError:
+            raise AnimatorError(f"--size takes WxH, got {size!r}", field="--size") from None
+        overrides.update({"width": width, "height": height})
+    if resume and (overrides or frame_range or output):
+        raise AnimatorError("--resume continues a run exactly as it was started; it takes no other settings", field="--resume")
+    result = render(keyframe_file, output, overrides=overrides or None, frames=_parse_range(frame_range), run_dir=run_dir,
+                    resume=resume, callbacks=[ProgressBar(quiet)], quiet=quiet, frames_dir=frames_dir,
+                    metrics=not no_metrics)
+    if not quiet:
+        fps = result.stats.get("fps", 0.0)
+        click.echo(f"wrote {result.output} ({result.frames} frames, {fps:.1f} frames/s); run folder {result.run_dir}")
+        flicker = result.stats.get("flicker")
+        if isinstance(flicker, dict) and "mean" in flicker:
+            click.echo(f"flicker (mean warp error between consecutive frames): {flicker['mean']:.3f}")
+    else:
+        click.echo(str(result.output))

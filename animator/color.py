@@ -1,0 +1,487 @@
+"""Colour coherence, contrast, noise and sharpening: the per-frame image treatments of the render loop.
+
+Every function takes and returns images as tensors ``(B, 3, H, W)``, RGB, float in ``[0, 1]``, on any device, and
+stays on that device (no numpy or OpenCV round trip): the loop calls them on every frame.
+
+- :func:`match_color` keeps a loopback animation from drifting in colour by matching each frame's per-channel
+  histograms to a reference (usually the first frame) in LAB, HSV or RGB. Build a :class:`ColorReference` once and
+  pass it on every frame so that the reference is sorted only once.
+- :func:`adjust_contrast` scales contrast and *clips* (Deforum's uint8 arithmetic wraps bright pixels to black).
+- :func:`add_noise` adds gaussian or perlin noise in ``[-1, 1]`` image space, seeded only by a ``torch.Generator``.
+- :func:`unsharp_mask` sharpens to counter the blur that repeated warping adds.
+
+Example:
+    >>> import torch
+    >>> frame0 = torch.rand(1, 3, 64, 64)
+    >>> reference = ColorReference(frame0, space="lab")
+    >>> drifted = (frame0 * torch.tensor([1.1, 1.0, 0.9]).view(1, 3, 1, 1)).clamp(0, 1)
+    >>> match_color(drifted, reference).shape
+    torch.Size([1, 3, 64, 64])
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from animator.errors import AnimatorError
+
+__all__ = ["SPACES", "NOISE_KINDS", "ColorReference", "match_color", "adjust_contrast", "add_noise", "perlin_noise", "unsharp_mask"]
+
+SPACES = ("lab", "hsv", "rgb")
+NOISE_KINDS = ("gaussian", "perlin")
+
+# The image's CDF is read from a histogram (O(N)) instead of a sort: sorting 512x512x3 values costs ~85 ms on a CPU
+# core, the histogram ~1 ms. Mapping through a per-bin look-up table is continuous and monotone, equal input values
+# map to equal outputs (a sort would spread a flat sky into a raster-order gradient), and matched quantiles land
+# within a fraction of a bin width of the reference's.
+_CDF_BINS = 2048
+# Hue is circular: both histograms are cut open at the hue where the two images have the least mass.
+_HUE_CUT_BINS = 72
+_TWO_PI = 2.0 * math.pi
+
+
+def _check_image(image: Tensor, name: str) -> None:
+    if not isinstance(image, Tensor):
+        raise AnimatorError(f"{name} must be a torch.Tensor of shape (B, 3, H, W), got {type(image).__name__}", field=name)
+    if image.ndim != 4 or image.shape[1] != 3:
+        raise AnimatorError(f"{name} must have shape (B, 3, H, W), got {tuple(image.shape)}", field=name)
+    if not image.is_floating_point():
+        raise AnimatorError(
+            f"{name} must be a float tensor in [0, 1], got dtype {image.dtype}",
+            field=name,
+            hint="convert uint8 images with image.float() / 255",
+        )
+    if image.shape[2] * image.shape[3] < 2:
+        raise AnimatorError(f"{name} must have at least 2 pixels, got {tuple(image.shape)}", field=name)
+
+
+def _check_space(space: str) -> str:
+    if not isinstance(space, str) or space.lower() not in SPACES:
+        raise AnimatorError(f"unknown colour space {space!r}", field="space", hint="use one of: " + ", ".join(SPACES))
+    return space.lower()
+
+
+def _check_range(value: float, name: str, low: float, high: float = math.inf) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not (low <= float(value) <= high):
+        bound = f"[{low}, {high}]" if high != math.inf else f">= {low}"
+        raise AnimatorError(f"{name} must be a number {bound}, got {value!r}", field=name)
+    return float(value)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# colour spaces
+
+
+def _to_space(image: Tensor, space: str) -> Tensor:
+    """RGB ``(B, 3, H, W)`` in [0, 1] -> the space's channels (LAB: L 0..100, a/b ~±128; HSV: hue in radians)."""
+    import kornia
+
+    # Colour maths in float32 at least: half precision loses LAB detail and breaks the hue atan2.
+    work = image.float() if image.dtype in (torch.float16, torch.bfloat16) else image
+    if space == "lab":
+        return kornia.color.rgb_to_lab(work.clamp(0.0, 1.0))
+    if space == "hsv":
+        hsv = kornia.color.rgb_to_hsv(work.clamp(0.0, 1.0))
+        # kornia returns hue in [0, 2*pi]; fold 2*pi onto 0 so the circle has one seam.
+        return torch.cat([torch.remainder(hsv[:, :1], _TWO_PI), hsv[:, 1:]], dim=1)
+    return work
+
+
+def _from_space(values: Tensor, space: str, dtype: torch.dtype) -> Tensor:
+    import kornia
+
+    if space == "lab":
+        rgb = kornia.color.lab_to_rgb(values, clip=True)
+    elif space == "hsv":
+        rgb = kornia.color.hsv_to_rgb(values)
+    else:
+        rgb = values
+    return rgb.clamp(0.0, 1.0).to(dtype)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# histogram matching
+
+
+class ColorReference:
+    """A reference image's per-channel sorted values in one colour space, computed once and reused every frame.
+
+    Args:
+        reference: ``(1, 3, H, W)`` or ``(B, 3, H, W)`` RGB in [0, 1]. A batch of one serves any image batch;
+            a batch of B serves images batches of exactly B (item i matched to reference i).
+        space: ``"lab"`` (default: lightness and the two colour axes apart), ``"hsv"`` or ``"rgb"``.
+
+    Attributes:
+        space: the colour space the values are in.
+        sorted_values: ``(B, 3, H*W)`` each channel's values in ascending order (hue in radians, in [0, 2*pi)).
+        hue_histogram: ``(B, 72)`` hue mass per 5-degree bin (HSV only, else None), used to cut the hue circle.
+    """
+
+    def __init__(self, reference: Tensor, space: str = "lab") -> None:
+        _check_image(reference, "reference")
+        self.space = _check_space(space)
+        values = _to_space(reference, self.space).flatten(2)  # Bx3xN
+        self.sorted_values = torch.sort(values, dim=-1).values
+        self.hue_histogram = _hue_histogram(values[:, 0]) if self.space == "hsv" else None
+
+    @property
+    def batch_size(self) -> int:
+        return self.sorted_values.shape[0]
+
+    def to(self, device: torch.device | str) -> "ColorReference":
+        """Moves the precomputed values to ``device`` in place (returns self)."""
+        self.sorted_values = self.sorted_values.to(device)
+        if self.hue_histogram is not None:
+            self.hue_histogram = self.hue_histogram.to(device)
+        return self
+
+    def __repr__(self) -> str:
+        return f"ColorReference(space={self.space!r}, batch={self.batch_size}, pixels={self.sorted_values.shape[-1]})"
+
+
+def match_color(
+    image: Tensor,
+    reference: ColorReference | Tensor,
+    *,
+    space: str | None = None,
+    strength: float = 1.0,
+) -> Tensor:
+    """Matches each channel's histogram of ``image`` to ``reference``'s in a colour space (colour coherence).
+
+    Every pixel value is mapped through the image's own CDF and the reference's inverse CDF, so after matching the
+    image's per-channel quantiles equal the reference's while the picture's structure (the order of values) stays.
+    In HSV the hue circle is cut open where both images have the least hue mass, so reds on both sides of 0 degrees
+    stay together; hue is blended along the shorter arc.
+
+    Args:
+        image: ``(B, 3, H, W)`` RGB in [0, 1].
+        reference: a :class:`ColorReference` (precomputed; cheapest for a reference reused every frame) or an RGB
+            tensor ``(1|B, 3, H', W')`` in [0, 1] (any size).
+        space: ``"lab"``, ``"hsv"`` or ``"rgb"``. Default: the ColorReference's space, or ``"lab"`` for a tensor.
+            Naming a space that differs from a ColorReference's is an error.
+        strength: 0 returns the image unchanged, 1 the fully matched image; in between blends in the colour space.
+
+    Returns:
+        ``(B, 3, H, W)`` RGB in [0, 1], the dtype and device of ``image``.
+    """
+    _check_image(image, "image")
+    strength = _check_range(strength, "strength", 0.0, 1.0)
+    reference = _as_reference(reference, space)
+    if strength == 0.0:
+        return image.clone()
+    if reference.batch_size not in (1, image.shape[0]):
+        raise AnimatorError(
+            f"reference has batch {reference.batch_size} but image has batch {image.shape[0]}",
+            field="reference",
+            hint="use a reference batch of 1 (shared) or the same batch size as the image",
+        )
+    reference.to(image.device)
+
+    values = _to_space(image, reference.space)  # Bx3xHxW
+    flat = values.flatten(2)  # Bx3xN
+    if reference.space == "hsv":
+        matched = torch.cat([_match_hue(flat[:, :1], reference), _match_linear(flat[:, 1:], reference.sorted_values[:, 1:])], 1)
+    else:
+        matched = _match_linear(flat, reference.sorted_values)
+    matched = matched.view_as(values)
+
+    if strength < 1.0:
+        matched = _blend(values, matched, strength, reference.space)
+    return _from_space(matched, reference.space, image.dtype)
+
+
+def _as_reference(reference: ColorReference | Tensor, space: str | None) -> ColorReference:
+    if isinstance(reference, ColorReference):
+        if space is not None and _check_space(space) != reference.space:
+            raise AnimatorError(
+                f"space={space!r} but the ColorReference was built in {reference.space!r}",
+                field="space",
+                hint=f"build ColorReference(image, space={space!r}) or leave space out",
+            )
+        return reference
+    if isinstance(reference, Tensor):
+        return ColorReference(reference, space=_check_space(space or "lab"))
+    raise AnimatorError(
+        f"reference must be a ColorReference or an image tensor, got {type(reference).__name__}", field="reference"
+    )
+
+
+def _quantiles(sorted_values: Tensor, probability: Tensor) -> Tensor:
+    """Linearly interpolated quantiles. ``sorted_values``: (1|B)xCxM ascending, ``probability``: BxCxN -> BxCxN."""
+    last = sorted_values.shape[-1] - 1
+    rows = sorted_values.expand(probability.shape[0], -1, -1)
+    position = probability * last
+    lower = position.floor().long().clamp_(0, last)
+    upper = (lower + 1).clamp_(max=last)
+    weight = position - lower
+    return torch.lerp(rows.gather(-1, lower), rows.gather(-1, upper), weight)
+
+
+def _match_linear(values: Tensor, reference_sorted: Tensor) -> Tensor:
+    """Histogram matching on the real line. ``values``: BxCxN, ``reference_sorted``: (1|B)xCxM ascending -> BxCxN.
+
+    Each row's values are binned (see ``_CDF_BINS``); the transfer curve is the reference's quantile at the image's
+    CDF at every bin edge, and each value is mapped by linear interpolation between its bin's two edges. That is a
+    continuous, monotone look-up table: equal inputs give equal outputs and the order of values is kept.
+    """
+    batch, channels, count = values.shape
+    rows = batch * channels
+    low = values.amin(dim=-1, keepdim=True)
+    span = (values.amax(dim=-1, keepdim=True) - low).clamp_min(1e-12)
+    # One fused pass gives every value its position in a single flat index space: row r's bins are
+    # [r * bins, (r + 1) * bins). The factor just under 1 keeps each row's maximum inside its last bin.
+    scale = (_CDF_BINS * (1.0 - 1e-6)) / span
+    row_start = torch.arange(rows, device=values.device, dtype=values.dtype).view(batch, channels, 1) * _CDF_BINS
+    position = torch.addcmul(row_start - low * scale, values, scale)
+    bin_index = position.long()
+    within_bin = position - bin_index
+
+    counts = torch.bincount(bin_index.flatten(), minlength=rows * _CDF_BINS).view(batch, channels, _CDF_BINS)
+    cdf_at_edges = torch.cat([counts.new_zeros(batch, channels, 1), counts.cumsum(-1)], dim=-1).to(values.dtype) / count
+    curve = _quantiles(reference_sorted, cdf_at_edges)  # BxCx(bins+1): output value at each bin edge
+    curve_low = curve[..., :-1].flatten()
+    curve_high = curve[..., 1:].flatten()
+    return torch.lerp(curve_low.take(bin_index), curve_high.take(bin_index), within_bin)
+
+
+def _hue_histogram(hue: Tensor) -> Tensor:
+    """Bx1xN or BxN hue in [0, 2*pi) -> Bx72 fraction of pixels per bin."""
+    hue = hue.reshape(hue.shape[0], -1)
+    bins = (hue / _TWO_PI * _HUE_CUT_BINS).long().clamp_(0, _HUE_CUT_BINS - 1)
+    counts = torch.zeros(hue.shape[0], _HUE_CUT_BINS, device=hue.device, dtype=hue.dtype)
+    counts.scatter_add_(1, bins, torch.ones_like(hue))
+    return counts / hue.shape[1]
+
+
+def _match_hue(hue: Tensor, reference: ColorReference) -> Tensor:
+    """Histogram matching on the hue circle. Bx1xN radians in [0, 2*pi) -> Bx1xN.
+
+    Both distributions are cut open at the hue bin where they have the least mass together, matched as intervals,
+    and wrapped back.
+    """
+    mass = _hue_histogram(hue) + reference.hue_histogram  # Bx72 (the reference broadcasts from 1)
+    cut = (mass.argmin(dim=1).to(hue.dtype) + 0.5) * (_TWO_PI / _HUE_CUT_BINS)  # B, the centre of the emptiest bin
+    matched = []
+    for item in range(hue.shape[0]):
+        reference_sorted = reference.sorted_values[item if reference.batch_size > 1 else 0, 0]  # M
+        # Rotating a sorted circular list: values at or after the cut come first, the rest follow one turn later.
+        split = torch.searchsorted(reference_sorted, cut[item : item + 1]).item()
+        unrolled_reference = torch.cat([reference_sorted[split:], reference_sorted[:split] + _TWO_PI]) - cut[item]
+        unrolled_hue = torch.remainder(hue[item : item + 1] - cut[item], _TWO_PI)
+        matched.append(_match_linear(unrolled_hue, unrolled_reference.view(1, 1, -1)) + cut[item])
+    return torch.remainder(torch.cat(matched), _TWO_PI)
+
+
+def _blend(original: Tensor, matched: Tensor, strength: float, space: str) -> Tensor:
+    """Blends in the colour space; hue goes along the shorter arc."""
+    blended = torch.lerp(original, matched, strength)
+    if space == "hsv":
+        turn = torch.remainder(matched[:, :1] - original[:, :1] + math.pi, _TWO_PI) - math.pi  # in [-pi, pi)
+        blended[:, :1] = torch.remainder(original[:, :1] + strength * turn, _TWO_PI)
+    return blended
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# contrast
+
+
+def adjust_contrast(image: Tensor, contrast: float) -> Tensor:
+    """Scales each image's contrast around its mean grey level and clips to [0, 1].
+
+    ``contrast`` 1 is the identity, 0 a flat grey image at the mean level, 2 doubles every pixel's distance to the
+    mean. Values are clipped, never wrapped: a bright pixel pushed past 1 stays white (Deforum's uint8 multiply
+    wraps it around to near black). Around the mean (rather than a fixed mid-grey) so that a loopback with a
+    contrast slightly above 1 does not also drift in brightness.
+
+    Args:
+        image: ``(B, 3, H, W)`` RGB in [0, 1].
+        contrast: >= 0.
+
+    Returns:
+        ``(B, 3, H, W)`` in [0, 1].
+    """
+    _check_image(image, "image")
+    contrast = _check_range(contrast, "contrast", 0.0)
+    if contrast == 1.0:
+        return image.clone()
+    # Rec. 601 luma, the grey level PIL and torchvision use for the same operation.
+    luma = 0.299 * image[:, 0] + 0.587 * image[:, 1] + 0.114 * image[:, 2]
+    mean_grey = luma.mean(dim=(-2, -1)).view(-1, 1, 1, 1)
+    return ((image - mean_grey) * contrast + mean_grey).clamp_(0.0, 1.0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# noise
+
+
+def add_noise(
+    image: Tensor,
+    amount: float,
+    *,
+    generator: torch.Generator,
+    kind: str = "gaussian",
+    octaves: int = 4,
+    persistence: float = 0.5,
+    cells: int = 8,
+) -> Tensor:
+    """Adds noise in ``[-1, 1]`` image space: ``((image * 2 - 1) + amount * noise + 1) / 2``, clipped to [0, 1].
+
+    Both kinds are standardised per image (zero mean, unit standard deviation), so ``amount`` is the noise's
+    standard deviation in [-1, 1] units whatever the kind.
+
+    - ``gaussian``: independent per pixel and channel.
+    - ``perlin``: fractal gradient noise, smooth over space and shared by the three channels (a luminance grain,
+      as in Deforum): ``octaves`` layers, each with twice the frequency and ``persistence`` times the amplitude
+      of the previous one, the first with ``cells`` lattice cells across the longer image side.
+
+    The noise depends only on ``generator`` (its seed and state) and the image size: the same seed gives the same
+    noise on any device (it is drawn on the generator's device and moved to the image's).
+
+    Args:
+        image: ``(B, 3, H, W)`` RGB in [0, 1].
+        amount: >= 0; 0 returns the image unchanged (and draws nothing from the generator).
+        generator: the frame's ``torch.Generator`` (required: unseeded noise would make renders unrepeatable).
+        kind: ``"gaussian"`` or ``"perlin"``.
+        octaves, persistence, cells: perlin only, see above.
+
+    Returns:
+        ``(B, 3, H, W)`` in [0, 1].
+    """
+    _check_image(image, "image")
+    amount = _check_range(amount, "amount", 0.0)
+    if not isinstance(generator, torch.Generator):
+        raise AnimatorError(
+            f"generator must be a torch.Generator, got {type(generator).__name__}",
+            field="generator",
+            hint="pass torch.Generator().manual_seed(frame_seed)",
+        )
+    if kind not in NOISE_KINDS:
+        raise AnimatorError(f"unknown noise kind {kind!r}", field="kind", hint="use one of: " + ", ".join(NOISE_KINDS))
+    if amount == 0.0:
+        return image.clone()
+    batch, _, height, width = image.shape
+    if kind == "gaussian":
+        # Already zero-mean and unit variance: standardising again would only cost time.
+        noise = torch.randn((batch, 3, height, width), generator=generator, device=generator.device)
+    else:
+        if not isinstance(octaves, int) or isinstance(octaves, bool) or octaves < 1:
+            raise AnimatorError(f"octaves must be an integer >= 1, got {octaves!r}", field="octaves")
+        persistence = _check_range(persistence, "persistence", 0.0)
+        if not isinstance(cells, int) or isinstance(cells, bool) or cells < 1:
+            raise AnimatorError(f"cells must be an integer >= 1, got {cells!r}", field="cells")
+        noise = perlin_noise((batch, height, width), generator=generator, octaves=octaves, persistence=persistence,
+                             cells=cells).unsqueeze(1)
+        noise = _standardize(noise)
+    noise = noise.to(device=image.device, dtype=image.dtype)
+    # ((image * 2 - 1) + amount * noise + 1) / 2, in one pass.
+    return torch.add(image, noise, alpha=0.5 * amount).clamp_(0.0, 1.0)
+
+
+def _standardize(noise: Tensor) -> Tensor:
+    """Zero mean, unit standard deviation per batch item."""
+    dims = tuple(range(1, noise.ndim))
+    centred = noise - noise.mean(dim=dims, keepdim=True)
+    return centred / centred.std(dim=dims, keepdim=True).clamp_min(1e-12)
+
+
+def perlin_noise(
+    size: tuple[int, int, int],
+    *,
+    generator: torch.Generator,
+    octaves: int = 4,
+    persistence: float = 0.5,
+    cells: int = 8,
+) -> Tensor:
+    """Fractal 2-D gradient (Perlin) noise, ``size`` = (B, H, W) -> ``(B, H, W)`` on the generator's device.
+
+    Octave k has ``cells * 2**k`` lattice cells across the longer side (the shorter side in proportion, at least
+    one) and amplitude ``persistence**k``. Not normalised: a single octave lies within about ±0.7.
+    """
+    batch, height, width = size
+    device = generator.device
+    total = torch.zeros(batch, height, width, device=device)
+    amplitude = 1.0
+    for octave in range(octaves):
+        across = cells * 2**octave
+        cells_y = max(1, round(across * height / max(height, width)))
+        cells_x = max(1, round(across * width / max(height, width)))
+        total += amplitude * _perlin_octave(batch, height, width, cells_y, cells_x, generator)
+        amplitude *= persistence
+    return total
+
+
+def _perlin_octave(batch: int, height: int, width: int, cells_y: int, cells_x: int, generator: torch.Generator) -> Tensor:
+    """One octave of gradient noise, Bx``height``x``width``, with a (cells_y+1)x(cells_x+1) lattice of unit gradients.
+
+    Classic Perlin noise sums, over the four lattice corners c of a pixel's cell, fade_y * fade_x * (g_c . offset_c).
+    Each term factors into a function of the row times a function of the column, so the whole image is two
+    products of small matrices: noise = Y_fade @ Gx @ X_ramp^T + Y_ramp @ Gy @ X_fade^T, where row y of Y_fade
+    holds the vertical fade weights of its two lattice rows and Y_ramp those weights times the vertical offsets.
+    That is a few matrix products instead of eight per-pixel gathers (about 10x faster on a CPU).
+    """
+    device = generator.device
+    angles = torch.rand((batch, cells_y + 1, cells_x + 1), generator=generator, device=device) * _TWO_PI
+    fade_y, ramp_y = _perlin_axis_weights(height, cells_y, device)  # Hx(cy+1)
+    fade_x, ramp_x = _perlin_axis_weights(width, cells_x, device)  # Wx(cx+1)
+    along_x = fade_y @ torch.cos(angles) @ ramp_x.T  # BxHxW: x gradient components times x offsets
+    along_y = ramp_y @ torch.sin(angles) @ fade_x.T
+    return along_x + along_y
+
+
+def _perlin_axis_weights(length: int, cells: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Per-pixel weights on the lattice lines of one axis: (fade, fade * offset), each ``length`` x (cells + 1)."""
+    coordinate = (torch.arange(length, device=device, dtype=torch.float32) + 0.5) * (cells / length)  # pixel centres
+    start = coordinate.floor().long().clamp_(max=cells - 1)
+    offset = coordinate - start  # in [0, 1)
+    # Quintic fade: zero first and second derivatives at lattice lines, so no grid seams.
+    fade = offset * offset * offset * (offset * (offset * 6 - 15) + 10)
+    rows = torch.arange(length, device=device)
+    fade_weights = torch.zeros(length, cells + 1, device=device)
+    ramp_weights = torch.zeros(length, cells + 1, device=device)
+    fade_weights[rows, start] = 1 - fade
+    fade_weights[rows, start + 1] = fade
+    ramp_weights[rows, start] = (1 - fade) * offset
+    ramp_weights[rows, start + 1] = fade * (offset - 1)
+    return fade_weights, ramp_weights
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sharpening
+
+
+def unsharp_mask(image: Tensor, amount: float, *, sigma: float = 1.0, threshold: float = 0.0) -> Tensor:
+    """Sharpens by adding back ``amount`` times the detail a gaussian blur removes (anti-blur for loopbacks).
+
+    ``out = image + amount * (image - gaussian_blur(image, sigma))``, clipped to [0, 1]. Pixels whose detail is
+    below ``threshold`` in every channel (flat or nearly flat regions, where sharpening only amplifies noise) are
+    left as they are.
+
+    Args:
+        image: ``(B, 3, H, W)`` RGB in [0, 1].
+        amount: >= 0; 0 is the identity.
+        sigma: blur standard deviation in pixels (> 0); the kernel spans ±3 sigma.
+        threshold: in [0, 1] image units (Deforum's is in 0..255 units: divide by 255).
+
+    Returns:
+        ``(B, 3, H, W)`` in [0, 1].
+    """
+    import kornia
+
+    _check_image(image, "image")
+    amount = _check_range(amount, "amount", 0.0)
+    sigma = _check_range(sigma, "sigma", 1e-3)
+    threshold = _check_range(threshold, "threshold", 0.0, 1.0)
+    if amount == 0.0:
+        return image.clone()
+    radius = max(1, math.ceil(3.0 * sigma))
+    # Reflect padding needs the kernel radius to be smaller than the image.
+    radius = min(radius, image.shape[-2] - 1, image.shape[-1] - 1)
+    kernel = 2 * radius + 1
+    blurred = kornia.filters.gaussian_blur2d(image, (kernel, kernel), (sigma, sigma), border_type="reflect")
+    detail = image - blurred
+    if threshold > 0.0:
+        detail = detail * (detail.abs().amax(dim=1, keepdim=True) >= threshold)
+    return (image + amount * detail).clamp_(0.0, 1.0)

@@ -1,0 +1,51 @@
+"""Entry checks shared by the geometry functions: shapes, dtypes and values, each error naming the argument."""
+
+from __future__ import annotations
+
+import torch
+
+from animator.errors import AnimatorError
+
+
+def check_tensor(value, name: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise AnimatorError(f"expected a torch.Tensor, got {type(value).__name__}", field=name)
+    if not value.is_floating_point():
+        raise AnimatorError(
+            f"expected a floating-point tensor, got dtype {value.dtype}",
+            field=name,
+            hint="convert with .float() (images are float in [0, 1])",
+        )
+    return value
+
+
+def check_shape(value: torch.Tensor, name: str, pattern: str) -> None:
+    """``pattern`` such as ``"B,3,H,W"``: letters are free sizes, digits must match."""
+    parts = pattern.split(",")
+    ok = value.ndim == len(parts) and all(not p.isdigit() or value.shape[i] == int(p) for i, p in enumerate(parts))
+    if not ok:
+        raise AnimatorError(f"expected shape ({pattern}), got {tuple(value.shape)}", field=name)
+
+
+def check_finite(value: torch.Tensor, name: str) -> None:
+    if not torch.isfinite(value).all():
+        raise AnimatorError("contains NaN or infinite values", field=name)
+
+
+def check_choice(value: str, name: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise AnimatorError(f"unknown value {value!r}", field=name, hint="use one of: " + ", ".join(choices))
+
+
+def batched_matrix(value, name: str, size: int, batch: int, device, dtype) -> torch.Tensor:
+    """A ``(size,size)`` or ``(B,size,size)`` matrix as ``(B,size,size)`` on ``device``/``dtype``, checked."""
+    if not isinstance(value, torch.Tensor):
+        raise AnimatorError(f"expected a torch.Tensor, got {type(value).__name__}", field=name)
+    if value.ndim == 2:
+        value = value[None]
+    if value.ndim != 3 or value.shape[-2:] != (size, size) or value.shape[0] not in (1, batch):
+        raise AnimatorError(
+            f"expected shape ({size},{size}) or ({batch},{size},{size}), got {tuple(value.shape)}", field=name
+        )
+    check_finite(value, name)
+    return value.to(device=device, dtype=dtype).expand(batch, size, size)

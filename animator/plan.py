@@ -1,0 +1,124 @@
+"""Everything about a render that is known before the first frame: per-frame values, seeds, which frames are
+diffused (cadence), and the camera path. Pure functions of the keyframe file; the frame loop only reads from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from animator.errors import AnimatorError
+
+if TYPE_CHECKING:
+    from animator.keyframes import AnimationConfig, EvaluatedSchedules, FramePrompt
+
+SEED_BEHAVIORS = ("iter", "fixed", "random", "ladder", "alternate", "schedule")
+MOTION_3D = ("translation_x", "translation_y", "translation_z", "rotation_3d_x", "rotation_3d_y", "rotation_3d_z")
+
+
+def resolve_seeds(behavior: str, seed: int, frames: int, *, iter_n: int = 1, schedule: np.ndarray | None = None,
+                  rng: np.random.Generator | None = None) -> np.ndarray:
+    """One seed per frame, following Deforum's seed behaviours (its ``next_seed``), recorded in the run folder.
+
+    - iter: +1 every ``iter_n`` frames           - fixed: the same seed for every frame
+    - ladder: +2, -1, +2, -1 ... (a slow climb)   - alternate: +1, -1, +1 ... (two seeds taking turns)
+    - random: a fresh random seed per frame      - schedule: ``generation.seed`` evaluated per frame
+    ``seed == -1`` picks a random base seed (the caller records it, so a run can be reproduced).
+    """
+    rng = rng or np.random.default_rng()
+    if seed == -1:
+        seed = int(rng.integers(0, 2**32 - 1))
+    n = max(int(iter_n), 1)
+    f = np.arange(frames)
+    if behavior == "iter":
+        seeds = seed + (f + n - 1) // n  # Deforum steps the seed on frames 1, 1+n, 1+2n ...
+    elif behavior == "fixed":
+        seeds = np.full(frames, seed)
+    elif behavior == "ladder":
+        seeds = seed + f // 2 + 2 * (f % 2)  # s, s+2, s+1, s+3, s+2, s+4 ...
+    elif behavior == "alternate":
+        seeds = seed + (f % 2)  # s, s+1, s, s+1 ...
+    elif behavior == "random":
+        seeds = rng.integers(0, 2**32 - 1, size=frames)
+    elif behavior == "schedule":
+        if schedule is None:
+            raise AnimatorError("seed_behavior is 'schedule' but there is no generation.seed schedule", field="seed_behavior")
+        seeds = np.round(schedule).astype(np.int64)
+    else:
+        raise AnimatorError(f"unknown seed behaviour {behavior!r}", field="seed_behavior",
+                            hint="use one of: " + ", ".join(SEED_BEHAVIORS))
+    return (np.asarray(seeds, dtype=np.int64) % (2**32)).astype(np.int64)
+
+
+def diffused_frames(frames: int, cadence: int, keyframes: set[int] | frozenset[int] = frozenset()) -> list[int]:
+    """The frames the denoiser runs on: every ``cadence``-th frame, every keyframe, and the last frame.
+
+    Deforum places diffused frames on multiples of the cadence only, so keyframes fall on in-between frames and
+    the last ``cadence - 1`` frames are dropped. Here a keyframe always lands on a diffused frame (the gap around it
+    becomes shorter) and every frame up to the last is written.
+    """
+    if cadence < 1:
+        raise AnimatorError(f"cadence must be >= 1, got {cadence}", field="cadence")
+    chosen = set(range(0, frames, cadence)) | {k for k in keyframes if 0 <= k < frames} | {frames - 1, 0}
+    return sorted(chosen)
+
+
+@dataclass(frozen=True)
+class FrameParams:
+    """The values one frame is made with."""
+
+    index: int
+    values: dict[str, float]   # every float schedule at this frame (strength, translation_z, fov ...)
+    prompt: "FramePrompt"
+    seed: int
+    sampler: str | None
+
+
+@dataclass(frozen=True)
+class RenderPlan:
+    width: int
+    height: int
+    fps: float
+    frames: int                         # frames in the animation
+    schedules: "EvaluatedSchedules"
+    seeds: np.ndarray                   # (frames,) int64
+    diffused: tuple[int, ...]           # sorted frame indices that are denoised (the rest are cadence tweens)
+    world_from_cam: "object | None"     # (frames, 4, 4) tensor for 3D mode, else None
+
+    def params(self, index: int) -> FrameParams:
+        values = {name: float(series[index]) for name, series in self.schedules.values.items()}
+        sampler = self.schedules.strings.get("sampler")
+        return FrameParams(index=index, values=values, prompt=self.schedules.prompts[index], seed=int(self.seeds[index]),
+                           sampler=sampler[index] if sampler else None)
+
+    def segments(self, start: int, stop: int) -> list[tuple[int, int]]:
+        """Consecutive pairs of diffused frames (k0, k1) with start <= k0 < k1 < stop."""
+        marks = [k for k in self.diffused if start <= k < stop]
+        return list(zip(marks, marks[1:]))
+
+
+def schedule_keyframes(schedules: "EvaluatedSchedules") -> set[int]:
+    """Frames where any schedule or the prompt has a keyframe: these become diffused frames under cadence."""
+    marks: set[int] = set()
+    for frames in schedules.keyframes.values():
+        marks.update(int(f) for f in frames)
+    return marks
+
+
+def make_plan(config: "AnimationConfig", schedules: "EvaluatedSchedules", *, base_seed: int | None = None) -> RenderPlan:
+    """Turns an evaluated keyframe file into the plan the frame loop follows."""
+    seeds = resolve_seeds(config.seed_behavior, config.seed if base_seed is None else base_seed, schedules.frames,
+                          iter_n=config.seed_iter_n, schedule=schedules.values.get("seed"))
+    keyframes = schedule_keyframes(schedules) if config.cadence > 1 else set()
+    world_from_cam = None
+    if config.mode == "3d":
+        from animator.geometry import camera_path
+
+        motions = np.stack([schedules.values[name] for name in MOTION_3D], axis=1)  # (frames, 6)
+        motions[0] = 0.0  # frame 0 is where the camera starts: its move is not applied to anything
+        world_from_cam = camera_path(motions)
+    return RenderPlan(width=config.width, height=config.height, fps=config.fps, frames=schedules.frames,
+                      schedules=schedules, seeds=seeds, diffused=tuple(diffused_frames(schedules.frames, config.cadence, keyframes)),
+                      world_from_cam=world_from_cam)

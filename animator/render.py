@@ -1,0 +1,651 @@
+"""The render: a keyframe file in, a finished video (or a stream of frames) out.
+
+Each diffused frame is made from the previous one, top to bottom in :func:`advance`:
+
+    depth of the previous frame -> move the camera (3D warp or 2D homography) -> colour coherence, sharpening,
+    contrast, noise -> img2img denoise (full strength where the warp revealed new content) -> depth of the result
+
+Frames between two diffused frames (cadence > 1) are made in :func:`tween` by warping both neighbours to the
+in-between camera and blending them. :func:`render` streams the frames into ffmpeg, keeps the run folder that makes
+the run reproducible and resumable, and reports progress through callbacks (the CLI bar, the notebook live view).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from animator.errors import AnimatorError
+from animator.events import FrameRendered, RenderCallback, RenderFinished, RenderStarted
+from animator.plan import FrameParams, RenderPlan, make_plan
+
+if TYPE_CHECKING:
+    from animator.keyframes import AnimationConfig
+
+OFFLINE_DEPTH_NOTE = ("depth: the offline prior (no weights). A learned model is much better: "
+                      "`huggingface-cli download depth-anything/Depth-Anything-V2-Small-hf`, then "
+                      "`--depth depth-anything/Depth-Anything-V2-Small-hf`")
+NO_DENOISER_NOTE = ("denoise: none (warp-only render). Point --model at a diffusers model "
+                    "(e.g. stabilityai/sd-turbo, a local folder or a .safetensors file) for a diffusion render")
+
+
+# --------------------------------------------------------------------------------------------- state and backends
+
+
+@dataclass
+class FrameState:
+    """What carries from one diffused frame to the next. Small on purpose: it is the resume checkpoint."""
+
+    index: int
+    image: torch.Tensor                  # (1,3,H,W) in [0,1], quantised to 8 bits (what was written to the video)
+    depth: torch.Tensor | None = None    # (1,1,H,W) z of `image` (3D mode)
+    raw: torch.Tensor | None = None      # (1,3,H,W) the input video frame at `index` (video mode)
+
+    def to_checkpoint(self) -> dict[str, Any]:
+        return {"index": self.index, "image": to_uint8(self.image),
+                "depth": None if self.depth is None else self.depth.float().cpu()}
+
+
+@dataclass
+class Backends:
+    """Models and helpers, loaded once per run."""
+
+    device: torch.device
+    denoiser: Any                        # animator.backends.denoise.Denoiser
+    depth: Any = None                    # animator.backends.depth.DepthEstimator (3D mode)
+    tracker: Any = None                  # animator.backends.depth.DepthTracker (3D mode)
+    flow: Any = None                     # animator.backends.flow.FlowEstimator (video mode)
+    color_reference: Any = None          # animator.color.ColorReference, set from the first frame or an image
+    diffuses: bool = False               # False for the `none` denoiser: a warp-only render
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> dict[str, Any]:
+        described = {}
+        for name in ("denoiser", "depth", "flow"):
+            backend = getattr(self, name)
+            if backend is not None:
+                described[name] = backend.describe() if hasattr(backend, "describe") else getattr(backend, "name", str(backend))
+        return described
+
+
+def load_backends(config: "AnimationConfig") -> Backends:
+    from animator.backends.denoise import load_denoiser
+    from animator.devices import pick_device, pick_dtype
+
+    b = config.backends
+    device = pick_device(b.device)
+    dtype = pick_dtype(device, b.dtype)
+    denoiser = load_denoiser(b.denoise, device=device, dtype=dtype, vae=b.vae, model_config=b.model_config,
+                             lora=tuple((entry["path"], float(entry.get("scale", 1.0))) if isinstance(entry, dict) else entry
+                                        for entry in b.lora), sampler=b.sampler)
+    backends = Backends(device=device, denoiser=denoiser, diffuses=(b.denoise or "none") != "none")
+    if not backends.diffuses:
+        backends.notes.append(NO_DENOISER_NOTE)
+    if config.mode == "3d":
+        from animator.backends.depth import DepthTracker, load_depth_estimator
+
+        backends.depth = load_depth_estimator(b.depth, device=device)
+        backends.tracker = DepthTracker(near=200.0, far=10000.0, mode=config.coherence.depth_stability)
+        if b.depth == "offline":
+            backends.notes.append(OFFLINE_DEPTH_NOTE)
+    if config.mode == "video":
+        from animator.backends.flow import load_flow_estimator
+
+        backends.flow = load_flow_estimator(b.flow, device=device)
+    if config.coherence.color != "none" and config.coherence.reference == "image":
+        backends.color_reference = _color_reference(load_image_tensor(config.coherence.image, config, device), config)
+    return backends
+
+
+# --------------------------------------------------------------------------------------------- tensor edges
+
+
+def to_tensor(frame: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(H,W,3) uint8 -> (1,3,H,W) float in [0,1] on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1)[None].float().div_(255)
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(1,3,H,W) [0,1] -> (H,W,3) uint8 on the host: the one host copy per frame."""
+    return image[0].clamp(0, 1).mul(255).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def quantize(image: torch.Tensor) -> torch.Tensor:
+    """Rounds to the 8-bit values the video receives, so the next frame starts from exactly what was written
+    (this is what makes a resumed render bit-identical to an uninterrupted one)."""
+    return image.clamp(0, 1).mul(255).round_().div_(255)
+
+
+def load_image_tensor(path, config: "AnimationConfig", device: torch.device) -> torch.Tensor:
+    from animator.video import load_image
+
+    return to_tensor(load_image(path, width=config.width, height=config.height), device)
+
+
+# --------------------------------------------------------------------------------------------- timing
+
+
+class StageTimer:
+    """Milliseconds per stage for the current frame (synchronising CUDA only when asked: profiling costs speed)."""
+
+    def __init__(self, device: torch.device, *, sync: bool) -> None:
+        self.sync = sync and device.type == "cuda"
+        self.ms: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str):
+        if self.sync:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        yield
+        if self.sync:
+            torch.cuda.synchronize()
+        self.ms[stage] = self.ms.get(stage, 0.0) + (time.perf_counter() - start) * 1000
+
+    def take(self) -> dict[str, float]:
+        taken, self.ms = self.ms, {}
+        return taken
+
+
+# --------------------------------------------------------------------------------------------- camera moves
+
+
+def move_3d(image, depth, plan: RenderPlan, src: int, dst: int, config: "AnimationConfig", return_depth: bool = True):
+    """Frame ``src`` seen from the camera of frame ``dst`` (exact reprojection, z-buffer, hole mask)."""
+    from animator.geometry import intrinsics_from_fov, relative_pose, warp_3d
+
+    fov = float(plan.schedules.values["fov"][dst])
+    K = intrinsics_from_fov(fov, config.height, config.width, device=image.device)
+    dst_from_src = relative_pose(plan.world_from_cam, src, dst).to(image.device, torch.float32)
+    return warp_3d(image, depth, K, dst_from_src, sampling=config.motion.sampling, fill=config.motion.fill,
+                   return_depth=return_depth)
+
+
+def homography_between(plan: RenderPlan, config: "AnimationConfig", src: int, dst: int) -> np.ndarray:
+    """The 2D motion from frame ``src`` to frame ``dst``: the per-frame homographies composed (inverted if dst < src)."""
+    from animator.geometry import homography_2d
+
+    v = plan.schedules.values
+    total = np.eye(3)
+    for k in range(min(src, dst) + 1, max(src, dst) + 1):
+        perspective = None
+        if config.motion.perspective_flip:
+            perspective = tuple(float(v[f"perspective_flip_{p}"][k]) for p in ("theta", "phi", "gamma", "fv"))
+        step = homography_2d(float(v["angle"][k]), float(v["zoom"][k]), float(v["translation_x"][k]),
+                             float(v["translation_y"][k]), float(v["transform_center_x"][k]),
+                             float(v["transform_center_y"][k]), config.width, config.height, perspective=perspective)
+        total = step @ total
+    return total if dst >= src else np.linalg.inv(total)
+
+
+def move_2d(image, plan: RenderPlan, src: int, dst: int, config: "AnimationConfig"):
+    from animator.geometry import warp_2d
+
+    H = torch.as_tensor(homography_between(plan, config, src, dst), dtype=torch.float32, device=image.device)
+    warped, valid = warp_2d(image, H, border=config.motion.border)
+    return warped, valid, None
+
+
+def move_camera(state: FrameState, plan: RenderPlan, dst: int, config: "AnimationConfig"):
+    """(warped, valid, warped_depth) of ``state``'s frame seen from frame ``dst``'s camera."""
+    if config.mode == "3d":
+        return move_3d(state.image, state.depth, plan, state.index, dst, config)
+    return move_2d(state.image, plan, state.index, dst, config)
+
+
+# --------------------------------------------------------------------------------------------- one frame
+
+
+def estimate_depth(image, backends: Backends, params: FrameParams, reference=None):
+    """z of ``image``, aligned to the previous frame's warped depth so surfaces keep their depth over time."""
+    disparity = backends.depth(image)
+    warped_depth, valid = reference if reference is not None else (None, None)
+    return backends.tracker(disparity, reference_depth=warped_depth, reference_valid=valid,
+                            near=params.values["near"], far=params.values["far"])
+
+
+def _color_reference(image, config: "AnimationConfig"):
+    from animator.color import ColorReference
+
+    return ColorReference(image, space=config.coherence.color)
+
+
+def prepare_init(warped, params: FrameParams, config: "AnimationConfig", backends: Backends, generator, reference=None):
+    """Colour coherence, anti-blur, contrast and noise on the warped frame: what the denoiser starts from."""
+    from animator.color import add_noise, adjust_contrast, match_color, unsharp_mask
+
+    v, g = params.values, config.generation
+    image = warped
+    reference = reference if reference is not None else backends.color_reference
+    if config.coherence.color != "none" and reference is not None and v["color_strength"] > 0:
+        image = match_color(image, reference, space=config.coherence.color, strength=v["color_strength"])
+    if v["sharpen_amount"] > 0:
+        image = unsharp_mask(image, v["sharpen_amount"], sigma=g.sharpen_sigma, threshold=g.sharpen_threshold)
+    if v["contrast"] != 1.0:
+        image = adjust_contrast(image, v["contrast"])
+    # Noise feeds the diffusion model something to turn into detail; without a denoiser it would only accumulate.
+    if backends.diffuses and v["noise"] > 0:
+        image = add_noise(image, v["noise"], generator=generator, kind=g.noise_type,
+                          octaves=g.perlin_octaves, persistence=g.perlin_persistence)
+    return image
+
+
+def denoise(init, params: FrameParams, backends: Backends, generator, full_denoise_mask=None):
+    if not backends.diffuses:
+        return init
+    v = params.values
+    return backends.denoiser.img2img(init, params.prompt.mix, negative=params.prompt.negative, strength=v["strength"],
+                                     guidance=v["cfg"], steps=max(int(round(v["steps"])), 1), generator=generator,
+                                     sampler=params.sampler, full_denoise_mask=full_denoise_mask)
+
+
+def frame_generator(params: FrameParams, device: torch.device) -> torch.Generator:
+    """All randomness of a frame comes from its own seed: same file + seed, same frames (and resumes)."""
+    return torch.Generator(device=device).manual_seed(int(params.seed))
+
+
+def advance(state: FrameState, dst: int, plan: RenderPlan, config: "AnimationConfig", backends: Backends,
+            timer: StageTimer, raw: torch.Tensor | None = None) -> FrameState:
+    """Makes diffused frame ``dst`` from the diffused frame in ``state``."""
+    params = plan.params(dst)
+    generator = frame_generator(params, backends.device)
+    reference = None
+    with timer("warp"):
+        if config.mode == "video":
+            warped, full_denoise_mask = stylize_from_video(state, raw, params, backends, config)
+            reference = _color_reference(raw, config) if config.coherence.reference == "video" else None
+            warped_depth = valid = None
+        else:
+            warped, valid, warped_depth = move_camera(state, plan, dst, config)
+            full_denoise_mask = (~valid).float()
+    with timer("coherence"):
+        init = prepare_init(warped, params, config, backends, generator, reference)
+    with timer("denoise"):
+        image = quantize(denoise(init, params, backends, generator, full_denoise_mask))
+    depth = None
+    if config.mode == "3d":
+        with timer("depth"):
+            depth = estimate_depth(image, backends, params, reference=(warped_depth, valid))
+    return FrameState(index=dst, image=image, depth=depth, raw=raw)
+
+
+def tween(prev: FrameState, nxt: FrameState, index: int, plan: RenderPlan, config: "AnimationConfig") -> torch.Tensor:
+    """A cadence in-between: both diffused neighbours warped to frame ``index``'s camera and blended by position.
+
+    Where only one neighbour sees a pixel, that one is used; the blend weight moves linearly from the previous
+    frame to the next, so motion is continuous and the next diffused frame fades in instead of popping.
+    """
+    w = (index - prev.index) / (nxt.index - prev.index)
+    from_prev, valid_prev, _ = move_camera(prev, plan, index, config)
+    from_next, valid_next, _ = move_camera(nxt, plan, index, config)
+    weight_next = torch.where(valid_prev & valid_next, torch.full_like(valid_prev, w, dtype=from_prev.dtype),
+                              (valid_next & ~valid_prev).to(from_prev.dtype))
+    weight_next = torch.where(~valid_prev & ~valid_next, torch.full_like(weight_next, w), weight_next)
+    return quantize(from_prev * (1 - weight_next) + from_next * weight_next)
+
+
+def stylize_from_video(state: FrameState, raw: torch.Tensor, params: FrameParams, backends: Backends,
+                       config: "AnimationConfig"):
+    """Video-input init: the previous output carried along the input video's flow, blended with the raw frame."""
+    from animator.backends.flow.video_input import stylize_init
+
+    return stylize_init(state.image, state.raw, raw, estimator=backends.flow, flow_blend=params.values["flow_blend"])
+
+
+def first_frame(plan: RenderPlan, config: "AnimationConfig", backends: Backends, start: int,
+                raw: torch.Tensor | None, timer: StageTimer) -> FrameState:
+    """The init image (or input video frame), diffused once when a model is set; txt2img when there is no image."""
+    params = plan.params(start)
+    generator = frame_generator(params, backends.device)
+    with timer("denoise"):
+        if raw is not None:
+            image = denoise(raw, params, backends, generator)
+        elif config.init_image is not None:
+            image = denoise(load_image_tensor(config.init_image, config, backends.device), params, backends, generator)
+        elif backends.diffuses:
+            v = params.values
+            image = backends.denoiser.txt2img(params.prompt.mix, negative=params.prompt.negative, height=config.height,
+                                              width=config.width, guidance=v["cfg"], steps=max(int(round(v["steps"])), 1),
+                                              generator=generator, sampler=params.sampler)
+        else:
+            raise AnimatorError("there is nothing to start from: no init_image and no diffusion model", field="init_image",
+                                file=config.path, hint="set init_image in the keyframe file, or give --model")
+    image = quantize(image.to(backends.device, torch.float32))
+    depth = None
+    if config.mode == "3d":
+        with timer("depth"):
+            depth = estimate_depth(image, backends, params)
+    return FrameState(index=start, image=image, depth=depth, raw=raw)
+
+
+# --------------------------------------------------------------------------------------------- the loop
+
+
+@dataclass(frozen=True)
+class Emitted:
+    index: int
+    image: np.ndarray            # (H,W,3) uint8
+    diffused: bool
+    seed: int
+    timings_ms: dict[str, float]
+    checkpoint: dict[str, Any] | None   # the loop state after this frame, on diffused frames
+
+
+def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, *, start: int, stop: int,
+               resume_state: FrameState | None = None, profile: bool = False) -> Iterator[Emitted]:
+    """Yields frames ``start .. stop-1`` in order (from ``resume_state`` when resuming, else from the init)."""
+    timer = StageTimer(backends.device, sync=profile)
+    video = InputVideo(config, backends.device) if config.mode == "video" else None
+
+    def emit(state_or_image, index: int, diffused: bool) -> Emitted:
+        image = state_or_image.image if isinstance(state_or_image, FrameState) else state_or_image
+        with timer("to_host"):
+            frame = to_uint8(image)
+        checkpoint = state_or_image.to_checkpoint() if isinstance(state_or_image, FrameState) else None
+        return Emitted(index, frame, diffused, int(plan.seeds[index]), timer.take(), checkpoint)
+
+    if resume_state is None:
+        state = first_frame(plan, config, backends, start, video.frame(start) if video else None, timer)
+        if backends.color_reference is None and config.coherence.reference == "first" and config.coherence.color != "none":
+            backends.color_reference = _color_reference(state.image, config)
+        yield emit(state, start, True)
+    else:
+        state = resume_state
+    for k0, k1 in plan.segments(state.index, stop):
+        nxt = advance(state, k1, plan, config, backends, timer, raw=video.frame(k1) if video else None)
+        for index in range(k0 + 1, k1):
+            with timer("tween"):
+                image = tween(state, nxt, index, plan, config)
+            yield emit(image, index, False)
+        yield emit(nxt, k1, True)
+        state = nxt
+
+
+class InputVideo:
+    """Frames of video_input.path (every n-th, from/to) as tensors at the render size, read once in order."""
+
+    def __init__(self, config: "AnimationConfig", device: torch.device) -> None:
+        from animator.video import read_frames
+
+        vi = config.video_input
+        self._frames = read_frames(vi.path, every_nth=vi.every_nth, start=vi.from_frame, end=vi.to_frame,
+                                   size=(config.width, config.height))
+        self._device = device
+        self._index = -1
+        self._current = None
+
+    def frame(self, index: int) -> torch.Tensor:
+        while self._index < index:
+            try:
+                self._current = next(self._frames)
+            except StopIteration:
+                raise AnimatorError(f"the input video has no frame {index} (after every_nth/from/to)",
+                                    field="video_input.path", hint="lower `frames` or widen video_input.to_frame") from None
+            self._index += 1
+        return to_tensor(self._current, self._device)
+
+
+# --------------------------------------------------------------------------------------------- public API
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    output: Path | None
+    run_dir: Path | None
+    frames: int
+    stats: dict[str, Any]
+
+
+def _load(config_or_path, overrides: dict | None) -> "AnimationConfig":
+    from animator.keyframes import config_from_dict, load_config
+
+    if isinstance(config_or_path, (str, os.PathLike)):
+        return load_config(config_or_path, overrides=overrides)
+    if isinstance(config_or_path, dict):
+        return config_from_dict(config_or_path | {}, source="<dict>") if not overrides else \
+            config_from_dict(_apply_overrides(config_or_path, overrides), source="<dict>")
+    if overrides:
+        from animator.keyframes import with_overrides
+
+        return with_overrides(config_or_path, overrides)
+    return config_or_path
+
+
+def _apply_overrides(data: dict, overrides: dict) -> dict:
+    import copy
+
+    data = copy.deepcopy(data)
+    for dotted, value in overrides.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return data
+
+
+def _frame_range(frames: range | None, total: int) -> tuple[int, int]:
+    if frames is None:
+        return 0, total
+    start, stop = frames.start, min(frames.stop, total)
+    if frames.step != 1 or not 0 <= start < stop:
+        raise AnimatorError(f"frame range {frames} does not fit the animation's {total} frames", field="--frames",
+                            hint=f"use A:B with 0 <= A < B <= {total}")
+    return start, stop
+
+
+def prepare(config_or_path, *, overrides: dict | None = None, base_seed: int | None = None):
+    """Config, plan and backends for a render (shared by render, render_frames, the notebook preview and benchmarks)."""
+    from animator.keyframes import evaluate
+
+    config = _load(config_or_path, overrides)
+    schedules = evaluate(config)
+    plan = make_plan(config, schedules, base_seed=base_seed)
+    return config, plan
+
+
+def render_frames(config_or_path, *, overrides: dict | None = None, frames: range | None = None,
+                  callbacks: Sequence[RenderCallback] = ()) -> Iterator[FrameRendered]:
+    """Renders in memory and yields a :class:`FrameRendered` event per frame (no video, no run folder).
+
+    The same loop as :func:`render`; the notebook preview and tests use it.
+    """
+    config, plan = prepare(config_or_path, overrides=overrides)
+    backends = load_backends(config)
+    start, stop = _frame_range(frames, plan.frames)
+    _notify(callbacks, RenderStarted(total_frames=stop - start, first_frame=start, width=config.width,
+                                     height=config.height, fps=config.fps, run_dir=None, notes=tuple(backends.notes)))
+    clock = _Clock(stop - start)
+    for emitted in frame_loop(plan, config, backends, start=start, stop=stop):
+        event = clock.event(emitted, plan.frames)
+        _notify(callbacks, event)
+        yield event
+    _notify(callbacks, RenderFinished(output=None, frames=clock.done, elapsed_s=clock.elapsed(), run_dir=None))
+
+
+def render(config_or_path, output: str | os.PathLike | None = None, *, overrides: dict | None = None,
+           frames: range | None = None, run_dir: str | os.PathLike | None = None,
+           resume: str | os.PathLike | None = None, callbacks: Sequence[RenderCallback] = (), quiet: bool = True,
+           frames_dir: str | os.PathLike | None = None, metrics: bool = True, profile: bool = False) -> RenderResult:
+    """Renders a keyframe file to a video. ``animator render`` on the command line calls exactly this.
+
+    Args:
+        config_or_path: a keyframe file path, a loaded config, or a dict in the keyframe-file layout.
+        output: the video to write (default: ``output.path`` of the file, else ``<file stem>.mp4``).
+        overrides: dotted keyframe-file fields to replace, e.g. ``{"backends.denoise": "stabilityai/sd-turbo"}``.
+        frames: render only this range of frame indices.
+        run_dir: the run folder (default ``runs/<stem>-<time>``).
+        resume: a run folder of an interrupted render: continue from its last complete frame.
+        callbacks: called with every :mod:`animator.events` event (progress bars, live previews).
+        quiet: unused by the library (it never prints); kept so the CLI and notebook can pass their flag through.
+        frames_dir: also keep every frame as PNG there.
+        metrics: compute the flicker metric of the result into the run folder.
+        profile: synchronise CUDA around stages so per-stage timings are exact (slower).
+    """
+    from animator.run_folder import RunFolder, default_run_dir
+    from animator.video import EncodeSettings, VideoWriter, export_gif, mux_audio
+
+    callbacks = list(callbacks) + _notebook_callbacks(callbacks)
+    if resume is not None:
+        folder = RunFolder(resume)
+        record = folder.record()
+        if record.get("status") == "complete":
+            raise AnimatorError(f"the run in {folder.path} is already complete: {record['output']}", field="--resume")
+        config, plan = prepare(folder.keyframes_path(), overrides=record.get("overrides"), base_seed=record["seed"])
+        output = Path(record["output"])
+        start, stop = record["start"], record["stop"]
+        frames_dir = record.get("frames_dir")
+    else:
+        config, plan = prepare(config_or_path, overrides=overrides)
+        start, stop = _frame_range(frames, plan.frames)
+        output = Path(output or config.output.path or f"{Path(config.path or 'render').stem}.mp4")
+        folder = RunFolder(run_dir or default_run_dir(config.path))
+        folder.create(source_text=config.source_text, source_name=str(config.path or "keyframes.yaml"), record={
+            "source": str(config.path), "overrides": overrides or {}, "output": str(output.resolve()),
+            "start": start, "stop": stop, "seed": int(plan.seeds[0]) if config.seed == -1 else config.seed,
+            "frames_dir": str(frames_dir) if frames_dir else (config.output.frames_dir and str(config.output.frames_dir)),
+            "versions": _versions()})
+        folder.write_table("schedules.csv", plan.schedules.values)
+        folder.write_table("seeds.csv", {"seed": plan.seeds})
+    backends = load_backends(config)
+    folder.update({"backends": backends.describe()})
+
+    resume_state = _restore(folder, config, backends) if resume is not None else None
+    out = config.output
+    writer = VideoWriter(output, width=config.width, height=config.height, fps=config.fps,
+                         settings=EncodeSettings(codec=out.codec, crf=out.crf, preset=out.preset, pix_fmt=out.pix_fmt),
+                         frames_dir=folder.journal, first_index=start)
+    first = start if resume_state is None else resume_state.index + 1
+    _notify(callbacks, RenderStarted(total_frames=stop - first, first_frame=first, width=config.width,
+                                     height=config.height, fps=config.fps, run_dir=folder.path,
+                                     notes=tuple(backends.notes)))
+    clock = _Clock(stop - first)
+    stage_totals: dict[str, float] = {}
+    try:
+        if resume_state is not None:  # the frames already finished go into the new video from the lossless journal
+            for index in range(start, resume_state.index + 1):
+                writer.write(folder.journal_frame(index))
+        for emitted in frame_loop(plan, config, backends, start=start, stop=stop, resume_state=resume_state,
+                                  profile=profile):
+            checkpoint = emitted.checkpoint
+            writer.write(emitted.image, after=(lambda c=checkpoint: folder.save_checkpoint(c)) if checkpoint else None)
+            for stage, ms in emitted.timings_ms.items():
+                stage_totals[stage] = stage_totals.get(stage, 0.0) + ms
+            _notify(callbacks, clock.event(emitted, plan.frames))
+        writer.close()
+    except BaseException:
+        writer.abort()
+        folder.update({"status": "interrupted"})
+        raise
+    _add_soundtrack(config, output, start, mux_audio)
+    if config.output.gif:
+        export_gif(output, output.with_suffix(".gif"), fps=min(config.fps, 25))
+    stats = {"frames": clock.done, "elapsed_s": clock.elapsed(), "fps": clock.done / max(clock.elapsed(), 1e-9),
+             "ms_per_frame_by_stage": {k: v / max(clock.done, 1) for k, v in stage_totals.items()}}
+    if metrics:
+        stats["flicker"] = _flicker(folder)
+    folder.finish(keep_frames_in=Path(frames_dir) if frames_dir else None, stats=stats)
+    result = RenderResult(output=output, run_dir=folder.path, frames=clock.done, stats=stats)
+    _notify(callbacks, RenderFinished(output=output, frames=clock.done, elapsed_s=clock.elapsed(), run_dir=folder.path,
+                                      stats={k: v for k, v in stats.items() if isinstance(v, (int, float))}))
+    return result
+
+
+# --------------------------------------------------------------------------------------------- helpers of render()
+
+
+class _Clock:
+    """Frames per second and ETA over the frames this run has made."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.start = total, 0, time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def event(self, emitted: Emitted, animation_frames: int) -> FrameRendered:
+        self.done += 1
+        elapsed = self.elapsed()
+        fps = self.done / max(elapsed, 1e-9)
+        return FrameRendered(index=emitted.index, total_frames=animation_frames, image=emitted.image,
+                             diffused=emitted.diffused, seed=emitted.seed, elapsed_s=elapsed, fps=fps,
+                             eta_s=(self.total - self.done) / max(fps, 1e-9), timings_ms=emitted.timings_ms)
+
+
+def _notify(callbacks: Sequence[RenderCallback], event) -> None:
+    for callback in callbacks:
+        callback(event)
+
+
+def _notebook_callbacks(given: Sequence[RenderCallback]) -> list[RenderCallback]:
+    """Inside Jupyter every render gets a live view, unless the caller already passed one."""
+    try:
+        from animator.notebook import LiveView, in_notebook
+    except ImportError:
+        return []
+    if in_notebook() and not any(isinstance(c, LiveView) for c in given):
+        return [LiveView()]
+    return []
+
+
+def _restore(folder, config: "AnimationConfig", backends: Backends) -> FrameState | None:
+    checkpoint = folder.load_checkpoint()
+    if checkpoint is None:
+        return None
+    device = backends.device
+    state = FrameState(index=int(checkpoint["index"]), image=to_tensor(checkpoint["image"], device),
+                       depth=None if checkpoint["depth"] is None else checkpoint["depth"].to(device))
+    if config.mode == "video":
+        state.raw = InputVideo(config, device).frame(state.index)
+    if backends.color_reference is None and config.coherence.reference == "first" and config.coherence.color != "none":
+        first = folder.record()["start"]
+        backends.color_reference = _color_reference(to_tensor(folder.journal_frame(first), device), config)
+    return state
+
+
+def _add_soundtrack(config: "AnimationConfig", output: Path, start: int, mux_audio) -> None:
+    """The audio of the keyframe file (or of the input video), from the time of the first rendered frame."""
+    if not config.output.audio:
+        return
+    if config.audio is not None:
+        mux_audio(output, config.audio.path, offset_s=config.audio.offset + start / config.fps)
+    elif config.mode == "video" and config.video_input.keep_audio:
+        from animator.video import probe
+
+        source = config.video_input.path
+        if probe(source).has_audio:
+            source_fps = probe(source).fps or config.fps
+            offset = (config.video_input.from_frame + start * config.video_input.every_nth) / source_fps
+            mux_audio(output, source, offset_s=offset)
+
+
+def _flicker(folder) -> dict[str, Any] | None:
+    """Flicker metric of the finished frames (read from the lossless journal)."""
+    try:
+        from animator.metrics import flicker
+    except ImportError:
+        return None
+    from PIL import Image
+
+    frames = (np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.journal.glob("*.png")))
+    report = flicker(frames)
+    return report.to_dict()
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    versions = {}
+    for name in ("animator", "torch", "diffusers", "transformers", "kornia", "opencv-python-headless", "numpy"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return versions
