@@ -111,7 +111,7 @@ class ColorReference:
 
     Args:
         reference: ``(1, 3, H, W)`` or ``(B, 3, H, W)`` RGB in [0, 1]. A batch of one serves any image batch;
-            a batch of B serves images batches of exactly B (item i matched to reference i).
+            a batch of B serves image batches of exactly B (item i matched to reference i).
         space: ``"lab"`` (default: lightness and the two colour axes apart), ``"hsv"`` or ``"rgb"``.
 
     Attributes:
@@ -212,7 +212,7 @@ def _as_reference(reference: ColorReference | Tensor, space: str | None) -> Colo
 def _quantiles(sorted_values: Tensor, probability: Tensor) -> Tensor:
     """Linearly interpolated quantiles. ``sorted_values``: (1|B)xCxM ascending, ``probability``: BxCxN -> BxCxN."""
     last = sorted_values.shape[-1] - 1
-    rows = sorted_values.expand(probability.shape[0], -1, -1)
+    rows = sorted_values.to(probability.dtype).expand(probability.shape[0], -1, -1)
     position = probability * last
     lower = position.floor().long().clamp_(0, last)
     upper = (lower + 1).clamp_(max=last)
@@ -229,13 +229,15 @@ def _match_linear(values: Tensor, reference_sorted: Tensor) -> Tensor:
     """
     batch, channels, count = values.shape
     rows = batch * channels
-    low = values.amin(dim=-1, keepdim=True)
-    span = (values.amax(dim=-1, keepdim=True) - low).clamp_min(1e-12)
-    # One fused pass gives every value its position in a single flat index space: row r's bins are
-    # [r * bins, (r + 1) * bins). The factor just under 1 keeps each row's maximum inside its last bin.
-    scale = (_CDF_BINS * (1.0 - 1e-6)) / span
+    low, high = torch.aminmax(values, dim=-1, keepdim=True)
+    span = (high - low).clamp_min(1e-12)
+    # Every value gets its position in one flat index space: row r's bins are [r * bins, (r + 1) * bins), so a
+    # single bincount and take serve all rows. The factor just under 1 keeps each row's maximum inside its last bin.
+    # (Subtracting ``low`` first, not folding it into the offset: for a nearly flat row low * scale is huge and
+    # float32 would lose the position.)
+    scale = (_CDF_BINS * (1.0 - 1e-4)) / span
     row_start = torch.arange(rows, device=values.device, dtype=values.dtype).view(batch, channels, 1) * _CDF_BINS
-    position = torch.addcmul(row_start - low * scale, values, scale)
+    position = torch.addcmul(row_start, values - low, scale)
     bin_index = position.long()
     within_bin = position - bin_index
 

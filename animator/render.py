@@ -49,7 +49,7 @@ class FrameState:
     raw: torch.Tensor | None = None      # (1,3,H,W) the input video frame at `index` (video mode)
 
     def to_checkpoint(self) -> dict[str, Any]:
-        return {"index": self.index, "image": to_uint8(self.image),
+        return {"index": self.index, "image": torch.from_numpy(to_uint8(self.image)),
                 "depth": None if self.depth is None else self.depth.float().cpu()}
 
 
@@ -83,8 +83,7 @@ def load_backends(config: "AnimationConfig") -> Backends:
     device = pick_device(b.device)
     dtype = pick_dtype(device, b.dtype)
     denoiser = load_denoiser(b.denoise, device=device, dtype=dtype, vae=b.vae, model_config=b.model_config,
-                             lora=tuple((entry["path"], float(entry.get("scale", 1.0))) if isinstance(entry, dict) else entry
-                                        for entry in b.lora), sampler=b.sampler)
+                             lora=tuple((entry.path, entry.scale) for entry in b.lora), sampler=b.sampler)
     backends = Backends(device=device, denoiser=denoiser, diffuses=(b.denoise or "none") != "none")
     if not backends.diffuses:
         backends.notes.append(NO_DENOISER_NOTE)
@@ -241,7 +240,9 @@ def denoise(init, params: FrameParams, backends: Backends, generator, full_denoi
     if not backends.diffuses:
         return init
     v = params.values
-    return backends.denoiser.img2img(init, params.prompt.mix, negative=params.prompt.negative, strength=v["strength"],
+    # generation.strength has Deforum's meaning: the share of the previous frame that is kept. The denoiser takes
+    # the img2img (diffusers) strength: how much is repainted.
+    return backends.denoiser.img2img(init, params.prompt.mix, negative=params.prompt.negative, strength=1.0 - v["strength"],
                                      guidance=v["cfg"], steps=max(int(round(v["steps"])), 1), generator=generator,
                                      sampler=params.sampler, full_denoise_mask=full_denoise_mask)
 
@@ -409,26 +410,13 @@ def _load(config_or_path, overrides: dict | None) -> "AnimationConfig":
     if isinstance(config_or_path, (str, os.PathLike)):
         return load_config(config_or_path, overrides=overrides)
     if isinstance(config_or_path, dict):
-        return config_from_dict(config_or_path | {}, source="<dict>") if not overrides else \
-            config_from_dict(_apply_overrides(config_or_path, overrides), source="<dict>")
-    if overrides:
-        from animator.keyframes import with_overrides
-
-        return with_overrides(config_or_path, overrides)
+        return config_from_dict(config_or_path, source="<dict>", overrides=overrides)
+    if overrides:  # a loaded config: re-read its own text with the overrides applied, so they are validated too
+        if config_or_path.path is not None:
+            return load_config(config_or_path.path, overrides=overrides)
+        raise AnimatorError("overrides need a keyframe file path or a dict, not a config built in memory",
+                            field="overrides", hint="pass the dict or the path instead")
     return config_or_path
-
-
-def _apply_overrides(data: dict, overrides: dict) -> dict:
-    import copy
-
-    data = copy.deepcopy(data)
-    for dotted, value in overrides.items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return data
 
 
 def _frame_range(frames: range | None, total: int) -> tuple[int, int]:
@@ -600,7 +588,7 @@ def _restore(folder, config: "AnimationConfig", backends: Backends) -> FrameStat
     if checkpoint is None:
         return None
     device = backends.device
-    state = FrameState(index=int(checkpoint["index"]), image=to_tensor(checkpoint["image"], device),
+    state = FrameState(index=int(checkpoint["index"]), image=to_tensor(checkpoint["image"].numpy(), device),
                        depth=None if checkpoint["depth"] is None else checkpoint["depth"].to(device))
     if config.mode == "video":
         state.raw = InputVideo(config, device).frame(state.index)

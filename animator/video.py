@@ -251,8 +251,9 @@ class VideoWriter:
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise AnimatorError(f"frame must be ({self.height}, {self.width}, 3) uint8, got {frame.shape} {frame.dtype}")
         if self._error is not None:
+            message = self._ffmpeg_message()
             self.abort()
-            raise AnimatorError(f"ffmpeg stopped while encoding {self.path}: {self._ffmpeg_message()}")
+            raise AnimatorError(f"ffmpeg stopped while encoding {self.path}: {message}")
         self._queue.put((np.ascontiguousarray(frame), after))
         self.written += 1
 
@@ -292,7 +293,8 @@ class VideoWriter:
 
     def _cleanup(self) -> None:
         self._partial.unlink(missing_ok=True)
-        self._stderr.close()
+        if not self._stderr.closed:
+            self._stderr.close()
 
     def __enter__(self) -> "VideoWriter":
         return self

@@ -64,7 +64,7 @@ def _decode_pcm(path: Path, sr: int, offset_s: float, duration_s: float | None, 
     result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True)
     if result.returncode != 0:
         message = _ffmpeg_message(result.stderr)
-        if "matches no streams" in message:
+        if b"matches no streams" in result.stderr:
             raise AnimatorError(f"{what} has no audio stream", file=path,
                                 hint="point the audio path at a file with sound (a song, or a video with a soundtrack)")
         raise AnimatorError(f"ffmpeg could not decode the {what}: {message}", file=path,
@@ -90,8 +90,9 @@ def load_audio(
         what: how error messages call the file (e.g. ``"stem 'drums'"``).
 
     Returns:
-        ``(samples, sr)``: samples ``(n,)`` float32 in about [-1, 1] (stereo is averaged to mono); empty when
-        ``offset_s`` lies past the end of the file.
+        ``(samples, sr)``: samples ``(n,)`` float32, mono by ffmpeg's standard downmix (stereo: the equal-power
+        ``(L + R) / sqrt(2)``, so loud in-phase stereo may exceed 1); empty when ``offset_s`` lies past the end of
+        the file.
 
     Raises:
         AnimatorError: the file is missing, has no audio stream or ffmpeg cannot decode it (ffmpeg's own message is

@@ -5,12 +5,21 @@ Units and Deforum parity
 Depth ``z`` is in *scene units*; the render maps model disparity to ``z`` in ``[near, far]`` (default 200 .. 10000).
 Translations are scene units per frame, rotations degrees per frame. Deforum's 3D mode (``anim_frame_warp_3d``)
 multiplies translations by ``1/200`` (:data:`DEFORUM_TRANSLATION_SCALE`) and warps with a depth that is about 1 near
-the camera (MiDaS output mapped through ``(50 - d) / 19``, roughly 1 .. 2.6). Its picture shift is
-``f * translation / 200 / z_deforum``; ours is ``f * translation / z``. With our near plane at 200
-(:data:`DEFORUM_DEPTH_SCALE`) ``z = 200 * z_deforum`` near the camera, so the factors cancel and **Deforum's
-translation values import unchanged** (:data:`DEFORUM_TRANSLATION_TO_SCENE` = 1). Far away our depth runs to
-10000 where Deforum's stops near 2.6 * 200, so distant scenery moves less than in Deforum (it is correct parallax).
-Rotations are exact in both at the image centre: a pan of ``a`` degrees moves the centre by ``f * tan(a)`` pixels.
+the camera (MiDaS output mapped through ``(50 - d) / 19``, roughly 1 .. 2.6). It never unprojects through the
+intrinsics: it moves the point ``(x_grid, y_grid, z)`` (``x_grid`` in [-1, 1] across the frame) with pytorch3d's
+``X @ R + T`` and re-projects it with ``f / z``. What that means, with ``P = 1 / tan(fov / 2)``:
+
+* ``translation_x`` / ``translation_y``: Deforum shifts the picture by ``f * t / 200 / z_deforum`` pixels, we by
+  ``f * t / z``. With our near plane at 200 (:data:`DEFORUM_DEPTH_SCALE`) ``z = 200 * z_deforum`` near the camera,
+  so the factors cancel and **these values import unchanged** (:data:`DEFORUM_TRANSLATION_TO_SCENE` = 1).
+* ``rotation_3d_x`` / ``rotation_3d_y``: both move the image centre by ``f * tan(angle)``: **unchanged**.
+* ``translation_z`` and ``rotation_3d_z``: because Deforum's points sit at grid coordinates instead of
+  unprojected positions, its zoom and roll come out ``P / z_deforum`` times stronger than the same move of a real
+  camera (2.7x at the default fov 40 and Deforum depth 1). :func:`deforum_motion_to_scene` multiplies them by that
+  factor so an imported file zooms and rolls by a comparable amount.
+
+Far away our depth runs to 10000 where Deforum's stops near 2.6 * 200, so distant scenery moves less than in
+Deforum: that is correct parallax, and the reason the near/far settings matter here.
 
 Directions (each derived from Deforum's pytorch3d-based transform and pinned in tests), for a positive value:
 
@@ -44,15 +53,61 @@ from animator.geometry._checks import check_finite
 DEFORUM_TRANSLATION_SCALE = 1.0 / 200.0
 #: Our scene-unit depth of what Deforum's depth calls 1 (its nearest depth): the default near plane.
 DEFORUM_DEPTH_SCALE = 200.0
-#: Factor from a Deforum translation value to ours: DEFORUM_TRANSLATION_SCALE * DEFORUM_DEPTH_SCALE = 1.
+#: Factor from a Deforum translation_x/y value to ours: DEFORUM_TRANSLATION_SCALE * DEFORUM_DEPTH_SCALE = 1.
 DEFORUM_TRANSLATION_TO_SCENE = DEFORUM_TRANSLATION_SCALE * DEFORUM_DEPTH_SCALE
 #: Deforum rotation values are degrees per frame, as ours.
 DEFORUM_ROTATION_TO_DEGREES = 1.0
 
 
 def deforum_translation_to_scene(value: float) -> float:
-    """A Deforum ``translation_*`` value in our scene units per frame (the factor is 1; see the module docstring)."""
+    """A Deforum ``translation_x/y`` value in our scene units per frame (the factor is 1; see the module docstring)."""
     return value * DEFORUM_TRANSLATION_TO_SCENE
+
+
+def deforum_motion_to_scene(
+    translation_x: float,
+    translation_y: float,
+    translation_z: float,
+    rotation_x: float,
+    rotation_y: float,
+    rotation_z: float,
+    *,
+    fov_deg: float = 40.0,
+    aspect: float = 1.0,
+    deforum_depth: float = 1.0,
+) -> tuple[float, float, float, float, float, float]:
+    """One frame of Deforum 3D motion (its ``translation_*``, ``rotation_3d_*`` values) in our units.
+
+    Signs never change (ours follow Deforum's). ``translation_z`` and ``rotation_3d_z`` are scaled by
+    ``1 / (tan(fov/2) * sqrt(aspect) * deforum_depth)``, the factor by which Deforum's pseudo-3D transform
+    exaggerates zoom and roll for content at Deforum depth ``deforum_depth`` (1 = its nearest; the factor is
+    ``1 / tan(fov/2)`` vertically and ``1 / (tan(fov/2) aspect)`` horizontally, so their geometric mean is used);
+    everything else is unchanged.
+
+    Args:
+        fov_deg: Deforum's ``fov`` (vertical, degrees).
+        aspect: frame width / height.
+        deforum_depth: the Deforum depth to match at (about 1 .. 2.6 for its MiDaS mapping).
+
+    Example:
+        >>> [round(v, 3) for v in deforum_motion_to_scene(1.0, 2.0, 1.0, 0.5, 0.5, 1.0, fov_deg=90.0)]
+        [1.0, 2.0, 1.0, 0.5, 0.5, 1.0]
+    """
+    if not 0.0 < fov_deg < 180.0:
+        raise AnimatorError(f"must lie strictly between 0 and 180 degrees, got {fov_deg}", field="fov_deg")
+    if not deforum_depth > 0:
+        raise AnimatorError(f"must be positive, got {deforum_depth}", field="deforum_depth")
+    if not aspect > 0:
+        raise AnimatorError(f"must be positive (width / height), got {aspect}", field="aspect")
+    exaggeration = 1.0 / (math.tan(math.radians(fov_deg) / 2.0) * math.sqrt(aspect) * deforum_depth)
+    return (
+        translation_x * DEFORUM_TRANSLATION_TO_SCENE,
+        translation_y * DEFORUM_TRANSLATION_TO_SCENE,
+        translation_z * DEFORUM_TRANSLATION_TO_SCENE * exaggeration,
+        rotation_x * DEFORUM_ROTATION_TO_DEGREES,
+        rotation_y * DEFORUM_ROTATION_TO_DEGREES,
+        rotation_z * DEFORUM_ROTATION_TO_DEGREES * exaggeration,
+    )
 
 
 def _as_tensor(value, name: str, device, dtype) -> torch.Tensor:
@@ -134,8 +189,8 @@ def motion_to_pose(
 
     Example:
         >>> pose = motion_to_pose(0.0, 0.0, 10.0, 0.0, 0.0, 0.0)
-        >>> pose[:3, 3].tolist()  # moving forward brings points 10 units closer
-        [0.0, 0.0, -10.0]
+        >>> float(pose[2, 3])  # moving forward brings points 10 units closer
+        -10.0
     """
     names = ("translation_x", "translation_y", "translation_z", "rotation_x", "rotation_y", "rotation_z")
     values = [_as_tensor(v, n, device, dtype) for v, n in zip(

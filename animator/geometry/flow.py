@@ -165,7 +165,7 @@ def _flow_gradient_energy(flow: torch.Tensor) -> torch.Tensor:
 
 
 def leaves_frame(flow: torch.Tensor) -> torch.Tensor:
-    """``(B,1,H,W)`` bool: True where ``x + flow(x)`` falls outside the frame (more than half a pixel beyond an edge)."""
+    """``(B,1,H,W)`` bool: True where ``x + flow(x)`` falls outside the frame (over half a pixel beyond an edge)."""
     _check_flow(flow, "flow")
     height, width = flow.shape[-2:]
     target = pixel_grid(height, width, device=flow.device, dtype=flow.dtype) + flow
@@ -204,7 +204,8 @@ def consistency_mask(
     _check_flow(flow_bw, "flow_bw")
     if flow_fw.shape != flow_bw.shape:
         raise AnimatorError(
-            f"flow_fw {tuple(flow_fw.shape)} and flow_bw {tuple(flow_bw.shape)} must have the same shape", field="flow_bw"
+            f"flow_fw {tuple(flow_fw.shape)} and flow_bw {tuple(flow_bw.shape)} must have the same shape",
+            field="flow_bw",
         )
     if alpha < 0 or beta < 0:
         raise AnimatorError(f"alpha and beta must be >= 0, got alpha={alpha}, beta={beta}", field="alpha")
@@ -286,6 +287,17 @@ def clean_mask(mask: torch.Tensor, *, min_island: int = 8, dilate: int = 2, blur
 # tweens
 
 
+# A surface seen by only one of the two frames still fills a tween pixel that no surface seen by both claims.
+_OCCLUDED_WEIGHT = 1e-3
+
+
+def _claim_weight(to_source: torch.Tensor, flow_at_source: torch.Tensor, fraction: float) -> torch.Tensor:
+    """``exp(-d^2 / 2)`` where ``d`` is how far the surface read at ``y + to_source`` lands from ``y`` when it moves
+    ``fraction`` of its own flow: ~1 for a consistent claim, ~0 once it misses by 2 px or more. ``(B,1,H,W)``."""
+    miss = _squared_norm(to_source + fraction * flow_at_source)
+    return torch.exp(-0.5 * miss)
+
+
 def flow_tween(
     prev_img: torch.Tensor,
     next_img: torch.Tensor,
@@ -328,22 +340,26 @@ def flow_tween(
         return next_img.clone()
     fw, bw = flow_prev_to_next.float(), flow_next_to_prev.float()
 
-    # A pixel at y in the tween was at y - t*fw in prev and is at y - (1-t)*bw in next (flows read at y: exact for
-    # smooth motion, which is what cadence frames have between two nearby diffused frames).
+    # A pixel at y in the tween was at p = y - t*fw(y) in prev and is at q = y - (1-t)*bw(y) in next. Reading the
+    # flows at y (not at p or q, which are unknown) is exact inside a moving region and wrong near its edges, where
+    # y may take the flow of a neighbouring surface. So each side is weighted by two checks:
+    # 1. its claim is self-consistent: the surface found at p really moves to y (p + t*fw(p) ~= y), else another
+    #    surface is at y at time t;
+    # 2. its surface is visible in both frames; a surface that the other frame cannot see (about to be covered, or
+    #    just revealed) only wins where the other side has no consistent claim at all.
     to_prev, to_next = -t * fw, -(1.0 - t) * bw
     from_prev = warp_by_flow(prev_img.float(), to_prev)
     from_next = warp_by_flow(next_img.float(), to_next)
-
-    # Trust each side where its pixel is visible in the other frame too (no occlusion, still inside the frame).
+    claim_prev = _claim_weight(to_prev, warp_by_flow(fw, to_prev), t)
+    claim_next = _claim_weight(to_next, warp_by_flow(bw, to_next), 1.0 - t)
     visible_prev = consistency_mask(fw, bw, motion_boundaries=False).float()  # on prev's grid
     visible_next = consistency_mask(bw, fw, motion_boundaries=False).float()  # on next's grid
-    weight_prev = (1.0 - t) * warp_by_flow(visible_prev, to_prev)
-    weight_next = t * warp_by_flow(visible_next, to_next)
+    weight_prev = (1.0 - t) * claim_prev * (warp_by_flow(visible_prev, to_prev) + _OCCLUDED_WEIGHT)
+    weight_next = t * claim_next * (warp_by_flow(visible_next, to_next) + _OCCLUDED_WEIGHT)
     total = weight_prev + weight_next
-    # Where neither side is trusted (both occluded: rare), fall back to the plain positional blend.
-    neither = total < 1e-6
+    # Where neither side has a claim (rare: both flows wrong), fall back to the plain positional blend.
+    neither = total < 1e-4 * _OCCLUDED_WEIGHT
     weight_prev = torch.where(neither, torch.full_like(weight_prev, 1.0 - t), weight_prev)
     weight_next = torch.where(neither, torch.full_like(weight_next, t), weight_next)
-    total = weight_prev + weight_next
-    tween = (weight_prev * from_prev + weight_next * from_next) / total
+    tween = (weight_prev * from_prev + weight_next * from_next) / (weight_prev + weight_next)
     return tween.to(prev_img.dtype)

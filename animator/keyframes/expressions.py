@@ -20,7 +20,8 @@ from __future__ import annotations
 import ast
 import difflib
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import numpy as np
@@ -32,7 +33,6 @@ MAX_NODES = 2000
 MAX_DEPTH = 60
 MAX_EXPONENT = 10_000.0  # |exponent| of a constant power; cos(x)**220 appears in real Deforum files
 
-Value = "float | np.ndarray"
 
 
 def _nary(reduce: Callable) -> Callable:
@@ -136,8 +136,8 @@ class Expression:
     """
 
     text: str
-    tree: ast.Expression
-    names: frozenset[str]
+    tree: ast.Expression = field(compare=False, repr=False)  # equal text means an equal tree
+    names: frozenset[str] = field(compare=False)
 
     def __call__(self, variables: Mapping[str, "float | np.ndarray"]) -> "float | np.ndarray":
         return evaluate_expression(self, variables)
@@ -183,7 +183,9 @@ def compile_expression(text: str, allowed_names: "frozenset[str] | set[str] | No
     if "\n" in source or "\r" in source:
         source = " ".join(source.split())  # a value wrapped across lines in a settings file
     try:
-        tree = ast.parse(source, mode="eval")
+        with warnings.catch_warnings():  # "1if" parses with a SyntaxWarning; users get our message instead
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(source, mode="eval")
     except (SyntaxError, ValueError) as exc:
         raise AnimatorError(
             f"cannot parse expression `{source[:120]}`: {getattr(exc, 'msg', exc)}",
@@ -294,13 +296,21 @@ def _check_exponent(node: ast.BinOp, text: str) -> None:
         )
 
 
-def evaluate_expression(expr: Expression, variables: Mapping[str, "float | np.ndarray"]) -> "float | np.ndarray":
+def evaluate_expression(
+    expr: Expression, variables: Mapping[str, "float | np.ndarray"], *, allow_nan: bool = False
+) -> "float | np.ndarray":
     """Evaluate a checked :class:`Expression` with ``variables`` (floats or equal-length 1-D arrays).
+
+    Args:
+        expr: from :func:`compile_expression`.
+        variables: name -> float or 1-D array.
+        allow_nan: let undefined results through as NaN (schedules treat them as gaps to interpolate over, as
+            Deforum does for e.g. ``cos(x)**0.9`` where ``cos(x) < 0``); infinities are always an error.
 
     Returns a float when every input is a scalar, else a float64 array broadcast over the inputs.
 
     Raises:
-        AnimatorError: for a name missing from ``variables`` or a result that is infinite or not a number.
+        AnimatorError: for a name missing from ``variables`` or a result that is infinite (or NaN, unless allowed).
     """
     missing = [n for n in expr.names if n not in variables]
     if missing:
@@ -308,8 +318,9 @@ def evaluate_expression(expr: Expression, variables: Mapping[str, "float | np.nd
     with np.errstate(all="ignore"):  # a where() may compute 1/t at t=0 in the branch it discards
         result = _eval(expr.tree.body, variables)
     result = np.asarray(result, dtype=np.float64)
-    if not np.all(np.isfinite(result)):
-        bad = np.flatnonzero(~np.isfinite(np.atleast_1d(result)))
+    invalid = np.isinf(result) if allow_nan else ~np.isfinite(result)
+    if np.any(invalid):
+        bad = np.flatnonzero(np.atleast_1d(invalid))
         where = ""
         t = variables.get("t")
         if t is not None and np.ndim(t) == 1 and bad.size:

@@ -22,6 +22,8 @@ the same values as the full render); importers drop them where Deforum does.
 
 from __future__ import annotations
 
+import ast
+import difflib
 import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -38,6 +40,7 @@ MAX_SCHEDULE_CHARS = 5_000_000  # a recorded schedule with one keyframe per fram
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _INT = re.compile(r"^[+-]?\d+$")
+_SIMPLE_KEYFRAME = re.compile(r"^\s*(\d+)\s*:\s*\(\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*\)\s*$")
 _TIME = re.compile(r"^(\d+\.?\d*|\.\d+)\s*([sb])$")
 
 
@@ -173,10 +176,15 @@ class Schedule:
             raise exc.with_location(field=self.name) from None
 
 
+_SPECIAL = {sep: re.compile(r"[\"'()\[\]{}" + re.escape(sep) + "]") for sep in ",:"}
+
+
 def _split_top_level(text: str, separator: str, *, first_only: bool = False) -> list[str]:
-    """Split on ``separator`` outside parentheses and quotes."""
+    """Split on ``separator`` outside parentheses and quotes (visits only the special characters: recorded
+    schedules are 100 kB strings)."""
     parts, depth, quote, start = [], 0, None, 0
-    for i, ch in enumerate(text):
+    for match in _SPECIAL[separator].finditer(text):
+        ch, i = match.group(), match.start()
         if quote:
             if ch == quote:
                 quote = None
@@ -188,14 +196,15 @@ def _split_top_level(text: str, separator: str, *, first_only: bool = False) -> 
             depth -= 1
             if depth < 0:
                 raise AnimatorError(f"unbalanced `)` at character {i + 1} of `{_short(text)}`")
-        elif ch == separator and depth == 0:
+        elif depth == 0:  # the separator
             parts.append(text[start:i])
             start = i + 1
             if first_only:
                 break
-    if depth != 0 or quote:
-        what = "quote" if quote else "`(`"
-        raise AnimatorError(f"unclosed {what} in `{_short(text)}`", hint="every `(` needs a `)`")
+    if not first_only or len(parts) == 0:
+        if depth != 0 or quote:
+            what = "quote" if quote else "`(`"
+            raise AnimatorError(f"unclosed {what} in `{_short(text)}`", hint="every `(` needs a `)`")
     parts.append(text[start:])
     return parts
 
@@ -229,6 +238,9 @@ def _outer_parens_match(text: str) -> bool:
 
 def parse_frame_key(text: str | int | float) -> FrameKey:
     """Parse a frame key: ``30``, ``"max_f-10"``, ``2.5s`` (seconds), ``8b`` (beats)."""
+    if type(text) is str and text.strip().isdigit():  # the common case, 6,000 times in a recorded schedule
+        frame = int(text)
+        return FrameKey(str(frame), frame=frame)
     if isinstance(text, bool):
         raise AnimatorError(f"frame key must be a number, time or expression, got {text!r}")
     if isinstance(text, (int, float, np.integer, np.floating)):
@@ -264,8 +276,6 @@ def parse_value(text: str | int | float, allowed_names: frozenset[str] | None = 
         return float(raw), None
     expression = compile_expression(raw, allowed_names)
     tree = expression.tree.body
-    import ast
-
     if isinstance(tree, ast.UnaryOp) and isinstance(tree.op, (ast.UAdd, ast.USub)):
         inner = tree.operand
         if isinstance(inner, ast.Constant) and isinstance(inner.value, (int, float)):
@@ -320,6 +330,11 @@ def _parse_keyframes(text, allowed_names) -> list[Keyframe]:
         raise AnimatorError("empty schedule", hint="give at least one keyframe, e.g. 0:(1.0)")
     keyframes = []
     for index, segment in enumerate(segments):
+        simple = _SIMPLE_KEYFRAME.match(segment)
+        if simple:  # "12:(0.5)": the bulk of recorded schedules, parsed without the general path
+            frame = int(simple.group(1))
+            keyframes.append(Keyframe(FrameKey(str(frame), frame=frame), number=float(simple.group(2))))
+            continue
         parts = _split_top_level(segment, ":", first_only=True)
         if len(parts) == 1:
             if len(segments) == 1:  # a bare number or expression: constant from frame 0
@@ -381,23 +396,43 @@ def _evaluate(schedule: Schedule, timebase: TimeBase, extra: dict) -> np.ndarray
     frames_sorted = sorted(by_frame)
 
     values = np.full(n, np.nan)
+    # Anchor points (frame, value) in frame order: number keyframes and every defined frame of an expression span.
     anchor_frames: list[np.ndarray] = []
     anchor_values: list[np.ndarray] = []
+    numbers_x: list[int] = []  # consecutive number keyframes, batched into one array (recorded schedules)
+    numbers_y: list[float] = []
+
+    def flush_numbers() -> None:
+        if numbers_x:
+            anchor_frames.append(np.array(numbers_x, dtype=np.int64))
+            anchor_values.append(np.array(numbers_y, dtype=np.float64))
+            numbers_x.clear()
+            numbers_y.clear()
+
     for index, frame in enumerate(frames_sorted):
         keyframe = by_frame[frame]
         if keyframe.expression is None:
-            anchor_frames.append(np.array([frame]))
-            anchor_values.append(np.array([keyframe.number]))
+            numbers_x.append(frame)
+            numbers_y.append(keyframe.number)
             continue
+        flush_numbers()
         end = frames_sorted[index + 1] if index + 1 < len(frames_sorted) else max(n, frame + 1)
         span = np.arange(max(frame, 0), min(end, n))
         if frame < 0 or frame >= n or span.size == 0:
             span = np.concatenate([[frame], span]).astype(np.int64)
-        result = evaluate_expression(keyframe.expression, _variables_at(span, timebase, extra))
-        anchor_frames.append(span)
-        anchor_values.append(np.broadcast_to(np.asarray(result, dtype=np.float64), span.shape))
+        result = evaluate_expression(keyframe.expression, _variables_at(span, timebase, extra), allow_nan=True)
+        result = np.broadcast_to(np.asarray(result, dtype=np.float64), span.shape)
+        defined = ~np.isnan(result)  # undefined results (sqrt(-1)) are gaps, interpolated over like Deforum
+        anchor_frames.append(span[defined])
+        anchor_values.append(result[defined])
+    flush_numbers()
     points_x = np.concatenate(anchor_frames).astype(np.float64)
     points_y = np.concatenate(anchor_values)
+    if points_x.size == 0:
+        raise AnimatorError(
+            "no keyframe gives a defined value (every expression result is NaN)",
+            hint="check for sqrt or fractional powers of negative numbers, log of <= 0",
+        )
     inside = (points_x >= 0) & (points_x < n)
     values[points_x[inside].astype(np.int64)] = points_y[inside]
     gaps = np.isnan(values)
@@ -477,8 +512,6 @@ def parse_string_schedule(text: "str | Mapping", *, name: str = "sampler", choic
             if not value:
                 raise AnimatorError("empty value")
             if choices is not None and value not in choices:
-                import difflib
-
                 close = difflib.get_close_matches(value, list(choices), n=1)
                 raise AnimatorError(
                     f"unknown value {value!r}",

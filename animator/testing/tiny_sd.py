@@ -88,7 +88,9 @@ def _tiny_vae(seed: int = 0):
         layers_per_block=1,
         norm_num_groups=8,
         sample_size=64,
-        scaling_factor=0.18215,
+        # 1 / std of this VAE's latents on photographs (~0.31), as SD's 0.18215 is for its VAE: unit-variance
+        # latents make strength mean the same here as on a real model (noise and content on the same scale).
+        scaling_factor=3.2,
     ).eval()
 
 
@@ -237,3 +239,118 @@ def describe_folder(folder: str | os.PathLike) -> dict:
     """The pipeline class recorded in a diffusers folder's model_index.json (for test messages)."""
     with open(Path(folder) / "model_index.json", encoding="utf-8") as handle:
         return json.load(handle)
+
+
+# ---------------------------------------------------------------- original (ldm) single-file layout
+# diffusers ships only the original -> diffusers direction (diffusers.loaders.single_file_utils); tests need the
+# reverse to make a single-file checkpoint from a tiny pipeline, so `from_single_file` is exercised for real.
+
+_RESNET_TO_LDM = (("norm1", "in_layers.0"), ("conv1", "in_layers.2"), ("norm2", "out_layers.0"),
+                  ("conv2", "out_layers.3"), ("time_emb_proj", "emb_layers.1"), ("conv_shortcut", "skip_connection"))
+_VAE_ATTENTION_TO_LDM = (("group_norm", "norm"), ("to_q", "q"), ("to_k", "k"), ("to_v", "v"), ("to_out.0", "proj_out"))
+
+
+def _rename_part(rest: str, table) -> str:
+    head, _, tail = rest.partition(".")
+    for new, old in table:
+        if rest.startswith(new + "."):
+            return old + rest[len(new):]
+    return rest if not tail else rest
+
+
+def _unet_to_ldm(state: dict, config) -> dict:
+    """A diffusers UNet2DConditionModel state dict in the original layout (keys under model.diffusion_model.)."""
+    from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING
+
+    top = dict(DIFFUSERS_TO_LDM_MAPPING["unet"]["layers"])
+    if config.get("addition_embed_type") == "text_time":
+        top.update(DIFFUSERS_TO_LDM_MAPPING["unet"]["addition_embed_type"])
+    per_block = config["layers_per_block"] + 1  # ldm counts the downsampler (or the extra up layer) as a layer
+    up_has_attention = {i: "CrossAttn" in name for i, name in enumerate(config["up_block_types"])}
+    out = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        if key in top:
+            new = top[key]
+        elif parts[0] == "down_blocks":
+            block, kind, index, rest = int(parts[1]), parts[2], int(parts[3]), ".".join(parts[4:])
+            if kind == "downsamplers":
+                new = f"input_blocks.{1 + block * per_block + per_block - 1}.0.op.{rest.partition('.')[2]}"
+            elif kind == "resnets":
+                new = f"input_blocks.{1 + block * per_block + index}.0.{_rename_part(rest, _RESNET_TO_LDM)}"
+            else:
+                new = f"input_blocks.{1 + block * per_block + index}.1.{rest}"
+        elif parts[0] == "mid_block":
+            kind, index, rest = parts[1], int(parts[2]), ".".join(parts[3:])
+            if kind == "resnets":
+                new = f"middle_block.{2 * index}.{_rename_part(rest, _RESNET_TO_LDM)}"
+            else:
+                new = f"middle_block.1.{rest}"
+        elif parts[0] == "up_blocks":
+            block, kind, index, rest = int(parts[1]), parts[2], int(parts[3]), ".".join(parts[4:])
+            if kind == "upsamplers":
+                slot = 2 if up_has_attention[block] else 1
+                new = f"output_blocks.{block * per_block + per_block - 1}.{slot}.{rest}"
+            elif kind == "resnets":
+                new = f"output_blocks.{block * per_block + index}.0.{_rename_part(rest, _RESNET_TO_LDM)}"
+            else:
+                new = f"output_blocks.{block * per_block + index}.1.{rest}"
+        else:
+            raise ValueError(f"no original-layout name for UNet weight {key}")
+        out["model.diffusion_model." + new] = value
+    return out
+
+
+def _vae_to_ldm(state: dict, config) -> dict:
+    """A diffusers AutoencoderKL state dict in the original layout (keys under first_stage_model.)."""
+    from diffusers.loaders.single_file_utils import DIFFUSERS_TO_LDM_MAPPING
+
+    top = DIFFUSERS_TO_LDM_MAPPING["vae"]
+    blocks = len(config["up_block_types"])
+    out = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        coder = parts[0]
+        if key in top:
+            new = top[key]
+        elif parts[1] in ("down_blocks", "up_blocks"):
+            block, kind, index, rest = int(parts[2]), parts[3], parts[4], ".".join(parts[5:])
+            level = block if parts[1] == "down_blocks" else blocks - 1 - block  # ldm numbers decoder levels upwards
+            group = "down" if parts[1] == "down_blocks" else "up"
+            if kind in ("downsamplers", "upsamplers"):
+                new = f"{coder}.{group}.{level}.{'downsample' if group == 'down' else 'upsample'}.{rest}"
+            else:
+                new = f"{coder}.{group}.{level}.block.{index}.{rest.replace('conv_shortcut', 'nin_shortcut')}"
+        elif parts[1] == "mid_block":
+            kind, index, rest = parts[2], int(parts[3]), ".".join(parts[4:])
+            if kind == "resnets":
+                new = f"{coder}.mid.block_{index + 1}.{rest.replace('conv_shortcut', 'nin_shortcut')}"
+            else:
+                new = f"{coder}.mid.attn_1.{_rename_part(rest, _VAE_ATTENTION_TO_LDM)}"
+                if value.ndim == 2:
+                    value = value[:, :, None, None]  # ldm's attention projections are 1x1 convolutions
+        else:
+            raise ValueError(f"no original-layout name for VAE weight {key}")
+        out["first_stage_model." + new] = value
+    return out
+
+
+def save_single_file(folder: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Save a tiny SD 1.x pipeline folder as ONE original-layout .safetensors checkpoint (what A1111 users have).
+
+    Load it back with ``load_denoiser(path, model_config=folder)`` (offline, the folder supplies the configs).
+    """
+    from diffusers import StableDiffusionImg2ImgPipeline
+    from safetensors.torch import save_file
+
+    pipe = StableDiffusionImg2ImgPipeline.from_pretrained(folder, safety_checker=None, requires_safety_checker=False)
+    state = {}
+    state.update(_unet_to_ldm(pipe.unet.state_dict(), pipe.unet.config))
+    state.update(_vae_to_ldm(pipe.vae.state_dict(), pipe.vae.config))
+    for key, value in pipe.text_encoder.state_dict().items():
+        # the original layout wraps CLIP in `text_model.` (transformers >= 5.6 flattened CLIPTextModel)
+        key = key if key.startswith("text_model.") else "text_model." + key
+        state["cond_stage_model.transformer." + key] = value
+    path = Path(path)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    return path

@@ -168,7 +168,7 @@ def read_checkpoint(path: Path) -> dict[str, "Tensor"]:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch/safetensors raise many types for a damaged file
         raise AnimatorError(
-            f"cannot read the weight file ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})",
+            f"cannot read the weight file: not a valid torch or safetensors state dict ({type(exc).__name__})",
             file=path, hint="the file is damaged or incomplete (an interrupted download?): download it again",
         ) from exc
     # Training checkpoints wrap the weights: {"model": state_dict, "optimizer": ...}.

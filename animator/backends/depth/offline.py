@@ -44,14 +44,29 @@ def _check_image(image: "Tensor") -> None:
 
 
 def box_blur(x: "Tensor", radius: int) -> "Tensor":
-    """Mean over a ``(2r+1)^2`` window, borders averaged over the pixels that exist. ``# BxCxHxW`` -> same."""
-    import torch.nn.functional as F
+    """Mean over a ``(2r+1)^2`` window, borders averaged over the pixels that exist. ``# BxCxHxW`` -> same.
 
+    Separable running sums (cumsum), so the cost does not grow with the radius.
+    """
     if radius <= 0:
         return x
-    k = 2 * radius + 1
-    x = F.avg_pool2d(x, (1, k), stride=1, padding=(0, radius), count_include_pad=False)
-    return F.avg_pool2d(x, (k, 1), stride=1, padding=(radius, 0), count_include_pad=False)
+    return _box_1d(_box_1d(x, radius, -1), radius, -2)
+
+
+def _box_1d(x: "Tensor", radius: int, dim: int) -> "Tensor":
+    import torch
+
+    length = x.shape[dim]
+    zero = torch.zeros_like(x.narrow(dim, 0, 1))
+    running = torch.cat([zero, x.cumsum(dim)], dim)                      # running[i] = sum of x[:i]
+    index = torch.arange(length, device=x.device)
+    upper = (index + radius + 1).clamp(max=length)
+    lower = (index - radius).clamp(min=0)
+    window_sum = running.index_select(dim, upper) - running.index_select(dim, lower)
+    count = (upper - lower).to(x.dtype)
+    shape = [1] * x.ndim
+    shape[dim] = length
+    return window_sum / count.view(shape)
 
 
 def guided_filter_coefficients(guide: "Tensor", source: "Tensor", radius: int, eps: float) -> tuple["Tensor", "Tensor"]:
@@ -63,13 +78,15 @@ def guided_filter_coefficients(guide: "Tensor", source: "Tensor", radius: int, e
         radius: window radius in pixels.
         eps: regulariser; larger -> flatter (edges weaker than ``sqrt(eps)`` are smoothed over).
     """
-    mean_g = box_blur(guide, radius)
-    mean_s = box_blur(source, radius)
-    cov_gs = box_blur(guide * source, radius) - mean_g * mean_s
-    var_g = box_blur(guide * guide, radius) - mean_g * mean_g
-    a = cov_gs / (var_g + eps)
+    import torch
+
+    # One blur over the four stacked statistics instead of four blurs: the cost here is per call, not per pixel.
+    stats = box_blur(torch.cat([guide, source, guide * source, guide * guide], 1), radius)
+    mean_g, mean_s, corr_gs, corr_gg = stats.split(guide.shape[1], 1)
+    a = (corr_gs - mean_g * mean_s) / (corr_gg - mean_g * mean_g + eps)
     b = mean_s - a * mean_g
-    return box_blur(a, radius), box_blur(b, radius)
+    a, b = box_blur(torch.cat([a, b], 1), radius).split(guide.shape[1], 1)
+    return a, b
 
 
 class OfflineDepthEstimator:
@@ -134,9 +151,9 @@ class OfflineDepthEstimator:
             radius = max(1, round(self.smoothing * max(work_hw)))
             a, b = guided_filter_coefficients(grey_small, blend, radius, eps=1e-2)
             if scale < 1.0:  # guided upsampling: coefficients are smooth, so bilinear is enough
-                a = F.interpolate(a, size=(height, width), mode="bilinear", align_corners=False)
-                b = F.interpolate(b, size=(height, width), mode="bilinear", align_corners=False)
-            return (a * _grey(image) + b).float()
+                a, b = F.interpolate(torch.cat([a, b], 1), size=(height, width), mode="bilinear",
+                                     align_corners=False).split(1, 1)
+            return torch.addcmul(b, a, _grey(image)).float()
 
     def _ground_prior(self, image: "Tensor") -> "Tensor":
         """Disparity of a horizontal ground plane: 0 above the horizon, rising linearly to 1 at the bottom row."""
@@ -150,10 +167,12 @@ class OfflineDepthEstimator:
     @staticmethod
     def _cues(image: "Tensor", grey: "Tensor") -> "Tensor":
         """Aerial perspective: local contrast and saturation, each scaled to ~[0, 1] per image."""
+        import torch
+
         radius = max(1, round(0.03 * max(image.shape[-2:])))
-        mean = box_blur(grey, radius)
-        contrast = (box_blur(grey * grey, radius) - mean * mean).clamp_min(0.0).sqrt()
-        saturation = box_blur(image.amax(1, keepdim=True) - image.amin(1, keepdim=True), radius)
+        saturation = image.amax(1, keepdim=True) - image.amin(1, keepdim=True)
+        mean, mean_sq, saturation = box_blur(torch.cat([grey, grey * grey, saturation], 1), radius).split(1, 1)
+        contrast = (mean_sq - mean * mean).clamp_min(0.0).sqrt()
         return 0.5 * _unit_range(contrast) + 0.5 * _unit_range(saturation)
 
 
@@ -167,6 +186,7 @@ def _unit_range(x: "Tensor") -> "Tensor":
     """Divide each image by its 95th percentile (robust to a few extreme pixels), clamp to [0, 1]."""
     import torch
 
-    flat = x.flatten(1)
-    top = torch.quantile(flat[:, :: max(1, flat.shape[1] // 16384)], 0.95, dim=1).clamp_min(1e-6)
+    sample = x.flatten(1)[:, :: max(1, x[0].numel() // 4096)]
+    rank = max(1, round(0.95 * (sample.shape[1] - 1)) + 1)
+    top = sample.kthvalue(rank, dim=1).values.clamp_min(1e-6)   # linear-time selection; quantile() sorts
     return (x / top.view(-1, 1, 1, 1)).clamp(0.0, 1.0)

@@ -12,7 +12,6 @@ Both families return relative inverse depth (disparity). What differs is the inp
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,7 +72,8 @@ def preprocess_for(config, folder_config: dict | None, resolution: int | None) -
     if resolution is not None:
         if resolution < 14:
             raise AnimatorError(f"resolution must be at least 14 pixels, got {resolution}", field="resolution")
-        if spec.square and model_type == "dpt" and not getattr(config, "backbone_config", None):
+        plain_vit = model_type == "dpt" and not getattr(config, "backbone_config", None)
+        if plain_vit and resolution != spec.size:
             # Plain ViT: the position embedding fixes the size; transformers cannot run another one.
             raise AnimatorError(
                 f"this DPT model only runs at {spec.size}x{spec.size} (its ViT position embedding fixes the size)",
@@ -229,7 +229,3 @@ def _first_line(exc: BaseException) -> str:
 def output_is_metric_depth(config) -> bool:
     """Depth Anything's metric fine-tunes predict z in metres instead of disparity."""
     return getattr(config, "depth_estimation_type", "relative") == "metric"
-
-
-def _ceil_to(value: float, multiple: int) -> int:
-    return int(math.ceil(value / multiple) * multiple)

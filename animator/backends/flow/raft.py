@@ -53,8 +53,10 @@ class RAFTFlow:
         self.name = f"raft_{size}"
         self.num_flow_updates = int(num_flow_updates)
         builder = optical_flow.raft_small if size == "small" else optical_flow.raft_large
-        default_weights = (optical_flow.Raft_Small_Weights if size == "small" else optical_flow.Raft_Large_Weights).DEFAULT
-        path = Path(weights) if weights is not None else Path(torch.hub.get_dir()) / "checkpoints" / Path(default_weights.url).name
+        weights_enum = optical_flow.Raft_Small_Weights if size == "small" else optical_flow.Raft_Large_Weights
+        default_weights = weights_enum.DEFAULT
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(default_weights.url).name
+        path = Path(weights) if weights is not None else cached
         if not path.is_file():
             raise AnimatorError(
                 f"no RAFT {size} weights at {path}",
@@ -87,7 +89,8 @@ class RAFTFlow:
         height, width = source.shape[-2:]
         pad_h, pad_w = (-height) % _STRIDE, (-width) % _STRIDE
         # RAFT was trained on images normalised to [-1, 1]; replicate padding keeps the border texture plausible.
-        pair = [F.pad(img.to(device).float() * 2.0 - 1.0, (0, pad_w, 0, pad_h), mode="replicate") for img in (source, target)]
+        pair = [F.pad(img.to(device).float() * 2.0 - 1.0, (0, pad_w, 0, pad_h), mode="replicate")
+                for img in (source, target)]
         flow = self._model(pair[0], pair[1], num_flow_updates=self.num_flow_updates)[-1]  # Bx2x(H+pad)x(W+pad)
         return flow[..., :height, :width].float().to(source.device).contiguous()
 

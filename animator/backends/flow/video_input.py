@@ -202,7 +202,9 @@ def estimate_camera_motion(
     """
     if method not in CAMERA_MOTION_METHODS:
         raise AnimatorError(
-            f"unknown camera motion method {method!r}", field="method", hint="use one of: " + ", ".join(CAMERA_MOTION_METHODS)
+            f"unknown camera motion method {method!r}",
+            field="method",
+            hint="use one of: " + ", ".join(CAMERA_MOTION_METHODS),
         )
     check_image_pair(raw_prev, raw_cur)
     size = (int(raw_prev.shape[-2]), int(raw_prev.shape[-1]))

@@ -1,0 +1,346 @@
+"""Img2img with a loaded diffusers pipeline, driven step by step so tensors stay on the device.
+
+The pipeline object supplies the components (VAE, UNet, text encoders) and ``encode_prompt``; the sampling loop is
+ours, because the render loop needs two things ``pipe(...)`` cannot give: no PIL/numpy round trip per frame, and a
+per-pixel strength (revealed pixels repainted fully, the rest at the scheduled strength) in ONE sampling run.
+
+Masked strength, differential-diffusion style: every latent pixel p gets its own strength ``s_p`` and so its own
+first step ``start_p = steps - floor(steps * s_p)``. Sampling starts at the earliest step any pixel needs; before
+each step, pixels whose own start has not come yet are reset to the init latents noised to the current timestep,
+so they join the run carrying exactly the noise level plain img2img at ``s_p`` would have given them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import TYPE_CHECKING, Any
+
+from animator.backends.denoise.base import (
+    DenoiseDefaults, check_image, check_mask, check_sampling_args, check_strength,
+)
+from animator.backends.denoise.prompts import PromptCache, PromptEmbeddings, PromptInput
+from animator.backends.denoise.samplers import SchedulerCache, normalize_sampler_name
+from animator.errors import AnimatorError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import Tensor
+
+__all__ = ["DiffusersDenoiser", "steps_for_strength"]
+
+# floor(steps * strength) must not lose a step to float error (0.29 * 100 = 28.999999999999996).
+_STEP_EPS = 1e-6
+
+
+def steps_for_strength(steps: int, strength: float) -> int:
+    """Scheduler steps so that img2img at ``strength`` runs at least one: ``steps`` unless ``steps * strength < 1``.
+
+    Turbo models run 1-4 steps; 2 steps at strength 0.3 would run none. Raising the schedule's step count keeps the
+    requested noise level (the first timestep still matches ``strength``) instead of silently skipping the frame.
+    """
+    if strength <= 0:
+        return steps
+    needed = steps
+    while math.floor(needed * strength + _STEP_EPS) < 1:
+        needed += 1
+    return needed
+
+
+class DiffusersDenoiser:
+    """A Stable Diffusion (1.x/2.x, SDXL, Turbo, LCM) img2img denoiser; see :func:`load_denoiser` to make one.
+
+    Args:
+        pipe: a loaded ``StableDiffusionImg2ImgPipeline`` or ``StableDiffusionXLImg2ImgPipeline``, already on its
+            device / dtype (or with model CPU offload enabled).
+        name: short name for logs (``diffusers:<source>``).
+        architecture: ``sd1``, ``sd2`` or ``sdxl``.
+        flavour: ``standard``, ``turbo`` (trailing timesteps) or ``lcm``.
+        defaults: settings suited to the model.
+        info: extra facts for :meth:`describe` (source, loras, memory switches ...).
+    """
+
+    def __init__(self, pipe, *, name: str, architecture: str, flavour: str, defaults: DenoiseDefaults,
+                 device: "torch.device", dtype: "torch.dtype", info: dict[str, Any] | None = None) -> None:
+        self.pipe = pipe
+        self.name = name
+        self.architecture = architecture
+        self.flavour = flavour
+        self.defaults = defaults
+        self.device = device
+        self.dtype = dtype
+        self.info = dict(info or {})
+        self.is_sdxl = architecture == "sdxl"
+        self.schedulers = SchedulerCache(pipe.scheduler.config, trailing=flavour == "turbo")
+        self.prompts = PromptCache(self._encode_prompt)
+        self.vae_scale_factor = int(getattr(pipe, "vae_scale_factor", 8) or 8)
+        self._step_kwargs: dict[int, set[str]] = {}
+
+    # ---------------------------------------------------------------- public API
+
+    def img2img(self, image: "Tensor", prompt: PromptInput, *, negative: str = "", strength: float, guidance: float,
+                steps: int, generator: "torch.Generator", sampler: str | None = None,
+                full_denoise_mask: "Tensor | None" = None) -> "Tensor":
+        """Denoise ``image`` (Bx3xHxW, [0,1]) towards ``prompt``; returns Bx3xHxW float32 [0,1] on image's device.
+
+        ``strength`` 0 with no mask returns the input unchanged (no VAE round trip). ``full_denoise_mask``
+        (Bx1xHxW in [0,1], 1 = repaint fully) raises each pixel's strength to ``strength + (1 - strength) * mask``.
+        """
+        import torch
+
+        # 1. Check arguments before any model work.
+        check_image(image, multiple_of=self.vae_scale_factor)
+        strength = check_strength(strength)
+        check_sampling_args(steps=steps, guidance=guidance, generator=generator)
+        sampler = normalize_sampler_name(sampler or self.defaults.sampler)
+        if full_denoise_mask is not None:
+            check_mask(full_denoise_mask, image)
+            if not bool(full_denoise_mask.to(torch.float32).gt(0).any()):
+                full_denoise_mask = None
+        if strength == 0 and full_denoise_mask is None:
+            return image.to(torch.float32)
+
+        with torch.inference_mode():
+            # 2. Text conditioning (cached per distinct prompt).
+            embeddings = self.prompts.resolve(prompt, negative)
+            # 3. Per-latent-pixel strength.
+            batch, _, height, width = image.shape
+            latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
+            strength_map = self._strength_map(strength, full_denoise_mask, batch, latent_size)  # Bx1xhxw
+            # 4. Encode, sample, decode.
+            init_latents = self._encode_image(image)
+            latents = self._sample(init_latents, strength_map, embeddings, guidance=float(guidance), steps=steps,
+                                   generator=generator, sampler=sampler, image_size=(height, width))
+            return self._decode_latents(latents).to(image.device)
+
+    def txt2img(self, prompt: PromptInput, *, negative: str = "", height: int, width: int, guidance: float,
+                steps: int, generator: "torch.Generator", sampler: str | None = None) -> "Tensor":
+        """A first frame from text: 1x3xHxW float32 in [0,1] on the denoiser's device."""
+        import torch
+
+        for field, value in (("height", height), ("width", width)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < self.vae_scale_factor \
+                    or value % self.vae_scale_factor:
+                raise AnimatorError(f"{field} must be a positive multiple of {self.vae_scale_factor}, got {value!r}",
+                                    field=field)
+        check_sampling_args(steps=steps, guidance=guidance, generator=generator)
+        sampler = normalize_sampler_name(sampler or self.defaults.sampler)
+        with torch.inference_mode():
+            embeddings = self.prompts.resolve(prompt, negative)
+            latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
+            strength_map = torch.ones((1, 1, *latent_size), device=self._execution_device)
+            latents = self._sample(None, strength_map, embeddings, guidance=float(guidance), steps=steps,
+                                   generator=generator, sampler=sampler, image_size=(height, width))
+            return self._decode_latents(latents)
+
+    def describe(self) -> dict:
+        """Model source, classes, dtype, scheduler and library versions, for the run record."""
+        import diffusers
+        import torch
+        import transformers
+
+        pipe = self.pipe
+        return {
+            "name": self.name,
+            "architecture": self.architecture,
+            "flavour": self.flavour,
+            "pipeline_class": type(pipe).__name__,
+            "unet_class": type(pipe.unet).__name__,
+            "vae_class": type(pipe.vae).__name__,
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "vae_dtype": str(pipe.vae.dtype).replace("torch.", ""),
+            "device": str(self.device),
+            "default_sampler": self.defaults.sampler,
+            "scheduler_config_class": pipe.scheduler.config.get("_class_name", type(pipe.scheduler).__name__),
+            "timestep_spacing": "trailing" if self.schedulers.trailing else pipe.scheduler.config.get("timestep_spacing"),
+            "defaults": {"steps": self.defaults.steps, "guidance": self.defaults.guidance,
+                         "strength": self.defaults.strength, "sampler": self.defaults.sampler},
+            "prompt_encodes": self.prompts.encodes,
+            "diffusers": diffusers.__version__,
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+            **self.info,
+        }
+
+    # ---------------------------------------------------------------- steps
+
+    @property
+    def _execution_device(self) -> "torch.device":
+        # With model CPU offload the modules live on the CPU between calls; accelerate's hooks say where they run.
+        return getattr(self.pipe, "_execution_device", None) or self.device
+
+    def _strength_map(self, strength: float, mask, batch: int, latent_size: tuple[int, int]) -> "Tensor":
+        """Bx1xhxw per-latent-pixel strength: ``strength`` raised towards 1 where the mask says so."""
+        import torch
+        import torch.nn.functional as F
+
+        device = self._execution_device
+        if mask is None:
+            return torch.full((batch, 1, *latent_size), strength, device=device)
+        mask = mask.to(device=device, dtype=torch.float32).clamp(0, 1)
+        # Max-pool: a latent pixel decodes to a whole 8x8 block, so one revealed pixel in it makes it revealed.
+        mask = F.adaptive_max_pool2d(mask, latent_size).expand(batch, 1, *latent_size)
+        return strength + (1.0 - strength) * mask
+
+    def _encode_image(self, image: "Tensor") -> "Tensor":
+        """Bx3xHxW [0,1] -> Bx4xhxw scaled latents in the UNet's dtype."""
+        vae = self.pipe.vae
+        pixels = image.to(device=self._execution_device, dtype=vae.dtype) * 2 - 1
+        encoded = vae.encode(pixels)
+        if hasattr(encoded, "latent_dist"):
+            # The distribution's mean, not a sample: sampling adds fresh noise to every frame, which shows as flicker.
+            latents = encoded.latent_dist.mode()
+        else:  # AutoencoderTiny is deterministic
+            latents = encoded.latents
+        return self._normalize_latents(latents).to(self.pipe.unet.dtype)
+
+    def _normalize_latents(self, latents: "Tensor") -> "Tensor":
+        import torch
+
+        config = self.pipe.vae.config
+        mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
+        if mean is not None and std is not None:
+            mean = torch.tensor(mean, device=latents.device, dtype=latents.dtype).view(1, -1, 1, 1)
+            std = torch.tensor(std, device=latents.device, dtype=latents.dtype).view(1, -1, 1, 1)
+            return (latents - mean) * config.scaling_factor / std
+        shift = getattr(config, "shift_factor", None) or 0.0
+        return (latents - shift) * config.scaling_factor
+
+    def _decode_latents(self, latents: "Tensor") -> "Tensor":
+        """Bx4xhxw scaled latents -> Bx3xHxW float32 in [0,1]."""
+        import torch
+
+        vae = self.pipe.vae
+        config = vae.config
+        latents = latents.to(vae.dtype)
+        mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
+        if mean is not None and std is not None:
+            mean = torch.tensor(mean, device=latents.device, dtype=latents.dtype).view(1, -1, 1, 1)
+            std = torch.tensor(std, device=latents.device, dtype=latents.dtype).view(1, -1, 1, 1)
+            latents = latents * std / config.scaling_factor + mean
+        else:
+            latents = latents / config.scaling_factor + (getattr(config, "shift_factor", None) or 0.0)
+        pixels = vae.decode(latents).sample
+        return (pixels.float() / 2 + 0.5).clamp(0, 1)
+
+    def _sample(self, init_latents, strength_map: "Tensor", embeddings: PromptEmbeddings, *, guidance: float,
+                steps: int, generator: "torch.Generator", sampler: str, image_size: tuple[int, int]) -> "Tensor":
+        """Run the sampler from the earliest timestep any pixel needs; ``init_latents`` None means txt2img."""
+        import torch
+        from diffusers.utils.torch_utils import randn_tensor
+
+        device = self._execution_device
+        unet = self.pipe.unet
+        batch = strength_map.shape[0]
+        shape = (batch, unet.config.in_channels, *strength_map.shape[-2:])
+        scheduler = self.schedulers.get(sampler)
+
+        # Steps each latent pixel runs (out of `steps` for strength 1), and the step it starts at.
+        strength_max = float(strength_map.max())
+        steps = steps_for_strength(steps, strength_max)
+        pixel_steps = torch.floor(strength_map * steps + _STEP_EPS).clamp(max=steps)   # Bx1xhxw
+        pixel_start = steps - pixel_steps                                             # Bx1xhxw
+        first_step = int(pixel_start.min())
+        last_start = int(pixel_start.max())
+
+        scheduler.set_timesteps(steps, device=device)
+        order = getattr(scheduler, "order", 1)
+        timesteps = scheduler.timesteps[first_step * order:]
+        if hasattr(scheduler, "set_begin_index"):
+            scheduler.set_begin_index(first_step * order)
+
+        noise = randn_tensor(shape, generator=generator, device=device, dtype=unet.dtype)
+        if init_latents is None:
+            latents = noise * scheduler.init_noise_sigma
+        else:
+            latents = scheduler.add_noise(init_latents, noise, timesteps[:1].repeat(batch))
+
+        conditioning = self._unet_conditioning(embeddings, batch, guidance, image_size)
+        step_kwargs = self._scheduler_step_kwargs(scheduler, generator)
+        for index, timestep in enumerate(timesteps):
+            absolute_step = first_step * order + index
+            if init_latents is not None and absolute_step < last_start * order:
+                # Pixels whose own strength has not begun yet follow the init image, noised to this timestep.
+                waiting = pixel_start * order > absolute_step
+                noised_init = scheduler.add_noise(init_latents, noise, timestep.reshape(1).repeat(batch))
+                latents = torch.where(waiting, noised_init, latents)
+            noise_pred = self._predict_noise(scheduler, latents, timestep, conditioning, guidance)
+            latents = scheduler.step(noise_pred, timestep, latents, **step_kwargs, return_dict=False)[0]
+
+        if init_latents is not None and last_start >= steps:
+            # Pixels at strength < 1/steps never started: they keep the init latents exactly.
+            latents = torch.where(pixel_start >= steps, init_latents, latents)
+        return latents
+
+    def _unet_conditioning(self, embeddings: PromptEmbeddings, batch: int, guidance: float,
+                           image_size: tuple[int, int]) -> dict:
+        """encoder_hidden_states (+ SDXL added_cond_kwargs, + LCM guidance embedding) for a batch of ``batch``."""
+        import torch
+
+        unet = self.pipe.unet
+        device, dtype = self._execution_device, unet.dtype
+        distilled_guidance = unet.config.get("time_cond_proj_dim") is not None
+        use_cfg = guidance > 1.0 and not distilled_guidance
+
+        def stack(uncond, cond):
+            cond = cond.to(device=device, dtype=dtype).repeat(batch, *([1] * (cond.ndim - 1)))
+            if not use_cfg:
+                return cond
+            uncond = uncond.to(device=device, dtype=dtype).repeat(batch, *([1] * (uncond.ndim - 1)))
+            return torch.cat([uncond, cond])
+
+        conditioning: dict[str, Any] = {"encoder_hidden_states": stack(embeddings.uncond, embeddings.cond)}
+        if self.is_sdxl:
+            time_ids = torch.tensor([self._sdxl_time_ids(image_size)], device=device, dtype=dtype)
+            conditioning["added_cond_kwargs"] = {
+                "text_embeds": stack(embeddings.pooled_uncond, embeddings.pooled_cond),
+                "time_ids": stack(time_ids, time_ids),
+            }
+        if distilled_guidance:
+            # LCM-distilled UNets take the guidance scale as an embedding instead of running CFG.
+            scale = torch.full((batch,), guidance - 1.0, device=device)
+            conditioning["timestep_cond"] = self.pipe.get_guidance_scale_embedding(
+                scale, embedding_dim=unet.config.time_cond_proj_dim).to(device=device, dtype=dtype)
+        conditioning["_use_cfg"] = use_cfg
+        return conditioning
+
+    def _sdxl_time_ids(self, image_size: tuple[int, int]) -> list[float]:
+        """SDXL micro-conditioning: original size, crop top-left (0, 0), target size (or aesthetic score)."""
+        height, width = image_size
+        if self.pipe.config.get("requires_aesthetics_score", False):
+            return [height, width, 0, 0, 6.0]  # the refiner takes an aesthetic score instead of the target size
+        return [height, width, 0, 0, height, width]
+
+    def _predict_noise(self, scheduler, latents: "Tensor", timestep, conditioning: dict, guidance: float) -> "Tensor":
+        import torch
+
+        use_cfg = conditioning["_use_cfg"]
+        model_input = torch.cat([latents] * 2) if use_cfg else latents
+        model_input = scheduler.scale_model_input(model_input, timestep)
+        kwargs = {k: v for k, v in conditioning.items() if not k.startswith("_")}
+        noise_pred = self.pipe.unet(model_input, timestep, return_dict=False, **kwargs)[0]
+        if use_cfg:
+            uncond, cond = noise_pred.chunk(2)
+            noise_pred = uncond + guidance * (cond - uncond)
+        return noise_pred
+
+    def _scheduler_step_kwargs(self, scheduler, generator) -> dict:
+        key = id(scheduler)
+        if key not in self._step_kwargs:
+            self._step_kwargs[key] = set(inspect.signature(scheduler.step).parameters)
+        accepted = self._step_kwargs[key]
+        return {"generator": generator} if "generator" in accepted else {}
+
+    def _encode_prompt(self, positive: str, negative: str) -> PromptEmbeddings:
+        """One text-encoder pass per text (positive and negative), through the pipeline's own ``encode_prompt``."""
+        import torch
+
+        device = self._execution_device
+        with torch.inference_mode():
+            if self.is_sdxl:
+                cond, uncond, pooled, pooled_uncond = self.pipe.encode_prompt(
+                    prompt=positive, device=device, num_images_per_prompt=1, do_classifier_free_guidance=True,
+                    negative_prompt=negative)
+                return PromptEmbeddings(cond=cond, uncond=uncond, pooled_cond=pooled, pooled_uncond=pooled_uncond)
+            cond, uncond = self.pipe.encode_prompt(positive, device, 1, True, negative_prompt=negative)
+            return PromptEmbeddings(cond=cond, uncond=uncond)

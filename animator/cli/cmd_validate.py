@@ -1,0 +1,50 @@
+"""``animator validate FILE``: check a keyframe file; "ok: ..." and exit 0, or the error and exit 2."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--check-files", is_flag=True, help="Also check that every file the keyframe file names (init image, audio, video) exists.")
+def command(file: str, check_files: bool) -> None:
+    """Check FILE: syntax, every field, every schedule and prompt at every frame.
+
+    Files it names (init image, audio, video) are checked only with --check-files, so a shared keyframe file can be
+    validated before its media are in place; audio is analysed only when an expression needs it and the file exists.
+    """
+    from animator.errors import AnimatorError
+    from animator.keyframes import evaluate, load_config
+    from animator.keyframes.evaluate import uses_audio
+
+    config = load_config(file)
+    if check_files:
+        for field, path in _named_files(config):
+            if not path.exists():
+                raise AnimatorError("file not found: " + str(path), file=file, field=field)
+    if config.audio is not None and uses_audio(config) and not config.audio.path.is_file():
+        click.echo(f"note: audio.path {config.audio.path} does not exist yet; audio-driven schedules were not evaluated", err=True)
+    else:
+        evaluate(config)  # expressions that fail at some frame (division by zero ...) are caught here
+    duration = config.frames / config.fps
+    click.echo(
+        f"ok: {file}: {config.mode} {config.width}x{config.height}, {config.frames} frames at {config.fps:g} fps "
+        f"({duration:.1f} s), {len(config.prompts)} prompt keyframe(s), denoise {config.backends.denoise}, "
+        f"depth {config.backends.depth}"
+    )
+
+
+def _named_files(config):
+    if config.init_image is not None:
+        yield "init_image", config.init_image
+    if config.coherence.image is not None:
+        yield "coherence.image", config.coherence.image
+    if config.video_input is not None:
+        yield "video_input.path", config.video_input.path
+    if config.hybrid is not None:
+        yield "hybrid.path", config.hybrid.path
+    if config.audio is not None:
+        yield "audio.path", config.audio.path
+        for name, path in config.audio.stems.items():
+            yield f"audio.stems.{name}", path

@@ -1,0 +1,40 @@
+"""Keyframe files, the schedule grammar, safe expressions, prompts and importers.
+
+Typical use::
+
+    from animator.keyframes import load_config, evaluate
+
+    config = load_config("keyframes/demo.yaml")        # validated, frozen dataclasses
+    schedules = evaluate(config)                       # every schedule at every frame
+    schedules.values["translation_z"]                  # float64 (frames,)
+    str(schedules.prompts[0])                          # "positive --neg negative"
+
+Nothing here imports torch; audio analysis (librosa) is imported only when a file has an ``audio:`` section.
+"""
+
+from animator.keyframes.config import (
+    AnimationConfig,
+    AudioConfig,
+    BackendConfig,
+    CoherenceConfig,
+    GenerationConfig,
+    HybridConfig,
+    LoraConfig,
+    MotionConfig,
+    OutputConfig,
+    VideoInputConfig,
+    config_from_dict,
+    load_config,
+)
+from animator.keyframes.evaluate import SCHEDULE_NAMES, EvaluatedSchedules, evaluate
+from animator.keyframes.expressions import compile_expression, safe_eval
+from animator.keyframes.prompts import FramePrompt, split_prompt
+from animator.keyframes.schedule import Schedule, StringSchedule, TimeBase, parse_schedule, parse_string_schedule
+
+__all__ = [
+    "AnimationConfig", "AudioConfig", "BackendConfig", "CoherenceConfig", "GenerationConfig", "HybridConfig",
+    "LoraConfig", "MotionConfig", "OutputConfig", "VideoInputConfig", "config_from_dict", "load_config",
+    "SCHEDULE_NAMES", "EvaluatedSchedules", "evaluate", "compile_expression", "safe_eval",
+    "FramePrompt", "split_prompt", "Schedule", "StringSchedule", "TimeBase", "parse_schedule",
+    "parse_string_schedule",
+]  # fmt: skip

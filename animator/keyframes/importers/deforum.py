@@ -1,0 +1,524 @@
+"""Import Deforum settings files (webui extension, Forge fork and notebook key styles) as keyframe files.
+
+Schedules keep Deforum's units (ours are defined to match) and evaluate to Deforum's per-frame values, except
+``strength_schedule``: Deforum's strength is the share of the previous frame kept (it passes ``1 - strength`` to
+img2img), ours is the img2img denoising strength, so it is imported as ``1 - value``:
+
+- keyframes at or after ``max_frames`` (and before 0) are dropped, as Deforum's parser does, with a note;
+- duplicate frames: the last one wins (Deforum's dict), with a note; a malformed value hidden by a later duplicate
+  is dropped like Deforum drops it;
+- values Deforum treats as expressions (``(2*1)``, ``5.68e-05``) hold until the next keyframe in Deforum; where our
+  grammar would read them as numbers and interpolate (scientific notation, ``1.``) and a gap follows, they are
+  written as ``0+(value)`` so they keep holding;
+- commas inside function calls (``max(a, b)``), on which Deforum's parser crashes, parse correctly here.
+
+Settings animator does not use become warnings (those that are switched on) and a comment block at the end of
+the YAML (all of them), so nothing is silently lost.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from animator.errors import AnimatorError
+from animator.keyframes.config import SAMPLERS
+from animator.keyframes.expressions import compile_expression
+from animator.keyframes.importers._yaml import ImportResult
+from animator.keyframes.schedule import BASE_NAMES, _NUMBER, TimeBase, _split_top_level, _unwrap, parse_frame_key
+
+# Deforum key -> (section, our name) for float schedules.
+SCHEDULE_KEYS: dict[str, tuple[str, str]] = {
+    "angle": ("motion", "angle"),
+    "zoom": ("motion", "zoom"),
+    "translation_x": ("motion", "translation_x"),
+    "translation_y": ("motion", "translation_y"),
+    "translation_z": ("motion", "translation_z"),
+    "rotation_3d_x": ("motion", "rotation_3d_x"),
+    "rotation_3d_y": ("motion", "rotation_3d_y"),
+    "rotation_3d_z": ("motion", "rotation_3d_z"),
+    "transform_center_x": ("motion", "transform_center_x"),
+    "transform_center_y": ("motion", "transform_center_y"),
+    "fov_schedule": ("motion", "fov"),
+    "near_schedule": ("motion", "near"),
+    "far_schedule": ("motion", "far"),
+    "perspective_flip_theta": ("motion", "perspective_flip_theta"),
+    "perspective_flip_phi": ("motion", "perspective_flip_phi"),
+    "perspective_flip_gamma": ("motion", "perspective_flip_gamma"),
+    "perspective_flip_fv": ("motion", "perspective_flip_fv"),
+    "strength_schedule": ("generation", "strength"),
+    "noise_schedule": ("generation", "noise"),
+    "contrast_schedule": ("generation", "contrast"),
+    "cfg_scale_schedule": ("generation", "cfg"),
+    "seed_schedule": ("generation", "seed"),
+    "amount_schedule": ("generation", "sharpen_amount"),
+    "hybrid_comp_alpha_schedule": ("hybrid", "composite_alpha"),
+}
+# Keys read by the importer besides the schedules above (so they are not reported as unused).
+HANDLED = {
+    "W", "H", "width", "height", "fps", "max_frames", "seed", "seed_behavior", "seed_iter_N", "animation_mode",
+    "use_init", "init_image", "diffusion_cadence", "prompts", "animation_prompts_positive",
+    "animation_prompts_negative", "positive_prompts", "negative_prompts", "steps", "steps_schedule",
+    "enable_steps_scheduling", "sampler", "sampler_name", "sampler_schedule", "enable_sampler_scheduling", "scale",
+    "color_coherence", "color_coherence_image_path", "border", "padding_mode", "sampling_mode", "noise_type",
+    "perlin_octaves", "perlin_persistence", "enable_perspective_flip", "flip_2d_perspective", "video_init_path",
+    "extract_nth_frame", "extract_from_frame", "extract_to_frame", "hybrid_motion", "hybrid_composite",
+    "add_soundtrack", "soundtrack_path", "make_gif", "sigma_schedule", "threshold_schedule", "fov", "near_plane",
+    "far_plane", "use_depth_warping",
+}  # fmt: skip
+# Settings that only describe the Deforum installation or its UI: listed in the comment block, never warned about.
+QUIET = re.compile(
+    r"^(batch_name|outdir|timestring|resume_.*|sd_model_.*|deforum_git_commit_id|show_info_on_ui|motion_preview_mode"
+    r"|save_.*|display_samples|show_sample_per_step|filename_format|make_grid|grid_rows|n_batch|n_samples|precision"
+    r"|seed_internal|init_sample.*|init_latent|init_c|mask_sample|skip_video_creation|delete_.*|store_frames_in_ram"
+    r"|override_these_with_webui|from_img2img_instead_of_link|fetched_parseq_manifest_summary|C|f|log_.*"
+    r"|overwrite_extracted_frames|bit_depth_output|.*_keep_imgs|prompt)$"
+)
+_OFF_VALUES = (None, False, "", "None", "none", 0, "0", -1, [], {}, "Off", "off", "Disabled")
+
+
+def import_deforum(path: str | Path) -> ImportResult:
+    """Read a Deforum settings file (JSON, ``*_settings.txt``) and convert it.
+
+    Returns:
+        :class:`ImportResult` whose ``data`` loads with ``config_from_dict`` and evaluates, schedule by schedule, to
+        the values Deforum's own parser gives.
+
+    Raises:
+        AnimatorError: for unreadable files or schedules Deforum itself could not parse and we cannot either.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AnimatorError("settings file not found", file=path)
+    duplicates: list[str] = []
+
+    def keep_last(pairs):
+        out = {}
+        for key, value in pairs:
+            if key in out:
+                duplicates.append(key)
+            out[key] = value
+        return out
+
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=keep_last)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AnimatorError(f"not a Deforum settings file (JSON expected): {exc}", file=path) from None
+    if not isinstance(settings, dict):
+        raise AnimatorError("not a Deforum settings file: expected a JSON object", file=path)
+    result = convert_deforum(settings, source=str(path))
+    for key in dict.fromkeys(duplicates):
+        result.warnings.append(f"`{key}` appears more than once in the file; the last value was used (as Deforum does)")
+    result.header.insert(1, f"Source: {path.name}")
+    return result
+
+
+def convert_deforum(settings: dict[str, Any], *, source: str = "<settings>") -> ImportResult:
+    """Convert a Deforum settings dict (see :func:`import_deforum`)."""
+    warnings: list[str] = []
+    data: dict[str, Any] = {"version": 1}
+
+    def get(*keys, default=None):
+        for key in keys:
+            if key in settings and settings[key] is not None:
+                return settings[key]
+        return default
+
+    width, height = _size(get("W", "width", default=512), "W", warnings), _size(get("H", "height", default=512), "H", warnings)
+    data["width"], data["height"] = width, height
+    fps = _number(get("fps", default=15), "fps", source)
+    if "fps" not in settings:
+        warnings.append("no `fps` in the file; using Deforum's default 15")
+    data["fps"] = fps
+
+    mode_text = str(get("animation_mode", default="None"))
+    mode = {"2d": "2d", "3d": "3d", "video input": "video"}.get(mode_text.lower())
+    max_frames = get("max_frames")
+    if max_frames is None or mode is None:
+        warnings.append(
+            f"animation_mode {mode_text!r}" + (" without max_frames" if max_frames is None else "")
+            + " is not an animation animator renders; imported as a 1-frame 2D still"
+        )
+        mode, max_frames = "2d", 1 if max_frames is None else max_frames
+    frames = int(_number(max_frames, "max_frames", source))
+    if frames < 1:
+        raise AnimatorError(f"max_frames is {frames}; at least 1 frame is needed", file=source, field="max_frames")
+    data["frames"] = frames
+    seed = int(_number(get("seed", default=-1), "seed", source))
+    data["seed"] = seed if seed >= -1 else -1
+    behavior = str(get("seed_behavior", default="iter")).lower()
+    if behavior not in ("iter", "fixed", "random", "ladder", "alternate", "schedule"):
+        warnings.append(f"seed_behavior {behavior!r} is not supported; using iter")
+        behavior = "iter"
+    data["seed_behavior"] = behavior
+    data["seed_iter_n"] = max(1, int(_number(get("seed_iter_N", default=1), "seed_iter_N", source)))
+    data["mode"] = mode
+    init = get("init_image", default="")
+    if _truthy(get("use_init")) and init:
+        if re.match(r"https?://", str(init)):
+            warnings.append(f"init_image is a URL ({init}); download it and set init_image to the file")
+        else:
+            data["init_image"] = str(init)
+    data["cadence"] = max(1, int(_number(get("diffusion_cadence", default=1), "diffusion_cadence", source)))
+
+    prompts = _prompts(settings.get("prompts"), warnings)
+    if prompts:
+        data["prompts"] = prompts
+    prefix = get("animation_prompts_positive", "positive_prompts", default="")
+    negative = get("animation_prompts_negative", "negative_prompts", default="")
+    if prefix:
+        data["prompt_prefix"] = str(prefix)
+    if negative:
+        data["negative_prompt"] = str(negative)
+
+    sections: dict[str, dict[str, Any]] = {"motion": {}, "generation": {}, "coherence": {}, "backends": {}}
+    timebase = TimeBase(frames=frames, fps=fps, seed=float(seed))
+    for key, (section, name) in SCHEDULE_KEYS.items():
+        if key not in settings or settings[key] is None:
+            continue
+        complement = key == "strength_schedule"
+        text, notes = convert_schedule(settings[key], timebase, key=key, source=source, complement=complement)
+        warnings += [f"{key}: {n}" for n in notes]
+        if complement:
+            warnings.append(
+                "strength_schedule: Deforum's strength is the share of the frame KEPT; generation.strength is the "
+                "img2img denoising strength, so it was written as 1 - Deforum's value (same pictures)"
+            )
+        sections.setdefault(section, {})[name] = text
+
+    _motion_options(settings, sections["motion"], get, warnings)
+    _generation_options(settings, sections["generation"], sections["backends"], get, warnings, timebase, source)
+    _coherence_options(sections["coherence"], get, warnings, data)
+    hybrid = sections.pop("hybrid", {})
+    _inputs(settings, data, hybrid, get, warnings, mode)
+
+    for name in ("motion", "generation", "coherence", "backends"):
+        if sections[name]:
+            data[name] = sections[name]
+    if _truthy(get("make_gif")):
+        data.setdefault("output", {})["gif"] = True
+
+    not_imported = {k: v for k, v in settings.items() if k not in HANDLED and k not in SCHEDULE_KEYS}
+    switched_on = [k for k, v in not_imported.items() if not QUIET.match(k) and _is_on(k, v, settings)]
+    if switched_on:
+        warnings.append("switched on in Deforum but not supported here, ignored: " + ", ".join(switched_on))
+    if not_imported:
+        warnings.append(f"{len(not_imported)} Deforum settings animator does not use are listed at the end of this file")
+    header = [
+        "Imported from a Deforum settings file by `animator import deforum`.",
+        "",
+        "Schedules keep Deforum's units and evaluate to the same per-frame values as Deforum's own parser;",
+        "generation.strength is img2img denoising strength = 1 - Deforum's strength_schedule.",
+        "Check the notes below, then run `animator schedule` on this file to see every value.",
+    ]
+    return ImportResult(data=data, warnings=warnings, header=header, not_imported=not_imported)
+
+
+# ---------------------------------------------------------------------------------------------- schedules
+
+_DEFORUM_NUMBER = re.compile(r"^[+-]?[0-9]*(\.[0-9]+)?$")
+
+
+def _sanitize(value: str) -> str:
+    return value.replace("'", "").replace('"', "").replace("(", "").replace(")", "")
+
+
+def convert_schedule(
+    text: Any, timebase: TimeBase, *, key: str = "schedule", source: str = "<settings>", complement: bool = False
+) -> tuple[str, list[str]]:
+    """A Deforum schedule string -> our schedule string with the same per-frame values, plus notes.
+
+    Deforum's semantics kept: split into ``frame:value`` on commas (top level only: commas inside calls are ours),
+    the value is what follows the first ``:`` up to the next ``:``; the last duplicate frame wins; keyframes outside
+    ``[0, max_frames)`` are dropped.
+
+    Args:
+        complement: write ``1 - value`` for every keyframe (Deforum's ``strength_schedule`` is the share of the
+            frame kept; ours is the img2img denoising strength, ``1 -`` Deforum's). Interpolation commutes with it.
+    """
+    notes: list[str] = []
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return f"0:({_one_minus(float(text)) if complement else repr(text)})", notes
+    if not isinstance(text, str):
+        raise AnimatorError(f"expected a schedule string, got {type(text).__name__}", file=source, field=key)
+    try:
+        segments = _split_top_level(text, ",")
+    except AnimatorError as exc:
+        raise AnimatorError(exc.message, file=source, field=key, hint=exc.hint) from None
+    entries: dict[int, tuple[str, str, str]] = {}  # frame -> (key text, value text, segment)
+    repeated: list[int] = []
+    glued: list[int] = []  # segments with two ':' (two keyframes glued together by a missing comma)
+    for segment in segments:
+        if not segment.strip():
+            notes.append("an empty keyframe (stray comma) was skipped; Deforum's parser fails on it")
+            continue
+        parts = segment.split(":")
+        if len(parts) < 2:
+            raise AnimatorError(f"keyframe `{' '.join(segment.split())[:80]}` has no `frame:` part", file=source, field=key)
+        try:
+            frame = timebase.resolve(parse_frame_key(parts[0]))
+        except AnimatorError as exc:
+            raise AnimatorError(f"bad frame `{parts[0].strip()}`: {exc.message}", file=source, field=key) from None
+        if frame in entries:
+            repeated.append(frame)
+        if len(parts) > 2:
+            glued.append(frame)
+        entries[frame] = (parts[0].strip(), parts[1].strip(), segment)
+    if repeated:
+        notes.append(f"{len(repeated)} frame(s) listed twice ({_frames_text(repeated)}); the later value wins, as in Deforum")
+    hidden = [f for f in glued if entries[f][2].count(":") < 2]  # malformed, then replaced by a later duplicate
+    if hidden:
+        notes.append(f"malformed keyframe(s) at {_frames_text(hidden)} (a missing comma?) replaced by later duplicates, as in Deforum")
+
+    dropped = sorted(f for f in entries if not 0 <= f < timebase.frames)
+    if dropped:
+        notes.append(
+            f"{len(dropped)} keyframe(s) outside frames 0..{timebase.frames - 1} dropped, as Deforum does ({_frames_text(dropped)})"
+        )
+    kept = sorted(f for f in entries if 0 <= f < timebase.frames)
+    if not kept:
+        raise AnimatorError("no keyframe inside the animation (Deforum's parser fails here too)", file=source, field=key)
+    if kept[0] != 0:
+        notes.append(f"no keyframe at frame 0 (Deforum's parser fails); the value of frame {kept[0]} holds before it")
+    out = []
+    for index, frame in enumerate(kept):
+        key_text, value, segment = entries[frame]
+        key_out = _key_text(key_text, frame)
+        if _DEFORUM_NUMBER.match(_sanitize(value)):
+            number = _sanitize(value)
+            if not number or number in "+-" or number.endswith("."):
+                raise AnimatorError(f"frame {frame}: empty or malformed value {value!r}", file=source, field=key)
+            out.append(f"{key_out}:({_one_minus(float(number)) if complement else number})")
+            continue
+        expression = " ".join(value.split())
+        try:
+            compiled = compile_expression(expression, BASE_NAMES)
+        except AnimatorError as exc:
+            raise AnimatorError(
+                f"frame {frame}: {exc.message}", file=source, field=key,
+                hint="Deforum's numexpr would fail on this value too; fix it in the settings file",
+            ) from None
+        body = compiled.text
+        gap_follows = index + 1 < len(kept) and kept[index + 1] > frame + 1
+        body = _strip_parens(body)
+        if complement:
+            body = f"1-({body})"  # an expression stays an expression: it keeps Deforum's hold semantics
+        elif gap_follows and _NUMBER.match(body):
+            body = f"0+({body})"  # Deforum holds this value (it is not a "plain number" there)
+        out.append(f"{key_out}:({body})")
+    return ", ".join(out), notes
+
+
+def _one_minus(value: float) -> str:
+    return f"{1.0 - value:.12g}"  # 1 - 0.65 -> "0.35", not 0.35000000000000003
+
+
+def _frames_text(frames: list[int]) -> str:
+    frames = sorted(set(frames))
+    return ", ".join(map(str, frames[:5])) + (f" ... {frames[-1]}" if len(frames) > 5 else "")
+
+
+def _strip_parens(text: str) -> str:
+    return _unwrap(text)  # "( (2*1) )" -> "2*1"
+
+
+def _key_text(key_text: str, frame: int) -> str:
+    raw = key_text.strip().strip("\"'").strip()
+    if re.fullmatch(r"[+-]?\d+", raw):
+        return str(frame)
+    return raw  # an expression such as max_f-2, kept readable
+
+
+def _string_schedule(text: Any, convert, warnings: list[str], key: str) -> str | None:
+    if not isinstance(text, str):
+        return None
+    pairs = []
+    for segment in _split_top_level(text, ","):
+        if ":" not in segment:
+            continue
+        frame, value = segment.split(":", 1)
+        name = convert(_sanitize(value).strip(), warnings, key)
+        pairs.append(f"{frame.strip().strip(chr(34) + chr(39))}:({name})")
+    return ", ".join(pairs) or None
+
+
+# ---------------------------------------------------------------------------------------------- other settings
+
+
+def _number(value: Any, key: str, source: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise AnimatorError(f"expected a number, got {value!r}", file=source, field=key) from None
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() in ("true", "1", "yes"))
+
+
+def _is_on(key: str, value: Any, settings: dict) -> bool:
+    """Whether an unsupported setting is switched on (worth a warning rather than just a comment)."""
+    unit = re.match(r"(cn_\d+|controlnet)_", key)
+    if unit:  # ControlNet units: one warning for an enabled unit, not one per field
+        return key == f"{unit.group(1)}_enabled" and _truthy(value)
+    return value is True
+
+
+def _size(value: Any, key: str, warnings: list[str]) -> int:
+    size = int(float(value))
+    rounded = max(64, min(8192, int(round(size / 8)) * 8))
+    if rounded != size:
+        warnings.append(f"{key} {size} rounded to {rounded} (a multiple of 8)")
+    return rounded
+
+
+def _prompts(value: Any, warnings: list[str]) -> dict:
+    if not value:
+        return {}
+    if isinstance(value, list):
+        return {i: str(p) for i, p in enumerate(value)}
+    if not isinstance(value, dict):
+        warnings.append(f"prompts of type {type(value).__name__} were not understood and were skipped")
+        return {}
+    def frame_like(x) -> bool:
+        return (isinstance(x, int) and not isinstance(x, bool)) or (isinstance(x, str) and x.strip().isdigit())
+
+    if all(frame_like(v) for v in value.values()) and not all(frame_like(k) for k in value):
+        # the notebook era: {prompt text: frame index}
+        return {int(v): str(k) for k, v in value.items()}
+    out = {}
+    for key, text in value.items():
+        frame = str(key).strip()
+        out[int(frame) if re.fullmatch(r"\d+", frame) else frame] = "" if text is None else str(text)
+    return out
+
+
+def _motion_options(settings, motion: dict, get, warnings) -> None:
+    border = str(get("border", default="replicate")).lower()
+    if border in ("replicate", "wrap", "reflect"):
+        motion["border"] = border
+    padding = str(get("padding_mode", default="border")).lower()
+    motion["fill"] = {"border": "border", "reflection": "reflection", "zeros": "none"}.get(padding, "border")
+    sampling = str(get("sampling_mode", default="bicubic")).lower()
+    if sampling not in ("bilinear", "bicubic"):
+        warnings.append(f"sampling_mode {sampling!r} is not supported; using bilinear")
+        sampling = "bilinear"
+    motion["sampling"] = sampling
+    if _truthy(get("enable_perspective_flip", "flip_2d_perspective")):
+        motion["perspective_flip"] = True
+    for key, name in (("fov", "fov"), ("near_plane", "near"), ("far_plane", "far")):
+        # Old notebook files: a single number instead of a schedule.
+        if key in settings and f"{name}_schedule" not in settings and isinstance(settings[key], (int, float)):
+            motion[name] = f"0:({settings[key]!r})"
+
+
+def sampler_name(text: str, warnings: list[str], key: str = "sampler") -> str:
+    """Deforum / webui sampler names ("DPM++ 2M Karras", "Euler a") -> ours (dpmpp_2m_karras, euler_a)."""
+    name = str(text).strip().lower().replace("dpm++", "dpmpp").replace(" ", "_").replace("-", "_")
+    if name in SAMPLERS:
+        return name
+    if name.replace("_karras", "") in SAMPLERS:
+        warnings.append(f"{key}: {text!r} imported as {name.replace('_karras', '')!r} (no Karras variant here)")
+        return name.replace("_karras", "")
+    warnings.append(f"{key}: sampler {text!r} is not available; using euler_a")
+    return "euler_a"
+
+
+def _generation_options(settings, generation: dict, backends: dict, get, warnings, timebase, source) -> None:
+    if _truthy(get("enable_steps_scheduling")) and "steps_schedule" in settings:
+        text, notes = convert_schedule(settings["steps_schedule"], timebase, key="steps_schedule", source=source)
+        generation["steps"] = text
+        warnings += [f"steps_schedule: {n}" for n in notes]
+    elif get("steps") is not None:
+        generation["steps"] = f"0:({int(_number(get('steps'), 'steps', source))})"
+    if "cfg_scale_schedule" not in settings and isinstance(get("scale"), (int, float)):
+        generation["cfg"] = f"0:({get('scale')!r})"
+    sampler = get("sampler_name", "sampler")
+    if isinstance(sampler, str) and sampler:
+        backends["sampler"] = sampler_name(sampler, warnings)
+    if _truthy(get("enable_sampler_scheduling")):
+        text = _string_schedule(get("sampler_schedule"), sampler_name, warnings, "sampler_schedule")
+        if text:
+            generation["sampler"] = text
+    noise_type = str(get("noise_type", default="perlin")).lower()
+    if noise_type == "perlin":
+        generation["noise_type"] = "perlin"
+        for key, name in (("perlin_octaves", "perlin_octaves"), ("perlin_persistence", "perlin_persistence")):
+            if get(key) is not None:
+                generation[name] = get(key)
+    else:
+        generation["noise_type"] = "gaussian"
+        if noise_type != "gaussian":
+            warnings.append(f"noise_type {noise_type!r} imported as gaussian (same amount, different distribution)")
+    for key, name in (("sigma_schedule", "sharpen_sigma"), ("threshold_schedule", "sharpen_threshold")):
+        value = _constant_schedule_value(get(key))
+        if value is not None:
+            generation[name] = value
+        elif get(key) is not None:
+            warnings.append(f"{key} varies over time; animator takes a single {name}; kept the default")
+
+
+def _constant_schedule_value(text: Any) -> float | None:
+    if not isinstance(text, str):
+        return None
+    match = re.fullmatch(r"\s*0\s*:\s*\(\s*([+-]?(\d+\.?\d*|\.\d+))\s*\)\s*", text)
+    return float(match.group(1)) if match else None
+
+
+def _coherence_options(coherence: dict, get, warnings, data) -> None:
+    mode = str(get("color_coherence", default="None"))
+    lowered = mode.lower()
+    if lowered in ("lab", "hsv", "rgb", "none"):
+        coherence["color"] = lowered
+    elif lowered == "match frame 0 lab":
+        coherence["color"] = "lab"
+    elif lowered == "video input":
+        coherence["color"], coherence["reference"] = "lab", "video"
+    elif lowered == "image":
+        coherence["color"], coherence["reference"] = "lab", "image"
+        if get("color_coherence_image_path"):
+            coherence["image"] = str(get("color_coherence_image_path"))
+    else:
+        warnings.append(f"color_coherence {mode!r} is not supported; using lab")
+        coherence["color"] = "lab"
+
+
+def _inputs(settings, data, hybrid: dict, get, warnings, mode) -> None:
+    video = get("video_init_path", default="")
+    if mode == "video":
+        if not video:
+            raise AnimatorError("animation_mode is Video Input but video_init_path is empty", field="video_init_path")
+        section = {"path": str(video), "every_nth": max(1, int(get("extract_nth_frame", default=1)))}
+        start = int(get("extract_from_frame", default=0) or 0)
+        end = int(get("extract_to_frame", default=-1) or -1)
+        if start > 0:
+            section["from_frame"] = start
+        if end >= 0:
+            section["to_frame"] = end
+        data["video_input"] = section
+    hybrid_motion = str(get("hybrid_motion", default="None")).lower()
+    composite = get("hybrid_composite", default="None")
+    composite_on = composite not in (False, None, "None", "none", "")
+    if hybrid_motion != "none" or composite_on:
+        if not video:
+            warnings.append("hybrid video is switched on but video_init_path is empty; hybrid settings skipped")
+        else:
+            motion = {"optical flow": "optical_flow", "perspective": "perspective", "affine": "affine"}.get(hybrid_motion, "none")
+            section = {"path": str(video), "motion": motion, **hybrid}
+            if not composite_on:
+                section.pop("composite_alpha", None)
+            if str(composite).lower() == "before motion":
+                section["before_generation"] = True
+            data["hybrid"] = section
+    soundtrack = str(get("add_soundtrack", default="None"))
+    if soundtrack == "File" and get("soundtrack_path"):
+        path = str(get("soundtrack_path"))
+        if re.match(r"https?://", path):
+            warnings.append(f"soundtrack_path is a URL ({path}); download it and add `audio: {{path: ...}}`")
+        else:
+            data["audio"] = {"path": path}
+            warnings.append(f"soundtrack {path} imported as audio.path; check that the file exists on this machine")
+    elif soundtrack == "Init Video" and mode == "video":
+        data.setdefault("video_input", {})["keep_audio"] = True

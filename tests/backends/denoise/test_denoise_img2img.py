@@ -1,0 +1,246 @@
+"""Img2img on the tiny real SD pipeline: shapes, range, seeds, strength 0, masked strength, prompt cache, SDXL."""
+
+import pytest
+import torch
+
+from animator.backends.denoise import Denoiser, load_denoiser
+from animator.backends.denoise.diffusers_backend import steps_for_strength
+
+PROMPT = "a red fox in the snow"
+
+
+def run(denoiser, image, seeded, seed=1, **kwargs):
+    args = dict(strength=0.6, guidance=7.0, steps=4, generator=seeded(seed))
+    args.update(kwargs)
+    return denoiser.img2img(image, PROMPT, **args)
+
+
+def test_loaded_from_folder_is_a_denoiser(tiny_sd):
+    assert isinstance(tiny_sd, Denoiser)
+    info = tiny_sd.describe()
+    assert info["architecture"] == "sd1" and info["flavour"] == "standard"
+    assert info["pipeline_class"] == "StableDiffusionImg2ImgPipeline"
+    assert info["dtype"] == "float32"  # CPU runs in float32
+    assert tiny_sd.defaults.guidance > 1 and 0 < tiny_sd.defaults.strength < 1
+
+
+def test_output_shape_range_dtype_and_change(tiny_sd, photo, seeded):
+    out = run(tiny_sd, photo, seeded)
+    assert out.shape == photo.shape and out.dtype == torch.float32 and out.device == photo.device
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+    assert (out - photo).abs().mean() > 1e-3  # it really denoised something
+
+
+def test_batch_of_two_frames(tiny_sd, photo, seeded):
+    batch = torch.cat([photo, photo.flip(-1)])
+    out = run(tiny_sd, batch, seeded)
+    assert out.shape == batch.shape
+    assert not torch.equal(out[0], out[1])
+
+
+def test_same_seed_same_frame_different_seed_different_frame(tiny_sd, photo, seeded):
+    first = run(tiny_sd, photo, seeded, seed=7)
+    again = run(tiny_sd, photo, seeded, seed=7)
+    other = run(tiny_sd, photo, seeded, seed=8)
+    assert torch.equal(first, again)
+    assert (first - other).abs().mean() > 1e-3
+
+
+def test_strength_zero_returns_input_without_vae_round_trip(tiny_sd, photo, seeded):
+    calls = []
+    hook = tiny_sd.pipe.vae.register_forward_pre_hook(lambda module, args: calls.append(1))
+    encode = tiny_sd.pipe.vae.encode
+    try:
+        tiny_sd.pipe.vae.encode = lambda *a, **k: calls.append("encode") or encode(*a, **k)
+        out = run(tiny_sd, photo, seeded, strength=0.0)
+        zero_mask = run(tiny_sd, photo, seeded, strength=0.0, full_denoise_mask=torch.zeros_like(photo[:, :1]))
+    finally:
+        hook.remove()
+        del tiny_sd.pipe.vae.encode
+    assert torch.equal(out, photo) and torch.equal(zero_mask, photo)
+    assert calls == []  # a VAE round trip would change the picture (and cost time)
+
+
+def test_steps_times_strength_below_one_still_denoises(tiny_sd, photo, seeded):
+    assert steps_for_strength(2, 0.3) == 4 and steps_for_strength(4, 0.5) == 4 and steps_for_strength(10, 0.1) == 10
+    # 2 * 0.2 < 1: plain diffusers would run 0 steps; we run one at the noise level of strength 0.2.
+    init, final = _vae_latents(tiny_sd, lambda: run(tiny_sd, photo, seeded, strength=0.2, steps=2))
+    assert (final - init).abs().mean() > 1e-4
+
+
+def _vae_latents(denoiser, fn):
+    """Run ``fn``; return (init latents the encoder made, latents handed to the decoder), both unscaled Bx4xhxw."""
+    vae = denoiser.pipe.vae
+    seen = {}
+
+    def keep_init(module, args, moments):
+        seen.setdefault("init", moments[:, :4])  # quant_conv outputs the latent moments: the mean comes first
+
+    def keep_final(module, args):
+        seen.setdefault("final", args[0])
+
+    hooks = [vae.quant_conv.register_forward_hook(keep_init), vae.post_quant_conv.register_forward_pre_hook(keep_final)]
+    try:
+        fn()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen["init"], seen["final"]
+
+
+def _left_revealed_mask(photo, columns):
+    mask = torch.zeros_like(photo[:, :1])
+    mask[..., :columns] = 1.0
+    return mask
+
+
+def test_mask_makes_revealed_latents_change_more_than_kept_ones(tiny_sd, photo, seeded):
+    # Left 32 pixels (latent columns 0-3) revealed by the warp; the rest kept at strength 0.3.
+    mask = _left_revealed_mask(photo, 32)
+    init, final = _vae_latents(tiny_sd, lambda: run(tiny_sd, photo, seeded, strength=0.3, full_denoise_mask=mask))
+    change = (final - init).abs().mean(dim=(0, 1, 2))  # per latent column
+    assert change[:4].min() > 5 * change[4:].max()
+    # Kept pixels are still denoised at 0.3: they move, a little.
+    assert change[4:].min() > 0
+
+
+def test_mask_changes_revealed_pixels_more_than_kept_ones(tiny_sd_taesd, photo, seeded):
+    # Pixel space through the tiny VAE, whose decoder is local (a random AutoencoderKL couples all pixels through
+    # GroupNorm statistics, hiding where the change happened).
+    mask = _left_revealed_mask(photo, 32)
+    with torch.no_grad():
+        round_trip = tiny_sd_taesd._decode_latents(tiny_sd_taesd._encode_image(photo))
+        only_revealed = run(tiny_sd_taesd, photo, seeded, strength=0.0, full_denoise_mask=mask)
+        both = run(tiny_sd_taesd, photo, seeded, strength=0.3, full_denoise_mask=mask)
+    # strength 0 elsewhere: pixels beyond the decoder's reach of the revealed area come back (float noise aside)
+    assert (only_revealed - round_trip)[..., 64:].abs().max() < 5e-4
+    assert (only_revealed - round_trip)[..., :32].abs().mean() > 1e-3
+    change = (both - round_trip).abs()
+    assert change[..., :32].mean() > 2 * change[..., 64:].mean() > 0
+
+
+def test_mask_at_strength_zero_keeps_kept_latents_exactly(tiny_sd, photo, seeded):
+    mask = _left_revealed_mask(photo, 12)  # pixels 0-11 touch latent columns 0-1 (8 pixels per latent)
+    init, final = _vae_latents(tiny_sd, lambda: run(tiny_sd, photo, seeded, strength=0.0, full_denoise_mask=mask))
+    torch.testing.assert_close(final[..., 2:], init[..., 2:], rtol=1e-5, atol=1e-5)
+    assert (final[..., :2] - init[..., :2]).abs().mean() > 0.1
+
+
+def test_soft_mask_blends_between(tiny_sd, photo, seeded):
+    plain = run(tiny_sd, photo, seeded, strength=0.25)
+    half = run(tiny_sd, photo, seeded, strength=0.25, full_denoise_mask=torch.full_like(photo[:, :1], 0.5))
+    full = run(tiny_sd, photo, seeded, strength=0.25, full_denoise_mask=torch.ones_like(photo[:, :1]))
+    distance = lambda a, b: float((a - b).abs().mean())  # noqa: E731
+    assert distance(plain, half) > 1e-3 and distance(half, full) > 1e-3
+    # strength 0.25 + 0.75 * 1 = 1: the same as asking for strength 1 without a mask
+    torch.testing.assert_close(full, run(tiny_sd, photo, seeded, strength=1.0))
+
+
+def test_prompt_cache_encodes_each_distinct_prompt_once_over_20_frames(tiny_sd_folder, photo, seeded):
+    denoiser = load_denoiser(str(tiny_sd_folder), device="cpu")
+    calls = []
+    hook = denoiser.pipe.text_encoder.register_forward_hook(lambda m, a, o: calls.append(1))
+    try:
+        # A keyframed schedule: "a forest" for frames 0-9, a 10-frame blend into "a city" ... as the render loop sends.
+        for frame in range(20):
+            weight = min(max((frame - 5) / 10, 0.0), 1.0)
+            prompt = [("a forest", "blurry", 1.0 - weight), ("a city", "blurry", weight)]
+            small = torch.nn.functional.interpolate(photo, size=(32, 32))
+            denoiser.img2img(small, prompt, strength=0.5, guidance=7.0, steps=2, generator=seeded(frame))
+    finally:
+        hook.remove()
+    # two distinct (prompt, negative) pairs, each needing one positive and one negative text-encoder pass
+    assert denoiser.prompts.encodes == 2
+    assert len(calls) == 4
+
+
+def test_prompt_blend_is_between_its_ends(tiny_sd, photo, seeded):
+    ends = [tiny_sd.img2img(photo, p, strength=0.8, guidance=7.0, steps=4, generator=seeded(3))
+            for p in ("a forest", "a city")]
+    middle = tiny_sd.img2img(photo, [("a forest", "", 0.5), ("a city", "", 0.5)], strength=0.8, guidance=7.0,
+                             steps=4, generator=seeded(3))
+    only_forest = tiny_sd.img2img(photo, [("a forest", "", 1.0), ("a city", "", 0.0)], strength=0.8, guidance=7.0,
+                                  steps=4, generator=seeded(3))
+    torch.testing.assert_close(only_forest, ends[0])
+    assert float((middle - ends[0]).abs().mean()) > 1e-4 and float((middle - ends[1]).abs().mean()) > 1e-4
+
+
+def test_sampler_switch_per_frame_builds_each_scheduler_once(tiny_sd_folder, photo, seeded):
+    denoiser = load_denoiser(str(tiny_sd_folder), device="cpu", sampler="euler")
+    small = torch.nn.functional.interpolate(photo, size=(32, 32))
+    outputs = {}
+    for frame, sampler in enumerate(["euler", "dpm++_2m_karras", "euler", "ddim", "dpm++_2m_karras", "ddim"]):
+        outputs[sampler] = denoiser.img2img(small, PROMPT, strength=0.5, guidance=7.0, steps=4,
+                                            generator=seeded(0), sampler=sampler)
+    assert denoiser.schedulers.builds == 3
+    assert float((outputs["euler"] - outputs["ddim"]).abs().mean()) > 1e-4
+
+
+def test_txt2img_shape_and_seed(tiny_sd, seeded):
+    first = tiny_sd.txt2img(PROMPT, height=64, width=32, guidance=7.0, steps=3, generator=seeded(1))
+    again = tiny_sd.txt2img(PROMPT, height=64, width=32, guidance=7.0, steps=3, generator=seeded(1))
+    assert first.shape == (1, 3, 64, 32) and first.dtype == torch.float32
+    assert torch.equal(first, again) and 0 <= float(first.min()) and float(first.max()) <= 1
+
+
+def test_tiny_vae_option(tiny_sd_taesd, photo, seeded):
+    denoiser = tiny_sd_taesd
+    assert type(denoiser.pipe.vae).__name__ == "AutoencoderTiny"
+    assert denoiser.pipe.vae.config.scaling_factor == 1.0
+    out = run(denoiser, photo, seeded)
+    assert out.shape == photo.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+    assert not torch.allclose(out, run(denoiser, photo, seeded, seed=2))
+
+
+def test_sdxl_shaped_pipeline(tiny_sdxl_folder, photo, seeded):
+    denoiser = load_denoiser(str(tiny_sdxl_folder), device="cpu")
+    info = denoiser.describe()
+    assert info["architecture"] == "sdxl" and info["pipeline_class"] == "StableDiffusionXLImg2ImgPipeline"
+    seen = {}
+    hook = denoiser.pipe.unet.register_forward_pre_hook(
+        lambda m, args, kwargs: seen.update(kwargs["added_cond_kwargs"]), with_kwargs=True)  # returns None
+    try:
+        out = run(denoiser, photo, seeded, guidance=5.0)
+    finally:
+        hook.remove()
+    assert out.shape == photo.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+    # SDXL micro-conditioning: original size (H, W), crop (0, 0), target size (H, W), for uncond and cond rows.
+    assert seen["time_ids"].tolist() == [[64, 96, 0, 0, 64, 96]] * 2
+    assert seen["text_embeds"].shape == (2, denoiser.pipe.text_encoder_2.config.projection_dim)
+    assert torch.equal(out, run(denoiser, photo, seeded, guidance=5.0))
+
+
+def test_turbo_kind_uses_trailing_spacing_and_no_cfg(tiny_sd_folder, photo, seeded):
+    denoiser = load_denoiser(str(tiny_sd_folder), device="cpu", kind="turbo")
+    assert denoiser.defaults.guidance == 0.0 and denoiser.defaults.steps <= 4
+    scheduler = denoiser.schedulers.get(denoiser.defaults.sampler)
+    assert scheduler.config.timestep_spacing == "trailing"
+    batches = []
+    hook = denoiser.pipe.unet.register_forward_pre_hook(lambda m, args: batches.append(args[0].shape[0]))
+    try:
+        d = denoiser.defaults
+        out = denoiser.img2img(photo, PROMPT, strength=d.strength, guidance=d.guidance, steps=d.steps,
+                               generator=seeded(0))
+    finally:
+        hook.remove()
+    assert out.shape == photo.shape
+    assert batches and set(batches) == {1}  # guidance 0: one UNet pass per step, no unconditional batch
+    scheduler.set_timesteps(2)
+    assert int(scheduler.timesteps[0]) == 999  # trailing: the first of 2 steps starts at the last training step
+
+
+def test_lcm_kind_defaults(tiny_sd_folder, photo, seeded):
+    denoiser = load_denoiser(str(tiny_sd_folder), device="cpu", kind="lcm")
+    assert denoiser.defaults.sampler == "lcm" and 1.0 <= denoiser.defaults.guidance <= 2.0
+    d = denoiser.defaults
+    out = denoiser.img2img(photo, PROMPT, strength=d.strength, guidance=d.guidance, steps=d.steps, generator=seeded(0))
+    assert out.shape == photo.shape
+    assert type(denoiser.schedulers.get("lcm")).__name__ == "LCMScheduler"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 path needs a CUDA GPU")
+def test_fp16_on_cuda(tiny_sd_folder, photo, seeded):
+    denoiser = load_denoiser(str(tiny_sd_folder), device="cuda")
+    assert denoiser.describe()["dtype"] == "float16"
+    out = denoiser.img2img(photo.cuda(), PROMPT, strength=0.6, guidance=7.0, steps=4, generator=seeded(0))
+    assert out.dtype == torch.float32 and out.device.type == "cuda" and torch.isfinite(out).all()

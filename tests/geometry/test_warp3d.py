@@ -1,0 +1,221 @@
+"""warp_3d against ground truth: a ray-cast room with a floating box, seen from two camera poses."""
+
+import functools
+import math
+
+import pytest
+import torch
+from kornia.geometry.depth import warp_frame_depth
+
+from animator.errors import AnimatorError
+from animator.geometry import intrinsics_from_fov, motion_to_pose, warp_3d
+from geometry_raycast import DTYPE, iou, pose, psnr, render, room_with_box, true_visibility, intrinsics
+
+HEIGHT, WIDTH, FOV = 96, 128, 60.0
+
+# camera moves (world_from_cam of the destination; the source is the world frame)
+MOVES = {
+    "sideways": pose((0, 0, 0), (30, 0, 0)),
+    "forward_turning": pose((2, -3, 1), (10, -5, 25)),
+    "backward": pose((0, 0, 0), (0, 0, -30)),
+    "up_and_tilt": pose((-4, 0, 0), (0, -20, 0)),
+}
+
+
+@pytest.fixture(scope="module")
+def scene():
+    objects = room_with_box()
+    K = intrinsics(FOV, HEIGHT, WIDTH)
+    image, depth, _ = render(objects, K, torch.eye(4, dtype=DTYPE), HEIGHT, WIDTH)
+    return objects, K, image, depth
+
+
+def _truth(scene, move):
+    return _ray_cast_destination(move)
+
+
+@functools.cache
+def _ray_cast_destination(move):
+    """(true image, true depth, true visibility, dst_from_src) of the destination view, cast once per move."""
+    objects, K = room_with_box(), intrinsics(FOV, HEIGHT, WIDTH)
+    world_from_dst = MOVES[move]
+    image, depth, points = render(objects, K, world_from_dst, HEIGHT, WIDTH)
+    visible = true_visibility(objects, K, torch.eye(4, dtype=DTYPE), points, HEIGHT, WIDTH)
+    return image, depth, visible, torch.linalg.inv(world_from_dst)  # dst_from_src, the source being the world
+
+
+@pytest.mark.parametrize("move", list(MOVES))
+def test_warp_matches_the_ray_cast_view(scene, move):
+    _, K, image, depth = scene
+    truth, truth_depth, visible, dst_from_src = _truth(scene, move)
+    warped, valid, warped_depth = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float(),
+                                          return_depth=True)
+    both = valid & visible
+    assert iou(valid, visible) >= 0.9
+    assert psnr(warped.double(), truth, both) >= 30.0
+    # the depth that travels with the frame is the true depth of what the destination sees, to within the depth
+    # change across half a pixel (a point lands on the nearest pixel), which on the grazing floor reaches 2-3 %
+    relative = ((warped_depth.double() - truth_depth).abs() / truth_depth)[both]
+    assert (relative < 0.03).float().mean() > 0.97
+    # a move that reveals anything must report it: fill="none" leaves those pixels black
+    assert (~valid).any() and (warped[(~valid).expand_as(warped)] == 0).all()
+
+
+def test_bicubic_sampling_also_matches(scene):
+    _, K, image, depth = scene
+    truth, _, visible, dst_from_src = _truth(scene, "forward_turning")
+    warped, valid = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float(), sampling="bicubic")
+    assert psnr(warped.double(), truth, valid & visible) >= 30.0
+    assert warped.min() >= 0 and warped.max() <= 1
+
+
+def test_foreground_box_occludes_the_wall_after_a_sideways_move(scene):
+    objects, K, image, depth = scene
+    truth, truth_depth, visible, dst_from_src = _truth(scene, "sideways")
+    warped, valid, warped_depth = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float(),
+                                          return_depth=True)
+    _, _, points = render(objects, K, MOVES["sideways"], HEIGHT, WIDTH)
+    box = objects[2]
+    on_box = ((points >= box.low - 1e-6) & (points <= box.high + 1e-6)).all(1)
+    box_in_truth = on_box.reshape(truth_depth.shape)
+    # where the destination sees the box, the warp shows the box (its depth and colour), not the wall behind it
+    # that also projects there: a warp without a z-buffer would let the wall through
+    # (its front face; the right side face turned towards the camera is new and rightly invalid)
+    inner_box = box_in_truth & torch.roll(box_in_truth, 1, -1) & torch.roll(box_in_truth, -1, -1) & visible
+    assert inner_box.sum() > 200
+    assert valid[inner_box].all()
+    assert (warped_depth[inner_box] < 350).all()  # the box spans z 280..340, the wall is at 600
+    assert psnr(warped.double(), truth, inner_box) >= 30.0
+    # the camera moved right: the box slides left over the wall more than the wall does, uncovering wall on the
+    # box's right that the source never saw; that strip is invalid, not stretched box or smeared colour
+    disoccluded = ~visible & ~box_in_truth
+    assert disoccluded.sum() > 20
+    assert (~valid[disoccluded]).float().mean() > 0.9
+
+
+def test_agrees_with_kornia_given_the_true_destination_depth(scene):
+    _, K, image, depth = scene
+    truth, truth_depth, visible, dst_from_src = _truth(scene, "forward_turning")
+    warped, valid = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float())
+    reference = warp_frame_depth(image.float(), truth_depth.float(), torch.linalg.inv(dst_from_src).float()[None],
+                                 K.float()[None])
+    # kornia samples with the true destination depth but knows nothing of occlusion: compare where both apply
+    assert psnr(warped.double(), reference.double(), valid & visible) >= 35.0
+
+
+def test_identity_pose_returns_the_image(scene):
+    _, K, image, depth = scene
+    warped, valid, warped_depth = warp_3d(image.float(), depth.float(), K.float(), torch.eye(4), return_depth=True)
+    assert valid.all()
+    assert torch.allclose(warped, image.float(), atol=1e-5)
+    assert torch.allclose(warped_depth, depth.float())
+
+
+def test_batch_matches_single_warps(scene):
+    _, K, image, depth = scene
+    poses = torch.stack([motion_to_pose(5.0, 0, 0, 0, 0, 0), motion_to_pose(0, 0, 20.0, 0, 2.0, 0)])
+    images, depths = image.float().repeat(2, 1, 1, 1), depth.float().repeat(2, 1, 1, 1)
+    batched, valid = warp_3d(images, depths, K.float(), poses)
+    for i in range(2):
+        single, single_valid = warp_3d(image.float(), depth.float(), K.float(), poses[i])
+        assert torch.equal(valid[i], single_valid[0])
+        assert torch.allclose(batched[i], single[0], atol=1e-6)
+    assert not torch.allclose(batched[0], batched[1])
+
+
+@pytest.mark.parametrize("fill", ["border", "reflection", "telea", "background"])
+def test_fills_leave_valid_pixels_alone_and_fill_holes(scene, fill):
+    _, K, image, depth = scene
+    truth, _, _, dst_from_src = _truth(scene, "sideways")
+    plain, valid = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float())
+    filled, filled_valid, filled_depth = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float(),
+                                                 fill=fill, return_depth=True)
+    assert torch.equal(valid, filled_valid)
+    mask = valid.expand_as(plain)
+    assert torch.allclose(filled[mask], plain[mask], atol=1e-6)
+    holes = (~valid).expand_as(filled)
+    assert (filled[holes] > 0.05).float().mean() > 0.9  # filled with picture, not left black
+    assert (filled_depth > 0).all() and torch.isfinite(filled_depth).all()
+    # colours in the holes come from the picture's own range, and are closer to the truth than black is
+    assert ((filled - truth.float()).abs()[holes].mean() < (truth.float()[holes]).mean())
+
+
+def test_background_fill_copies_from_the_far_side():
+    # a near square in front of a far wall, camera moves right: the hole opens right of the square
+    height, width = 24, 32
+    image = torch.zeros(1, 3, height, width)
+    image[:, 0] = 1.0  # wall red
+    depth = torch.full((1, 1, height, width), 1000.0)
+    depth[..., 8:16, 10:18] = 100.0
+    image[:, :, 8:16, 10:18] = torch.tensor([0.0, 0.0, 1.0]).view(1, 3, 1, 1)  # square blue
+    K = intrinsics_from_fov(60.0, height, width)
+    pose = motion_to_pose(10.0, 0, 0, 0, 0, 0)
+    warped, valid, warped_depth = warp_3d(image, depth, K, pose, fill="background", return_depth=True)
+    holes = ~valid[0, 0, 6:18, :]
+    assert holes.any()
+    rows, cols = torch.nonzero(holes, as_tuple=True)
+    hole_colours = warped[0, :, 6:18, :][:, rows, cols]
+    assert torch.allclose(hole_colours, torch.tensor([1.0, 0.0, 0.0]).view(3, 1).expand_as(hole_colours))
+    assert torch.allclose(warped_depth[0, 0, 6:18, :][holes], torch.tensor(1000.0))
+
+
+def test_float64_and_float16_inputs_keep_their_dtype(scene):
+    _, K, image, depth = scene
+    pose = motion_to_pose(5.0, 0, 0, 0, 0, 0)
+    warped64, _ = warp_3d(image, depth, K, pose.double())
+    warped16, _, depth16 = warp_3d(image.half(), depth.half(), K.float(), pose, return_depth=True)
+    assert warped64.dtype == torch.float64 and warped16.dtype == torch.float16 and depth16.dtype == torch.float16
+    assert (warped16.float() - warped64.float()).abs().max() < 0.01
+
+
+def _square_scene(z=200.0):
+    image = torch.zeros(1, 3, 64, 64)
+    depth = torch.full((1, 1, 64, 64), z)
+    return image, depth, intrinsics_from_fov(40.0, 64, 64)
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        (lambda i, d, k, p: (i[0], d, k, p), "image"),
+        (lambda i, d, k, p: (i, d[:, :, :10], k, p), "depth"),
+        (lambda i, d, k, p: (i, d.expand(1, 3, 64, 64), k, p), "depth"),
+        (lambda i, d, k, p: (i, torch.zeros_like(d), k, p), "depth"),
+        (lambda i, d, k, p: (i, -d, k, p), "depth"),
+        (lambda i, d, k, p: (i, d.masked_fill(torch.rand_like(d) < 0.01, math.nan), k, p), "depth"),
+        (lambda i, d, k, p: (i.masked_fill(torch.rand_like(i) < 0.01, math.nan), d, k, p), "image"),
+        (lambda i, d, k, p: ((i * 255).to(torch.uint8), d, k, p), "image"),
+        (lambda i, d, k, p: (i, d.long(), k, p), "depth"),
+        (lambda i, d, k, p: (i, d, k[:2], p), "K"),
+        (lambda i, d, k, p: (i, d, k, p[:3]), "dst_from_src"),
+        (lambda i, d, k, p: (i, d, k, p.masked_fill(torch.eye(4, dtype=torch.bool), math.nan)), "dst_from_src"),
+        (lambda i, d, k, p: (i, d, k, p.repeat(3, 1, 1)), "dst_from_src"),
+        (lambda i, d, k, p: (i, d, "K", p), "K"),
+    ],
+)
+def test_bad_input_names_the_argument(change, field):
+    image, depth, K = _square_scene()
+    args = change(image, depth, K, torch.eye(4))
+    with pytest.raises(AnimatorError) as info:
+        warp_3d(*args)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize("option, value", [("sampling", "nearest-ish"), ("fill", "smart")])
+def test_unknown_options_are_refused(option, value):
+    image, depth, K = _square_scene()
+    with pytest.raises(AnimatorError, match="use one of") as info:
+        warp_3d(image, depth, K, torch.eye(4), **{option: value})
+    assert info.value.field == option
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_matches_cpu(scene):
+    _, K, image, depth = scene
+    _, _, _, dst_from_src = _truth(scene, "forward_turning")
+    args = (image.float(), depth.float(), K.float(), dst_from_src.float())
+    cpu_warped, cpu_valid = warp_3d(*args)
+    gpu_warped, gpu_valid = warp_3d(*(a.cuda() for a in args))
+    assert (gpu_valid.cpu() == cpu_valid).float().mean() > 0.999
+    both = gpu_valid.cpu() & cpu_valid
+    assert psnr(gpu_warped.cpu().double(), cpu_warped.double(), both) > 45

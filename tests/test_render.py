@@ -1,0 +1,245 @@
+"""End-to-end renders: the CLI and the Python API on tiny sizes, read back with the bundled ffmpeg."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+from PIL import Image
+
+from animator.cli import main
+from animator.video import probe, read_frames
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def init_image(tmp_path_factory) -> Path:
+    """A real photograph (skimage's astronaut, public domain), small: texture for phase correlation."""
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("init") / "init.png"
+    Image.fromarray(data.astronaut()).resize((SIZE, SIZE), Image.Resampling.LANCZOS).save(path)
+    return path
+
+
+def write_keyframes(folder: Path, init_image: Path | None, **fields) -> Path:
+    data = {"width": SIZE, "height": SIZE, "fps": 12, "frames": 12, "mode": "3d", "seed": 5,
+            "output": {"preset": "ultrafast"}, "coherence": {"color": "none"}}
+    if init_image is not None:
+        data["init_image"] = str(init_image)
+    for key, value in fields.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = data[key] | value
+        else:
+            data[key] = value
+    path = folder / "anim.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def run_cli(*args) -> str:
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def frames_of(video: Path) -> list[np.ndarray]:
+    return list(read_frames(video))
+
+
+def shift_between(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Translation of b relative to a (pixels, +x right, +y down) by phase correlation."""
+    ga = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gb = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    window = cv2.createHanningWindow(ga.shape[::-1], cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(ga, gb, window)
+    return dx, dy
+
+
+def test_cli_render_3d_writes_what_the_file_asked_for(tmp_path, init_image):
+    keyframes = write_keyframes(tmp_path, init_image, motion={"translation_z": "0:(2)"})
+    out, run_dir = tmp_path / "out.mp4", tmp_path / "run"
+    run_cli("render", keyframes, "-o", out, "--run-dir", run_dir, "-q")
+    info = probe(out)
+    assert (info.frames, info.width, info.height) == (12, SIZE, SIZE)
+    assert info.fps == pytest.approx(12) and info.codec == "h264"
+    assert info.duration_s == pytest.approx(1.0, abs=0.1)
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "complete" and record["backends"]
+    assert (run_dir / "keyframes.yaml").read_text() == keyframes.read_text()
+    schedules = (run_dir / "schedules.csv").read_text().splitlines()
+    assert len(schedules) == 13 and "translation_z" in schedules[0]
+    assert len((run_dir / "seeds.csv").read_text().splitlines()) == 13
+    assert not (run_dir / "frames").exists()  # the journal is dropped after a complete run
+    assert "flicker" in json.loads((run_dir / "metrics.json").read_text())
+
+
+def test_2d_translation_moves_the_picture_the_scheduled_way(tmp_path, init_image):
+    # Deforum's 2D mode adds translation_x to the affine's x offset: positive moves the picture right.
+    keyframes = write_keyframes(tmp_path, init_image, mode="2d", frames=6,
+                                motion={"translation_x": "0:(2)", "translation_y": "0:(-1)"})
+    out = tmp_path / "2d.mp4"
+    run_cli("render", keyframes, "-o", out, "--run-dir", tmp_path / "r", "-q", "--no-metrics")
+    frames = frames_of(out)
+    dx, dy = shift_between(frames[0], frames[5])
+    assert dx == pytest.approx(10, abs=1.0) and dy == pytest.approx(-5, abs=1.0)
+
+
+def test_3d_rotation_and_forward_motion_move_the_picture(tmp_path, init_image):
+    # Panning right (rotation_3d_y > 0) moves the picture left by about f * tan(angle) per frame.
+    keyframes = write_keyframes(tmp_path, init_image, frames=5, motion={"rotation_3d_y": "0:(1)", "fov": "0:(60)"})
+    out = tmp_path / "pan.mp4"
+    run_cli("render", keyframes, "-o", out, "--run-dir", tmp_path / "r1", "-q", "--no-metrics")
+    frames = frames_of(out)
+    focal = SIZE / 2 / np.tan(np.radians(30))
+    dx, _ = shift_between(frames[0], frames[4])
+    assert dx == pytest.approx(-4 * focal * np.tan(np.radians(1)), abs=1.0)
+
+    # Moving forward: a bright marker right of the centre moves further right (the picture grows).
+    marker = np.full((SIZE, SIZE, 3), 60, np.uint8)
+    marker[28:36, 44:52] = 255
+    Image.fromarray(marker).save(tmp_path / "marker.png")
+    keyframes = write_keyframes(tmp_path, tmp_path / "marker.png", frames=6, motion={"translation_z": "0:(15)"})
+    out = tmp_path / "dolly.mp4"
+    run_cli("render", keyframes, "-o", out, "--run-dir", tmp_path / "r2", "-q", "--no-metrics")
+    frames = frames_of(out)
+
+    def marker_x(frame):
+        ys, xs = np.nonzero(frame[..., 0] > 160)
+        return xs.mean()
+
+    assert marker_x(frames[5]) > marker_x(frames[0]) + 1.0
+
+
+def test_cadence_keeps_every_frame_and_diffuses_on_keyframes(tmp_path, init_image):
+    import animator
+
+    keyframes = write_keyframes(tmp_path, init_image, frames=11, cadence=3,
+                                motion={"translation_z": "0:(1), 5:(4)", "rotation_3d_y": "0:(0.5)"})
+    events = list(animator.render_frames(keyframes))
+    assert [e.index for e in events] == list(range(11))
+    diffused = {e.index for e in events if e.diffused}
+    assert {0, 5, 10} <= diffused  # keyframe 5 and the last frame land on diffused frames
+    assert any(not e.diffused for e in events)
+    assert all(e.image.shape == (SIZE, SIZE, 3) for e in events)
+    # Tweens move smoothly: each step is smaller than the jump across two steps.
+    steps = [np.abs(events[i + 1].image.astype(int) - events[i].image).mean() for i in range(10)]
+    assert max(steps) < 3 * np.median(steps) + 1
+
+
+def test_colour_coherence_reduces_drift_over_a_loopback(tmp_path, init_image):
+    import animator
+
+    def drift(color: str) -> float:
+        from skimage.color import rgb2lab
+
+        path = write_keyframes(tmp_path, init_image, mode="2d", frames=60, coherence={"color": color},
+                               generation={"contrast": "0:(1.04)", "sharpen_amount": "0:(0.3)"},
+                               motion={"zoom": "0:(1.01)"})
+        frames = [e.image for e in animator.render_frames(path)]
+        lab0 = rgb2lab(frames[0]).reshape(-1, 3).mean(0)
+        return float(np.mean([np.linalg.norm(rgb2lab(f).reshape(-1, 3).mean(0) - lab0) for f in frames[30:]]))
+
+    without, with_lab = drift("none"), drift("lab")
+    assert with_lab < 0.5 * without, (with_lab, without)
+
+
+def _click_wav(path: Path, seconds: float, sr: int = 16000) -> None:
+    t = np.arange(int(seconds * sr)) / sr
+    pcm = (0.2 * np.sin(2 * np.pi * 330 * t) * 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as f:
+        f.setnchannels(1), f.setsampwidth(2), f.setframerate(sr), f.writeframes(pcm.tobytes())
+
+
+def test_render_with_audio_muxes_the_soundtrack(tmp_path, init_image):
+    _click_wav(tmp_path / "song.wav", 4.0)
+    keyframes = write_keyframes(tmp_path, init_image, mode="2d", frames=18, audio={"path": "song.wav", "offset": 0.5})
+    out = tmp_path / "music.mp4"
+    run_cli("render", keyframes, "-o", out, "--run-dir", tmp_path / "r", "-q", "--no-metrics")
+    info = probe(out)
+    assert info.has_audio and info.frames == 18
+    assert info.audio_duration_s == pytest.approx(18 / 12, abs=0.08)
+
+
+def test_bad_input_is_a_clear_error(tmp_path):
+    keyframes = write_keyframes(tmp_path, None)
+    result = CliRunner().invoke(main, ["render", str(keyframes), "-o", str(tmp_path / "x.mp4"), "--run-dir",
+                                       str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert "init_image" in result.output and "--model" in result.output
+    assert not (tmp_path / "x.mp4").exists()
+    result = CliRunner().invoke(main, ["render", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 2 and "missing.yaml" in result.output
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    from animator.testing.tiny_sd import make_tiny_sd
+
+    return make_tiny_sd(tmp_path_factory.mktemp("models") / "tiny-sd")
+
+
+def test_tiny_diffusers_model_renders_through_model_option(tmp_path, init_image, tiny_model):
+    keyframes = write_keyframes(tmp_path, init_image, frames=4, cadence=2,
+                                generation={"steps": "0:(4)", "strength": "0:(0.5)", "noise": "0:(0.02)"},
+                                motion={"translation_z": "0:(3)"})
+    out = tmp_path / "sd.mp4"
+    run_cli("render", keyframes, "-o", out, "--model", tiny_model, "--run-dir", tmp_path / "r", "-q", "--no-metrics")
+    frames = frames_of(out)
+    assert len(frames) == 4
+    record = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert "denoiser" in record["backends"] and record["overrides"]["backends.denoise"] == str(tiny_model)
+    # Without an init image the first frame comes from txt2img.
+    no_init = write_keyframes(tmp_path, None, frames=2, generation={"steps": "0:(2)"})
+    run_cli("render", no_init, "-o", tmp_path / "t2i.mp4", "--model", tiny_model, "--run-dir", tmp_path / "r2", "-q",
+            "--no-metrics")
+    assert probe(tmp_path / "t2i.mp4").frames == 2
+
+
+def test_resume_after_sigkill_is_bit_identical(tmp_path, init_image, tiny_model):
+    """Kill a render with SIGKILL part-way, resume it, and compare every frame with an uninterrupted run."""
+    keyframes = write_keyframes(tmp_path, init_image, frames=16, seed_behavior="iter",
+                                generation={"steps": "0:(4)", "strength": "0:(0.6)", "noise": "0:(0.05)"},
+                                motion={"translation_z": "0:(4)", "rotation_3d_y": "0:(0.7)"},
+                                backends={"denoise": str(tiny_model), "device": "cpu"})
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    run_dir = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "animator", "render", str(keyframes), "-o", str(tmp_path / "a.mp4"),
+                             "--run-dir", str(run_dir), "-q", "--no-metrics", "--frames-dir", str(tmp_path / "a")],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None:
+        if (run_dir / "checkpoint.pt").exists() and len(list((run_dir / "frames").glob("0*.png"))) >= 5:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the render finished before it could be killed: " + proc.stderr.read().decode()[-500:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "a.mp4").exists()  # never a truncated file under the final name
+    done_before = len(list((run_dir / "frames").glob("0*.png")))
+    assert 5 <= done_before < 16
+
+    run_cli("render", "--resume", run_dir, "-q")
+    run_cli("render", keyframes, "-o", tmp_path / "b.mp4", "--run-dir", tmp_path / "uninterrupted", "-q", "--no-metrics",
+            "--frames-dir", tmp_path / "b")
+    a, b = frames_of(tmp_path / "a.mp4"), frames_of(tmp_path / "b.mp4")
+    assert len(a) == len(b) == 16
+    for i, (fa, fb) in enumerate(zip(a, b)):
+        assert np.array_equal(fa, fb), f"frame {i} differs after resume"
+    pngs_a = sorted((tmp_path / "a").glob("*.png"))
+    pngs_b = sorted((tmp_path / "b").glob("*.png"))
+    assert [p.name for p in pngs_a] == [p.name for p in pngs_b] and len(pngs_a) == 16
+    for pa, pb in zip(pngs_a, pngs_b):
+        assert np.array_equal(np.asarray(Image.open(pa)), np.asarray(Image.open(pb))), pa.name
