@@ -6,7 +6,14 @@ torch, diffusers and transformers load only when a render or a backend needs the
 
 from __future__ import annotations
 
-from animator.errors import AnimatorError
+import os as _os
+
+# Reproducible CPU renders: by default MKL may use fewer threads than asked when the machine is busy, which changes
+# the order of float sums; a resumed render would then not match an uninterrupted one bit for bit. Must be set before
+# torch loads MKL, which is why it lives here (the CLI and the library import this module before torch).
+_os.environ.setdefault("MKL_DYNAMIC", "FALSE")
+
+from animator.errors import AnimatorError  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -3,11 +3,11 @@
 **Flicker** of consecutive frames ``i`` and ``i+1``: estimate the flow from frame ``i+1`` to frame ``i``, warp
 frame ``i`` onto frame ``i+1`` with it (bicubic), and take the mean absolute difference to frame ``i+1`` over the
 pixels whose flow passes the forward-backward consistency check (occlusions, motion boundaries and pixels entering
-the frame are left out: a warp cannot predict them, so they are not flicker). Differences are in **8-bit grey levels, 0-255**, averaged
-over the three RGB channels. Motion that the flow follows costs nothing; content that changes or shimmers in place
-does. A sequence rendered with flow-consistent inits scores lower than the same frames made independently.
-Read it with ``consistent_fraction``: frames so unlike each other that the flow cannot follow most pixels are left
-with few pixels to score, and a low fraction is then the stronger sign of flicker.
+the frame are left out: a warp cannot predict them, so they are not flicker). Differences are in **8-bit grey
+levels, 0-255**, averaged over the three RGB channels. Motion that the flow follows costs nothing; content that
+changes or shimmers in place does. A sequence rendered with flow-consistent inits scores lower than the same frames
+made independently. Read it with ``consistent_fraction``: frames so unlike each other that the flow cannot follow
+most pixels leave few pixels to score, and a low fraction is then the stronger sign of flicker.
 
 Example:
     >>> import torch
@@ -123,7 +123,7 @@ def _pair_flicker(estimator, frame_a: torch.Tensor, frame_b: torch.Tensor) -> tu
 
 def flicker(
     frames: Iterable[np.ndarray] | torch.Tensor, *, estimator="dis_medium", max_side: int | None = None
-) -> "FlickerReport":
+) -> FlickerReport:
     """Flicker of a frame sequence (see the module docstring for the definition).
 
     Args:

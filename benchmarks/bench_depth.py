@@ -48,8 +48,6 @@ def time_call(fn, image: torch.Tensor, runs: int, warmup: int = 1) -> float:
 
 
 def transformers_estimator(name: str, model_class, config, device: torch.device, dtype: torch.dtype):
-    with torch.device("meta"):
-        model_class(config)                                  # fail fast on a bad config before allocating
     model = model_class(config).eval().to(device=device, dtype=dtype)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
@@ -67,7 +65,7 @@ def backends(device: torch.device, quick: bool):
         ("offline prior", lambda: OfflineDepthEstimator(), 30),
         ("tiny DPT (64x64)", lambda: transformers_estimator(
             "tiny-dpt", DPTForDepthEstimation, tiny_depth.tiny_dpt_config(), device, dtype), 10),
-        ("tiny Depth Anything (56)", lambda: transformers_estimator(
+        ("tiny Depth Anything (518)", lambda: transformers_estimator(
             "tiny-da", DepthAnythingForDepthEstimation, tiny_depth.tiny_depth_anything_config(), device, dtype), 10),
         ("Depth Anything V2 Small (518)", lambda: transformers_estimator(
             "da-v2-small", DepthAnythingForDepthEstimation, tiny_depth.depth_anything_v2_small_config(), device,
@@ -95,6 +93,10 @@ def main() -> None:
     if torch.cuda.is_available():
         machine += f", {torch.cuda.get_device_name()}"
     print(f"# depth backends at {args.size}x{args.size}, batch 1 — {machine}")
+    frame = torch.rand(1, 3, args.size, args.size)
+    # A yardstick for how busy the machine is: on a shared runner every number scales with it.
+    print(f"# load yardstick: one elementwise multiply of a 3x{args.size}x{args.size} frame = "
+          f"{time_call(lambda x: x * 2.0, frame, runs=50):.2f} ms (cpu)")
     print(f"{'backend':32} {'device':6} {'dtype':8} {'ms/frame':>10} {'fps':>8} {'+ tracker ms':>13}")
     results = []
     for device in devices:
@@ -107,7 +109,7 @@ def main() -> None:
             row = {"backend": name, "device": device.type, "dtype": dtype, "size": args.size, "ms": round(ms, 2),
                    "fps": round(1000 / ms, 2), "tracker_ms": round(tracker_ms, 2), "runs": runs, "machine": machine}
             results.append(row)
-            print(f"{name:32} {device.type:6} {dtype:8} {ms:10.1f} {1000 / ms:8.1f} {tracker_ms:13.2f}", flush=True)
+            print(f"{name:32} {device.type:6} {dtype:8} {ms:10.1f} {1000 / ms:8.2f} {tracker_ms:13.2f}", flush=True)
             del estimator
             if device.type == "cuda":
                 torch.cuda.empty_cache()

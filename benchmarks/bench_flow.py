@@ -67,7 +67,7 @@ def bench_size(size, device, repeats, texture):
             estimator = load_flow_estimator(name)
         except AnimatorError as exc:
             rows.append({"size": f"{width}x{height}", "op": name, "ms": None, "epe": None,
-                         "note": str(exc).splitlines()[0][:60]})
+                         "note": "skipped: " + (exc.hint or exc.message).split(" (")[0][:70]})
             continue
         flow = estimator(source, target)
         epe = float((flow - truth).norm(dim=1, keepdim=True)[interior.to(device)].mean())

@@ -6,6 +6,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("MKL_DYNAMIC", "FALSE")  # reproducible float sums (see animator/__init__.py)
 
 from pathlib import Path  # noqa: E402
 

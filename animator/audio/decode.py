@@ -60,7 +60,8 @@ def _decode_pcm(path: Path, sr: int, offset_s: float, duration_s: float | None, 
         command += ["-ss", f"{offset_s:.6f}"]
     if duration_s is not None:
         command += ["-t", f"{duration_s:.6f}"]
-    command += ["-i", str(path), "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(sr), "-f", "f32le", "pipe:1"]
+    # "file:" so that a name like "take:2.wav" or "-x.mp3" is never read as an ffmpeg protocol or option.
+    command += ["-i", f"file:{path}", "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(sr), "-f", "f32le", "pipe:1"]
     result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True)
     if result.returncode != 0:
         message = _ffmpeg_message(result.stderr)

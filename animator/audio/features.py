@@ -79,7 +79,9 @@ class AudioFeatures:
     - ``beat_i``: beats so far: 0 before the first beat, 1 from the frame of the first beat on, ...
     - ``bar``: bars so far: how many downbeats fell on or before the frame (0 before the first downbeat).
     - ``bpm``: the tempo, constant.
-    - one per band (``bass``, ``mid``, ``high`` by default): band amplitude, normalised to 0..1.
+    - one per band (``bass``, ``mid``, ``high`` by default): RMS of the band-passed signal, each band scaled to
+      its own loudest frame (so the highs span 0..1 too), except that a band more than ``BAND_FLOOR_DB`` below
+      the loudest band stays near 0.
     - per stem the same, prefixed: ``<stem>_rms``, ``<stem>_onset``, ``<stem>_beat``, ``<stem>_beat_i``,
       ``<stem>_bar``, ``<stem>_bpm`` (from the stem's own beats) and ``<stem>_<band>``.
 

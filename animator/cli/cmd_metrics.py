@@ -57,11 +57,13 @@ def _plot_series(report, path: str, *, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     figure, axes = plt.subplots(figsize=(8, 3), dpi=100)
     axes.plot(range(1, report.frames), report.series, lw=1.2)
     axes.axhline(report.mean, color="grey", ls="--", lw=0.8, label=f"mean {report.mean:.2f}")
-    axes.set_xlabel("frame")
+    axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    axes.set_xlabel("frame (error against the frame before)")
     axes.set_ylabel("warp error (0-255)")
     axes.set_title(f"flicker: {title}", fontsize=9)
     axes.legend(loc="upper right", fontsize=8)

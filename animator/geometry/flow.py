@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from animator.errors import AnimatorError
 
-__all__ = ["warp_by_flow", "consistency_mask", "clean_mask", "flow_tween"]
+__all__ = ["warp_by_flow", "resize_flow", "consistency_mask", "leaves_frame", "clean_mask", "flow_tween", "pixel_grid"]
 
 _PADDING = {"replicate": "border", "zeros": "zeros", "reflection": "reflection"}
 _MODES = ("bilinear", "nearest", "bicubic")

@@ -34,8 +34,8 @@ __all__ = ["warp_3d", "SAMPLING_MODES", "FILL_MODES"]
 SAMPLING_MODES = ("bilinear", "bicubic")
 FILL_MODES = ("none", "border", "reflection", "telea", "background")
 
-# A destination pixel is consistent when its predicted source z lies within the 2x2 source depths around where it
-# lands, widened by this fraction (float32 round-off plus the half-pixel offset of a nearest-pixel splat).
+# A crack fill is consistent when its predicted source z lies within the source depths around where it lands,
+# widened by this fraction (float32 round-off plus the half-pixel offset of a nearest-pixel splat).
 _DEPTH_TOLERANCE = 0.02
 
 
@@ -242,8 +242,9 @@ def _crack_fill_consistent(z_src, z_dst, crack, K, src_from_dst) -> torch.Tensor
     """True at crack fills whose reprojection lands in the source frame on a surface at the predicted depth.
 
     Crack fills are sparse, so only they are reprojected (per image: a batch is a handful of frames); a fill is
-    kept when its predicted source z lies within the span of the 2x2 source depths around where it lands (widened
-    by ``_DEPTH_TOLERANCE``). A fill that bridged a depth edge predicts a depth on neither side and is dropped.
+    kept when its predicted source z lies within the span of the source depths around where it lands (the one to
+    four pixels nearer than 0.75 px on both axes, widened by ``_DEPTH_TOLERANCE``). A fill that bridged a depth
+    edge predicts a depth the source does not show there and is dropped.
     """
     height, width = z_dst.shape[-2:]
     result = torch.zeros_like(crack)
@@ -261,9 +262,9 @@ def _crack_fill_consistent(z_src, z_dst, crack, K, src_from_dst) -> torch.Tensor
         inv_z = torch.where(ahead, z_pred, torch.ones_like(z_pred)).reciprocal()
         u, v = fx * x * inv_z + cx, fy * y * inv_z + cy
         inside = ahead & (u >= -0.5) & (u <= width - 0.5) & (v >= -0.5) & (v <= height - 0.5)
-        col0 = torch.floor(u).clamp_(0, width - 1).long()
-        row0 = torch.floor(v).clamp_(0, height - 1).long()
-        col1, row1 = (col0 + 1).clamp_(max=width - 1), (row0 + 1).clamp_(max=height - 1)
+        # the source pixels around (u, v) that bilinear sampling weighs by more than a quarter
+        col0, col1 = (torch.round(u + d).clamp_(0, width - 1).long() for d in (-0.25, 0.25))
+        row0, row1 = (torch.round(v + d).clamp_(0, height - 1).long() for d in (-0.25, 0.25))
         source = z_src[i].view(-1)
         around = torch.stack([source.take(r * width + c) for r in (row0, row1) for c in (col0, col1)])  # 4xN
         low, high = around.amin(0) * (1 - _DEPTH_TOLERANCE), around.amax(0) * (1 + _DEPTH_TOLERANCE)
@@ -278,40 +279,35 @@ def _sample(image: torch.Tensor, grid: torch.Tensor, mode: str, padding: str) ->
     return out.clamp(0.0, 1.0) if mode == "bicubic" else out
 
 
-def _nearest_valid_along_rows(valid: torch.Tensor):
-    """Column of the nearest valid pixel to the left and to the right of every pixel (-1 / W where none)."""
-    width = valid.shape[-1]
-    cols = torch.arange(width, device=valid.device).expand_as(valid)
-    none = torch.full_like(cols, -1)
-    left = torch.where(valid, cols, none).cummax(-1).values
-    # the right neighbour is the left neighbour in the mirrored row
-    mirrored = torch.where(valid.flip(-1), cols, none).cummax(-1).values.flip(-1)
-    return left, (width - 1) - mirrored
+def _nearest_valid_along_last_dim(valid: torch.Tensor, flat: torch.Tensor):
+    """Flat index of the nearest valid pixel before and after each pixel along the last dimension.
+
+    ``flat`` holds each pixel's flat index in the image and increases along the last dimension, so a running
+    max (min) over the valid ones is the nearest one before (after). Missing: -1 before, ``flat.numel()`` after.
+    """
+    before = torch.where(valid, flat, torch.full_like(flat, -1)).cummax(-1).values
+    after = torch.where(valid, flat, torch.full_like(flat, flat.numel())).flip(-1).cummin(-1).values.flip(-1)
+    return before, after
 
 
 def _far_side_index(depth: torch.Tensor, valid: torch.Tensor):
     """For every pixel the flat index of the nearest valid pixel left/right/above/below with the largest depth.
 
-    Returns (Bx1xHxW long index, Bx1xHxW bool found).
+    Returns (Bx1xHxW long index into H*W, Bx1xHxW bool found).
     """
     height, width = depth.shape[-2:]
-    left, right = _nearest_valid_along_rows(valid)
+    flat = torch.arange(height * width, device=depth.device).view(1, 1, height, width).expand_as(depth)
+    left, right = _nearest_valid_along_last_dim(valid, flat)
     # columns as rows: cummax along the last, contiguous dimension is several times faster
-    up, down = (t.transpose(-1, -2) for t in _nearest_valid_along_rows(valid.transpose(-1, -2).contiguous()))
-    cols = torch.arange(width, device=depth.device).view(1, 1, 1, width)
-    rows = torch.arange(height, device=depth.device).view(1, 1, height, 1)
-    candidates = [
-        (left >= 0, rows * width + left),
-        (right <= width - 1, rows * width + right),
-        (up >= 0, up * width + cols),
-        (down <= height - 1, down * width + cols),
-    ]
+    up, down = _nearest_valid_along_last_dim(valid.transpose(-1, -2).contiguous(), flat.transpose(-1, -2).contiguous())
     flat_depth = depth.flatten(1)
     best_depth = torch.full_like(depth, -float("inf"))
     best_index = torch.zeros(depth.shape, dtype=torch.long, device=depth.device)
-    for exists, index in candidates:  # pairwise: a reduction over a stacked leading dim is slow on the CPU
-        index = torch.where(exists, index, torch.zeros_like(index))
-        candidate_depth = flat_depth.gather(1, index.flatten(1)).view_as(depth)
+    for index in (left, right, up.transpose(-1, -2), down.transpose(-1, -2)):
+        # pairwise: a reduction over a stacked leading dim is slow on the CPU
+        exists = (index >= 0) & (index < height * width)
+        index = index.clamp(0, height * width - 1)
+        candidate_depth = flat_depth.gather(1, index.reshape(index.shape[0], -1)).view_as(depth)
         better = exists & (candidate_depth > best_depth)
         best_depth = torch.where(better, candidate_depth, best_depth)
         best_index = torch.where(better, index, best_index)

@@ -77,10 +77,14 @@ class MotionConfig:
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    """What the img2img denoiser does per frame."""
+    """What the img2img denoiser does per frame.
 
-    # img2img denoising strength: 0 keeps the warped frame, 1 repaints it from noise. Deforum's strength_schedule
-    # is the opposite (the share kept); `animator import deforum` writes 1 - Deforum's value.
+    ``strength`` (default ``"0:(0.65)"``, in [0, 1]) is the share of the previous frame kept (Deforum's meaning);
+    the denoiser runs at ``1 - strength``. 0 = repaint fully, 1 = keep the frame.
+    """
+
+    # Share of the previous frame kept (Deforum's strength_schedule meaning); the denoiser runs at 1 - strength.
+    # 0 = repaint fully, 1 = keep the frame. Imported Deforum / Parseq schedules are taken as they are.
     strength: Schedule = _schedule_field("0:(0.65)", low=0.0, high=1.0)
     noise: Schedule = _schedule_field("0:(0.02)")  # noise added before denoising
     noise_type: str = field(default="gaussian", metadata=_spec("enum", choices=("gaussian", "perlin")))

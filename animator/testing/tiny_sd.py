@@ -5,7 +5,8 @@ made here), tiny CLIP text encoders, a tiny UNet, a tiny AutoencoderKL (4 blocks
 like the real one) and optionally a tiny AutoencoderTiny. ``save_pretrained`` writes a normal diffusers folder that
 ``load_denoiser(folder)`` loads through the same path a user's model takes.
 
-A 64x64 frame with 4 steps takes a few tens of milliseconds on one CPU core.
+A 64x64 frame with 4 steps (CFG on) takes ~0.35 s at strength 1 and ~0.16 s at strength 0.5 on one shared
+CPU core (machine load ~5).
 
 Example:
     >>> folder = make_tiny_sd(tmp_path / "tiny-sd")      # doctest: +SKIP
@@ -18,7 +19,7 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["make_tiny_sd", "make_tiny_sdxl", "make_sd15_architecture", "make_tiny_tokenizer"]
+__all__ = ["make_tiny_sd", "make_tiny_sdxl", "make_sd15_architecture", "make_tiny_tokenizer", "save_single_file"]
 
 # Text encoder width of the tiny models. SDXL concatenates two encoders' hidden states, so its UNet sees twice this.
 _TEXT_DIM = 32
@@ -27,7 +28,7 @@ _MAX_TOKENS = 77
 
 def _byte_symbols() -> list[str]:
     """The 256 printable stand-ins GPT-2/CLIP byte-level BPE uses for raw bytes."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     codes = printable[:]
     extra = 0
     for byte in range(256):
@@ -251,11 +252,11 @@ _VAE_ATTENTION_TO_LDM = (("group_norm", "norm"), ("to_q", "q"), ("to_k", "k"), (
 
 
 def _rename_part(rest: str, table) -> str:
-    head, _, tail = rest.partition(".")
+    """Rename the leading module of ``rest`` (``norm1.weight`` -> ``in_layers.0.weight``) by a (new, old) table."""
     for new, old in table:
         if rest.startswith(new + "."):
             return old + rest[len(new):]
-    return rest if not tail else rest
+    return rest
 
 
 def _unet_to_ldm(state: dict, config) -> dict:

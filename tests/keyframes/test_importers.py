@@ -1,14 +1,18 @@
 """Importers against the whole shared corpus: every schedule Deforum parses must evaluate equal after import."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from animator.errors import AnimatorError
 from animator.keyframes import TimeBase, evaluate, load_config
-from animator.keyframes.importers import convert_deforum, convert_schedule, import_deforum, import_parseq
+from animator.keyframes.importers import (
+    convert_deforum, convert_parseq, convert_schedule, import_deforum, import_parseq,
+)
 from animator.keyframes.importers.deforum import SCHEDULE_KEYS
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
@@ -42,8 +46,6 @@ def test_deforum_import_matches_deforums_own_values(name, corpus_dir, tmp_path):
     for key, reference in expected["schedules"].items():
         section, field = SCHEDULE_KEYS[key]
         got = getattr(getattr(config, section), field).evaluate(timebase)[: len(reference)]
-        if key == "strength_schedule":  # ours is img2img denoising strength: Deforum passes 1 - strength to img2img
-            got = 1.0 - got
         np.testing.assert_allclose(got, reference, rtol=1e-6, atol=1e-6, err_msg=f"{name}: {key}")
     # the file as a whole evaluates (audio files named by the settings do not exist here: not needed)
     evaluated = evaluate(config)
@@ -118,13 +120,25 @@ def test_deforum_crashes_become_clear_errors(bad, words):
         convert_schedule(bad, timebase)
 
 
-def test_strength_is_written_as_denoising_strength(tmp_path):
-    # Deforum keeps `strength` of the frame and passes 1 - strength to img2img; ours is that denoising strength.
+def test_strength_keeps_deforums_meaning(tmp_path):
+    # generation.strength is Deforum's strength_schedule (the share of the frame kept): imported as it is, no 1 - x.
     result = convert_deforum({"max_frames": 20, "animation_mode": "3D", "strength_schedule": "0:(0.65), 10:(0.45), 15:(0.5+0*t)"})
     _, config = _import_and_load(result, tmp_path, "strength")
     strength = evaluate(config).values["strength"]
-    np.testing.assert_allclose(strength[[0, 5, 10, 15, 19]], [0.35, 0.45, 0.55, 0.5, 0.5])
-    assert any("1 - Deforum's value" in w for w in result.warnings)
+    # linear 0.65 -> 0.45 over frames 0..10, on to the expression's 0.5 at 15 (as Deforum fills gaps), which holds
+    np.testing.assert_allclose(strength[[0, 5, 10, 14, 15, 19]], [0.65, 0.55, 0.45, 0.49, 0.5, 0.5])
+    assert not any("1 -" in w for w in result.warnings)
+
+
+def test_imported_yaml_strength_is_deforums_numbers(corpus_dir):
+    # The YAML a user reads shows the very numbers of the settings file, so it can be compared with Deforum by eye.
+    settings = json.loads((corpus_dir / "deforum" / "s4f3ty-spacewalk.json").read_text())
+    deforum_pairs = re.findall(r"(\d+)\s*:\s*\(([0-9.]+)\)", settings["strength_schedule"])
+    assert len(deforum_pairs) == 6  # 0:(0.47), 89: (0.4), 90: (0.42), 134: (0.45), 135: (0.42), 170: (0.38)
+    data = yaml.safe_load(import_deforum(corpus_dir / "deforum" / "s4f3ty-spacewalk.json").to_yaml())
+    written = data["generation"]["strength"]
+    assert written == ", ".join(f"{frame}:({value})" for frame, value in deforum_pairs)
+    assert written == "0:(0.47), 89:(0.4), 90:(0.42), 134:(0.45), 135:(0.42), 170:(0.38)"
 
 
 def test_convert_deforum_old_key_styles(tmp_path):
@@ -150,6 +164,17 @@ def test_parseq_import_reproduces_rendered_frames(name, corpus_dir, tmp_path):
         np.testing.assert_allclose(evaluated.values["seed"], np.round([f["seed"] for f in frames]))
         assert config.seed_behavior == "schedule"
     assert config.fps == manifest["options"]["output_fps"]
+
+
+def test_parseq_strength_is_imported_unchanged(tmp_path):
+    # No corpus manifest manages strength, so one is built here: Parseq's strength has Deforum's meaning, as ours.
+    kept = [0.65, 0.6, 0.3, 0.0, 1.0]
+    manifest = {"managedFields": ["strength"], "options": {"output_fps": 10},
+                "rendered_frames": [{"frame": i, "strength": v, "deforum_prompt": "a"} for i, v in enumerate(kept)]}
+    result = convert_parseq(manifest)
+    _, config = _import_and_load(result, tmp_path, "parseq_strength")
+    np.testing.assert_allclose(evaluate(config).values["strength"], kept, atol=1e-12)
+    assert not any("1 -" in w for w in result.warnings)
 
 
 def _tidy(prompt: str) -> str:

@@ -109,8 +109,11 @@ def load_denoiser(
         for index, (path, _) in enumerate(lora):
             _load_lora(pipe, path, f"lora_{index}")
     if lora:
-        pipe.set_adapters([f"lora_{i}" for i in range(len(lora))], adapter_weights=[w for _, w in lora])
-    _place(pipe, device, dtype, cpu_offload)
+        try:
+            pipe.set_adapters([f"lora_{i}" for i in range(len(lora))], adapter_weights=[w for _, w in lora])
+        except Exception as exc:  # peft raises ValueError / RuntimeError for adapters that do not fit
+            raise AnimatorError(f"could not apply the LoRA weights: {exc}", field="lora") from exc
+    _place(pipe, device, dtype, cpu_offload, upcast_vae=architecture == "sdxl")
     if attention_slicing:
         pipe.enable_attention_slicing()
     if vae_tiling:
@@ -375,15 +378,15 @@ def _load_lora(pipe, path: str, adapter_name: str) -> None:
         raise AnimatorError(f"could not load LoRA {path!r}: {exc}", field="lora", hint=hint) from exc
 
 
-def _place(pipe, device, dtype, cpu_offload: bool) -> None:
-    """Move to the device; keep a VAE that overflows in fp16 (SDXL's) in float32."""
+def _place(pipe, device, dtype, cpu_offload: bool, *, upcast_vae: bool) -> None:
+    """Move to the device; keep a VAE that overflows in fp16 (SDXL's, unless its config says it is fixed) in fp32."""
     import torch
 
     if cpu_offload:
         pipe.enable_model_cpu_offload(device=device)
     elif device.type != "cpu":  # loading already left everything on the CPU (to() there only logs a warning)
         pipe.to(device)
-    if dtype == torch.float16 and getattr(pipe.vae.config, "force_upcast", False):
+    if upcast_vae and dtype == torch.float16 and getattr(pipe.vae.config, "force_upcast", False):
         pipe.vae.to(dtype=torch.float32)
 
 

@@ -4,7 +4,8 @@ Both families return relative inverse depth (disparity). What differs is the inp
 
 - plain-ViT DPT (Intel/dpt-large, MiDaS .pt files) only takes the square size it was trained at (its position
   embedding is not interpolated for other shapes): the frame is resized to ``size x size`` and the prediction
-  resized back to the frame's shape, as transformers' own ``DPTImageProcessor`` does;
+  resized back to the frame's shape, as transformers' own ``DPTImageProcessor`` does (the hybrid, BEiT and Swin
+  DPTs are run square too, at the size their preprocessor config names);
 - Depth Anything (DINOv2 backbone) takes any shape whose sides are multiples of 14: the short side is resized to
   ``size`` (518 by default) keeping the aspect ratio, both sides rounded to multiples of 14.
 """
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-# Model types whose ``predicted_depth`` is relative disparity (the others we accept give metric z).
+# Model types we run. Their ``predicted_depth`` is relative disparity, except Depth Anything's metric fine-tunes
+# (``depth_estimation_type == "metric"``), whose z in metres is inverted to disparity here.
 SUPPORTED_MODEL_TYPES = ("dpt", "depth_anything")
 
 
@@ -69,15 +71,18 @@ def preprocess_for(config, folder_config: dict | None, resolution: int | None) -
             std=tuple(std) if std else spec.std,
             multiple_of=int(folder_config.get("ensure_multiple_of") or spec.multiple_of),
         )
+    plain_vit = model_type == "dpt" and not getattr(config, "backbone_config", None)
+    if plain_vit:
+        # Its position embedding fixes the size, whatever a preprocessor file says.
+        spec = replace(spec, size=int(config.image_size))
     if resolution is not None:
         if resolution < 14:
             raise AnimatorError(f"resolution must be at least 14 pixels, got {resolution}", field="resolution")
-        plain_vit = model_type == "dpt" and not getattr(config, "backbone_config", None)
         if plain_vit and resolution != spec.size:
             # Plain ViT: the position embedding fixes the size; transformers cannot run another one.
             raise AnimatorError(
                 f"this DPT model only runs at {spec.size}x{spec.size} (its ViT position embedding fixes the size)",
-                field="resolution", hint="leave --depth-resolution unset for this model",
+                field="resolution", hint="leave the resolution unset for this model",
             )
         spec = replace(spec, size=int(resolution))
     return spec
@@ -195,7 +200,8 @@ def load_pretrained_model(location: str | Path, *, is_folder: bool):
             raise AnimatorError(f"not a model folder: no readable config.json ({_first_line(exc)})", file=where,
                                 hint="expected a folder written by save_pretrained (config.json + model.safetensors)") from exc
         raise AnimatorError(
-            f"depth model {where!r} is not in the local Hugging Face cache and cannot be downloaded ({_first_line(exc)})",
+            f"depth model {where!r} is not a folder here, not in the local Hugging Face cache, and cannot be "
+            f"downloaded ({_first_line(exc)})",
             field="depth", hint=download_hint,
         ) from exc
     if config.model_type not in SUPPORTED_MODEL_TYPES:

@@ -1,8 +1,7 @@
 """Import Deforum settings files (webui extension, Forge fork and notebook key styles) as keyframe files.
 
-Schedules keep Deforum's units (ours are defined to match) and evaluate to Deforum's per-frame values, except
-``strength_schedule``: Deforum's strength is the share of the previous frame kept (it passes ``1 - strength`` to
-img2img), ours is the img2img denoising strength, so it is imported as ``1 - value``:
+Schedules keep Deforum's units and meanings (ours are defined to match, ``strength`` included: the share of the
+previous frame kept) and evaluate to Deforum's per-frame values:
 
 - keyframes at or after ``max_frames`` (and before 0) are dropped, as Deforum's parser does, with a note;
 - duplicate frames: the last one wins (Deforum's dict), with a note; a malformed value hidden by a later duplicate
@@ -178,14 +177,8 @@ def convert_deforum(settings: dict[str, Any], *, source: str = "<settings>") -> 
     for key, (section, name) in SCHEDULE_KEYS.items():
         if key not in settings or settings[key] is None:
             continue
-        complement = key == "strength_schedule"
-        text, notes = convert_schedule(settings[key], timebase, key=key, source=source, complement=complement)
+        text, notes = convert_schedule(settings[key], timebase, key=key, source=source)
         warnings += [f"{key}: {n}" for n in notes]
-        if complement:
-            warnings.append(
-                "strength_schedule: Deforum's strength is the share of the frame KEPT; generation.strength is the "
-                "img2img denoising strength, so it was written as 1 - Deforum's value (same pictures)"
-            )
         sections.setdefault(section, {})[name] = text
 
     _motion_options(settings, sections["motion"], get, warnings)
@@ -209,8 +202,8 @@ def convert_deforum(settings: dict[str, Any], *, source: str = "<settings>") -> 
     header = [
         "Imported from a Deforum settings file by `animator import deforum`.",
         "",
-        "Schedules keep Deforum's units and evaluate to the same per-frame values as Deforum's own parser;",
-        "generation.strength is img2img denoising strength = 1 - Deforum's strength_schedule.",
+        "Schedules keep Deforum's units and meanings and evaluate to the same per-frame values as Deforum's own",
+        "parser (generation.strength is Deforum's strength_schedule: the share of the previous frame kept).",
         "Check the notes below, then run `animator schedule` on this file to see every value.",
     ]
     return ImportResult(data=data, warnings=warnings, header=header, not_imported=not_imported)
@@ -226,21 +219,17 @@ def _sanitize(value: str) -> str:
 
 
 def convert_schedule(
-    text: Any, timebase: TimeBase, *, key: str = "schedule", source: str = "<settings>", complement: bool = False
+    text: Any, timebase: TimeBase, *, key: str = "schedule", source: str = "<settings>"
 ) -> tuple[str, list[str]]:
     """A Deforum schedule string -> our schedule string with the same per-frame values, plus notes.
 
     Deforum's semantics kept: split into ``frame:value`` on commas (top level only: commas inside calls are ours),
     the value is what follows the first ``:`` up to the next ``:``; the last duplicate frame wins; keyframes outside
     ``[0, max_frames)`` are dropped.
-
-    Args:
-        complement: write ``1 - value`` for every keyframe (Deforum's ``strength_schedule`` is the share of the
-            frame kept; ours is the img2img denoising strength, ``1 -`` Deforum's). Interpolation commutes with it.
     """
     notes: list[str] = []
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return f"0:({_one_minus(float(text)) if complement else repr(text)})", notes
+        return f"0:({text!r})", notes
     if not isinstance(text, str):
         raise AnimatorError(f"expected a schedule string, got {type(text).__name__}", file=source, field=key)
     try:
@@ -290,7 +279,7 @@ def convert_schedule(
             number = _sanitize(value)
             if not number or number in "+-" or number.endswith("."):
                 raise AnimatorError(f"frame {frame}: empty or malformed value {value!r}", file=source, field=key)
-            out.append(f"{key_out}:({_one_minus(float(number)) if complement else number})")
+            out.append(f"{key_out}:({number})")
             continue
         expression = " ".join(value.split())
         try:
@@ -303,16 +292,10 @@ def convert_schedule(
         body = compiled.text
         gap_follows = index + 1 < len(kept) and kept[index + 1] > frame + 1
         body = _strip_parens(body)
-        if complement:
-            body = f"1-({body})"  # an expression stays an expression: it keeps Deforum's hold semantics
-        elif gap_follows and _NUMBER.match(body):
+        if gap_follows and _NUMBER.match(body):
             body = f"0+({body})"  # Deforum holds this value (it is not a "plain number" there)
         out.append(f"{key_out}:({body})")
     return ", ".join(out), notes
-
-
-def _one_minus(value: float) -> str:
-    return f"{1.0 - value:.12g}"  # 1 - 0.65 -> "0.35", not 0.35000000000000003
 
 
 def _frames_text(frames: list[int]) -> str:

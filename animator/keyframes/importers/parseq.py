@@ -89,14 +89,10 @@ def convert_parseq(manifest: Any, *, source: str = "<manifest>") -> ImportResult
         for frame in frames:
             if source_key in frame and frame[source_key] is not None:
                 value = float(frame[source_key])
-                if name == "strength":  # Deforum's (and Parseq's) strength is the share kept; ours is denoising
-                    value = float(f"{1.0 - value:.12g}")
                 keys.append(f"{int(frame['frame'])}:({value!r})")
         if not keys:
             continue
         data.setdefault(section, {})[ours] = ", ".join(keys)
-        if name == "strength":
-            warnings.append("strength: written as 1 - Parseq's strength (generation.strength is img2img denoising strength)")
         if source_key != name:
             warnings.append(f"{name}: imported from Parseq's per-frame `{source_key}` (Deforum's use-deltas mode)")
     if "seed" in names:

@@ -1,5 +1,7 @@
 """load_denoiser: the user-facing paths (none, folder, hub id, single file) and the errors a user can cause."""
 
+import importlib.util
+
 import pytest
 import torch
 
@@ -82,12 +84,17 @@ def test_safetensors_that_is_not_a_sd_checkpoint_is_refused(tmp_path, tiny_sd_fo
         load_denoiser(str(wrong), device="cpu", model_config=str(tiny_sd_folder))
 
 
-def test_single_file_round_trip(tmp_path, tiny_sd_folder, tiny_sd, photo, seeded):
-    # The tiny pipeline saved as ONE original-layout .safetensors (as A1111 / Deforum users have), loaded offline
-    # through from_single_file with the folder as model_config: same weights, so the same frame.
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory, tiny_sd_folder):
+    """The tiny pipeline saved as ONE original-layout .safetensors, as A1111 / Deforum users have them."""
     from animator.testing.tiny_sd import save_single_file
 
-    checkpoint = save_single_file(tiny_sd_folder, tmp_path / "tiny-sd.safetensors")
+    return save_single_file(tiny_sd_folder, tmp_path_factory.mktemp("checkpoint") / "tiny-sd.safetensors")
+
+
+def test_single_file_round_trip(tiny_checkpoint, tiny_sd_folder, tiny_sd, photo, seeded):
+    # Loaded offline through from_single_file with the folder as model_config: same weights, so the same frame.
+    checkpoint = tiny_checkpoint
     denoiser = load_denoiser(str(checkpoint), device="cpu", model_config=str(tiny_sd_folder))
     info = denoiser.describe()
     assert info["source_type"] == "file" and info["architecture"] == "sd1"
@@ -102,12 +109,9 @@ def test_single_file_round_trip(tmp_path, tiny_sd_folder, tiny_sd, photo, seeded
     torch.testing.assert_close(got, expected)
 
 
-def test_single_file_needs_a_valid_model_config(tmp_path, tiny_sd_folder):
-    from animator.testing.tiny_sd import save_single_file
-
-    checkpoint = save_single_file(tiny_sd_folder, tmp_path / "tiny-sd.safetensors")
+def test_single_file_needs_a_valid_model_config(tiny_checkpoint, tmp_path):
     with pytest.raises(AnimatorError, match="model_config"):
-        load_denoiser(str(checkpoint), device="cpu", model_config=str(tmp_path))
+        load_denoiser(str(tiny_checkpoint), device="cpu", model_config=str(tmp_path))
 
 
 def test_unknown_sampler_or_kind_fails_before_loading(tiny_sd_folder):
@@ -163,3 +167,19 @@ def test_bad_mask_steps_guidance_generator(tiny_sd, photo, seeded):
         tiny_sd.img2img(photo, "x", **{**call, "generator": 42})
     with pytest.raises(AnimatorError, match="unknown sampler"):
         tiny_sd.img2img(photo, "x", sampler="fastest", **call)
+
+
+def test_tiny_vae_not_downloaded_says_what_to_download(tiny_sd_folder):
+    with pytest.raises(AnimatorError, match="madebyollin/taesd") as info:
+        load_denoiser(str(tiny_sd_folder), device="cpu", vae="tiny")
+    assert "download" in str(info.value)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("peft") is not None, reason="peft is installed: LoRA loading would work")
+def test_lora_without_peft_says_to_install_it(tiny_sd_folder, tmp_path):
+    from safetensors.torch import save_file
+
+    lora_file = tmp_path / "style_lora.safetensors"
+    save_file({"lora_unet_conv_in.lora_down.weight": torch.zeros(4, 4, 1, 1)}, str(lora_file))
+    with pytest.raises(AnimatorError, match="pip install peft"):
+        load_denoiser(str(tiny_sd_folder), device="cpu", lora=[(str(lora_file), 0.7)])

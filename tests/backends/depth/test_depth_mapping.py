@@ -150,3 +150,13 @@ def test_tracker_clamps_to_this_frames_near_far_and_checks_arguments():
         DepthTracker(1.0, 20.0, mode="histogram")
     with pytest.raises(AnimatorError):
         DepthTracker(5.0, 1.0)
+
+
+def test_tracker_fits_each_image_of_a_batch_separately():
+    z = torch.cat([_true_depth(seed=1), _true_depth(seed=2, near=2.0, far=40.0).clamp(1.0, 20.0)])
+    tracker = DepthTracker(near=1.0, far=20.0)
+    tracker(torch.rand_like(z))
+    disparity = torch.cat([0.5 / z[:1] + 1.0, 4.0 / z[1:] - 0.2])      # a different scale and shift per image
+    depth = tracker(disparity, reference_depth=z)
+    torch.testing.assert_close(depth, z, rtol=1e-3, atol=1e-3)
+    assert len(tracker.last_fit["scale"]) == 2

@@ -73,3 +73,15 @@ def test_offline_rejects_bad_images(image, hint):
     with pytest.raises(AnimatorError, match=r"image") as info:
         OfflineDepthEstimator()(image)
     assert hint in str(info.value)
+
+
+@pytest.mark.parametrize("radius", [1, 5, 40])
+def test_box_blur_is_the_window_mean_of_existing_pixels(radius):
+    from animator.backends.depth.offline import box_blur
+
+    image = torch.rand(1, 2, 19, 27, generator=torch.Generator().manual_seed(radius))
+    blurred = box_blur(image, radius)
+    height, width = image.shape[-2:]
+    for i, j in [(0, 0), (9, 13), (18, 26), (3, 25)]:
+        window = image[..., max(0, i - radius):i + radius + 1, max(0, j - radius):j + radius + 1]
+        torch.testing.assert_close(blurred[..., i, j], window.mean((-1, -2)), rtol=1e-5, atol=1e-5)

@@ -4,7 +4,6 @@ The models are real transformers classes built from configs with random weights 
 animator/testing/tiny_depth.py.
 """
 
-import os
 
 import pytest
 import torch

@@ -191,7 +191,8 @@ def fake_torchvision(monkeypatch, tmp_path):
         built.append(_FakeRAFT())
         return built[-1]
 
-    weights_enum = types.SimpleNamespace(DEFAULT=types.SimpleNamespace(url="https://example.invalid/raft_small_C_T_V2.pth"))
+    default = types.SimpleNamespace(url="https://example.invalid/raft_small_C_T_V2.pth")
+    weights_enum = types.SimpleNamespace(DEFAULT=default)
     optical_flow = types.ModuleType("torchvision.models.optical_flow")
     optical_flow.raft_small, optical_flow.raft_large = raft_small, raft_small
     optical_flow.Raft_Small_Weights = optical_flow.Raft_Large_Weights = weights_enum
