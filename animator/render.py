@@ -349,7 +349,11 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
         image = state_or_image.image if isinstance(state_or_image, FrameState) else state_or_image
         with timer("to_host"):
             frame = to_uint8(image)
-        checkpoint = state_or_image.to_checkpoint() if isinstance(state_or_image, FrameState) else None
+        checkpoint = None
+        if isinstance(state_or_image, FrameState):
+            checkpoint = state_or_image.to_checkpoint()
+            if backends.tracker is not None:
+                checkpoint["tracker"] = backends.tracker.state_dict()
         return Emitted(index, frame, diffused, int(plan.seeds[index]), timer.take(), checkpoint)
 
     if resume_state is None:
@@ -590,6 +594,8 @@ def _restore(folder, config: "AnimationConfig", backends: Backends) -> FrameStat
     device = backends.device
     state = FrameState(index=int(checkpoint["index"]), image=to_tensor(checkpoint["image"].numpy(), device),
                        depth=None if checkpoint["depth"] is None else checkpoint["depth"].to(device))
+    if backends.tracker is not None and checkpoint.get("tracker") is not None:
+        backends.tracker.load_state_dict(checkpoint["tracker"])
     if config.mode == "video":
         state.raw = InputVideo(config, device).frame(state.index)
     if backends.color_reference is None and config.coherence.reference == "first" and config.coherence.color != "none":

@@ -202,6 +202,15 @@ class DepthTracker:
         self._range = None
         self.last_fit = None
 
+    def state_dict(self) -> dict:
+        """The carried state (for a render's resume checkpoint): restoring it makes the next frames identical."""
+        return {"range": None if self._range is None else tuple(t.detach().cpu() for t in self._range)}
+
+    def load_state_dict(self, state: dict) -> None:
+        carried = state.get("range")
+        self._range = None if carried is None else tuple(carried)
+        self.last_fit = None
+
     def __call__(
         self,
         disparity: "Tensor",
