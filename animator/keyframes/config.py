@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from animator.errors import AnimatorError
+from animator.sampler_names import SAMPLER_ALIASES, SAMPLER_NAMES
 from animator.keyframes.schedule import (
     BASE_NAMES,
     INTERPOLATIONS,
@@ -27,10 +28,8 @@ from animator.keyframes.schedule import (
 
 AUDIO_FEATURES = ("rms", "onset", "beat", "beat_i", "bar", "bpm")  # plus one variable per band and per stem feature
 STEM_FEATURES = ("rms", "onset", "beat", "bass", "mid", "high")
-SAMPLERS = (
-    "euler", "euler_a", "heun", "dpm2", "dpm2_a", "lms", "dpmpp_2m", "dpmpp_2m_karras", "dpmpp_2m_sde",
-    "dpmpp_2m_sde_karras", "dpmpp_sde", "dpmpp_sde_karras", "ddim", "ddpm", "pndm", "unipc", "lcm", "deis",
-)  # fmt: skip
+# Every accepted spelling (canonical names first); values are normalised when the backend builds the sampler.
+SAMPLERS = SAMPLER_NAMES + tuple(SAMPLER_ALIASES)
 
 
 def _spec(kind: str, **options) -> dict:

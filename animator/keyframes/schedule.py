@@ -489,7 +489,7 @@ class StringSchedule:
 
 
 def parse_string_schedule(text: "str | Mapping", *, name: str = "sampler", choices: Sequence[str] | None = None) -> StringSchedule:
-    """Parse ``"0:(euler_a), 30:(dpmpp_2m)"`` (or a bare ``euler_a``) into a :class:`StringSchedule`."""
+    """Parse ``"0:(euler_a), 30:(dpm++_2m)"`` (or a bare ``euler_a``) into a :class:`StringSchedule`."""
     try:
         if isinstance(text, Mapping):
             pairs = [(parse_frame_key(k), _unwrap(str(v))) for k, v in text.items()]

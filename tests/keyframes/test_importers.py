@@ -147,7 +147,7 @@ def test_convert_deforum_old_key_styles(tmp_path):
     result = convert_deforum(settings)
     _, config = _import_and_load(result, tmp_path, "old")
     assert (config.width, config.height, config.mode, config.fps) == (640, 360, "2d", 30)
-    assert config.backends.sampler == "dpmpp_2m_karras" and config.motion.perspective_flip
+    assert config.backends.sampler == "dpm++_2m_karras" and config.motion.perspective_flip
     assert evaluate(config).values["cfg"][0] == 6.5
 
 

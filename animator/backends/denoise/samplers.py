@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from animator.errors import AnimatorError
+from animator.sampler_names import SAMPLER_NAMES, normalize_sampler_name
 
 __all__ = ["SamplerSpec", "SAMPLERS", "build_scheduler", "SchedulerCache", "sampler_names"]
 
@@ -62,17 +63,12 @@ SAMPLERS: dict[str, SamplerSpec] = {
 }
 
 
+assert tuple(SAMPLERS) == SAMPLER_NAMES, "animator/sampler_names.py and SAMPLERS must list the same samplers"
+
+
 def sampler_names() -> list[str]:
     """Every valid sampler name, in listing order."""
     return list(SAMPLERS)
-
-
-def _unknown_sampler(name: object) -> AnimatorError:
-    return AnimatorError(
-        f"unknown sampler {name!r}",
-        field="sampler",
-        hint="use one of: " + ", ".join(SAMPLERS),
-    )
 
 
 def build_scheduler(name: str, base_config: Mapping[str, Any], *, trailing: bool = False):
@@ -104,21 +100,6 @@ def build_scheduler(name: str, base_config: Mapping[str, Any], *, trailing: bool
     config = {k: v for k, v in dict(base_config).items() if k in accepted or k.startswith("_")}
     config.update({k: v for k, v in overrides.items() if k in accepted})
     return scheduler_class.from_config(config)
-
-
-def normalize_sampler_name(name: object) -> str:
-    """``"DPM++ 2M Karras"`` -> ``"dpm++_2m_karras"``; raises AnimatorError listing valid names if unknown."""
-    if not isinstance(name, str):
-        raise _unknown_sampler(name)
-    key = name.strip().lower().replace("-", "_").replace(" ", "_")
-    key = {"k_euler": "euler", "k_euler_a": "euler_a", "k_euler_ancestral": "euler_a", "euler_ancestral": "euler_a",
-           "plms": "pndm", "k_lms": "lms", "k_heun": "heun", "dpmpp_2m": "dpm++_2m",
-           "dpmpp_2m_karras": "dpm++_2m_karras", "dpmpp_sde": "dpm++_sde", "dpmpp_sde_karras": "dpm++_sde_karras",
-           "dpmpp_2m_sde": "dpm++_2m_sde", "dpmpp_2m_sde_karras": "dpm++_2m_sde_karras",
-           "dpmpp_2s": "dpm++_2s", "uni_pc": "unipc"}.get(key, key)
-    if key not in SAMPLERS:
-        raise _unknown_sampler(name)
-    return key
 
 
 def _init_keys(scheduler_class) -> set[str]:

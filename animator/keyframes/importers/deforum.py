@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from animator.errors import AnimatorError
-from animator.keyframes.config import SAMPLERS
+from animator.sampler_names import is_sampler_name, normalize_sampler_name
 from animator.keyframes.expressions import compile_expression
 from animator.keyframes.importers._yaml import ImportResult
 from animator.keyframes.schedule import BASE_NAMES, _NUMBER, TimeBase, _split_top_level, _unwrap, parse_frame_key
@@ -398,13 +398,10 @@ def _motion_options(settings, motion: dict, get, warnings) -> None:
 
 
 def sampler_name(text: str, warnings: list[str], key: str = "sampler") -> str:
-    """Deforum / webui sampler names ("DPM++ 2M Karras", "Euler a") -> ours (dpmpp_2m_karras, euler_a)."""
-    name = str(text).strip().lower().replace("dpm++", "dpmpp").replace(" ", "_").replace("-", "_")
-    if name in SAMPLERS:
-        return name
-    if name.replace("_karras", "") in SAMPLERS:
-        warnings.append(f"{key}: {text!r} imported as {name.replace('_karras', '')!r} (no Karras variant here)")
-        return name.replace("_karras", "")
+    """Deforum / webui sampler names ("DPM++ 2M Karras", "Euler a") -> ours (dpm++_2m_karras, euler_a)."""
+    name = str(text).strip().lower().replace(" ", "_").replace("-", "_")
+    if is_sampler_name(name):
+        return normalize_sampler_name(name)
     warnings.append(f"{key}: sampler {text!r} is not available; using euler_a")
     return "euler_a"
 
