@@ -77,13 +77,13 @@ def _check_range(value: float, name: str, low: float, high: float = math.inf) ->
 
 def _to_space(image: Tensor, space: str) -> Tensor:
     """RGB ``(B, 3, H, W)`` in [0, 1] -> the space's channels (LAB: L 0..100, a/b ~±128; HSV: hue in radians)."""
-    import kornia
-
     # Colour maths in float32 at least: half precision loses LAB detail and breaks the hue atan2.
     work = image.float() if image.dtype in (torch.float16, torch.bfloat16) else image
     if space == "lab":
-        return kornia.color.rgb_to_lab(work.clamp(0.0, 1.0))
+        return _rgb_to_lab(work)
     if space == "hsv":
+        import kornia
+
         hsv = kornia.color.rgb_to_hsv(work.clamp(0.0, 1.0))
         # kornia returns hue in [0, 2*pi]; fold 2*pi onto 0 so the circle has one seam.
         return torch.cat([torch.remainder(hsv[:, :1], _TWO_PI), hsv[:, 1:]], dim=1)
@@ -91,15 +91,122 @@ def _to_space(image: Tensor, space: str) -> Tensor:
 
 
 def _from_space(values: Tensor, space: str, dtype: torch.dtype) -> Tensor:
-    import kornia
-
     if space == "lab":
-        rgb = kornia.color.lab_to_rgb(values, clip=True)
-    elif space == "hsv":
+        return _lab_to_rgb(values).to(dtype)
+    if space == "hsv":
+        import kornia
+
         rgb = kornia.color.hsv_to_rgb(values)
     else:
         rgb = values
     return rgb.clamp(0.0, 1.0).to(dtype)
+
+
+# LAB (D65, 2 degree observer) with kornia's constants, so values agree with kornia.color.rgb_to_lab / lab_to_rgb to
+# float round-off. Written out here because it is the hot path of colour coherence: kornia's version spends most of
+# its time in torch.pow and torch.where (neither is fast on a CPU) and in a dozen full-size temporaries. Here every
+# piecewise curve is written without a branch, as ``g(max(x, t)) + slope * (min(x, t) - t)`` (both pieces meet at
+# ``t``), powers are exp/log, the 3x3 colour matrices are one matmul each, and the work runs in place.
+_RGB_TO_XYZ = ((0.412453, 0.357580, 0.180423), (0.212671, 0.715160, 0.072169), (0.019334, 0.119193, 0.950227))
+_XYZ_TO_RGB = (
+    (3.2404813432005266, -1.5371515162713185, -0.4985363261688878),
+    (-0.9692549499965682, 1.8759900014898907, 0.0415559265582928),
+    (0.0556466391351772, -0.2040413383665112, 1.0573110696453443),
+)
+_WHITE = (0.95047, 1.0, 1.08883)
+_SRGB_KNEE = 0.04045  # sRGB value where the linear toe meets the 2.4 power
+_LINEAR_KNEE = 0.0031308  # the same point in linear light
+_LAB_KNEE = 0.008856  # normalised XYZ where the cube root meets the linear toe of L*
+_LAB_F_KNEE = 0.2068966  # f(_LAB_KNEE) = 6/29
+_LAB_SLOPE = 7.787
+_SRGB_LUT: dict = {}
+_LAB_MATRICES: dict = {}
+
+
+def _lab_matrices(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(rgb->xyz/white, f->lab, lab->f, xyz*white->rgb) 3x3 matrices in ``dtype`` on ``device`` (cached)."""
+    key = (dtype, device)
+    if key not in _LAB_MATRICES:
+        _LAB_MATRICES[key] = _build_lab_matrices(dtype, device)
+    return _LAB_MATRICES[key]
+
+
+def _build_lab_matrices(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    white = torch.tensor(_WHITE, dtype=torch.float64)
+    rgb_to_xyz = torch.tensor(_RGB_TO_XYZ, dtype=torch.float64) / white[:, None]
+    xyz_to_rgb = torch.tensor(_XYZ_TO_RGB, dtype=torch.float64) * white[None, :]
+    f_to_lab = torch.tensor([[0.0, 116.0, 0.0], [500.0, -500.0, 0.0], [0.0, 200.0, -200.0]], dtype=torch.float64)
+    # inverse of f_to_lab applied to (L + 16, a, b): fy = (L+16)/116, fx = fy + a/500, fz = fy - b/200
+    lab_to_f = torch.tensor(
+        [[1 / 116.0, 1 / 500.0, 0.0], [1 / 116.0, 0.0, 0.0], [1 / 116.0, 0.0, -1 / 200.0]], dtype=torch.float64
+    )
+    return tuple(m.to(dtype=dtype, device=device) for m in (rgb_to_xyz, f_to_lab, lab_to_f, xyz_to_rgb))
+
+
+def _srgb_to_linear(flat: Tensor, scratch: Tensor) -> Tensor:
+    """Bx3xN sRGB -> a new Bx3xN linear RGB (``scratch``: a Bx3xN buffer it may overwrite).
+
+    Frames read from 8-bit files or encoded along the way hold only the values k/255; those take the exact curve
+    from a 256-entry table (one gather instead of a log and an exp per value)."""
+    if flat.dtype == torch.float32 and flat.numel() >= 4096:
+        code = torch.mul(flat, 255.0, out=scratch).round_()
+        index = code.to(torch.int32)
+        # exactly quantised <=> every value equals its own code / 255 (a value outside [0, 1] is clamped, as below)
+        if torch.equal(code.div_(255.0), flat):
+            index.clamp_(0, 255)
+            return _srgb_table(flat.device).index_select(0, index.view(-1)).view_as(flat)
+    linear = flat.clamp(0.0, 1.0)
+    torch.clamp(linear, max=_SRGB_KNEE, out=scratch)
+    linear.clamp_(min=_SRGB_KNEE).add_(0.055).div_(1.055).log_().mul_(2.4).exp_()
+    return linear.add_(scratch, alpha=1 / 12.92).sub_(_SRGB_KNEE / 12.92)
+
+
+def _srgb_table(device: torch.device) -> Tensor:
+    """The sRGB -> linear curve at k/255, k = 0..255 (float32, computed in float64)."""
+    table = _SRGB_LUT.get(device)
+    if table is None:
+        code = torch.arange(256, dtype=torch.float64) / 255.0
+        exact = torch.where(code > _SRGB_KNEE, ((code + 0.055) / 1.055) ** 2.4, code / 12.92)
+        table = _SRGB_LUT[device] = exact.to(dtype=torch.float32, device=device)
+    return table
+
+
+def _rgb_to_lab(image: Tensor) -> Tensor:
+    """RGB ``(B, 3, H, W)`` float32/64 in [0, 1] (clamped) -> LAB ``(B, 3, H, W)``, as kornia's rgb_to_lab."""
+    batch, _, height, width = image.shape
+    flat = image.reshape(batch, 3, height * width)
+    rgb_to_xyz, f_to_lab, _, _ = _lab_matrices(image.dtype, image.device)
+    scratch = torch.empty_like(flat)
+    linear = _srgb_to_linear(flat, scratch)
+    xyz = torch.matmul(rgb_to_xyz, linear, out=scratch)  # normalised by the white point
+    # f(t) = cbrt(t) above the knee, the linear toe below it
+    toe = torch.clamp(xyz, max=_LAB_KNEE, out=linear)
+    xyz.clamp_(min=_LAB_KNEE).log_().div_(3.0).exp_()
+    f = xyz.add_(toe, alpha=_LAB_SLOPE).sub_(_LAB_SLOPE * _LAB_KNEE)
+    lab = torch.matmul(f_to_lab, f, out=linear)
+    lab[:, 0].sub_(16.0)
+    return lab.view(batch, 3, height, width)
+
+
+def _lab_to_rgb(lab: Tensor) -> Tensor:
+    """LAB ``(B, 3, H, W)`` -> RGB in [0, 1] (a new tensor; ``lab`` is left as it is), as kornia's lab_to_rgb."""
+    batch, _, height, width = lab.shape
+    _, _, lab_to_f, xyz_to_rgb = _lab_matrices(lab.dtype, lab.device)
+    shifted = lab.reshape(batch, 3, height * width).clone()
+    shifted[:, 0].add_(16.0)
+    f = torch.matmul(lab_to_f, shifted, out=torch.empty_like(shifted))
+    f[:, 2].clamp_(min=0.0)
+    # t = f^3 above the knee, the linear toe below it
+    toe = torch.clamp(f, max=_LAB_F_KNEE, out=shifted)
+    f.clamp_(min=_LAB_F_KNEE)
+    xyz = torch.mul(f, f, out=torch.empty_like(f)).mul_(f)
+    xyz.add_(toe, alpha=1 / _LAB_SLOPE).sub_(_LAB_F_KNEE / _LAB_SLOPE)
+    linear = torch.matmul(xyz_to_rgb, xyz, out=f)
+    # sRGB: 1.055 l^(1/2.4) - 0.055 above the knee, 12.92 l below it; then clipped to [0, 1]
+    toe = torch.clamp(linear, max=_LINEAR_KNEE, out=shifted)
+    linear.clamp_(min=_LINEAR_KNEE).log_().div_(2.4).exp_().mul_(1.055).sub_(0.055)
+    rgb = linear.add_(toe, alpha=12.92).sub_(12.92 * _LINEAR_KNEE).clamp_(0.0, 1.0)
+    return rgb.view(batch, 3, height, width)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -229,24 +336,34 @@ def _match_linear(values: Tensor, reference_sorted: Tensor) -> Tensor:
     """
     batch, channels, count = values.shape
     rows = batch * channels
-    low, high = torch.aminmax(values, dim=-1, keepdim=True)
+    # amin and amax apart: the fused aminmax over the last dim is several times slower on a CPU
+    low, high = values.amin(dim=-1, keepdim=True), values.amax(dim=-1, keepdim=True)
     span = (high - low).clamp_min(1e-12)
     # Every value gets its position in one flat index space: row r's bins are [r * bins, (r + 1) * bins), so a
-    # single bincount and take serve all rows. The factor just under 1 keeps each row's maximum inside its last bin.
-    # (Subtracting ``low`` first, not folding it into the offset: for a nearly flat row low * scale is huge and
+    # single bincount and gather serve all rows. The factor just under 1 keeps each row's maximum inside its last
+    # bin. (Subtracting ``low`` first, not folding it into the offset: for a nearly flat row low * scale is huge and
     # float32 would lose the position.)
     scale = (_CDF_BINS * (1.0 - 1e-4)) / span
     row_start = torch.arange(rows, device=values.device, dtype=values.dtype).view(batch, channels, 1) * _CDF_BINS
-    position = torch.addcmul(row_start, values - low, scale)
-    bin_index = position.long()
-    within_bin = position - bin_index
+    position = torch.sub(values, low).mul_(scale).add_(row_start)
+    bin_index = position.long().view(-1)
 
-    counts = torch.bincount(bin_index.flatten(), minlength=rows * _CDF_BINS).view(batch, channels, _CDF_BINS)
+    counts = torch.bincount(bin_index, minlength=rows * _CDF_BINS).view(batch, channels, _CDF_BINS)
     cdf_at_edges = torch.cat([counts.new_zeros(batch, channels, 1), counts.cumsum(-1)], dim=-1).to(values.dtype) / count
     curve = _quantiles(reference_sorted, cdf_at_edges)  # BxCx(bins+1): output value at each bin edge
-    curve_low = curve[..., :-1].flatten()
-    curve_high = curve[..., 1:].flatten()
-    return torch.lerp(curve_low.take(bin_index), curve_high.take(bin_index), within_bin)
+    # Within bin k the output is linear in the position: curve[k] + (curve[k+1] - curve[k]) * (position - k), that is
+    # offset[k] + slope[k] * position. Both live in one two-column table so that a single gather fetches them.
+    slope = curve[..., 1:] - curve[..., :-1]
+    bin_start = torch.arange(rows * _CDF_BINS, device=values.device, dtype=torch.float64).view_as(slope)
+    offset = curve[..., :-1].double() - slope.double() * bin_start  # float64: the offset is large where k is
+    table = torch.stack([offset.to(values.dtype), slope], -1).view(-1, 2)
+    if table.dtype == torch.float32:
+        # one 8-byte word per bin: a 1-D gather is several times faster than gathering rows of two
+        pieces = table.view(torch.float64).view(-1).index_select(0, bin_index).view(torch.float32)
+    else:
+        pieces = torch.stack([table[:, 0].index_select(0, bin_index), table[:, 1].index_select(0, bin_index)], -1)
+    pieces = pieces.view(batch, channels, count, 2)
+    return position.mul_(pieces[..., 1]).add_(pieces[..., 0])
 
 
 def _hue_histogram(hue: Tensor) -> Tensor:

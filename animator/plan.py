@@ -107,6 +107,13 @@ def schedule_keyframes(schedules: "EvaluatedSchedules") -> set[int]:
     return marks
 
 
+def deforum_motions(motions: np.ndarray, fov: np.ndarray, aspect: float) -> np.ndarray:
+    """Per-frame Deforum 3D motion values in our scene units (zoom and roll rescaled; see animator.geometry.camera)."""
+    from animator.geometry import deforum_motion_to_scene
+
+    return np.array([deforum_motion_to_scene(*row, fov_deg=float(f), aspect=aspect) for row, f in zip(motions, fov)])
+
+
 def make_plan(config: "AnimationConfig", schedules: "EvaluatedSchedules", *, base_seed: int | None = None) -> RenderPlan:
     """Turns an evaluated keyframe file into the plan the frame loop follows."""
     seeds = resolve_seeds(config.seed_behavior, config.seed if base_seed is None else base_seed, schedules.frames,
@@ -117,6 +124,8 @@ def make_plan(config: "AnimationConfig", schedules: "EvaluatedSchedules", *, bas
         from animator.geometry import camera_path
 
         motions = np.stack([schedules.values[name] for name in MOTION_3D], axis=1)  # (frames, 6)
+        if config.motion.units == "deforum":
+            motions = deforum_motions(motions, schedules.values["fov"], config.width / config.height)
         motions[0] = 0.0  # frame 0 is where the camera starts: its move is not applied to anything
         world_from_cam = camera_path(motions)
     return RenderPlan(width=config.width, height=config.height, fps=config.fps, frames=schedules.frames,

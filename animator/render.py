@@ -46,10 +46,12 @@ class FrameState:
     index: int
     image: torch.Tensor                  # (1,3,H,W) in [0,1], quantised to 8 bits (what was written to the video)
     depth: torch.Tensor | None = None    # (1,1,H,W) z of `image` (3D mode)
+    depth_age: int = 0                   # frames since the depth model last looked (the depth is carried by warping)
     raw: torch.Tensor | None = None      # (1,3,H,W) the input video frame at `index` (video mode)
+    hybrid_raw: torch.Tensor | None = None  # (1,3,H,W) the hybrid-motion video frame at `index`
 
     def to_checkpoint(self) -> dict[str, Any]:
-        return {"index": self.index, "image": torch.from_numpy(to_uint8(self.image)),
+        return {"index": self.index, "image": torch.from_numpy(to_uint8(self.image)), "depth_age": self.depth_age,
                 "depth": None if self.depth is None else self.depth.float().cpu()}
 
 
@@ -94,7 +96,8 @@ def load_backends(config: "AnimationConfig") -> Backends:
         backends.tracker = DepthTracker(near=200.0, far=10000.0, mode=config.coherence.depth_stability)
         if b.depth == "offline":
             backends.notes.append(OFFLINE_DEPTH_NOTE)
-    if config.mode == "video":
+    hybrid_flow = config.hybrid is not None and config.hybrid.motion == "optical_flow"
+    if config.mode == "video" or config.motion.cadence_flow or hybrid_flow:
         from animator.backends.flow import load_flow_estimator
 
         backends.flow = load_flow_estimator(b.flow, device=device)
@@ -253,7 +256,7 @@ def frame_generator(params: FrameParams, device: torch.device) -> torch.Generato
 
 
 def advance(state: FrameState, dst: int, plan: RenderPlan, config: "AnimationConfig", backends: Backends,
-            timer: StageTimer, raw: torch.Tensor | None = None) -> FrameState:
+            timer: StageTimer, raw: torch.Tensor | None = None, hybrid_raw: torch.Tensor | None = None) -> FrameState:
     """Makes diffused frame ``dst`` from the diffused frame in ``state``."""
     params = plan.params(dst)
     generator = frame_generator(params, backends.device)
@@ -266,30 +269,88 @@ def advance(state: FrameState, dst: int, plan: RenderPlan, config: "AnimationCon
         else:
             warped, valid, warped_depth = move_camera(state, plan, dst, config)
             full_denoise_mask = (~valid).float()
+        if hybrid_raw is not None:
+            warped = follow_hybrid_video(warped, state.hybrid_raw, hybrid_raw, config, backends)
+    alpha = params.values["composite_alpha"] if hybrid_raw is not None else 0.0
     with timer("coherence"):
         init = prepare_init(warped, params, config, backends, generator, reference)
+        if alpha > 0 and config.hybrid.before_generation:
+            init = init * (1 - alpha) + hybrid_raw * alpha
     with timer("denoise"):
-        image = quantize(denoise(init, params, backends, generator, full_denoise_mask))
-    depth = None
+        image = denoise(init, params, backends, generator, full_denoise_mask)
+        if alpha > 0 and not config.hybrid.before_generation:
+            image = image * (1 - alpha) + hybrid_raw * alpha
+        image = quantize(image)
+    depth, depth_age = None, 0
     if config.mode == "3d":
         with timer("depth"):
-            depth = estimate_depth(image, backends, params, reference=(warped_depth, valid))
-    return FrameState(index=dst, image=image, depth=depth, raw=raw)
+            depth, depth_age = next_depth(image, state, dst, warped_depth, valid, params, config, backends)
+    return FrameState(index=dst, image=image, depth=depth, depth_age=depth_age, raw=raw, hybrid_raw=hybrid_raw)
 
 
-def tween(prev: FrameState, nxt: FrameState, index: int, plan: RenderPlan, config: "AnimationConfig") -> torch.Tensor:
+def next_depth(image, state: FrameState, dst: int, warped_depth, valid, params: FrameParams,
+               config: "AnimationConfig", backends: Backends):
+    """Depth of a new diffused frame: estimated, or the previous depth carried along the warp.
+
+    Without a denoiser the picture is only moved, so the warped depth *is* its depth (re-estimating would only
+    add the model's noise); with one, the model looks again every ``backends.depth_every`` frames and the warped
+    depth is carried in between.
+    """
+    age = state.depth_age + (dst - state.index)
+    if not backends.diffuses or age < config.backends.depth_every:
+        return warped_depth, age
+    return estimate_depth(image, backends, params, reference=(warped_depth, valid)), 0
+
+
+def follow_hybrid_video(warped, hybrid_prev, hybrid_cur, config: "AnimationConfig", backends: Backends):
+    """Hybrid motion: the camera motion of the hybrid video between its two frames, applied to our frame."""
+    from animator.backends.flow.video_input import estimate_camera_motion
+
+    if config.hybrid.motion == "none" or hybrid_prev is None:
+        return warped
+    motion = estimate_camera_motion(hybrid_prev, hybrid_cur, method=config.hybrid.motion, estimator=backends.flow)
+    return motion.apply(warped)
+
+
+@dataclass(frozen=True)
+class SegmentFlow:
+    """For flow-guided cadence: the previous diffused frame seen from the next one's camera, and the optical flow
+    that remains between them (what the denoiser moved, beyond the camera), both ways."""
+
+    prev_at_next: torch.Tensor
+    forward: torch.Tensor      # prev_at_next(x) ~ next(x + forward(x))
+    backward: torch.Tensor
+
+
+def segment_flow(prev: FrameState, nxt: FrameState, plan: RenderPlan, config: "AnimationConfig",
+                 backends: Backends) -> SegmentFlow:
+    prev_at_next, _, _ = move_camera(prev, plan, nxt.index, config)
+    return SegmentFlow(prev_at_next, backends.flow(prev_at_next, nxt.image), backends.flow(nxt.image, prev_at_next))
+
+
+def tween(prev: FrameState, nxt: FrameState, index: int, plan: RenderPlan, config: "AnimationConfig",
+          residual: SegmentFlow | None = None) -> torch.Tensor:
     """A cadence in-between: both diffused neighbours warped to frame ``index``'s camera and blended by position.
 
     Where only one neighbour sees a pixel, that one is used; the blend weight moves linearly from the previous
-    frame to the next, so motion is continuous and the next diffused frame fades in instead of popping.
+    frame to the next, so motion is continuous and the next diffused frame fades in instead of popping. With
+    ``residual`` (flow-guided cadence) the content first slides along the optical flow between the two diffused
+    frames, by the tween's position, and is then moved with the camera.
     """
+    from animator.geometry.flow import flow_tween
+
     w = (index - prev.index) / (nxt.index - prev.index)
     from_prev, valid_prev, _ = move_camera(prev, plan, index, config)
     from_next, valid_next, _ = move_camera(nxt, plan, index, config)
     weight_next = torch.where(valid_prev & valid_next, torch.full_like(valid_prev, w, dtype=from_prev.dtype),
                               (valid_next & ~valid_prev).to(from_prev.dtype))
     weight_next = torch.where(~valid_prev & ~valid_next, torch.full_like(weight_next, w), weight_next)
-    return quantize(from_prev * (1 - weight_next) + from_next * weight_next)
+    blend = from_prev * (1 - weight_next) + from_next * weight_next
+    if residual is not None:
+        slid = flow_tween(residual.prev_at_next, nxt.image, residual.forward, residual.backward, w)
+        slid_here, valid_slid, _ = move_camera(replace(nxt, image=slid), plan, index, config)
+        blend = torch.where(valid_slid, slid_here, blend)
+    return quantize(blend)
 
 
 def stylize_from_video(state: FrameState, raw: torch.Tensor, params: FrameParams, backends: Backends,
@@ -343,7 +404,8 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
                resume_state: FrameState | None = None, profile: bool = False) -> Iterator[Emitted]:
     """Yields frames ``start .. stop-1`` in order (from ``resume_state`` when resuming, else from the init)."""
     timer = StageTimer(backends.device, sync=profile)
-    video = InputVideo(config, backends.device) if config.mode == "video" else None
+    video = InputVideo.for_video_input(config, backends.device) if config.mode == "video" else None
+    hybrid = InputVideo.for_hybrid(config, backends.device) if config.hybrid is not None else None
 
     def emit(state_or_image, index: int, diffused: bool) -> Emitted:
         image = state_or_image.image if isinstance(state_or_image, FrameState) else state_or_image
@@ -358,33 +420,48 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
 
     if resume_state is None:
         state = first_frame(plan, config, backends, start, video.frame(start) if video else None, timer)
+        state.hybrid_raw = hybrid.frame(start) if hybrid else None
         if backends.color_reference is None and config.coherence.reference == "first" and config.coherence.color != "none":
             backends.color_reference = _color_reference(state.image, config)
         yield emit(state, start, True)
     else:
         state = resume_state
     for k0, k1 in plan.segments(state.index, stop):
-        nxt = advance(state, k1, plan, config, backends, timer, raw=video.frame(k1) if video else None)
+        nxt = advance(state, k1, plan, config, backends, timer, raw=video.frame(k1) if video else None,
+                      hybrid_raw=hybrid.frame(k1) if hybrid else None)
+        residual = None
+        if config.motion.cadence_flow and k1 - k0 > 1:
+            with timer("flow"):
+                residual = segment_flow(state, nxt, plan, config, backends)
         for index in range(k0 + 1, k1):
             with timer("tween"):
-                image = tween(state, nxt, index, plan, config)
+                image = tween(state, nxt, index, plan, config, residual)
             yield emit(image, index, False)
         yield emit(nxt, k1, True)
         state = nxt
 
 
 class InputVideo:
-    """Frames of video_input.path (every n-th, from/to) as tensors at the render size, read once in order."""
+    """Frames of an input video (every n-th, from/to) as tensors at the render size, read once, in order."""
 
-    def __init__(self, config: "AnimationConfig", device: torch.device) -> None:
+    def __init__(self, path, config: "AnimationConfig", device: torch.device, *, every_nth: int = 1, start: int = 0,
+                 end: int | None = None, field: str = "video_input.path") -> None:
         from animator.video import read_frames
 
-        vi = config.video_input
-        self._frames = read_frames(vi.path, every_nth=vi.every_nth, start=vi.from_frame, end=vi.to_frame,
-                                   size=(config.width, config.height))
+        self._frames = read_frames(path, every_nth=every_nth, start=start, end=end, size=(config.width, config.height))
         self._device = device
         self._index = -1
         self._current = None
+        self._field = field
+
+    @classmethod
+    def for_video_input(cls, config: "AnimationConfig", device: torch.device) -> "InputVideo":
+        vi = config.video_input
+        return cls(vi.path, config, device, every_nth=vi.every_nth, start=vi.from_frame, end=vi.to_frame)
+
+    @classmethod
+    def for_hybrid(cls, config: "AnimationConfig", device: torch.device) -> "InputVideo":
+        return cls(config.hybrid.path, config, device, field="hybrid.path")
 
     def frame(self, index: int) -> torch.Tensor:
         while self._index < index:
@@ -392,7 +469,7 @@ class InputVideo:
                 self._current = next(self._frames)
             except StopIteration:
                 raise AnimatorError(f"the input video has no frame {index} (after every_nth/from/to)",
-                                    field="video_input.path", hint="lower `frames` or widen video_input.to_frame") from None
+                                    field=self._field, hint="lower `frames`, or use a longer video") from None
             self._index += 1
         return to_tensor(self._current, self._device)
 
@@ -593,11 +670,14 @@ def _restore(folder, config: "AnimationConfig", backends: Backends) -> FrameStat
         return None
     device = backends.device
     state = FrameState(index=int(checkpoint["index"]), image=to_tensor(checkpoint["image"].numpy(), device),
-                       depth=None if checkpoint["depth"] is None else checkpoint["depth"].to(device))
+                       depth=None if checkpoint["depth"] is None else checkpoint["depth"].to(device),
+                       depth_age=int(checkpoint.get("depth_age", 0)))
     if backends.tracker is not None and checkpoint.get("tracker") is not None:
         backends.tracker.load_state_dict(checkpoint["tracker"])
     if config.mode == "video":
-        state.raw = InputVideo(config, device).frame(state.index)
+        state.raw = InputVideo.for_video_input(config, device).frame(state.index)
+    if config.hybrid is not None:
+        state.hybrid_raw = InputVideo.for_hybrid(config, device).frame(state.index)
     if backends.color_reference is None and config.coherence.reference == "first" and config.coherence.color != "none":
         first = folder.record()["start"]
         backends.color_reference = _color_reference(to_tensor(folder.journal_frame(first), device), config)

@@ -43,3 +43,23 @@ def test_cadence_places_keyframes_on_diffused_frames_and_keeps_the_last_frame():
     assert diffused_frames(5, 1) == [0, 1, 2, 3, 4]
     with pytest.raises(AnimatorError):
         diffused_frames(5, 0)
+
+
+def test_deforum_units_rescale_zoom_and_roll_only():
+    """`motion.units: deforum` (set by the importer) keeps Deforum's numbers and rescales its exaggerated zoom/roll."""
+    from animator.geometry import deforum_motion_to_scene
+    from animator.keyframes import config_from_dict, evaluate
+    from animator.plan import deforum_motions, make_plan
+
+    factor = deforum_motion_to_scene(0, 0, 1, 0, 0, 0, fov_deg=40)[2]
+    assert factor > 2  # Deforum's pseudo-3D zoom is ~2.7x a real camera's at fov 40
+    converted = deforum_motions(np.array([[3.0, -2.0, 5.0, 0.5, 0.25, 1.0]]), np.array([40.0]), 1.0)[0]
+    assert converted == pytest.approx([3.0, -2.0, 5.0 * factor, 0.5, 0.25, 1.0 * factor])
+
+    motion = {"translation_x": "0:(3)", "translation_z": "0:(5)", "fov": "0:(40)"}
+    scene = config_from_dict({"frames": 3, "motion": motion})
+    deforum = config_from_dict({"frames": 3, "motion": motion | {"units": "deforum"}})
+    t_scene = make_plan(scene, evaluate(scene)).world_from_cam[2, :3, 3].numpy()
+    t_deforum = make_plan(deforum, evaluate(deforum)).world_from_cam[2, :3, 3].numpy()
+    assert abs(t_deforum[2]) == pytest.approx(abs(t_scene[2]) * factor, rel=1e-4)
+    assert t_deforum[0] == pytest.approx(t_scene[0], rel=1e-4)

@@ -72,6 +72,13 @@ class MotionConfig:
         default="background", metadata=_spec("enum", choices=("none", "border", "reflection", "telea", "background"))
     )  # how 3D disocclusion holes are filled
     sampling: str = field(default="bilinear", metadata=_spec("enum", choices=("bilinear", "bicubic")))
+    # scene: translations in scene units (depth runs near..far). deforum: the 3D values mean what they mean in
+    # Deforum (set by `animator import deforum`); translation_z and rotation_3d_z are rescaled by the render so an
+    # imported file zooms and rolls by the same amount as in Deforum (animator.geometry.deforum_motion_to_scene).
+    units: str = field(default="scene", metadata=_spec("enum", choices=("scene", "deforum")))
+    # cadence tweens also follow the optical flow between the two diffused frames (backends.flow), on top of the
+    # camera move: detail that the denoiser moved slides instead of cross-fading.
+    cadence_flow: bool = field(default=False, metadata=_spec("bool"))
 
 
 @dataclass(frozen=True)

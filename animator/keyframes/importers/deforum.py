@@ -389,6 +389,8 @@ def _motion_options(settings, motion: dict, get, warnings) -> None:
         warnings.append(f"sampling_mode {sampling!r} is not supported; using bilinear")
         sampling = "bilinear"
     motion["sampling"] = sampling
+    # Deforum's 3D values keep their numbers; the render rescales its exaggerated zoom and roll (motion.units).
+    motion["units"] = "deforum"
     if _truthy(get("enable_perspective_flip", "flip_2d_perspective")):
         motion["perspective_flip"] = True
     for key, name in (("fov", "fov"), ("near_plane", "near"), ("far_plane", "far")):

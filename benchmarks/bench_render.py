@@ -1,0 +1,667 @@
+"""Benchmark the whole render: ms per frame, the stage split, memory, and the floors it is judged against.
+
+Every configuration drives the real render (``animator.render.render``: frame loop, ffmpeg stream, resume journal)
+on ``keyframes/demo.yaml`` with overrides and an explicit frame range, and prints one JSON line. A table follows.
+
+Configurations (``--configs``):
+
+- ``warp-only``: the demo as shipped (offline depth, no denoiser) at each ``--sizes`` size. ms/frame, fps, the
+  stage split, peak RSS of an N-frame and a 2N-frame render (does memory grow with the frame count?).
+- ``quality``: 25 steps, keep-strength 0.35 (denoise 0.65, so 16 UNet evaluations), CFG 7.
+- ``turbo``: 1 UNet evaluation, guidance 0 (no CFG).
+  Both with the full-size SD 1.5 architecture (random weights: the cost of the real ones) saved once to a
+  temporary folder and loaded by ``backends.denoise: <folder>`` exactly as a user's model, plus a full-size
+  DPT-Large depth model (random weights), at each ``--sizes`` size. CUDA only unless ``--cpu-full``.
+- ``tiny``: quality and turbo with the tiny test SD pipeline and tiny DPT at 64x64 on the CPU (CI runs this).
+
+For each diffusion configuration the same run also measures
+
+- the UNet floor: the bare UNet evaluations of that configuration (same module, dtype and batch, CFG included),
+  timed with ``torch.cuda.synchronize`` + ``perf_counter``; ``ratio = ours / floor``;
+- a naive Deforum-style baseline on the same loaded models: per frame the depth model with a numpy round trip, a
+  ``cv2.remap`` parallax zoom, a numpy/cv2 LAB histogram match, numpy noise, one
+  ``StableDiffusionImg2ImgPipeline`` call with PIL in and PIL out, and a PNG save; ``speedup = naive / ours``.
+
+Timings are steady state: the first ``--warmup`` frames of every run are not counted; ms/frame covers the rest of
+the run up to the finished video (so encoding that lags behind is counted). The stage split is the loop's own
+``timings_ms``; ``encode_io`` is the remainder (ffmpeg pipe, resume journal PNGs, checkpoints, waiting for them).
+On CUDA the split comes from a second, profiled pass (``frame_loop(profile=True)`` synchronises around stages).
+
+    .venv/bin/python benchmarks/bench_render.py                                # everything this machine can run
+    .venv/bin/python benchmarks/bench_render.py --configs warp-only,tiny --sizes 512
+    .venv/bin/python benchmarks/bench_render.py --configs quality,turbo --sizes 512,768 --frames 48   # on CUDA
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import importlib
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+DEMO = ROOT / "keyframes" / "demo.yaml"
+ALL_CONFIGS = ("warp-only", "tiny", "quality", "turbo")
+TINY_SIZE = 64
+# A render of more frames than this ought to use about the same memory; above it, call it growth.
+RSS_GROWTH_TOLERANCE_MB = 32.0
+
+
+@dataclass(frozen=True)
+class Diffusion:
+    """One diffusion configuration: our settings, and the diffusers img2img settings with the same UNet work."""
+
+    name: str
+    steps: int
+    keep: float            # generation.strength (Deforum's meaning: share of the warped frame kept)
+    cfg: float
+    naive_steps: int       # diffusers img2img runs int(steps * strength) UNet evaluations
+    naive_strength: float
+
+    @property
+    def denoise(self) -> float:
+        return 1.0 - self.keep
+
+    @property
+    def unet_evals(self) -> int:
+        """UNet evaluations per frame this configuration asks for (the floor counts exactly these)."""
+        from animator.backends.denoise.diffusers_backend import steps_for_strength
+
+        steps = steps_for_strength(self.steps, self.denoise)
+        return math.floor(steps * self.denoise + 1e-6)
+
+    @property
+    def unet_batch(self) -> int:
+        return 2 if self.cfg > 1.0 else 1  # CFG runs the unconditional and conditional halves as one batch
+
+
+QUALITY = Diffusion("quality", steps=25, keep=0.35, cfg=7.0, naive_steps=25, naive_strength=0.65)
+# steps=1: with a hole mask the denoiser raises the schedule to strength 1, and a 2-step schedule would then run 2.
+TURBO = Diffusion("turbo", steps=1, keep=0.35, cfg=0.0, naive_steps=2, naive_strength=0.65)
+
+
+# --------------------------------------------------------------------------------------------- measuring
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reset_peak_rss() -> bool:
+    """Resets the kernel's peak-RSS mark of this process (Linux >= 4.0); False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def rss_mb(field: str = "VmRSS") -> float | None:
+    """Current (VmRSS) or peak (VmHWM) resident memory of this process in MiB, from /proc (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    if field == "VmHWM":
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return None
+
+
+class RenderProbe:
+    """Callback for ``render``: per-frame timestamps, stage timings, RSS and UNet evaluations."""
+
+    def __init__(self) -> None:
+        self.frames: list[Any] = []         # FrameRendered events
+        self.rss: list[float | None] = []
+        self.unet_calls: list[int] = []     # cumulative UNet calls when each frame was emitted
+        self.unet_counter = [0]
+        self.finished = None
+
+    def __call__(self, event) -> None:
+        from animator.events import FrameRendered, RenderFinished
+
+        if isinstance(event, FrameRendered):
+            self.frames.append(event)
+            self.rss.append(rss_mb())
+            self.unet_calls.append(self.unet_counter[0])
+        elif isinstance(event, RenderFinished):
+            self.finished = event
+
+    def steady(self, warmup: int) -> dict[str, Any]:
+        """ms/frame over frames after the warm-up up to the finished video, and the mean stage split."""
+        if len(self.frames) <= warmup or self.finished is None:
+            raise RuntimeError(f"the render emitted {len(self.frames)} frames, need more than the {warmup} warm-up")
+        timed = self.frames[warmup:]
+        start = self.frames[warmup - 1].elapsed_s if warmup > 0 else 0.0
+        ms_per_frame = (self.finished.elapsed_s - start) * 1000 / len(timed)
+        stages: dict[str, float] = {}
+        for event in timed:
+            for stage, ms in event.timings_ms.items():
+                stages[stage] = stages.get(stage, 0.0) + ms / len(timed)
+        evals = [b - a for a, b in zip(self.unet_calls[warmup - 1 if warmup else 0:], self.unet_calls[warmup:])]
+        return {"ms_per_frame": ms_per_frame, "stages": stages, "frames": len(timed),
+                "unet_evals_per_frame": statistics.mean(evals) if evals and warmup else None}
+
+
+@contextlib.contextmanager
+def captured_backends(on_load=None):
+    """Keeps the Backends that ``render`` loads (to time their UNet and run baselines on the same models).
+
+    Only wraps ``animator.render.load_backends``: the render itself is the library's, unchanged.
+    """
+    module = importlib.import_module("animator.render")
+    original = module.load_backends
+    box: dict[str, Any] = {}
+
+    def load_and_keep(config):
+        backends = original(config)
+        box["backends"] = backends
+        if on_load is not None:
+            on_load(backends)
+        return backends
+
+    module.load_backends = load_and_keep
+    try:
+        yield box
+    finally:
+        module.load_backends = original
+
+
+def run_render(overrides: dict, *, frames: int, workdir: Path, probe: RenderProbe, on_load=None) -> dict:
+    """One real render of demo.yaml (frames 0..frames-1) to an mp4 in ``workdir``; returns the captured backends."""
+    from animator.render import render
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    with captured_backends(on_load) as box:
+        render(DEMO, workdir / "out.mp4", overrides=overrides, frames=range(0, frames), run_dir=workdir / "run",
+               callbacks=[probe], metrics=False)
+    return box
+
+
+def frame_overrides(overrides: dict, frames: int) -> dict:
+    """The demo has 240 frames; longer benchmark runs lengthen the animation (schedules stay valid)."""
+    from animator.keyframes import load_config
+
+    if frames > load_config(DEMO).frames:
+        return {**overrides, "frames": frames}
+    return overrides
+
+
+def profiled_split(overrides: dict, backends, *, frames: int, warmup: int) -> dict[str, float]:
+    """Stage split with CUDA synchronised around every stage (``frame_loop(profile=True)``), same loaded models."""
+    from animator.render import frame_loop, prepare
+
+    config, plan = prepare(DEMO, overrides=overrides)
+    stages: dict[str, float] = {}
+    timed = 0
+    for emitted in frame_loop(plan, config, backends, start=0, stop=min(warmup + frames, plan.frames), profile=True):
+        if emitted.index < warmup:
+            continue
+        timed += 1
+        for stage, ms in emitted.timings_ms.items():
+            stages[stage] = stages.get(stage, 0.0) + ms
+    return {stage: ms / max(timed, 1) for stage, ms in stages.items()}
+
+
+def rounded(stages: dict[str, float]) -> dict[str, float]:
+    return {stage: round(ms, 2) for stage, ms in stages.items()}
+
+
+# --------------------------------------------------------------------------------------------- warp-only
+
+
+def bench_warp_only(size: int, args, device: str, workdir: Path) -> dict:
+    """demo.yaml as shipped (at ``size``): N frames, then 2N frames to see whether peak memory grows."""
+    overrides = {} if size == 512 else {"width": size, "height": size}
+    if device != "auto":
+        overrides["backends.device"] = device
+    runs = {}
+    for frames in (args.frames, 2 * args.frames):
+        total = args.warmup + frames
+        probe = RenderProbe()
+        gc.collect()
+        exact_peak = reset_peak_rss()
+        box = run_render(frame_overrides(overrides, total), frames=total, workdir=workdir / f"warp-{size}-{frames}",
+                         probe=probe)
+        backends = box.pop("backends")
+        steady = probe.steady(args.warmup)
+        sampled = [r for r in probe.rss if r is not None]
+        runs[frames] = {**steady, "peak_rss_mb": rss_mb("VmHWM") if exact_peak else max(sampled, default=None),
+                        "rss_mid_mb": sampled[len(sampled) // 2] if sampled else None,
+                        "rss_end_mb": sampled[-1] if sampled else None, "device": str(backends.device)}
+        del backends, box
+    first, second = runs[args.frames], runs[2 * args.frames]
+    stages = dict(first["stages"])
+    stages["encode_io"] = max(first["ms_per_frame"] - sum(stages.values()), 0.0)
+    peaks = first["peak_rss_mb"], second["peak_rss_mb"]
+    grows = None if None in peaks else peaks[1] - peaks[0] > RSS_GROWTH_TOLERANCE_MB
+    return {
+        "config": "warp-only", "size": f"{size}x{size}", "device": first["device"], "model": "none",
+        "depth_model": "offline", "frames": first["frames"], "warmup": args.warmup,
+        "ms_per_frame": round(first["ms_per_frame"], 2), "fps": round(1000 / first["ms_per_frame"], 2),
+        "stages_ms": rounded(stages),
+        "ms_per_frame_2n": round(second["ms_per_frame"], 2),
+        "peak_rss_mb": round(first["peak_rss_mb"], 1) if first["peak_rss_mb"] else None,
+        "memory": {"frames_n": first["frames"] + args.warmup, "peak_rss_mb_n": _round1(peaks[0]),
+                   "frames_2n": second["frames"] + args.warmup, "peak_rss_mb_2n": _round1(peaks[1]),
+                   "rss_mid_mb_2n": _round1(second["rss_mid_mb"]), "rss_end_mb_2n": _round1(second["rss_end_mb"]),
+                   "peak_exact": exact_peak, "grows": grows},
+    }
+
+
+def _round1(value):
+    return None if value is None else round(value, 1)
+
+
+# --------------------------------------------------------------------------------------------- models on disk
+
+
+def make_sd15_folder(folder: Path) -> Path:
+    """The SD 1.5 architecture with random weights, saved once as a diffusers folder (fp16 halves disk and load)."""
+    from animator.testing.tiny_sd import make_sd15_architecture
+
+    if not (folder / "model_index.json").is_file():
+        pipe = make_sd15_architecture(dtype=torch.float16)
+        pipe.save_pretrained(folder, safe_serialization=True)
+        del pipe
+        gc.collect()
+    return folder
+
+
+def make_dpt_large_folder(folder: Path) -> Path:
+    """DPT-Large (Intel/dpt-large's architecture, 384x384 input) with random weights, as a save_pretrained folder."""
+    from transformers import DPTForDepthEstimation
+
+    # The testing helpers' seeded init (live activations, disparity of sensible scale) and Intel/dpt-large's
+    # preprocessor (384x384, mean = std = 0.5).
+    from animator.testing.tiny_depth import _build, _save_quietly, _write_preprocessor, dpt_large_config
+
+    if not (folder / "config.json").is_file():
+        model = _build(DPTForDepthEstimation, dpt_large_config(), seed=0, probe_size=384)
+        _save_quietly(model, folder)
+        _write_preprocessor(folder, "DPTImageProcessor", {"height": 384, "width": 384}, [0.5] * 3, [0.5] * 3,
+                            keep_aspect_ratio=False, multiple_of=1)
+        del model
+        gc.collect()
+    return folder
+
+
+def make_tiny_folders(workdir: Path) -> tuple[Path, Path]:
+    from animator.testing.tiny_depth import make_tiny_dpt
+    from animator.testing.tiny_sd import make_tiny_sd
+
+    sd, dpt = workdir / "tiny-sd", workdir / "tiny-dpt"
+    if not (sd / "model_index.json").is_file():
+        make_tiny_sd(sd)
+    if not (dpt / "config.json").is_file():
+        make_tiny_dpt(dpt)
+    return sd, dpt
+
+
+# --------------------------------------------------------------------------------------------- floors
+
+
+def unet_floor_ms(denoiser, setting: Diffusion, size: int, *, repeats: int) -> float:
+    """Median ms of ``setting.unet_evals`` bare UNet evaluations (same module, dtype, batch) back to back."""
+    unet = denoiser.pipe.unet
+    device = denoiser._execution_device
+    with torch.inference_mode():
+        embeddings = denoiser.prompts.resolve("a misty valley at dawn", "blurry")  # 77 tokens, as every prompt
+        cond = embeddings.cond.to(device=device, dtype=unet.dtype)
+        hidden = torch.cat([embeddings.uncond.to(device=device, dtype=unet.dtype), cond]) if setting.unet_batch == 2 \
+            else cond
+        latent = size // denoiser.vae_scale_factor
+        latents = torch.randn(setting.unet_batch, unet.config.in_channels, latent, latent, device=device,
+                              dtype=unet.dtype)
+        timestep = torch.tensor(500.0, device=device)
+
+        def evaluate(count: int) -> None:
+            for _ in range(count):
+                unet(latents, timestep, encoder_hidden_states=hidden, return_dict=False)
+
+        evaluate(3)  # warm-up: allocator, cuDNN/cuBLAS heuristics, compiled graphs
+        times = []
+        for _ in range(repeats):
+            sync(device)
+            start = time.perf_counter()
+            evaluate(setting.unet_evals)
+            sync(device)
+            times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def match_histograms_lab(image: np.ndarray, reference_lab: np.ndarray) -> np.ndarray:
+    """(H,W,3) uint8 RGB matched to a reference's LAB histograms channel by channel (numpy CDF mapping)."""
+    import cv2
+
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB)
+    for channel in range(3):
+        source_cdf = np.cumsum(np.bincount(lab[..., channel].ravel(), minlength=256)).astype(np.float64)
+        reference_cdf = np.cumsum(np.bincount(reference_lab[..., channel].ravel(), minlength=256)).astype(np.float64)
+        lookup = np.interp(source_cdf / source_cdf[-1], reference_cdf / reference_cdf[-1], np.arange(256))
+        lab[..., channel] = lookup.round().astype(np.uint8)[lab[..., channel]]
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
+
+
+def parallax_zoom(image: np.ndarray, disparity: np.ndarray, amount: float = 0.01) -> np.ndarray:
+    """A forward move as Deforum's numpy-side code would do it: near pixels (high disparity) zoom more."""
+    import cv2
+
+    height, width = image.shape[:2]
+    d = (disparity - disparity.min()) / max(float(np.ptp(disparity)), 1e-6)
+    scale = (1.0 + amount * (0.5 + d)).astype(np.float32)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    return cv2.remap(image, cx + (xs - cx) / scale, cy + (ys - cy) / scale, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REFLECT)
+
+
+def naive_ms_per_frame(backends, setting: Diffusion, size: int, *, frames: int, warmup: int, workdir: Path,
+                       prompt: str, negative: str) -> dict:
+    """A Deforum-style loop on the same loaded models: numpy between every step, a pipeline call per frame."""
+    import cv2
+    from diffusers import EulerAncestralDiscreteScheduler
+    from PIL import Image
+
+    from animator.video import load_image
+
+    pipe = backends.denoiser.pipe
+    device = backends.denoiser._execution_device
+    workdir.mkdir(parents=True, exist_ok=True)
+    previous = load_image(DEMO.parent / "../examples/init.jpg", width=size, height=size)
+    reference_lab = cv2.cvtColor(previous, cv2.COLOR_RGB2LAB)
+    rng = np.random.default_rng(0)
+    calls = [0]
+    hook = pipe.unet.register_forward_pre_hook(lambda module, inputs: calls.__setitem__(0, calls[0] + 1))
+    scheduler = pipe.scheduler
+    pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(scheduler.config)  # euler_a, as the demo
+    times = []
+    try:
+        for index in range(warmup + frames):
+            sync(device)
+            start = time.perf_counter()
+            tensor = torch.from_numpy(previous).to(device).permute(2, 0, 1)[None].float() / 255
+            disparity = backends.depth(tensor)[0, 0].float().cpu().numpy()
+            warped = parallax_zoom(previous, disparity)
+            matched = match_histograms_lab(warped, reference_lab)
+            noisy = np.clip(matched + rng.normal(0, 0.02 * 255, matched.shape), 0, 255).astype(np.uint8)
+            result = pipe(prompt=prompt, negative_prompt=negative, image=Image.fromarray(noisy),
+                          strength=setting.naive_strength, guidance_scale=setting.cfg,
+                          num_inference_steps=setting.naive_steps, output_type="pil",
+                          generator=torch.Generator(device=device).manual_seed(index)).images[0]
+            result.save(workdir / f"{index:05d}.png")
+            previous = np.array(result.convert("RGB"))  # PIL arrays are read-only; torch wants writable
+            sync(device)
+            if index >= warmup:
+                times.append((time.perf_counter() - start) * 1000)
+    finally:
+        pipe.scheduler = scheduler
+        hook.remove()
+    return {"ms_per_frame": statistics.mean(times), "unet_evals_per_frame": calls[0] / (warmup + frames)}
+
+
+# --------------------------------------------------------------------------------------------- diffusion
+
+
+def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, label: str, device: str, args,
+                    workdir: Path) -> dict:
+    """Our render of ``setting`` at ``size``, then in the same process its UNet floor and the naive baseline."""
+    overrides = {"width": size, "height": size, "backends.denoise": str(model), "backends.depth": str(depth),
+                 "backends.device": device, "generation.steps": f"0:({setting.steps})",
+                 "generation.strength": f"0:({setting.keep})", "generation.cfg": f"0:({setting.cfg})"}
+    total = args.warmup + args.frames
+    overrides = frame_overrides(overrides, total)
+    probe = RenderProbe()
+    torch_device = torch.device(device)
+    if torch_device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(torch_device)
+    gc.collect()
+    exact_peak = reset_peak_rss()
+    hooks = []
+
+    def count_unet_calls(backends) -> None:
+        counter = probe.unet_counter
+        hooks.append(backends.denoiser.pipe.unet.register_forward_pre_hook(
+            lambda module, inputs: counter.__setitem__(0, counter[0] + 1)))
+
+    box = run_render(overrides, frames=total, workdir=workdir / f"{label}-{size}", probe=probe,
+                     on_load=count_unet_calls)
+    for hook in hooks:
+        hook.remove()
+    backends = box.pop("backends")
+    peak_gpu = torch.cuda.max_memory_allocated(torch_device) / 2**20 if torch_device.type == "cuda" else None
+    peak_rss = rss_mb("VmHWM") if exact_peak else max((r for r in probe.rss if r is not None), default=None)
+    steady = probe.steady(args.warmup)
+    stages = dict(steady["stages"])
+    profiled = torch_device.type == "cuda"
+    if profiled:  # unsynchronised stage times on CUDA measure kernel launches, not work
+        stages = profiled_split(overrides, backends, frames=min(args.frames, 12), warmup=args.warmup)
+    stages["encode_io"] = max(steady["ms_per_frame"] - sum(stages.values()), 0.0)
+
+    floor = unet_floor_ms(backends.denoiser, setting, size, repeats=args.floor_repeats)
+    from animator.render import prepare
+
+    prompt = prepare(DEMO, overrides=overrides)[1].params(0).prompt  # the demo's first prompt, as the render used
+    naive = naive_ms_per_frame(backends, setting, size, frames=args.naive_frames, warmup=1,
+                               workdir=workdir / f"{label}-{size}-naive", prompt=prompt.positive,
+                               negative=prompt.negative)
+    ours = steady["ms_per_frame"]
+    row = {
+        "config": label, "size": f"{size}x{size}", "device": str(backends.device),
+        "model": "sd15-random" if not label.startswith("tiny") else "tiny-sd",
+        "depth_model": "dpt-large-random" if not label.startswith("tiny") else "tiny-dpt",
+        "dtype": str(backends.denoiser.dtype).replace("torch.", ""),
+        "steps": setting.steps, "denoise": round(setting.denoise, 3), "cfg": setting.cfg,
+        "frames": steady["frames"], "warmup": args.warmup,
+        "ms_per_frame": round(ours, 2), "fps": round(1000 / ours, 2),
+        "stages_ms": rounded(stages), "stages_profiled": profiled,
+        "unet_evals_nominal": setting.unet_evals, "unet_batch": setting.unet_batch,
+        "unet_evals_per_frame": _round1(steady["unet_evals_per_frame"]),
+        "unet_floor_ms": round(floor, 2), "ratio_to_unet_floor": round(ours / floor, 3),
+        "naive_ms_per_frame": round(naive["ms_per_frame"], 2),
+        "naive_unet_evals_per_frame": round(naive["unet_evals_per_frame"], 1),
+        "speedup_vs_naive": round(naive["ms_per_frame"] / ours, 3),
+        "peak_gpu_mb": _round1(peak_gpu), "peak_rss_mb": _round1(peak_rss),
+    }
+    del backends, box
+    gc.collect()
+    if torch_device.type == "cuda":
+        torch.cuda.empty_cache()
+    return row
+
+
+# --------------------------------------------------------------------------------------------- driver
+
+
+def pick_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def parse_list(text: str, known: tuple[str, ...] | None = None, *, what: str) -> list[str]:
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if known is not None:
+        unknown = [item for item in items if item not in known]
+        if unknown:
+            raise SystemExit(f"unknown {what}: {', '.join(unknown)} (choose from {', '.join(known)})")
+    return items
+
+
+def parse_sizes(text: str) -> list[int]:
+    sizes = []
+    for item in parse_list(text, what="size"):
+        if not item.isdigit() or int(item) < 64 or int(item) % 8:
+            raise SystemExit(f"--sizes: {item!r} is not a multiple of 8 of at least 64")
+        sizes.append(int(item))
+    return sizes
+
+
+def skipped(config: str, size: int, reason: str) -> dict:
+    return {"config": config, "size": f"{size}x{size}", "skipped": reason}
+
+
+def run_all(args) -> list[dict]:
+    configs = parse_list(args.configs, ALL_CONFIGS, what="configuration")
+    sizes = parse_sizes(args.sizes)
+    device = pick_device(args.device)
+    rows: list[dict] = []
+
+    def emit(row: dict) -> None:
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+
+    def say(message: str) -> None:
+        if not args.json_only:
+            print(f"# {message}", file=sys.stderr, flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="bench-render-") as tmp:
+        workdir = Path(tmp)
+        if "warp-only" in configs:
+            for size in sizes:
+                say(f"warp-only {size}x{size}: {args.warmup}+{args.frames} and {args.warmup}+{2 * args.frames} frames")
+                emit(bench_warp_only(size, args, args.device, workdir))
+        if "tiny" in configs:
+            say("tiny SD + tiny DPT at 64x64 on the CPU")
+            model, depth = make_tiny_folders(workdir)
+            for setting in (QUALITY, TURBO):
+                emit(bench_diffusion(setting, TINY_SIZE, model=model, depth=depth, label=f"tiny-{setting.name}",
+                                     device="cpu", args=args, workdir=workdir))
+        full = [setting for setting in (QUALITY, TURBO) if setting.name in configs]
+        if full and device == "cpu" and not args.cpu_full:
+            for setting in full:
+                for size in sizes:
+                    emit(skipped(setting.name, size, "no CUDA device: the full-size SD 1.5 render takes minutes a "
+                                                     "frame on a CPU (pass --cpu-full to run it anyway)"))
+            full = []
+        if full:
+            say("building the SD 1.5 architecture and DPT-Large with random weights (once)")
+            model = make_sd15_folder(workdir / "sd15-random")
+            depth = make_dpt_large_folder(workdir / "dpt-large-random")
+            for setting in full:
+                for size in sizes:
+                    say(f"{setting.name} {size}x{size} on {device}")
+                    emit(bench_diffusion(setting, size, model=model, depth=depth, label=setting.name, device=device,
+                                         args=args, workdir=workdir))
+    return rows
+
+
+def _cell(value, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def table(rows: list[dict]) -> str:
+    """The readable summary: one line per configuration."""
+    header = ["config", "size", "device", "ms/frame", "fps", "UNet evals", "UNet floor ms", "ours/floor",
+              "naive ms", "naive/ours", "peak GPU MB", "peak RSS MB", "stages ms/frame"]
+    lines = [header]
+    for row in rows:
+        if "skipped" in row:
+            lines.append([row["config"], row["size"], "-", "skipped: " + row["skipped"]] + [""] * (len(header) - 4))
+            continue
+        evals = row.get("unet_evals_per_frame")
+        evals_text = "-" if "unet_evals_nominal" not in row else f"{_cell(evals)} ({row['unet_evals_nominal']}x{row['unet_batch']})"
+        stages = " ".join(f"{name} {ms:.1f}" for name, ms in row["stages_ms"].items())
+        lines.append([row["config"], row["size"], row["device"], _cell(row["ms_per_frame"]), _cell(row["fps"]),
+                      evals_text, _cell(row.get("unet_floor_ms")), _cell(row.get("ratio_to_unet_floor"), 2),
+                      _cell(row.get("naive_ms_per_frame")), _cell(row.get("speedup_vs_naive"), 2),
+                      _cell(row.get("peak_gpu_mb"), 0), _cell(row.get("peak_rss_mb"), 0), stages])
+    widths = [max(len(line[i]) for line in lines if len(line) > i and not line[3].startswith("skipped"))
+              for i in range(len(header))]
+    out = []
+    for line in lines:
+        if line[3].startswith("skipped"):
+            out.append("  ".join(cell.ljust(width) for cell, width in zip(line[:3], widths)) + "  " + line[3])
+        else:
+            out.append("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+    notes = []
+    for row in rows:
+        memory = row.get("memory")
+        if memory:
+            verdict = {True: "GROWS", False: "does not grow", None: "unknown"}[memory["grows"]]
+            notes.append(f"{row['config']} {row['size']}: peak RSS {_cell(memory['peak_rss_mb_n'], 0)} MB after "
+                         f"{memory['frames_n']} frames, {_cell(memory['peak_rss_mb_2n'], 0)} MB after "
+                         f"{memory['frames_2n']} frames: memory {verdict} with the frame count "
+                         f"(tolerance {RSS_GROWTH_TOLERANCE_MB:.0f} MB); 2N-run ms/frame {row['ms_per_frame_2n']:.1f}")
+    return "\n".join(out + ([""] + notes if notes else []))
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=48, help="timed frames per render (default 48)")
+    parser.add_argument("--warmup", type=int, default=2, help="frames rendered first and not timed (default 2)")
+    parser.add_argument("--sizes", default="512,768",
+                        help="square sizes for warp-only, quality and turbo (tiny is always 64); default 512,768")
+    parser.add_argument("--configs", default=",".join(ALL_CONFIGS),
+                        help="comma list of: " + ", ".join(ALL_CONFIGS) + " (default: all)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
+    parser.add_argument("--cpu-full", action="store_true",
+                        help="run quality/turbo with the full-size models even on a CPU (minutes per frame)")
+    parser.add_argument("--naive-frames", type=int, default=None,
+                        help="timed frames of the naive baseline (default: --frames, at most 12)")
+    parser.add_argument("--floor-repeats", type=int, default=5, help="repeats of the UNet floor timing (median)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's own choice; 1 is kinder on a shared machine)")
+    parser.add_argument("--json-only", action="store_true", help="print only the JSON lines (no table, no progress)")
+    args = parser.parse_args(argv)
+    if args.naive_frames is None:
+        args.naive_frames = min(args.frames, 12)
+    for name in ("frames", "warmup", "naive_frames", "floor_repeats", "threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            # a warm-up of 0 would time the first frame, which loads the init image and is never steady
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+    from animator.errors import AnimatorError
+
+    try:
+        rows = run_all(args)
+    except AnimatorError as exc:
+        raise SystemExit(f"bench_render: {exc}") from exc
+    if not args.json_only:
+        print()
+        print(table(rows))
+        print(f"\nmachine: {machine()}")
+    return rows
+
+
+def machine() -> str:
+    import platform
+
+    text = (f"{platform.machine()} {os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f}), "
+            f"torch {torch.__version__}, {torch.get_num_threads()} torch threads")
+    if torch.cuda.is_available():
+        text += f", {torch.cuda.get_device_name()}"
+    return text
+
+
+if __name__ == "__main__":
+    main()

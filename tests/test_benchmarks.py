@@ -1,0 +1,100 @@
+"""benchmarks/bench_render.py still runs end to end: tiny diffusion configs and a small warp-only render.
+
+Runs the script as a user would (a subprocess) and checks its JSON lines: that they parse, carry the documented keys,
+and hold positive timings that add up. Speed itself is never asserted (shared CI machines vary too much).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "bench_render.py"
+
+COMMON_KEYS = {"config", "size", "device", "model", "depth_model", "frames", "warmup", "ms_per_frame", "fps",
+               "stages_ms", "peak_rss_mb"}
+DIFFUSION_KEYS = COMMON_KEYS | {"dtype", "steps", "denoise", "cfg", "stages_profiled", "unet_evals_nominal",
+                                "unet_batch", "unet_evals_per_frame", "unet_floor_ms", "ratio_to_unet_floor",
+                                "naive_ms_per_frame", "naive_unet_evals_per_frame", "speedup_vs_naive", "peak_gpu_mb"}
+WARP_KEYS = COMMON_KEYS | {"ms_per_frame_2n", "memory"}
+FRAMES = 3
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[dict]:
+    # One torch thread: the test shares 2 cores with the rest of the suite (and oversubscribed threads are slower).
+    command = [sys.executable, str(SCRIPT), "--configs", "tiny,warp-only", "--frames", str(FRAMES), "--sizes", "64",
+               "--warmup", "1", "--threads", "1", "--json-only"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    parsed = [json.loads(line) for line in lines]  # --json-only: every stdout line is one JSON object
+    return parsed
+
+
+def test_every_requested_configuration_reports_once(rows):
+    assert [(row["config"], row["size"]) for row in rows] == [
+        ("warp-only", "64x64"), ("tiny-quality", "64x64"), ("tiny-turbo", "64x64")]
+    assert not any("skipped" in row for row in rows)
+
+
+def test_warp_only_row(rows):
+    row = rows[0]
+    assert WARP_KEYS <= row.keys()
+    assert row["model"] == "none" and row["depth_model"] == "offline" and row["device"] == "cpu"
+    assert row["frames"] == FRAMES and row["warmup"] == 1
+    assert row["ms_per_frame"] > 0 and row["ms_per_frame_2n"] > 0
+    assert row["fps"] == pytest.approx(1000 / row["ms_per_frame"], rel=0.01)
+    stages = row["stages_ms"]
+    assert {"warp", "depth", "coherence", "encode_io"} <= stages.keys()
+    assert all(ms >= 0 for ms in stages.values()) and stages["warp"] > 0 and stages["coherence"] > 0
+    # The split is of the frame time: the stages cannot add up to more than it.
+    assert sum(stages.values()) == pytest.approx(row["ms_per_frame"], rel=0.02, abs=0.1)
+    memory = row["memory"]
+    assert memory["frames_n"] == FRAMES + 1 and memory["frames_2n"] == 2 * FRAMES + 1
+    assert memory["peak_rss_mb_n"] > 50 and memory["peak_rss_mb_2n"] > 50  # torch alone is more than this
+    assert isinstance(memory["grows"], bool)
+
+
+@pytest.mark.parametrize("name, nominal_evals, batch", [("tiny-quality", 16, 2), ("tiny-turbo", 1, 1)])
+def test_diffusion_rows(rows, name, nominal_evals, batch):
+    row = next(r for r in rows if r["config"] == name)
+    assert DIFFUSION_KEYS <= row.keys()
+    assert row["model"] == "tiny-sd" and row["depth_model"] == "tiny-dpt" and row["device"] == "cpu"
+    assert row["peak_gpu_mb"] is None and row["stages_profiled"] is False
+    # 25 steps at denoise 0.65 are 16 UNet evaluations, with CFG a batch of 2; turbo is one evaluation, no CFG.
+    assert (row["unet_evals_nominal"], row["unet_batch"]) == (nominal_evals, batch)
+    # Counted by a hook on the UNet: the render runs at least the nominal work, at most a full schedule.
+    assert nominal_evals <= row["unet_evals_per_frame"] <= row["steps"] + 1
+    assert row["naive_unet_evals_per_frame"] == nominal_evals  # diffusers img2img: int(steps * strength)
+    for key in ("ms_per_frame", "fps", "unet_floor_ms", "naive_ms_per_frame", "peak_rss_mb"):
+        assert row[key] > 0, key
+    assert row["ratio_to_unet_floor"] == pytest.approx(row["ms_per_frame"] / row["unet_floor_ms"], rel=0.02)
+    assert row["speedup_vs_naive"] == pytest.approx(row["naive_ms_per_frame"] / row["ms_per_frame"], rel=0.02)
+    stages = row["stages_ms"]
+    assert {"warp", "depth", "coherence", "denoise", "encode_io"} <= stages.keys()
+    assert stages["denoise"] > 0 and stages["depth"] > 0
+    assert sum(stages.values()) == pytest.approx(row["ms_per_frame"], rel=0.02, abs=0.1)
+
+
+def test_cpu_skips_full_size_configs_with_a_reason():
+    # The skip path decides before building any model, so this is fast.
+    command = [sys.executable, str(SCRIPT), "--configs", "quality", "--sizes", "512", "--device", "cpu",
+               "--json-only"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr[-4000:]
+    (row,) = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert row["config"] == "quality" and row["size"] == "512x512" and "--cpu-full" in row["skipped"]
+
+
+def test_bad_arguments_are_refused():
+    result = subprocess.run([sys.executable, str(SCRIPT), "--configs", "warp-only,fast"], capture_output=True,
+                            text=True, cwd=ROOT, timeout=120)
+    assert result.returncode != 0 and "unknown configuration: fast" in result.stderr
