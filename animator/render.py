@@ -111,6 +111,8 @@ def load_backends(config: "AnimationConfig") -> Backends:
 
 def to_tensor(frame: np.ndarray, device: torch.device) -> torch.Tensor:
     """(H,W,3) uint8 -> (1,3,H,W) float in [0,1] on ``device``."""
+    if not frame.flags.writeable:  # frames decoded by ffmpeg are read-only views of its buffer
+        frame = frame.copy()
     return torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1)[None].float().div_(255)
 
 
@@ -709,7 +711,7 @@ def _flicker(folder) -> dict[str, Any] | None:
     from PIL import Image
 
     frames = (np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.journal.glob("*.png")))
-    report = flicker(frames)
+    report = flicker(frames, max_side=512)  # measured at <= 512 px so scores compare across render sizes
     return report.to_dict()
 
 
