@@ -28,3 +28,22 @@ def corpus_dir() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"the shared corpus is not at {CORPUS}")
     return CORPUS
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module's tests on one torch and one OpenCV thread (restored after).
+
+    Small tensors run fastest on one thread, and CI shares two cores between two test workers: torch's worker
+    threads would spin against the other process (calls 10x slower, measured). Use it with
+    ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    import cv2
+    import torch
+
+    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    yield
+    torch.set_num_threads(torch_threads)
+    cv2.setNumThreads(cv2_threads)

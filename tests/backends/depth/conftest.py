@@ -2,12 +2,8 @@
 runner torch's worker threads spin against the other test processes (10x slower calls, measured)."""
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_torch_thread(one_thread):
     yield
-    torch.set_num_threads(before)

@@ -13,17 +13,7 @@ from animator.metrics import flicker
 skimage_data = pytest.importorskip("skimage.data")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small tensors run fastest on one thread, and CI shares two cores between test workers; restored after."""
-    import cv2
-
-    torch_threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    cv2.setNumThreads(cv2_threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see tests/conftest.py
 
 SIZE = (96, 128)
 BOX = (24, 30, 36, 36)  # patch at columns 24..59, rows 30..65 in frame 0
