@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
+import threading
 
 import torch
 from torch import Tensor
@@ -91,6 +92,7 @@ def _to_space(image: Tensor, space: str) -> Tensor:
 
 
 def _from_space(values: Tensor, space: str, dtype: torch.dtype) -> Tensor:
+    """The space's channels -> RGB in [0, 1] in ``dtype``. ``values`` may be overwritten (callers pass their own)."""
     if space == "lab":
         return _lab_to_rgb(values).to(dtype)
     if space == "hsv":
@@ -121,6 +123,26 @@ _LAB_F_KNEE = 0.2068966  # f(_LAB_KNEE) = 6/29
 _LAB_SLOPE = 7.787
 _SRGB_LUT: dict = {}
 _LAB_MATRICES: dict = {}
+_WORKSPACES = threading.local()
+
+
+def _workspace(name: str, like: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+    """A scratch tensor shaped like ``like`` (in ``dtype``), reused from call to call by this thread.
+
+    Temporaries that live only inside one call come from here: on a CPU a fresh multi-megabyte tensor is handed out
+    by the C allocator as new pages, and faulting those in every frame costs about as much as the arithmetic on
+    them. One buffer per (name, dtype, device) per thread, grown to the largest size asked for; never handed to
+    callers outside this module.
+    """
+    dtype = dtype or like.dtype
+    buffers = getattr(_WORKSPACES, "buffers", None)
+    if buffers is None:
+        buffers = _WORKSPACES.buffers = {}
+    key = (name, dtype, like.device)
+    buffer = buffers.get(key)
+    if buffer is None or buffer.numel() < like.numel():
+        buffer = buffers[key] = torch.empty(like.numel(), dtype=dtype, device=like.device)
+    return buffer[: like.numel()].view(like.shape)
 
 
 def _lab_matrices(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -144,21 +166,27 @@ def _build_lab_matrices(dtype: torch.dtype, device: torch.device) -> tuple[Tenso
 
 
 def _srgb_to_linear(flat: Tensor, scratch: Tensor) -> Tensor:
-    """Bx3xN sRGB -> a new Bx3xN linear RGB (``scratch``: a Bx3xN buffer it may overwrite).
+    """Bx3xN sRGB -> Bx3xN linear RGB in the "linear" workspace (``scratch``: a Bx3xN buffer it may overwrite).
 
     Frames read from 8-bit files or encoded along the way hold only the values k/255; those take the exact curve
     from a 256-entry table (one gather instead of a log and an exp per value)."""
-    if flat.dtype == torch.float32 and flat.numel() >= 4096:
+    if flat.dtype == torch.float32 and flat.numel() >= 4096 and _looks_quantised(flat.reshape(-1)[:1024]):
         code = torch.mul(flat, 255.0, out=scratch).round_()
-        index = code.to(torch.int32)
+        index = _workspace("index", code, torch.int32).copy_(code)
         # exactly quantised <=> every value equals its own code / 255 (a value outside [0, 1] is clamped, as below)
         if torch.equal(code.div_(255.0), flat):
             index.clamp_(0, 255)
-            return _srgb_table(flat.device).index_select(0, index.view(-1)).view_as(flat)
-    linear = flat.clamp(0.0, 1.0)
+            linear = _workspace("linear", flat).view(-1)
+            return torch.index_select(_srgb_table(flat.device), 0, index.view(-1), out=linear).view_as(flat)
+    linear = torch.clamp(flat, 0.0, 1.0, out=_workspace("linear", flat))
     torch.clamp(linear, max=_SRGB_KNEE, out=scratch)
     linear.clamp_(min=_SRGB_KNEE).add_(0.055).div_(1.055).log_().mul_(2.4).exp_()
     return linear.add_(scratch, alpha=1 / 12.92).sub_(_SRGB_KNEE / 12.92)
+
+
+def _looks_quantised(sample: Tensor) -> bool:
+    """Whether a few values are all k/255: a cheap first test, so that float frames skip the full check."""
+    return torch.equal(torch.round(sample * 255.0) / 255.0, sample)
 
 
 def _srgb_table(device: torch.device) -> Tensor:
@@ -172,11 +200,13 @@ def _srgb_table(device: torch.device) -> Tensor:
 
 
 def _rgb_to_lab(image: Tensor) -> Tensor:
-    """RGB ``(B, 3, H, W)`` float32/64 in [0, 1] (clamped) -> LAB ``(B, 3, H, W)``, as kornia's rgb_to_lab."""
+    """RGB ``(B, 3, H, W)`` float32/64 in [0, 1] (clamped) -> LAB ``(B, 3, H, W)``, as kornia's rgb_to_lab.
+
+    The result lives in this thread's "linear" workspace: use it up before the next colour conversion."""
     batch, _, height, width = image.shape
     flat = image.reshape(batch, 3, height * width)
     rgb_to_xyz, f_to_lab, _, _ = _lab_matrices(image.dtype, image.device)
-    scratch = torch.empty_like(flat)
+    scratch = _workspace("scratch", flat)
     linear = _srgb_to_linear(flat, scratch)
     xyz = torch.matmul(rgb_to_xyz, linear, out=scratch)  # normalised by the white point
     # f(t) = cbrt(t) above the knee, the linear toe below it
@@ -189,17 +219,17 @@ def _rgb_to_lab(image: Tensor) -> Tensor:
 
 
 def _lab_to_rgb(lab: Tensor) -> Tensor:
-    """LAB ``(B, 3, H, W)`` -> RGB in [0, 1] (a new tensor; ``lab`` is left as it is), as kornia's lab_to_rgb."""
+    """LAB ``(B, 3, H, W)`` -> RGB in [0, 1], as kornia's lab_to_rgb. Works in place: ``lab`` is overwritten."""
     batch, _, height, width = lab.shape
     _, _, lab_to_f, xyz_to_rgb = _lab_matrices(lab.dtype, lab.device)
-    shifted = lab.reshape(batch, 3, height * width).clone()
+    shifted = lab.reshape(batch, 3, height * width)
     shifted[:, 0].add_(16.0)
-    f = torch.matmul(lab_to_f, shifted, out=torch.empty_like(shifted))
+    f = torch.matmul(lab_to_f, shifted, out=torch.empty_like(shifted))  # becomes the result
     f[:, 2].clamp_(min=0.0)
     # t = f^3 above the knee, the linear toe below it
     toe = torch.clamp(f, max=_LAB_F_KNEE, out=shifted)
     f.clamp_(min=_LAB_F_KNEE)
-    xyz = torch.mul(f, f, out=torch.empty_like(f)).mul_(f)
+    xyz = torch.mul(f, f, out=_workspace("scratch", f)).mul_(f)
     xyz.add_(toe, alpha=1 / _LAB_SLOPE).sub_(_LAB_F_KNEE / _LAB_SLOPE)
     linear = torch.matmul(xyz_to_rgb, xyz, out=f)
     # sRGB: 1.055 l^(1/2.4) - 0.055 above the knee, 12.92 l below it; then clipped to [0, 1]
@@ -345,8 +375,9 @@ def _match_linear(values: Tensor, reference_sorted: Tensor) -> Tensor:
     # float32 would lose the position.)
     scale = (_CDF_BINS * (1.0 - 1e-4)) / span
     row_start = torch.arange(rows, device=values.device, dtype=values.dtype).view(batch, channels, 1) * _CDF_BINS
-    position = torch.sub(values, low).mul_(scale).add_(row_start)
-    bin_index = position.long().view(-1)
+    position = torch.sub(values, low, out=_workspace("position", values)).mul_(scale).add_(row_start)
+    # int32: a quarter of the conversion time of int64 on a CPU; bincount and index_select both take it
+    bin_index = _workspace("index", position, torch.int32).copy_(position).view(-1)  # truncates, as .to() does
 
     counts = torch.bincount(bin_index, minlength=rows * _CDF_BINS).view(batch, channels, _CDF_BINS)
     cdf_at_edges = torch.cat([counts.new_zeros(batch, channels, 1), counts.cumsum(-1)], dim=-1).to(values.dtype) / count
@@ -359,7 +390,8 @@ def _match_linear(values: Tensor, reference_sorted: Tensor) -> Tensor:
     table = torch.stack([offset.to(values.dtype), slope], -1).view(-1, 2)
     if table.dtype == torch.float32:
         # one 8-byte word per bin: a 1-D gather is several times faster than gathering rows of two
-        pieces = table.view(torch.float64).view(-1).index_select(0, bin_index).view(torch.float32)
+        words = _workspace("words", bin_index, torch.float64)
+        pieces = torch.index_select(table.view(torch.float64).view(-1), 0, bin_index, out=words).view(torch.float32)
     else:
         pieces = torch.stack([table[:, 0].index_select(0, bin_index), table[:, 1].index_select(0, bin_index)], -1)
     pieces = pieces.view(batch, channels, count, 2)

@@ -94,8 +94,12 @@ class RenderPlan:
                            sampler=sampler[index] if sampler else None)
 
     def segments(self, start: int, stop: int) -> list[tuple[int, int]]:
-        """Consecutive pairs of diffused frames (k0, k1) with start <= k0 < k1 < stop."""
-        marks = [k for k in self.diffused if start <= k < stop]
+        """Consecutive pairs of diffused frames (k0, k1) with start <= k0 < k1 < stop.
+
+        ``start`` and the last frame ``stop - 1`` are always diffused, so a partial render (``--frames A:B``) starts
+        from a made frame and writes every frame up to its end.
+        """
+        marks = sorted({k for k in self.diffused if start <= k < stop} | {start, stop - 1})
         return list(zip(marks, marks[1:]))
 
 
@@ -114,11 +118,27 @@ def deforum_motions(motions: np.ndarray, fov: np.ndarray, aspect: float) -> np.n
     return np.array([deforum_motion_to_scene(*row, fov_deg=float(f), aspect=aspect) for row, f in zip(motions, fov)])
 
 
+#: Without a denoiser nothing new is painted, so frames are warped straight from an anchor frame this many frames
+#: apart instead of from the previous frame: one resampling per anchor instead of one per frame (repeated bilinear
+#: resampling is what blurs a warp-only loopback).
+WARP_ONLY_ANCHOR_INTERVAL = 8
+
+
+def anchor_interval(config: "AnimationConfig") -> int:
+    """Frames between the frames the loop makes from their predecessor ("diffused" frames)."""
+    if config.mode == "video":
+        return 1  # every input frame is stylised from its own raw frame
+    if (config.backends.denoise or "none") == "none":
+        return max(config.cadence, WARP_ONLY_ANCHOR_INTERVAL)
+    return config.cadence
+
+
 def make_plan(config: "AnimationConfig", schedules: "EvaluatedSchedules", *, base_seed: int | None = None) -> RenderPlan:
     """Turns an evaluated keyframe file into the plan the frame loop follows."""
     seeds = resolve_seeds(config.seed_behavior, config.seed if base_seed is None else base_seed, schedules.frames,
                           iter_n=config.seed_iter_n, schedule=schedules.values.get("seed"))
-    keyframes = schedule_keyframes(schedules) if config.cadence > 1 else set()
+    cadence = anchor_interval(config)
+    keyframes = schedule_keyframes(schedules) if cadence > 1 else set()
     world_from_cam = None
     if config.mode == "3d":
         from animator.geometry import camera_path
@@ -129,5 +149,5 @@ def make_plan(config: "AnimationConfig", schedules: "EvaluatedSchedules", *, bas
         motions[0] = 0.0  # frame 0 is where the camera starts: its move is not applied to anything
         world_from_cam = camera_path(motions)
     return RenderPlan(width=config.width, height=config.height, fps=config.fps, frames=schedules.frames,
-                      schedules=schedules, seeds=seeds, diffused=tuple(diffused_frames(schedules.frames, config.cadence, keyframes)),
+                      schedules=schedules, seeds=seeds, diffused=tuple(diffused_frames(schedules.frames, cadence, keyframes)),
                       world_from_cam=world_from_cam)

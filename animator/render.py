@@ -197,9 +197,12 @@ def move_2d(image, plan: RenderPlan, src: int, dst: int, config: "AnimationConfi
     return warped, valid, None
 
 
-def move_camera(state: FrameState, plan: RenderPlan, dst: int, config: "AnimationConfig"):
-    """(warped, valid, warped_depth) of ``state``'s frame seen from frame ``dst``'s camera."""
+def move_camera(state: FrameState, plan: RenderPlan, dst: int, config: "AnimationConfig", *, with_depth: bool = True):
+    """(warped, valid, warped_depth) of ``state``'s frame seen from frame ``dst``'s camera (depth None in 2D mode,
+    or when ``with_depth`` is False: tweens need no depth, and filling it costs a third of the warp)."""
     if config.mode == "3d":
+        if not with_depth:
+            return (*move_3d(state.image, state.depth, plan, state.index, dst, config, return_depth=False), None)
         return move_3d(state.image, state.depth, plan, state.index, dst, config)
     return move_2d(state.image, plan, state.index, dst, config)
 
@@ -326,31 +329,34 @@ class SegmentFlow:
 
 def segment_flow(prev: FrameState, nxt: FrameState, plan: RenderPlan, config: "AnimationConfig",
                  backends: Backends) -> SegmentFlow:
-    prev_at_next, _, _ = move_camera(prev, plan, nxt.index, config)
+    prev_at_next, _, _ = move_camera(prev, plan, nxt.index, config, with_depth=False)
     return SegmentFlow(prev_at_next, backends.flow(prev_at_next, nxt.image), backends.flow(nxt.image, prev_at_next))
 
 
 def tween(prev: FrameState, nxt: FrameState, index: int, plan: RenderPlan, config: "AnimationConfig",
-          residual: SegmentFlow | None = None) -> torch.Tensor:
+          residual: SegmentFlow | None = None, fade: bool = True) -> torch.Tensor:
     """A cadence in-between: both diffused neighbours warped to frame ``index``'s camera and blended by position.
 
     Where only one neighbour sees a pixel, that one is used; the blend weight moves linearly from the previous
     frame to the next, so motion is continuous and the next diffused frame fades in instead of popping. With
     ``residual`` (flow-guided cadence) the content first slides along the optical flow between the two diffused
-    frames, by the tween's position, and is then moved with the camera.
+    frames, by the tween's position, and is then moved with the camera. ``fade=False`` (warp-only renders, where both
+    neighbours show the same picture) is the previous frame alone, its holes filled as ``motion.fill`` says.
     """
     from animator.geometry.flow import flow_tween
 
     w = (index - prev.index) / (nxt.index - prev.index)
-    from_prev, valid_prev, _ = move_camera(prev, plan, index, config)
-    from_next, valid_next, _ = move_camera(nxt, plan, index, config)
+    from_prev, valid_prev, _ = move_camera(prev, plan, index, config, with_depth=False)
+    if not fade:  # warp-only: the previous anchor seen from here, holes filled by motion.fill (as the anchors are)
+        return quantize(from_prev)
+    from_next, valid_next, _ = move_camera(nxt, plan, index, config, with_depth=False)
     weight_next = torch.where(valid_prev & valid_next, torch.full_like(valid_prev, w, dtype=from_prev.dtype),
                               (valid_next & ~valid_prev).to(from_prev.dtype))
     weight_next = torch.where(~valid_prev & ~valid_next, torch.full_like(weight_next, w), weight_next)
     blend = from_prev * (1 - weight_next) + from_next * weight_next
     if residual is not None:
         slid = flow_tween(residual.prev_at_next, nxt.image, residual.forward, residual.backward, w)
-        slid_here, valid_slid, _ = move_camera(replace(nxt, image=slid), plan, index, config)
+        slid_here, valid_slid, _ = move_camera(replace(nxt, image=slid), plan, index, config, with_depth=False)
         blend = torch.where(valid_slid, slid_here, blend)
     return quantize(blend)
 
@@ -437,7 +443,7 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
                 residual = segment_flow(state, nxt, plan, config, backends)
         for index in range(k0 + 1, k1):
             with timer("tween"):
-                image = tween(state, nxt, index, plan, config, residual)
+                image = tween(state, nxt, index, plan, config, residual, fade=backends.diffuses)
             yield emit(image, index, False)
         yield emit(nxt, k1, True)
         state = nxt
@@ -711,7 +717,8 @@ def _flicker(folder) -> dict[str, Any] | None:
     from PIL import Image
 
     frames = (np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.journal.glob("*.png")))
-    report = flicker(frames, max_side=512)  # measured at <= 512 px so scores compare across render sizes
+    # dis_fast at <= 256 px: a few seconds per thousand frames, and scores that compare across render sizes.
+    report = flicker(frames, estimator="dis_fast", max_side=256)
     return report.to_dict()
 
 

@@ -3,7 +3,11 @@
     .venv/bin/python benchmarks/bench_color.py [--size 512] [--repeats 20] [--threads N] [--json]
 
 Runs on the CPU, and on CUDA too when it is available. Prints a table (median ms over ``--repeats`` calls after a
-warm-up); ``--json`` adds one JSON line per row.
+warm-up); ``--json`` adds one JSON line per row. "8-bit frame" is an image holding only the values k/255, as the render
+loop's frames do (the sRGB curve then comes from a 256-entry table).
+
+The "before" column holds figures measured on the 2-core project CPU (2 torch threads, 512x512) before the speed pass
+of the LAB path (kornia's rgb_to_lab / lab_to_rgb, a two-gather look-up); compare them with "ms/frame" only there.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ import time
 import torch
 
 from animator.color import ColorReference, add_noise, adjust_contrast, match_color, unsharp_mask
+
+# case -> median ms before the speed pass (2-core CPU, 2 threads, 512x512)
+BEFORE_MS = {"match_color lab": 36.7, "match_color lab, 8-bit frame": 37.3}
 
 
 def median_ms(function, device: torch.device, repeats: int) -> float:
@@ -38,6 +45,8 @@ def cases(image: torch.Tensor, reference: torch.Tensor):
         prepared = ColorReference(reference, space=space)
         yield f"match_color {space}", lambda p=prepared: match_color(image, p)
     lab_reference = ColorReference(reference, space="lab")
+    frame = (image * 255).round() / 255  # what the render loop passes: 8-bit values
+    yield "match_color lab, 8-bit frame", lambda: match_color(frame, lab_reference)
     yield "match_color lab strength 0.5", lambda: match_color(image, lab_reference, strength=0.5)
     yield "ColorReference lab (once per run)", lambda: ColorReference(reference, space="lab")
     yield "adjust_contrast", lambda: adjust_contrast(image, 1.05)
@@ -67,9 +76,13 @@ def main() -> None:
             rows.append({"device": name, "case": case, "size": args.size, "ms": median_ms(function, device, args.repeats)})
 
     width = max(len(r["case"]) for r in rows)
-    print(f"{'device':<28} {'operation':<{width}} {'ms/frame':>9}   ({args.size}x{args.size}, median of {args.repeats})")
+    print(f"{'device':<28} {'operation':<{width}} {'before':>8} {'ms/frame':>9}   "
+          f"({args.size}x{args.size}, median of {args.repeats})")
     for row in rows:
-        print(f"{row['device']:<28} {row['case']:<{width}} {row['ms']:>9.2f}")
+        known = row["device"].startswith("cpu") and args.size == 512
+        row["before_ms"] = BEFORE_MS.get(row["case"]) if known else None
+        before = f"{row['before_ms']:>8.1f}" if row["before_ms"] is not None else f"{'-':>8}"
+        print(f"{row['device']:<28} {row['case']:<{width}} {before} {row['ms']:>9.2f}")
     if args.json:
         for row in rows:
             print(json.dumps(row))

@@ -132,7 +132,8 @@ class RenderProbe:
     """Callback for ``render``: per-frame timestamps, stage timings, RSS and UNet evaluations."""
 
     def __init__(self) -> None:
-        self.frames: list[Any] = []         # FrameRendered events
+        self.frames: list[Any] = []         # (elapsed_s, timings_ms) per frame: never the image, or the probe's
+                                            # own memory would grow with the frame count it is meant to check
         self.rss: list[float | None] = []
         self.unet_calls: list[int] = []     # cumulative UNet calls when each frame was emitted
         self.unet_counter = [0]
@@ -142,26 +143,26 @@ class RenderProbe:
         from animator.events import FrameRendered, RenderFinished
 
         if isinstance(event, FrameRendered):
-            self.frames.append(event)
+            self.frames.append((event.elapsed_s, dict(event.timings_ms)))
             self.rss.append(rss_mb())
             self.unet_calls.append(self.unet_counter[0])
         elif isinstance(event, RenderFinished):
             self.finished = event
 
     def steady(self, warmup: int) -> dict[str, Any]:
-        """ms/frame over frames after the warm-up up to the finished video, and the mean stage split."""
-        if len(self.frames) <= warmup or self.finished is None:
-            raise RuntimeError(f"the render emitted {len(self.frames)} frames, need more than the {warmup} warm-up")
+        """ms/frame from the end of the warm-up (``warmup`` >= 1 frames) to the finished video; mean stage split
+        and UNet evaluations of the timed frames."""
+        if not 1 <= warmup < len(self.frames) or self.finished is None:
+            raise RuntimeError(f"the render emitted {len(self.frames)} frames; need the {warmup} warm-up and more")
         timed = self.frames[warmup:]
-        start = self.frames[warmup - 1].elapsed_s if warmup > 0 else 0.0
-        ms_per_frame = (self.finished.elapsed_s - start) * 1000 / len(timed)
+        ms_per_frame = (self.finished.elapsed_s - self.frames[warmup - 1][0]) * 1000 / len(timed)
         stages: dict[str, float] = {}
-        for event in timed:
-            for stage, ms in event.timings_ms.items():
+        for _, timings_ms in timed:
+            for stage, ms in timings_ms.items():
                 stages[stage] = stages.get(stage, 0.0) + ms / len(timed)
-        evals = [b - a for a, b in zip(self.unet_calls[warmup - 1 if warmup else 0:], self.unet_calls[warmup:])]
+        calls = self.unet_calls[warmup - 1:]
         return {"ms_per_frame": ms_per_frame, "stages": stages, "frames": len(timed),
-                "unet_evals_per_frame": statistics.mean(evals) if evals and warmup else None}
+                "unet_evals_per_frame": (calls[-1] - calls[0]) / len(timed)}
 
 
 @contextlib.contextmanager
@@ -196,6 +197,8 @@ def run_render(overrides: dict, *, frames: int, workdir: Path, probe: RenderProb
     with captured_backends(on_load) as box:
         render(DEMO, workdir / "out.mp4", overrides=overrides, frames=range(0, frames), run_dir=workdir / "run",
                callbacks=[probe], metrics=False)
+    if len(probe.frames) != frames:
+        raise RuntimeError(f"render(frames=range(0, {frames})) emitted {len(probe.frames)} frames, not {frames}")
     return box
 
 
@@ -250,6 +253,9 @@ def bench_warp_only(size: int, args, device: str, workdir: Path) -> dict:
         runs[frames] = {**steady, "peak_rss_mb": rss_mb("VmHWM") if exact_peak else max(sampled, default=None),
                         "rss_mid_mb": sampled[len(sampled) // 2] if sampled else None,
                         "rss_end_mb": sampled[-1] if sampled else None, "device": str(backends.device)}
+        if frames == args.frames and backends.device.type == "cuda":  # see bench_diffusion
+            runs[frames]["stages"] = profiled_split(frame_overrides(overrides, total), backends,
+                                                    frames=min(args.frames, 12), warmup=args.warmup)
         del backends, box
     first, second = runs[args.frames], runs[2 * args.frames]
     stages = dict(first["stages"])
@@ -260,9 +266,9 @@ def bench_warp_only(size: int, args, device: str, workdir: Path) -> dict:
         "config": "warp-only", "size": f"{size}x{size}", "device": first["device"], "model": "none",
         "depth_model": "offline", "frames": first["frames"], "warmup": args.warmup,
         "ms_per_frame": round(first["ms_per_frame"], 2), "fps": round(1000 / first["ms_per_frame"], 2),
-        "stages_ms": rounded(stages),
+        "stages_ms": rounded(stages), "stages_profiled": first["device"].startswith("cuda"),
         "ms_per_frame_2n": round(second["ms_per_frame"], 2),
-        "peak_rss_mb": round(first["peak_rss_mb"], 1) if first["peak_rss_mb"] else None,
+        "peak_rss_mb": _round1(first["peak_rss_mb"]),
         "memory": {"frames_n": first["frames"] + args.warmup, "peak_rss_mb_n": _round1(peaks[0]),
                    "frames_2n": second["frames"] + args.warmup, "peak_rss_mb_2n": _round1(peaks[1]),
                    "rss_mid_mb_2n": _round1(second["rss_mid_mb"]), "rss_end_mb_2n": _round1(second["rss_end_mb"]),
@@ -282,8 +288,15 @@ def make_sd15_folder(folder: Path) -> Path:
     from animator.testing.tiny_sd import make_sd15_architecture
 
     if not (folder / "model_index.json").is_file():
-        pipe = make_sd15_architecture(dtype=torch.float16)
-        pipe.save_pretrained(folder, safe_serialization=True)
+        import diffusers.utils.logging as diffusers_logging
+
+        verbosity = diffusers_logging.get_verbosity()
+        diffusers_logging.set_verbosity_error()  # random weights cast to fp16: its "keep in float32" note is noise
+        try:
+            pipe = make_sd15_architecture(dtype=torch.float16)
+            pipe.save_pretrained(folder, safe_serialization=True)
+        finally:
+            diffusers_logging.set_verbosity(verbosity)
         del pipe
         gc.collect()
     return folder
@@ -426,7 +439,11 @@ def naive_ms_per_frame(backends, setting: Diffusion, size: int, *, frames: int, 
 
 def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, label: str, device: str, args,
                     workdir: Path) -> dict:
-    """Our render of ``setting`` at ``size``, then in the same process its UNet floor and the naive baseline."""
+    """Our render of ``setting`` at ``size``, then in the same process its UNet floor and the naive baseline.
+
+    ``model`` / ``depth``: the diffusers and depth folders (their names go into the row); ``label``: the row's
+    configuration name.
+    """
     overrides = {"width": size, "height": size, "backends.denoise": str(model), "backends.depth": str(depth),
                  "backends.device": device, "generation.steps": f"0:({setting.steps})",
                  "generation.strength": f"0:({setting.keep})", "generation.cfg": f"0:({setting.cfg})"}
@@ -470,8 +487,7 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
     ours = steady["ms_per_frame"]
     row = {
         "config": label, "size": f"{size}x{size}", "device": str(backends.device),
-        "model": "sd15-random" if not label.startswith("tiny") else "tiny-sd",
-        "depth_model": "dpt-large-random" if not label.startswith("tiny") else "tiny-dpt",
+        "model": model.name, "depth_model": depth.name,
         "dtype": str(backends.denoiser.dtype).replace("torch.", ""),
         "steps": setting.steps, "denoise": round(setting.denoise, 3), "cfg": setting.cfg,
         "frames": steady["frames"], "warmup": args.warmup,

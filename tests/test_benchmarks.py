@@ -22,7 +22,7 @@ COMMON_KEYS = {"config", "size", "device", "model", "depth_model", "frames", "wa
 DIFFUSION_KEYS = COMMON_KEYS | {"dtype", "steps", "denoise", "cfg", "stages_profiled", "unet_evals_nominal",
                                 "unet_batch", "unet_evals_per_frame", "unet_floor_ms", "ratio_to_unet_floor",
                                 "naive_ms_per_frame", "naive_unet_evals_per_frame", "speedup_vs_naive", "peak_gpu_mb"}
-WARP_KEYS = COMMON_KEYS | {"ms_per_frame_2n", "memory"}
+WARP_KEYS = COMMON_KEYS | {"ms_per_frame_2n", "memory", "stages_profiled"}
 FRAMES = 3
 
 
@@ -30,7 +30,7 @@ FRAMES = 3
 def rows() -> list[dict]:
     # One torch thread: the test shares 2 cores with the rest of the suite (and oversubscribed threads are slower).
     command = [sys.executable, str(SCRIPT), "--configs", "tiny,warp-only", "--frames", str(FRAMES), "--sizes", "64",
-               "--warmup", "1", "--threads", "1", "--json-only"]
+               "--warmup", "1", "--threads", "1", "--floor-repeats", "2", "--json-only"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]

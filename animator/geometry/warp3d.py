@@ -15,11 +15,20 @@ How :func:`warp_3d` works, in four steps (all batched tensor ops, CPU or CUDA):
    the source depth there. That check rejects fills that bridged a depth edge: nothing is stretched between
    foreground and background. Everything else is a hole: disoccluded, or outside the source frame.
 
+Speed (the render loop calls this every frame): the splat writes into a z-buffer with a one-pixel border, so
+points that miss the frame are clamped onto the border instead of masked out; crack fills and holes (a few percent of
+the pixels) are handled on their flat index lists (the far side of a hole is the pixel just past its run of holes
+along a row or column), so after the splat only the crack test, the backward grid and ``grid_sample`` touch every
+pixel. A masked ``torch.where`` over every pixel costs more on a CPU than the arithmetic, and is avoided.
+
 Holes (``~valid``) are then filled as asked. ``telea`` runs OpenCV's inpainting per image on the host (a copy
 to the CPU and back); every other fill stays on the tensor's device.
 """
 
 from __future__ import annotations
+
+import functools
+import threading
 
 import numpy as np
 import torch
@@ -37,6 +46,25 @@ FILL_MODES = ("none", "border", "reflection", "telea", "background")
 # A crack fill is consistent when its predicted source z lies within the source depths around where it lands,
 # widened by this fraction (float32 round-off plus the half-pixel offset of a nearest-pixel splat).
 _DEPTH_TOLERANCE = 0.02
+_WORKSPACES = threading.local()
+
+
+def _workspace(name: str, shape, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A scratch tensor for a temporary that lives only inside one call, reused from call to call by this thread.
+
+    On a CPU a fresh multi-megabyte tensor is handed out by the C allocator as new pages, and faulting those in on
+    every frame costs about as much as the arithmetic on them. One buffer per (name, dtype, device) per thread,
+    grown to the largest size asked for; never returned to callers.
+    """
+    buffers = getattr(_WORKSPACES, "buffers", None)
+    if buffers is None:
+        buffers = _WORKSPACES.buffers = {}
+    numel = int(np.prod(shape))
+    key = (name, dtype, device)
+    buffer = buffers.get(key)
+    if buffer is None or buffer.numel() < numel:
+        buffer = buffers[key] = torch.empty(numel, dtype=dtype, device=device)
+    return buffer[:numel].view(shape)
 
 
 def warp_3d(
@@ -84,30 +112,29 @@ def warp_3d(
     dst_from_src = batched_matrix(dst_from_src, "dst_from_src", 4, image.shape[0], image.device, compute_dtype)
     src_from_dst = invert_pose(dst_from_src)
 
-    # 1-2. destination depth: z-buffered splat (inf where nothing landed), one-pixel cracks closed
-    z_splat = _splat_depth(z_src, K, dst_from_src)  # Bx1xHxW
-    z_dst, crack = _close_cracks(z_splat)
+    # 1-2. destination depth: z-buffered splat (inf where nothing landed), one-pixel cracks closed. Cracks and
+    # holes are a few percent of the pixels: everything that concerns only them works on their flat index lists.
+    z_splat = _splat_depth(z_src, K, dst_from_src)  # Bx1x(H+2)x(W+2), an inf border around the image
+    z_dst, crack = _close_cracks(z_splat)  # Bx1xHxW, flat indices of the crack fills
     # 4. a splatted pixel is a visible surface by construction; a crack fill must agree with the source depth
-    valid = (z_splat < float("inf")) & ~crack
-    valid = valid | _crack_fill_consistent(z_src, z_dst, crack, K, src_from_dst)
+    valid = z_dst < float("inf")
+    valid.view(-1)[crack] = _crack_fill_consistent(z_src, z_dst, crack, K, src_from_dst)
+    holes = (~valid).view(-1).nonzero().squeeze(1)  # flat indices into Bx1xHxW
 
     # 3. where each destination pixel comes from in the source; holes get the depth of the valid pixel on their
     # far side (background) when something needs it: the returned depth, or the border/reflection smear
-    z_valid = torch.where(valid, z_dst, torch.zeros_like(z_dst))
     needs_far_side = return_depth or fill in ("border", "reflection", "background")
-    far_side = _far_side_index(z_valid, valid) if needs_far_side else None
-    if far_side is not None:
-        z_lookup = torch.where(valid, z_dst, _far_side_depth(z_valid, valid, z_src, far_side))
-    else:
-        z_lookup = torch.where(valid, z_dst, torch.ones_like(z_dst))
+    far_side = _far_side_index(z_dst, holes) if needs_far_side else None
+    z_lookup = z_dst  # a new tensor of ours: its holes are filled in place
+    z_lookup.view(-1)[holes] = _far_side_depth(z_dst, z_src, holes, far_side) if far_side is not None else 1.0
     grid = _source_grid(z_lookup, K, src_from_dst)  # BxHxWx2
     # border/reflection: holes show the source at the reprojection of a background depth, a smear as Deforum's
     warped = _sample(image, grid, sampling, padding="reflection" if fill == "reflection" else "border")
 
     if fill == "none":
-        warped = warped * valid
+        _set_pixels(warped, holes, 0.0)
     elif fill == "background":
-        warped = _fill_from_far_side(warped, valid, far_side)
+        _fill_from_far_side(warped, holes, far_side)
     elif fill == "telea":
         warped = _inpaint_telea(warped, valid)
     warped = warped.to(image.dtype)
@@ -161,66 +188,92 @@ def _rays(K: torch.Tensor, height: int, width: int):
     return x_over_z, y_over_z
 
 
-def _move_and_project(z: torch.Tensor, K: torch.Tensor, pose: torch.Tensor, rays=None):
+def _move_and_project(z: torch.Tensor, K: torch.Tensor, pose: torch.Tensor, rays=None, out=None):
     """Unproject every pixel of Bx1xHxW ``z`` through ``K``, move by ``pose`` (Bx4x4), project through ``K``.
 
-    ``rays`` overrides the unprojection (from :func:`_rays` of other intrinsics).
-    Returns (u, v, z_moved), each Bx1xHxW, u/v in pixels. The same algebra as kornia's ``depth_to_3d_v2`` +
-    ``transform_points`` + ``project_points``, regrouped as ``X_i = z (R_i . ray) + t_i`` with the ray term built
-    from a row and a column vector, which does a third of the full-size tensor work (the warp's speed target).
+    ``rays`` overrides the unprojection (from :func:`_rays` of other intrinsics); ``out``: two Bx1xHxW tensors
+    (views are fine) to write u and v to.
+    Returns (u, v, z_moved), each Bx1xHxW (scratch tensors, or ``out``), u/v in pixels. The same algebra as kornia's
+    ``depth_to_3d_v2`` + ``transform_points`` + ``project_points``, regrouped as ``X_i = z (R_i . ray) + t_i`` with
+    the ray term built from a row and a column vector, which does a third of the full-size tensor work, and run in
+    place on three buffers (the warp's speed target: every full-size temporary costs as much as the arithmetic).
     """
     x_over_z, y_over_z = rays if rays is not None else _rays(K, z.shape[-2], z.shape[-1])
     moved = []
-    for i in range(3):
+    for i, name in enumerate("xyz"):
         r = pose[:, i, :3].reshape(-1, 3, 1, 1, 1)
-        ray_term = (r[:, 0] * x_over_z + r[:, 2]) + r[:, 1] * y_over_z  # Bx1xHxW
-        moved.append(torch.addcmul(pose[:, i, 3].view(-1, 1, 1, 1), z, ray_term))
+        ray_term = _workspace(name, z.shape, z.dtype, z.device)
+        torch.add(r[:, 0] * x_over_z + r[:, 2], r[:, 1] * y_over_z, out=ray_term)  # Bx1xHxW
+        moved.append(torch.addcmul(pose[:, i, 3].view(-1, 1, 1, 1), z, ray_term, out=ray_term))
     x, y, z_moved = moved
     # points behind the camera get a huge coordinate instead of a sign flip (they never count as inside)
-    inv_z = torch.where(z_moved > 1e-6, z_moved, torch.full_like(z_moved, 1e-6)).reciprocal_()
-    u = torch.addcmul(K[:, 0, 2].view(-1, 1, 1, 1), x * inv_z, K[:, 0, 0].view(-1, 1, 1, 1))
-    v = torch.addcmul(K[:, 1, 2].view(-1, 1, 1, 1), y * inv_z, K[:, 1, 1].view(-1, 1, 1, 1))
+    inv_z = torch.clamp(z_moved, min=1e-6, out=_workspace("inv_z", z.shape, z.dtype, z.device)).reciprocal_()
+    out_u, out_v = out if out is not None else (x, y)
+    u = torch.addcmul(K[:, 0, 2].view(-1, 1, 1, 1), x.mul_(inv_z), K[:, 0, 0].view(-1, 1, 1, 1), out=out_u)
+    v = torch.addcmul(K[:, 1, 2].view(-1, 1, 1, 1), y.mul_(inv_z), K[:, 1, 1].view(-1, 1, 1, 1), out=out_v)
     return u, v, z_moved
 
 
 def _splat_depth(z_src: torch.Tensor, K: torch.Tensor, dst_from_src: torch.Tensor) -> torch.Tensor:
-    """Bx1xHxW source z -> Bx1xHxW destination z (nearest wins), inf where no point lands."""
+    """Bx1xHxW source z -> Bx1x(H+2)x(W+2) destination z (nearest wins), inf where no point lands.
+
+    The image sits inside a one-pixel border that stays inf: every point that misses the frame is clamped onto
+    that border, so the scatter needs no mask (a masked ``where`` over every pixel costs more than the scatter),
+    and :func:`_close_cracks` reads its neighbours from the same buffer without padding.
+    """
     batch, _, height, width = z_src.shape
     u, v, z = _move_and_project(z_src, K, dst_from_src)
-    col, row = torch.round(u), torch.round(v)
-    lands = (z > 1e-6) & (col >= 0) & (col <= width - 1) & (row >= 0) & (row <= height - 1)
-    pixels = height * width
-    offsets = torch.arange(batch, device=z.device, dtype=z.dtype).view(batch, 1, 1, 1) * pixels
-    flat = torch.addcmul(col + offsets, row, torch.full_like(row[:1, :1, :1, :1], width))
-    # everything that misses the frame goes to one spare slot past the end
-    flat = torch.where(lands, flat, torch.full_like(flat, batch * pixels)).long()
-    buffer = torch.full((batch * pixels + 1,), float("inf"), dtype=z.dtype, device=z.device)
+    # Points at or behind z = 1e-6 must miss too: ``ahead - z`` is > 0 exactly for them (``ahead`` is the next float
+    # after 1e-6), and a huge multiple of it moves them far above the frame, onto the top border.
+    ahead = _next_float_after_1e6(z.dtype)
+    behind = torch.sub(ahead, z, out=_workspace("behind", z.shape, z.dtype, z.device)).clamp_min_(0.0)
+    row = v.sub_(behind.mul_(torch.finfo(z.dtype).max / 1e8)).clamp_(-1, height).round_()
+    col = u.clamp_(-1, width).round_()
+    padded_width, padded_pixels = width + 2, (height + 2) * (width + 2)
+    if batch * padded_pixels >= 2**24 and row.dtype != torch.float64:  # float32 holds integers exactly below 2**24
+        row, col = row.double(), col.double()
+    offsets = torch.arange(batch, device=z.device, dtype=row.dtype).view(batch, 1, 1, 1) * padded_pixels
+    flat = row.add_(1.0).mul_(padded_width).add_(col).add_(offsets + 1.0)
+    flat = _workspace("flat", flat.shape, torch.long, z.device).copy_(flat)
+    buffer = _workspace("z_buffer", (batch * padded_pixels,), z.dtype, z.device).fill_(float("inf"))
     buffer.scatter_reduce_(0, flat.view(-1), z.reshape(-1), reduce="amin")
-    return buffer[:-1].view(batch, 1, height, width)
+    buffer = buffer.view(batch, 1, height + 2, width + 2)
+    for border in (buffer[..., 0, :], buffer[..., -1, :], buffer[..., :, 0], buffer[..., :, -1]):
+        border.fill_(float("inf"))
+    return buffer
 
 
-def _close_cracks(z: torch.Tensor):
-    """Fill one-pixel cracks in a splatted depth map (Bx1xHxW, inf = nothing landed).
+@functools.cache
+def _next_float_after_1e6(dtype: torch.dtype) -> float:
+    return torch.nextafter(torch.tensor(1e-6, dtype=dtype), torch.tensor(1.0, dtype=dtype)).item()
+
+
+def _close_cracks(padded: torch.Tensor):
+    """Fill one-pixel cracks in a splatted depth map (Bx1x(H+2)x(W+2) with an inf border, inf = nothing landed).
 
     A crack is a pixel with splatted neighbours on two opposite sides (left-right, up-down or a diagonal) that is
     either empty, or shows something farther than both: when a near surface is magnified, points from behind it
     fall through its cracks and would otherwise win those pixels. The crack takes the farther depth of the pair
     (then the nearest over pairs); the consistency check decides later whether that fill is real.
 
-    Returns (filled z, Bx1xHxW bool: the pixels that were filled).
+    Returns (filled z: a new Bx1xHxW tensor, the cracks' flat indices into it: a sorted long tensor).
     """
-    padded = F.pad(z, (1, 1, 1, 1), value=float("inf"))
-    height, width = z.shape[-2:]
+    height, width = padded.shape[-2] - 2, padded.shape[-1] - 2
 
     def shifted(dy: int, dx: int) -> torch.Tensor:
         return padded[..., 1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
 
     pairs = [((0, -1), (0, 1)), ((-1, 0), (1, 0)), ((-1, -1), (1, 1)), ((-1, 1), (1, -1))]
-    candidate = torch.maximum(shifted(*pairs[0][0]), shifted(*pairs[0][1]))
+    scratch = [_workspace(name, padded[..., 1:-1, 1:-1].shape, padded.dtype, padded.device) for name in "xy"]
+    candidate = torch.maximum(shifted(*pairs[0][0]), shifted(*pairs[0][1]), out=scratch[0])
+    farther = scratch[1]
     for a, b in pairs[1:]:
-        candidate = torch.minimum(candidate, torch.maximum(shifted(*a), shifted(*b)))
-    crack = z > candidate * (1 + _DEPTH_TOLERANCE)  # also true for empty pixels with a finite candidate
-    return torch.where(crack, candidate, z), crack
+        torch.minimum(candidate, torch.maximum(shifted(*a), shifted(*b), out=farther), out=candidate)
+    z = shifted(0, 0).contiguous()
+    is_crack = z > torch.mul(candidate, 1 + _DEPTH_TOLERANCE, out=farther)  # also true for empty pixels
+    crack = is_crack.view(-1).nonzero().squeeze(1)
+    z.view(-1)[crack] = candidate.view(-1)[crack]
+    return z, crack
 
 
 def _source_grid(z_dst: torch.Tensor, K: torch.Tensor, src_from_dst: torch.Tensor) -> torch.Tensor:
@@ -234,12 +287,15 @@ def _source_grid(z_dst: torch.Tensor, K: torch.Tensor, src_from_dst: torch.Tenso
     K_grid = K * scale
     K_grid[:, :, 2] += shift
     # unproject with the pixel intrinsics, project with the grid ones
-    u, v, _ = _move_and_project(z_dst, K_grid, src_from_dst, rays=_rays(K, height, width))
-    return torch.stack([u[:, 0], v[:, 0]], -1)
+    grid = _workspace("grid", (z_dst.shape[0], height, width, 2), z_dst.dtype, z_dst.device)
+    uv = (grid[..., 0].unsqueeze(1), grid[..., 1].unsqueeze(1))  # written in place: no stacking copy
+    _move_and_project(z_dst, K_grid, src_from_dst, rays=_rays(K, height, width), out=uv)
+    return grid
 
 
 def _crack_fill_consistent(z_src, z_dst, crack, K, src_from_dst) -> torch.Tensor:
-    """True at crack fills whose reprojection lands in the source frame on a surface at the predicted depth.
+    """For each crack fill (flat indices into Bx1xHxW ``z_dst``): True when its reprojection lands in the source
+    frame on a surface at the predicted depth.
 
     Crack fills are sparse, so only they are reprojected (per image: a batch is a handful of frames); a fill is
     kept when its predicted source z lies within the span of the source depths around where it lands (the one to
@@ -247,9 +303,14 @@ def _crack_fill_consistent(z_src, z_dst, crack, K, src_from_dst) -> torch.Tensor
     edge predicts a depth the source does not show there and is dropped.
     """
     height, width = z_dst.shape[-2:]
-    result = torch.zeros_like(crack)
+    pixels = height * width
+    result = torch.zeros(crack.shape, dtype=torch.bool, device=crack.device)
+    if crack.numel() == 0:
+        return result
+    item = torch.div(crack, pixels, rounding_mode="floor")
     for i in range(z_dst.shape[0]):
-        flat = crack[i].view(-1).nonzero().squeeze(1)
+        mine = (item == i).nonzero().squeeze(1) if z_dst.shape[0] > 1 else None
+        flat = crack if mine is None else crack[mine] - i * pixels
         if flat.numel() == 0:
             continue
         (fx, _, cx), (_, fy, cy) = K[i, 0].tolist(), K[i, 1].tolist()
@@ -269,7 +330,10 @@ def _crack_fill_consistent(z_src, z_dst, crack, K, src_from_dst) -> torch.Tensor
         around = torch.stack([source.take(r * width + c) for r in (row0, row1) for c in (col0, col1)])  # 4xN
         low, high = around.amin(0) * (1 - _DEPTH_TOLERANCE), around.amax(0) * (1 + _DEPTH_TOLERANCE)
         agrees = (z_pred >= low) & (z_pred <= high)
-        result[i].view(-1)[flat] = inside & agrees
+        if mine is None:
+            result = inside & agrees
+        else:
+            result[mine] = inside & agrees
     return result
 
 
@@ -279,54 +343,81 @@ def _sample(image: torch.Tensor, grid: torch.Tensor, mode: str, padding: str) ->
     return out.clamp(0.0, 1.0) if mode == "bicubic" else out
 
 
-def _nearest_valid_along_last_dim(valid: torch.Tensor, flat: torch.Tensor):
-    """Flat index of the nearest valid pixel before and after each pixel along the last dimension.
-
-    ``flat`` holds each pixel's flat index in the image and increases along the last dimension, so a running
-    max (min) over the valid ones is the nearest one before (after). Missing: -1 before, ``flat.numel()`` after.
-    """
-    before = torch.where(valid, flat, torch.full_like(flat, -1)).cummax(-1).values
-    after = torch.where(valid, flat, torch.full_like(flat, flat.numel())).flip(-1).cummin(-1).values.flip(-1)
+def _runs_neighbours(keys: torch.Tensor, line: int):
+    """For sorted flat indices ``keys`` of invalid pixels in lines of length ``line``: the index of the pixel just
+    before and just after each one's run of consecutive invalid pixels (both valid by construction), -1 where the
+    run touches the start or the end of its line."""
+    count = keys.numel()
+    starts_run = torch.ones(count, dtype=torch.bool, device=keys.device)
+    starts_run[1:] = (keys[1:] != keys[:-1] + 1) | (keys[1:] % line == 0)
+    ends_run = torch.ones_like(starts_run)
+    ends_run[:-1] = starts_run[1:]
+    run = starts_run.cumsum(0) - 1
+    first, last = keys[starts_run][run], keys[ends_run][run]
+    before = torch.where(first % line != 0, first - 1, -1)
+    after = torch.where(last % line != line - 1, last + 1, -1)
     return before, after
 
 
-def _far_side_index(depth: torch.Tensor, valid: torch.Tensor):
-    """For every pixel the flat index of the nearest valid pixel left/right/above/below with the largest depth.
+def _far_side_index(z_dst: torch.Tensor, holes: torch.Tensor):
+    """For every hole (flat index into Bx1xHxW) the flat index of the nearest valid pixel left/right/above/below
+    with the largest depth (ties: in that order).
 
-    Returns (Bx1xHxW long index into H*W, Bx1xHxW bool found).
+    Holes are few, so this works on their index list: the nearest valid pixel before a hole along a line is the one
+    just before its run of holes. Columns are handled as rows by ordering the holes column by column.
+
+    Returns (long index like ``holes``, bool found like ``holes``).
     """
-    height, width = depth.shape[-2:]
-    flat = torch.arange(height * width, device=depth.device).view(1, 1, height, width).expand_as(depth)
-    left, right = _nearest_valid_along_last_dim(valid, flat)
-    # columns as rows: cummax along the last, contiguous dimension is several times faster
-    up, down = _nearest_valid_along_last_dim(valid.transpose(-1, -2).contiguous(), flat.transpose(-1, -2).contiguous())
-    flat_depth = depth.flatten(1)
-    best_depth = torch.full_like(depth, -float("inf"))
-    best_index = torch.zeros(depth.shape, dtype=torch.long, device=depth.device)
-    for index in (left, right, up.transpose(-1, -2), down.transpose(-1, -2)):
-        # pairwise: a reduction over a stacked leading dim is slow on the CPU
-        exists = (index >= 0) & (index < height * width)
-        index = index.clamp(0, height * width - 1)
-        candidate_depth = flat_depth.gather(1, index.reshape(index.shape[0], -1)).view_as(depth)
+    batch, _, height, width = z_dst.shape
+    pixels = height * width
+    left, right = _runs_neighbours(holes, width)
+    item, within = holes // pixels, holes % pixels
+    column_key = item * pixels + (within % width) * height + within // width
+    order = torch.argsort(column_key)
+    up_key, down_key = _runs_neighbours(column_key[order], height)
+    up, down = torch.empty_like(holes), torch.empty_like(holes)
+    for key, out in ((up_key, up), (down_key, down)):
+        key_item, key_within = key // pixels, key % pixels
+        flat = key_item * pixels + (key_within % height) * width + key_within // height
+        out[order] = torch.where(key >= 0, flat, -1)
+    z_flat = z_dst.view(-1)
+    best_depth = torch.full(holes.shape, -float("inf"), dtype=z_dst.dtype, device=z_dst.device)
+    best_index = torch.zeros_like(holes)
+    for index in (left, right, up, down):
+        exists = index >= 0
+        candidate_depth = z_flat[index.clamp(min=0)]
         better = exists & (candidate_depth > best_depth)
         best_depth = torch.where(better, candidate_depth, best_depth)
         best_index = torch.where(better, index, best_index)
     return best_index, best_depth > -float("inf")
 
 
-def _fill_from_far_side(values: torch.Tensor, valid: torch.Tensor, far_side) -> torch.Tensor:
-    """Invalid pixels of ``values`` (BxCxHxW) copy their far-side valid pixel (``far_side`` from
-    :func:`_far_side_index`); where none exists they stay as they are."""
+def _channel_offsets(flat: torch.Tensor, channels: int, pixels: int) -> torch.Tensor:
+    """Flat pixel indices into Bx1xHxW -> element offsets of all their channels in a contiguous BxCxHxW."""
+    base = flat + (flat // pixels) * ((channels - 1) * pixels)
+    return (base[None] + torch.arange(channels, device=flat.device)[:, None] * pixels).view(-1)
+
+
+def _set_pixels(values: torch.Tensor, holes: torch.Tensor, value: float) -> None:
+    """Sets every channel of the ``holes`` (flat indices into Bx1xHxW) of contiguous BxCxHxW ``values``, in place."""
+    pixels = values.shape[-2] * values.shape[-1]
+    values.view(-1)[_channel_offsets(holes, values.shape[1], pixels)] = value
+
+
+def _fill_from_far_side(values: torch.Tensor, holes: torch.Tensor, far_side) -> None:
+    """Holes of contiguous BxCxHxW ``values`` copy their far-side valid pixel (``far_side`` from
+    :func:`_far_side_index`), in place; where none exists they stay as they are."""
     index, found = far_side
-    copied = values.flatten(2).gather(2, index.flatten(2).expand(-1, values.shape[1], -1)).view_as(values)
-    return torch.where(valid | ~found, values, copied)
+    pixels, channels = values.shape[-2] * values.shape[-1], values.shape[1]
+    flat = values.view(-1)
+    flat[_channel_offsets(holes[found], channels, pixels)] = flat[_channel_offsets(index[found], channels, pixels)]
 
 
-def _far_side_depth(depth: torch.Tensor, valid: torch.Tensor, z_src: torch.Tensor, far_side) -> torch.Tensor:
-    """Depth with holes filled from the far side; an image with no valid pixel takes its source's largest depth."""
-    filled = _fill_from_far_side(depth, valid, far_side)
-    fallback = z_src.flatten(1).amax(1).view(-1, 1, 1, 1).expand_as(depth)
-    return torch.where(valid | (filled > 0), filled, fallback)
+def _far_side_depth(z_dst: torch.Tensor, z_src: torch.Tensor, holes: torch.Tensor, far_side) -> torch.Tensor:
+    """The depth of each hole's far-side pixel; an image with no valid pixel takes its source's largest depth."""
+    index, found = far_side
+    fallback = z_src.flatten(1).amax(1)[holes // (z_dst.shape[-2] * z_dst.shape[-1])]
+    return torch.where(found, z_dst.view(-1)[index], fallback)
 
 
 def _inpaint_telea(image: torch.Tensor, valid: torch.Tensor, radius: int = 3) -> torch.Tensor:
