@@ -214,7 +214,14 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, init_image, tiny_model)
                                 generation={"steps": "0:(4)", "strength": "0:(0.6)", "noise": "0:(0.05)"},
                                 motion={"translation_z": "0:(4)", "rotation_3d_y": "0:(0.7)"},
                                 backends={"denoise": str(tiny_model), "device": "cpu"})
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # One thread per process: the three runs are separate processes, and with several threads a busy machine can
+    # change how MKL/oneDNN split their float sums (a 1-level difference that diffusion then amplifies).
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+
+    def cli(*args):
+        done = subprocess.run([sys.executable, "-m", "animator", *map(str, args)], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+
     run_dir = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "animator", "render", str(keyframes), "-o", str(tmp_path / "a.mp4"),
                              "--run-dir", str(run_dir), "-q", "--no-metrics", "--frames-dir", str(tmp_path / "a")],
@@ -231,9 +238,9 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, init_image, tiny_model)
     done_before = len(list((run_dir / "frames").glob("0*.png")))
     assert 5 <= done_before < 16
 
-    run_cli("render", "--resume", run_dir, "-q")
-    run_cli("render", keyframes, "-o", tmp_path / "b.mp4", "--run-dir", tmp_path / "uninterrupted", "-q", "--no-metrics",
-            "--frames-dir", tmp_path / "b")
+    cli("render", "--resume", run_dir, "-q")
+    cli("render", keyframes, "-o", tmp_path / "b.mp4", "--run-dir", tmp_path / "uninterrupted", "-q", "--no-metrics",
+        "--frames-dir", tmp_path / "b")
     a, b = frames_of(tmp_path / "a.mp4"), frames_of(tmp_path / "b.mp4")
     assert len(a) == len(b) == 16
     for i, (fa, fb) in enumerate(zip(a, b)):
