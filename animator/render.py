@@ -224,6 +224,12 @@ def _color_reference(image, config: "AnimationConfig"):
     return ColorReference(image, space=config.coherence.color)
 
 
+def take_first_frame_as_color_reference(image, config: "AnimationConfig", backends: Backends) -> None:
+    """With ``coherence.reference: first``, every frame's colours are matched to the render's first frame."""
+    if backends.color_reference is None and config.coherence.reference == "first" and config.coherence.color != "none":
+        backends.color_reference = _color_reference(image, config)
+
+
 def prepare_init(warped, params: FrameParams, config: "AnimationConfig", backends: Backends, generator, reference=None):
     """Colour coherence, anti-blur, contrast and noise on the warped frame: what the denoiser starts from."""
     from animator.color import add_noise, adjust_contrast, match_color, unsharp_mask
@@ -429,8 +435,7 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
     if resume_state is None:
         state = first_frame(plan, config, backends, start, video.frame(start) if video else None, timer)
         state.hybrid_raw = hybrid.frame(start) if hybrid else None
-        if backends.color_reference is None and config.coherence.reference == "first" and config.coherence.color != "none":
-            backends.color_reference = _color_reference(state.image, config)
+        take_first_frame_as_color_reference(state.image, config, backends)
         yield emit(state, start, True)
     else:
         state = resume_state
@@ -549,7 +554,7 @@ def render_frames(config_or_path, *, overrides: dict | None = None, frames: rang
 
 def render(config_or_path, output: str | os.PathLike | None = None, *, overrides: dict | None = None,
            frames: range | None = None, run_dir: str | os.PathLike | None = None,
-           resume: str | os.PathLike | None = None, callbacks: Sequence[RenderCallback] = (), quiet: bool = True,
+           resume: str | os.PathLike | None = None, callbacks: Sequence[RenderCallback] = (),
            frames_dir: str | os.PathLike | None = None, metrics: bool = True, profile: bool = False) -> RenderResult:
     """Renders a keyframe file to a video. ``animator render`` on the command line calls exactly this.
 
@@ -561,7 +566,6 @@ def render(config_or_path, output: str | os.PathLike | None = None, *, overrides
         run_dir: the run folder (default ``runs/<stem>-<time>``).
         resume: a run folder of an interrupted render: continue from its last complete frame.
         callbacks: called with every :mod:`animator.events` event (progress bars, live previews).
-        quiet: unused by the library (it never prints); kept so the CLI and notebook can pass their flag through.
         frames_dir: also keep every frame as PNG there.
         metrics: compute the flicker metric of the result into the run folder.
         profile: synchronise CUDA around stages so per-stage timings are exact (slower).
@@ -686,9 +690,8 @@ def _restore(folder, config: "AnimationConfig", backends: Backends) -> FrameStat
         state.raw = InputVideo.for_video_input(config, device).frame(state.index)
     if config.hybrid is not None:
         state.hybrid_raw = InputVideo.for_hybrid(config, device).frame(state.index)
-    if backends.color_reference is None and config.coherence.reference == "first" and config.coherence.color != "none":
-        first = folder.record()["start"]
-        backends.color_reference = _color_reference(to_tensor(folder.journal_frame(first), device), config)
+    first = to_tensor(folder.journal_frame(folder.record()["start"]), device)
+    take_first_frame_as_color_reference(first, config, backends)
     return state
 
 
@@ -701,11 +704,10 @@ def _add_soundtrack(config: "AnimationConfig", output: Path, start: int, mux_aud
     elif config.mode == "video" and config.video_input.keep_audio:
         from animator.video import probe
 
-        source = config.video_input.path
-        if probe(source).has_audio:
-            source_fps = probe(source).fps or config.fps
-            offset = (config.video_input.from_frame + start * config.video_input.every_nth) / source_fps
-            mux_audio(output, source, offset_s=offset)
+        source = probe(config.video_input.path)
+        if source.has_audio:
+            offset = (config.video_input.from_frame + start * config.video_input.every_nth) / (source.fps or config.fps)
+            mux_audio(output, source.path, offset_s=offset)
 
 
 def _flicker(folder) -> dict[str, Any] | None:

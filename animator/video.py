@@ -94,7 +94,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     fps = _FPS.search(line)
     audio_duration = None
     has_audio = _AUDIO_STREAM.search(header) is not None
-    frames, duration = _count_frames(path, video_only=True)
+    frames, duration = _count_frames(path)
     if has_audio:
         audio_duration = _stream_duration(path, "a")
     return VideoInfo(path=path, width=int(size.group(1)) if size else 0, height=int(size.group(2)) if size else 0,
@@ -102,7 +102,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
                      codec=video.group(1), has_audio=has_audio, audio_duration_s=audio_duration)
 
 
-def _count_frames(path: Path, *, video_only: bool) -> tuple[int, float]:
+def _count_frames(path: Path) -> tuple[int, float]:
+    """Frames and seconds of the first video stream, counted by ffmpeg reading every packet (no decoding)."""
     proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"],
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     text = proc.stderr.decode(errors="replace")

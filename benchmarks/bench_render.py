@@ -304,18 +304,10 @@ def make_sd15_folder(folder: Path) -> Path:
 
 def make_dpt_large_folder(folder: Path) -> Path:
     """DPT-Large (Intel/dpt-large's architecture, 384x384 input) with random weights, as a save_pretrained folder."""
-    from transformers import DPTForDepthEstimation
-
-    # The testing helpers' seeded init (live activations, disparity of sensible scale) and Intel/dpt-large's
-    # preprocessor (384x384, mean = std = 0.5).
-    from animator.testing.tiny_depth import _build, _save_quietly, _write_preprocessor, dpt_large_config
+    from animator.testing.tiny_depth import make_dpt_large
 
     if not (folder / "config.json").is_file():
-        model = _build(DPTForDepthEstimation, dpt_large_config(), seed=0, probe_size=384)
-        _save_quietly(model, folder)
-        _write_preprocessor(folder, "DPTImageProcessor", {"height": 384, "width": 384}, [0.5] * 3, [0.5] * 3,
-                            keep_aspect_ratio=False, multiple_of=1)
-        del model
+        make_dpt_large(folder)
         gc.collect()
     return folder
 

@@ -90,7 +90,7 @@ def command(keyframe_file, output, model, depth_model, device, frame_range, size
     if resume and (overrides or frame_range or output):
         raise AnimatorError("--resume continues a run exactly as it was started; it takes no other settings", field="--resume")
     result = render(keyframe_file, output, overrides=overrides or None, frames=_parse_range(frame_range), run_dir=run_dir,
-                    resume=resume, callbacks=[ProgressBar(quiet)], quiet=quiet, frames_dir=frames_dir,
+                    resume=resume, callbacks=[ProgressBar(quiet)], frames_dir=frames_dir,
                     metrics=not no_metrics)
     if not quiet:
         fps = result.stats.get("fps", 0.0)

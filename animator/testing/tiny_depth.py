@@ -98,13 +98,23 @@ def make_tiny_dpt(folder: str | Path, *, seed: int = 0, preprocessor: bool = Tru
 
     With ``preprocessor`` a ``preprocessor_config.json`` like Intel/dpt-large's (64x64, mean = std = 0.5) is written.
     """
+    return _make_dpt(folder, tiny_dpt_config(), 64, seed=seed, preprocessor=preprocessor)
+
+
+def make_dpt_large(folder: str | Path, *, seed: int = 0, preprocessor: bool = True):
+    """Write DPT-Large (Intel/dpt-large's architecture, 384x384 input) with random weights to ``folder``: the real
+    model's cost, for benchmarks. Returns the model."""
+    return _make_dpt(folder, dpt_large_config(), 384, seed=seed, preprocessor=preprocessor)
+
+
+def _make_dpt(folder: str | Path, config, size: int, *, seed: int, preprocessor: bool):
     from transformers import DPTForDepthEstimation
 
-    model = _build(DPTForDepthEstimation, tiny_dpt_config(), seed, 64)
+    model = _build(DPTForDepthEstimation, config, seed, size)
     folder = Path(folder)
     _save_quietly(model, folder)
     if preprocessor:
-        _write_preprocessor(folder, "DPTImageProcessor", {"height": 64, "width": 64}, [0.5] * 3, [0.5] * 3,
+        _write_preprocessor(folder, "DPTImageProcessor", {"height": size, "width": size}, [0.5] * 3, [0.5] * 3,
                             keep_aspect_ratio=False, multiple_of=1)
     return model
 

@@ -19,7 +19,7 @@ class IdentityDenoiser:
     """Returns every frame unchanged (after the same argument checks a real model does)."""
 
     name = "none"
-    # Strength 0: a warp-only render has nothing to denoise; steps/guidance are placeholders a model would use.
+    # Strength 0: a warp-only render has nothing to denoise; steps and guidance only matter to a real model.
     defaults = DenoiseDefaults(steps=1, guidance=0.0, strength=0.0, sampler="euler")
 
     def img2img(self, image: "Tensor", prompt: PromptInput, *, negative: str = "", strength: float, guidance: float,
