@@ -3,7 +3,7 @@
 Each diffused frame is made from the previous one, top to bottom in :func:`advance`:
 
     depth of the previous frame -> move the camera (3D warp or 2D homography) -> colour coherence, sharpening,
-    contrast, noise -> img2img denoise (full strength where the warp revealed new content) -> depth of the result
+    contrast, noise -> img2img denoise (revealed pixels repainted when generation.holes says so) -> depth of the result
 
 Frames between two diffused frames (cadence > 1) are made in :func:`tween` by warping both neighbours to the
 in-between camera and blending them. :func:`render` streams the frames into ffmpeg, keeps the run folder that makes
@@ -79,6 +79,7 @@ class Backends:
 
 def load_backends(config: "AnimationConfig") -> Backends:
     from animator.backends.denoise import load_denoiser
+    from animator.backends.speed import speed_up_denoiser, speed_up_depth
     from animator.devices import pick_device, pick_dtype
 
     b = config.backends
@@ -86,13 +87,15 @@ def load_backends(config: "AnimationConfig") -> Backends:
     dtype = pick_dtype(device, b.dtype)
     denoiser = load_denoiser(b.denoise, device=device, dtype=dtype, vae=b.vae, model_config=b.model_config,
                              lora=tuple((entry.path, entry.scale) for entry in b.lora), sampler=b.sampler)
+    speed_up_denoiser(denoiser, compile=b.compile, channels_last=b.channels_last)
     backends = Backends(device=device, denoiser=denoiser, diffuses=(b.denoise or "none") != "none")
     if not backends.diffuses:
         backends.notes.append(NO_DENOISER_NOTE)
     if config.mode == "3d":
         from animator.backends.depth import DepthTracker, load_depth_estimator
 
-        backends.depth = load_depth_estimator(b.depth, device=device)
+        backends.depth = load_depth_estimator(b.depth, device=device, resolution=b.depth_resolution)
+        speed_up_depth(backends.depth, compile=b.compile, channels_last=b.channels_last)
         backends.tracker = DepthTracker(near=200.0, far=10000.0, mode=config.coherence.depth_stability)
         if b.depth == "offline":
             backends.notes.append(OFFLINE_DEPTH_NOTE)
@@ -280,6 +283,8 @@ def advance(state: FrameState, dst: int, plan: RenderPlan, config: "AnimationCon
         else:
             warped, valid, warped_depth = move_camera(state, plan, dst, config)
             full_denoise_mask = (~valid).float()
+        if config.generation.holes == "fill":  # holes stay as motion.fill / the flow warp filled them
+            full_denoise_mask = None
         if hybrid_raw is not None:
             warped = follow_hybrid_video(warped, state.hybrid_raw, hybrid_raw, config, backends)
     alpha = params.values["composite_alpha"] if hybrid_raw is not None else 0.0

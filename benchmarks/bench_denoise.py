@@ -52,14 +52,12 @@ def time_frame(denoiser: DiffusersDenoiser, size: int, *, steps: int, strength: 
             unet_calls.clear()
             with torch.inference_mode():
                 embeddings = denoiser.prompts.resolve(prompt)
-                latent = size // denoiser.vae_scale_factor
-                strength_map = denoiser._strength_map(strength, None, 1, (latent, latent))
                 _sync(device)
                 t0 = time.perf_counter()
                 init = denoiser._encode_image(image)
                 _sync(device)
                 t1 = time.perf_counter()
-                latents = denoiser._sample(init, strength_map, embeddings, guidance=guidance, steps=steps,
+                latents = denoiser._sample(init, strength, None, embeddings, guidance=guidance, steps=steps,
                                            generator=generator.manual_seed(run), sampler=sampler,
                                            image_size=(size, size))
                 _sync(device)

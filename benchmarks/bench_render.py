@@ -73,6 +73,10 @@ class Diffusion:
     cfg: float
     naive_steps: int       # diffusers img2img runs int(steps * strength) UNet evaluations
     naive_strength: float
+    # the fast-path switches this configuration renders with (backends.*); "tiny" vae: a TAESD-sized AutoencoderTiny
+    vae: str = "auto"
+    depth_every: int = 1
+    depth_resolution: int | None = None
 
     @property
     def denoise(self) -> float:
@@ -91,9 +95,12 @@ class Diffusion:
         return 2 if self.cfg > 1.0 else 1  # CFG runs the unconditional and conditional halves as one batch
 
 
-QUALITY = Diffusion("quality", steps=25, keep=0.35, cfg=7.0, naive_steps=25, naive_strength=0.65)
-# steps=1: with a hole mask the denoiser raises the schedule to strength 1, and a 2-step schedule would then run 2.
-TURBO = Diffusion("turbo", steps=1, keep=0.35, cfg=0.0, naive_steps=2, naive_strength=0.65)
+# Quality: the model's own VAE; DPT-Large at its 384 input every other frame (the warped depth carried between).
+QUALITY = Diffusion("quality", steps=25, keep=0.35, cfg=7.0, naive_steps=25, naive_strength=0.65, depth_every=2)
+# Turbo: 1 UNet evaluation (a 1-step schedule is raised to 2 so that denoise 0.65 runs one), the tiny VAE, and
+# DPT-Large on every frame at a reduced 256 input.
+TURBO = Diffusion("turbo", steps=1, keep=0.35, cfg=0.0, naive_steps=2, naive_strength=0.65, vae="tiny",
+                  depth_resolution=256)
 
 
 # --------------------------------------------------------------------------------------------- measuring
@@ -312,13 +319,23 @@ def make_dpt_large_folder(folder: Path) -> Path:
     return folder
 
 
+def make_taesd_folder(folder: Path) -> Path:
+    """An ``AutoencoderTiny`` of TAESD's architecture (diffusers' default config) with random weights."""
+    from diffusers import AutoencoderTiny
+
+    if not (folder / "config.json").is_file():
+        torch.manual_seed(0)
+        AutoencoderTiny().to(torch.float16).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
 def make_tiny_folders(workdir: Path) -> tuple[Path, Path]:
     from animator.testing.tiny_depth import make_tiny_dpt
     from animator.testing.tiny_sd import make_tiny_sd
 
     sd, dpt = workdir / "tiny-sd", workdir / "tiny-dpt"
     if not (sd / "model_index.json").is_file():
-        make_tiny_sd(sd)
+        make_tiny_sd(sd, tiny_vae=True)  # sd/tiny_vae: the turbo configuration's "tiny" VAE
     if not (dpt / "config.json").is_file():
         make_tiny_dpt(dpt)
     return sd, dpt
@@ -382,32 +399,40 @@ def parallax_zoom(image: np.ndarray, disparity: np.ndarray, amount: float = 0.01
                      borderMode=cv2.BORDER_REFLECT)
 
 
-def naive_ms_per_frame(backends, setting: Diffusion, size: int, *, frames: int, warmup: int, workdir: Path,
-                       prompt: str, negative: str) -> dict:
-    """A Deforum-style loop on the same loaded models: numpy between every step, a pipeline call per frame."""
+def naive_ms_per_frame(model: Path, depth: Path, setting: Diffusion, size: int, *, device: torch.device, frames: int,
+                       warmup: int, workdir: Path, prompt: str, negative: str) -> dict:
+    """A Deforum-style loop: numpy between every step, a diffusers img2img pipeline call per frame.
+
+    The models are loaded as such a loop loads them: the pipeline as saved (its own VAE), eager, the depth model at
+    its own input size, both in the dtype our render picked for ``device``.
+    """
     import cv2
-    from diffusers import EulerAncestralDiscreteScheduler
+    from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionImg2ImgPipeline
     from PIL import Image
 
+    from animator.backends.depth import load_depth_estimator
+    from animator.devices import pick_dtype
     from animator.video import load_image
 
-    pipe = backends.denoiser.pipe
-    device = backends.denoiser._execution_device
+    dtype = pick_dtype(device)
+    pipe = StableDiffusionImg2ImgPipeline.from_pretrained(model, torch_dtype=dtype, safety_checker=None,
+                                                          requires_safety_checker=False).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    depth_model = load_depth_estimator(str(depth), device=device)
     workdir.mkdir(parents=True, exist_ok=True)
     previous = load_image(DEMO.parent / "../examples/init.jpg", width=size, height=size)
     reference_lab = cv2.cvtColor(previous, cv2.COLOR_RGB2LAB)
     rng = np.random.default_rng(0)
     calls = [0]
     hook = pipe.unet.register_forward_pre_hook(lambda module, inputs: calls.__setitem__(0, calls[0] + 1))
-    scheduler = pipe.scheduler
-    pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(scheduler.config)  # euler_a, as the demo
+    pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)  # euler_a, as the demo
     times = []
     try:
         for index in range(warmup + frames):
             sync(device)
             start = time.perf_counter()
             tensor = torch.from_numpy(previous).to(device).permute(2, 0, 1)[None].float() / 255
-            disparity = backends.depth(tensor)[0, 0].float().cpu().numpy()
+            disparity = depth_model(tensor)[0, 0].float().cpu().numpy()
             warped = parallax_zoom(previous, disparity)
             matched = match_histograms_lab(warped, reference_lab)
             noisy = np.clip(matched + rng.normal(0, 0.02 * 255, matched.shape), 0, 255).astype(np.uint8)
@@ -421,24 +446,31 @@ def naive_ms_per_frame(backends, setting: Diffusion, size: int, *, frames: int, 
             if index >= warmup:
                 times.append((time.perf_counter() - start) * 1000)
     finally:
-        pipe.scheduler = scheduler
         hook.remove()
+        del pipe, depth_model
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
     return {"ms_per_frame": statistics.mean(times), "unet_evals_per_frame": calls[0] / (warmup + frames)}
 
 
 # --------------------------------------------------------------------------------------------- diffusion
 
 
-def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, label: str, device: str, args,
-                    workdir: Path) -> dict:
+def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, tiny_vae: Path, label: str,
+                    device: str, args, workdir: Path) -> dict:
     """Our render of ``setting`` at ``size``, then in the same process its UNet floor and the naive baseline.
 
-    ``model`` / ``depth``: the diffusers and depth folders (their names go into the row); ``label``: the row's
-    configuration name.
+    ``model`` / ``depth``: the diffusers and depth folders (their names go into the row); ``tiny_vae``: the folder
+    used where the setting asks for the tiny VAE; ``label``: the row's configuration name.
     """
+    speed = {"backends.compile": compile_setting(args.compile, device), "backends.channels_last": True,
+             "backends.vae": str(tiny_vae) if setting.vae == "tiny" else setting.vae,
+             "backends.depth_every": setting.depth_every, "backends.depth_resolution": setting.depth_resolution,
+             "generation.holes": "fill"}
     overrides = {"width": size, "height": size, "backends.denoise": str(model), "backends.depth": str(depth),
                  "backends.device": device, "generation.steps": f"0:({setting.steps})",
-                 "generation.strength": f"0:({setting.keep})", "generation.cfg": f"0:({setting.cfg})"}
+                 "generation.strength": f"0:({setting.keep})", "generation.cfg": f"0:({setting.cfg})", **speed}
     total = args.warmup + args.frames
     overrides = frame_overrides(overrides, total)
     probe = RenderProbe()
@@ -473,14 +505,20 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
     from animator.render import prepare
 
     prompt = prepare(DEMO, overrides=overrides)[1].params(0).prompt  # the demo's first prompt, as the render used
-    naive = naive_ms_per_frame(backends, setting, size, frames=args.naive_frames, warmup=1,
+    dtype = str(backends.denoiser.dtype).replace("torch.", "")
+    device_name = str(backends.device)
+    del backends, box
+    gc.collect()
+    if torch_device.type == "cuda":
+        torch.cuda.empty_cache()
+    naive = naive_ms_per_frame(model, depth, setting, size, device=torch_device, frames=args.naive_frames, warmup=1,
                                workdir=workdir / f"{label}-{size}-naive", prompt=prompt.positive,
                                negative=prompt.negative)
     ours = steady["ms_per_frame"]
     row = {
-        "config": label, "size": f"{size}x{size}", "device": str(backends.device),
+        "config": label, "size": f"{size}x{size}", "device": device_name,
         "model": model.name, "depth_model": depth.name,
-        "dtype": str(backends.denoiser.dtype).replace("torch.", ""),
+        "dtype": dtype, "speed": {**{key.split(".")[-1]: value for key, value in speed.items()}, "vae": setting.vae},
         "steps": setting.steps, "denoise": round(setting.denoise, 3), "cfg": setting.cfg,
         "frames": steady["frames"], "warmup": args.warmup,
         "ms_per_frame": round(ours, 2), "fps": round(1000 / ours, 2),
@@ -493,14 +531,18 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
         "speedup_vs_naive": round(naive["ms_per_frame"] / ours, 3),
         "peak_gpu_mb": _round1(peak_gpu), "peak_rss_mb": _round1(peak_rss),
     }
-    del backends, box
-    gc.collect()
-    if torch_device.type == "cuda":
-        torch.cuda.empty_cache()
     return row
 
 
 # --------------------------------------------------------------------------------------------- driver
+
+
+def compile_setting(name: str, device: str) -> str:
+    """``--compile auto``: CUDA graphs on CUDA (the fast path), none on the CPU (compiling costs more than it saves
+    in a few benchmark frames there)."""
+    if name == "auto":
+        return "cudagraphs" if torch.device(device).type == "cuda" else "none"
+    return name
 
 
 def pick_device(name: str) -> str:
@@ -536,6 +578,7 @@ def run_all(args) -> list[dict]:
     sizes = parse_sizes(args.sizes)
     device = pick_device(args.device)
     rows: list[dict] = []
+    started = time.perf_counter()
 
     def emit(row: dict) -> None:
         rows.append(row)
@@ -555,9 +598,9 @@ def run_all(args) -> list[dict]:
             say("tiny SD + tiny DPT at 64x64 on the CPU")
             model, depth = make_tiny_folders(workdir)
             for setting in (QUALITY, TURBO):
-                emit(bench_diffusion(setting, TINY_SIZE, model=model, depth=depth, label=f"tiny-{setting.name}",
-                                     device="cpu", args=args, workdir=workdir))
-        full = [setting for setting in (QUALITY, TURBO) if setting.name in configs]
+                emit(bench_diffusion(setting, TINY_SIZE, model=model, depth=depth, tiny_vae=model / "tiny_vae",
+                                     label=f"tiny-{setting.name}", device="cpu", args=args, workdir=workdir))
+        full = [setting for name in configs for setting in (QUALITY, TURBO) if setting.name == name]  # given order
         if full and device == "cpu" and not args.cpu_full:
             for setting in full:
                 for size in sizes:
@@ -568,11 +611,29 @@ def run_all(args) -> list[dict]:
             say("building the SD 1.5 architecture and DPT-Large with random weights (once)")
             model = make_sd15_folder(workdir / "sd15-random")
             depth = make_dpt_large_folder(workdir / "dpt-large-random")
-            for setting in full:
-                for size in sizes:
-                    say(f"{setting.name} {size}x{size} on {device}")
-                    emit(bench_diffusion(setting, size, model=model, depth=depth, label=setting.name, device=device,
-                                         args=args, workdir=workdir))
+            tiny_vae = make_taesd_folder(workdir / "taesd-random")
+            for size in sizes:  # every configuration at the first size before any at the next
+                for setting in full:
+                    elapsed = time.perf_counter() - started
+                    if args.time_budget_s is not None and elapsed > args.time_budget_s:
+                        emit(skipped(setting.name, size, f"--time-budget-s {args.time_budget_s:g} spent "
+                                                         f"({elapsed:.0f} s elapsed)"))
+                        continue
+                    say(f"{setting.name} {size}x{size} on {device} (compile: {compile_setting(args.compile, device)})")
+                    try:
+                        emit(bench_diffusion(setting, size, model=model, depth=depth, tiny_vae=tiny_vae,
+                                             label=setting.name, device=device, args=args, workdir=workdir))
+                    except Exception as exc:  # one broken configuration must not cost the others' figures
+                        if not args.keep_going:
+                            raise
+                        import traceback
+
+                        traceback.print_exc()
+                        emit({"config": setting.name, "size": f"{size}x{size}",
+                              "error": f"{type(exc).__name__}: {exc}"[:500]})
+                        gc.collect()
+                        if device.startswith("cuda"):
+                            torch.cuda.empty_cache()
     return rows
 
 
@@ -590,6 +651,8 @@ def table(rows: list[dict]) -> str:
               "naive ms", "naive/ours", "peak GPU MB", "peak RSS MB", "stages ms/frame"]
     lines = [header]
     for row in rows:
+        if "error" in row:
+            row = {**row, "skipped": "FAILED: " + row["error"]}
         if "skipped" in row:
             lines.append([row["config"], row["size"], "-", "skipped: " + row["skipped"]] + [""] * (len(header) - 4))
             continue
@@ -634,6 +697,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         help="run quality/turbo with the full-size models even on a CPU (minutes per frame)")
     parser.add_argument("--naive-frames", type=int, default=None,
                         help="timed frames of the naive baseline (default: --frames, at most 12)")
+    parser.add_argument("--compile", default="auto", choices=("auto", "none", "default", "cudagraphs"),
+                        help="backends.compile for quality/turbo (auto: cudagraphs on CUDA, none on the CPU)")
+    parser.add_argument("--time-budget-s", type=float, default=None,
+                        help="start no further quality/turbo configuration after this many seconds (rows say skipped)")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="a quality/turbo configuration that fails prints an error row and the next one runs")
     parser.add_argument("--floor-repeats", type=int, default=5, help="repeats of the UNet floor timing (median)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's own choice; 1 is kinder on a shared machine)")

@@ -104,6 +104,11 @@ class GenerationConfig:
     sharpen_amount: Schedule = _schedule_field("0:(0)")  # unsharp-mask amount
     sharpen_sigma: float = field(default=1.0, metadata=_spec("float", low=0.0, high=100.0))  # blur sigma, pixels
     sharpen_threshold: float = field(default=0.0, metadata=_spec("float", low=0.0, high=1.0))
+    # Pixels the camera move revealed (3D disocclusions, video occlusions). fill: filled as motion.fill says and
+    # denoised at the frame's strength like the rest (steps * denoise UNet evaluations, Deforum's behaviour).
+    # repaint: drawn anew from noise in the same sampling run - better new content, but any revealed pixel makes
+    # the frame run all `steps` evaluations (1 / denoise times the work: 25 instead of 16 at denoise 0.65).
+    holes: str = field(default="fill", metadata=_spec("enum", choices=("fill", "repaint")))
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,8 @@ class BackendConfig:
 
     depth: str = field(default="offline", metadata=_spec("str"))  # offline | hub id | folder | .pt file
     depth_every: int = field(default=1, metadata=_spec("int", low=1, high=1000))  # estimate depth every k frames
+    # depth model input size (short side); None: the model's own (DPT 384, Depth Anything 518). Smaller is faster.
+    depth_resolution: int | None = field(default=None, metadata=_spec("int", low=32, high=4096, optional=True))
     flow: str = field(
         default="dis_medium",
         metadata=_spec(
@@ -142,6 +149,11 @@ class BackendConfig:
     sampler: str = field(default="euler_a", metadata=_spec("enum", choices=SAMPLERS))
     device: str = field(default="auto", metadata=_spec("device"))  # auto | cpu | cuda | cuda:N | mps
     dtype: str = field(default="auto", metadata=_spec("enum", choices=("auto", "float32", "float16", "bfloat16")))
+    # torch.compile the UNet, VAE and depth model: none | default | cudagraphs (CUDA graphs on top: the fastest for
+    # the fixed frame size of a render). The first frames wait for compiling (about a minute per model and size).
+    compile: str = field(default="none", metadata=_spec("enum", choices=("none", "default", "cudagraphs")))
+    # convolutions in channels-last memory layout on CUDA (faster tensor-core kernels); no effect on the CPU
+    channels_last: bool = field(default=True, metadata=_spec("bool"))
 
 
 @dataclass(frozen=True)

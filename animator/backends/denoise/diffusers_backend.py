@@ -107,11 +107,11 @@ class DiffusersDenoiser:
             # 3. Per-latent-pixel strength.
             batch, _, height, width = image.shape
             latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
-            strength_map = self._strength_map(strength, full_denoise_mask, batch, latent_size)  # Bx1xhxw
+            strength_map = self._strength_map(strength, full_denoise_mask, batch, latent_size)  # Bx1xhxw or None
             # 4. Encode, sample, decode.
             init_latents = self._encode_image(image)
-            latents = self._sample(init_latents, strength_map, embeddings, guidance=float(guidance), steps=steps,
-                                   generator=generator, sampler=sampler, image_size=(height, width))
+            latents = self._sample(init_latents, strength, strength_map, embeddings, guidance=float(guidance),
+                                   steps=steps, generator=generator, sampler=sampler, image_size=(height, width))
             return self._decode_latents(latents).to(image.device)
 
     def txt2img(self, prompt: PromptInput, *, negative: str = "", height: int, width: int, guidance: float,
@@ -129,9 +129,9 @@ class DiffusersDenoiser:
         with torch.inference_mode():
             embeddings = self.prompts.resolve(prompt, negative)
             latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
-            strength_map = torch.ones((1, 1, *latent_size), device=self._execution_device)
-            latents = self._sample(None, strength_map, embeddings, guidance=float(guidance), steps=steps,
-                                   generator=generator, sampler=sampler, image_size=(height, width))
+            latents = self._sample(None, 1.0, None, embeddings, guidance=float(guidance), steps=steps,
+                                   generator=generator, sampler=sampler, image_size=(height, width),
+                                   latent_shape=(1, *latent_size))
             return self._decode_latents(latents)
 
     def describe(self) -> dict:
@@ -174,15 +174,15 @@ class DiffusersDenoiser:
             self._device_cache = getattr(self.pipe, "_execution_device", None) or self.device
         return self._device_cache
 
-    def _strength_map(self, strength: float, mask, batch: int, latent_size: tuple[int, int]) -> "Tensor":
-        """Bx1xhxw per-latent-pixel strength: ``strength`` raised towards 1 where the mask says so."""
+    def _strength_map(self, strength: float, mask, batch: int, latent_size: tuple[int, int]) -> "Tensor | None":
+        """Bx1xhxw per-latent-pixel strength: ``strength`` raised towards 1 where the mask says so (None without a
+        mask). float64, so that its step arithmetic is the same as the host's for an unmasked frame."""
         import torch
         import torch.nn.functional as F
 
-        device = self._execution_device
         if mask is None:
-            return torch.full((batch, 1, *latent_size), strength, device=device)
-        mask = mask.to(device=device, dtype=torch.float32).clamp(0, 1)
+            return None
+        mask = mask.to(device=self._execution_device, dtype=torch.float64).clamp(0, 1)
         # Max-pool: a latent pixel decodes to a whole 8x8 block, so one revealed pixel in it makes it revealed.
         mask = F.adaptive_max_pool2d(mask, latent_size).expand(batch, 1, *latent_size)
         return strength + (1.0 - strength) * mask
@@ -228,25 +228,37 @@ class DiffusersDenoiser:
         pixels = vae.decode(latents).sample
         return (pixels.float() / 2 + 0.5).clamp(0, 1)
 
-    def _sample(self, init_latents, strength_map: "Tensor", embeddings: PromptEmbeddings, *, guidance: float,
-                steps: int, generator: "torch.Generator", sampler: str, image_size: tuple[int, int]) -> "Tensor":
-        """Run the sampler from the earliest timestep any pixel needs; ``init_latents`` None means txt2img."""
+    def _sample(self, init_latents, strength: float, strength_map: "Tensor | None", embeddings: PromptEmbeddings, *,
+                guidance: float, steps: int, generator: "torch.Generator", sampler: str, image_size: tuple[int, int],
+                latent_shape: tuple[int, int, int] | None = None) -> "Tensor":
+        """Run the sampler from the earliest timestep any pixel needs; ``init_latents`` None means txt2img.
+
+        ``strength``: the frame's strength; ``strength_map``: per-pixel strengths at least that high, or None when
+        every pixel has ``strength`` (then nothing here waits for the GPU: the step counts are host arithmetic).
+        ``latent_shape`` (batch, h, w) is needed only without init latents.
+        """
         import torch
         from diffusers.utils.torch_utils import randn_tensor
 
         device = self._execution_device
         unet = self.pipe.unet
-        batch = strength_map.shape[0]
-        shape = (batch, unet.config.in_channels, *strength_map.shape[-2:])
+        if init_latents is not None:
+            latent_shape = (init_latents.shape[0], *init_latents.shape[-2:])
+        batch = latent_shape[0]
+        shape = (batch, unet.config.in_channels, *latent_shape[1:])
         scheduler = self.schedulers.get(sampler)
 
         # Steps each latent pixel runs (out of `steps` for strength 1), and the step it starts at.
-        strength_max = float(strength_map.max())
+        strength_max = strength if strength_map is None else float(strength_map.max())
         steps = steps_for_strength(steps, strength_max)
-        pixel_steps = torch.floor(strength_map * steps + _STEP_EPS).clamp(max=steps)   # Bx1xhxw
-        pixel_start = steps - pixel_steps                                             # Bx1xhxw
-        first_step = int(pixel_start.min())
-        last_start = int(pixel_start.max())
+        if strength_map is None:
+            pixel_start = None
+            first_step = last_start = steps - min(math.floor(strength * steps + _STEP_EPS), steps)
+        else:
+            pixel_steps = torch.floor(strength_map * steps + _STEP_EPS).clamp(max=steps)   # Bx1xhxw
+            pixel_start = steps - pixel_steps                                             # Bx1xhxw
+            first_step = int(pixel_start.min())
+            last_start = int(pixel_start.max())
 
         scheduler.set_timesteps(steps, device=device)
         order = getattr(scheduler, "order", 1)
@@ -272,7 +284,7 @@ class DiffusersDenoiser:
             noise_pred = self._predict_noise(scheduler, latents, timestep, conditioning, guidance)
             latents = scheduler.step(noise_pred, timestep, latents, **step_kwargs, return_dict=False)[0]
 
-        if init_latents is not None and last_start >= steps:
+        if init_latents is not None and pixel_start is not None and last_start >= steps:
             # Pixels at strength < 1/steps never started: they keep the init latents exactly.
             latents = torch.where(pixel_start >= steps, init_latents, latents)
         return latents

@@ -44,7 +44,8 @@ class Preprocess:
     def target_size(self, height: int, width: int) -> tuple[int, int]:
         """Model input ``(h, w)`` for a frame of ``height x width``."""
         if self.square:
-            return self.size, self.size
+            side = self._round(self.size)
+            return side, side
         scale = self.size / min(height, width)
         return (self._round(height * scale), self._round(width * scale))
 
@@ -73,17 +74,13 @@ def preprocess_for(config, folder_config: dict | None, resolution: int | None) -
         )
     plain_vit = model_type == "dpt" and not getattr(config, "backbone_config", None)
     if plain_vit:
-        # Its position embedding fixes the size, whatever a preprocessor file says.
-        spec = replace(spec, size=int(config.image_size))
+        # Trained at config.image_size, whatever a preprocessor file says; at another size transformers
+        # interpolates the position embedding, which needs whole patches.
+        spec = replace(spec, size=int(config.image_size), multiple_of=int(config.patch_size))
     if resolution is not None:
-        if resolution < 14:
-            raise AnimatorError(f"resolution must be at least 14 pixels, got {resolution}", field="resolution")
-        if plain_vit and resolution != spec.size:
-            # Plain ViT: the position embedding fixes the size; transformers cannot run another one.
-            raise AnimatorError(
-                f"this DPT model only runs at {spec.size}x{spec.size} (its ViT position embedding fixes the size)",
-                field="resolution", hint="leave the resolution unset for this model",
-            )
+        if resolution < max(14, spec.multiple_of):
+            raise AnimatorError(f"resolution must be at least {max(14, spec.multiple_of)} pixels, got {resolution}",
+                                field="resolution")
         spec = replace(spec, size=int(resolution))
     return spec
 

@@ -102,10 +102,17 @@ def test_depth_anything_resolution_override_and_defaults_without_preprocessor(tm
     assert smaller(_image(1, 100, 200)).shape == (1, 1, 100, 200)
 
 
-def test_plain_vit_dpt_refuses_another_resolution(dpt_folder):
+def test_plain_vit_dpt_runs_at_a_reduced_resolution_in_whole_patches(dpt_folder):
     folder, _ = dpt_folder
-    with pytest.raises(AnimatorError, match="only runs at 64x64"):
-        load_depth_estimator(str(folder), resolution=96)
+    seen = []
+    estimator = load_depth_estimator(str(folder), resolution=44)   # not a multiple of the 16-pixel patch
+    estimator.model.register_forward_pre_hook(lambda module, args, kwargs: seen.append(kwargs["pixel_values"].shape),
+                                              with_kwargs=True)
+    out = estimator(_image(1, 100, 150))
+    assert seen == [(1, 3, 48, 48)]                 # square, rounded to whole patches (position embedding resized)
+    assert out.shape == (1, 1, 100, 150) and torch.isfinite(out).all()
+    with pytest.raises(AnimatorError, match="at least 16 pixels"):
+        load_depth_estimator(str(folder), resolution=15)
 
 
 def test_midas_file_has_the_original_layout(midas_file):

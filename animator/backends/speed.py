@@ -1,0 +1,119 @@
+"""Speed switches for loaded models: channels-last layout, ``torch.compile``, CUDA graphs.
+
+A render calls the same models on tensors of one fixed shape thousands of times, which is the case these
+switches are made for:
+
+- **channels_last** stores convolution weights NHWC, the layout the tensor-core kernels read without transposes
+  (CUDA only; on the CPU oneDNN picks its own layout).
+- **compile** ``default`` traces each model once per input shape with TorchInductor (fused kernels);
+  ``cudagraphs`` (``mode="reduce-overhead"``) also records the model's kernel launches as one CUDA graph and
+  replays it, which removes the Python and launch cost that dominates small models and one-step UNets.
+  ``dynamic=False``: a render's shapes never change, and static shapes are what CUDA graphs need.
+
+Compiled modules keep their class and attributes (``nn.Module.compile`` works in place), so the rest of the code
+does not know whether a model is compiled. :func:`eager` runs them uncompiled for a while (baselines, debugging).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterator
+
+from animator.errors import AnimatorError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["COMPILE_MODES", "torch_compile_mode", "speed_up_module", "speed_up_denoiser", "speed_up_depth", "eager"]
+
+COMPILE_MODES = ("none", "default", "cudagraphs")
+
+
+def torch_compile_mode(compile: str, device: "torch.device") -> str | None:
+    """The ``torch.compile`` mode for a ``backends.compile`` value on ``device`` (None: do not compile).
+
+    CUDA graphs exist only on CUDA: elsewhere ``cudagraphs`` compiles with the default mode.
+    """
+    if compile not in COMPILE_MODES:
+        raise AnimatorError(f"unknown compile setting {compile!r}", field="backends.compile",
+                            hint="use one of: " + ", ".join(COMPILE_MODES))
+    if compile == "none":
+        return None
+    if compile == "cudagraphs" and device.type == "cuda":
+        return "reduce-overhead"
+    return "default"
+
+
+def speed_up_module(module, *, device: "torch.device", compile: str = "none", channels_last: bool = False,
+                    backend: str = "inductor") -> dict:
+    """Applies the switches to one ``nn.Module`` in place; returns what was applied (for the run record).
+
+    ``backend`` is torch.compile's; tests pass ``"eager"`` to check that a model traces without paying for code
+    generation."""
+    import torch
+
+    applied: dict[str, Any] = {}
+    if channels_last and device.type == "cuda":
+        module.to(memory_format=torch.channels_last)
+        applied["channels_last"] = True
+    mode = torch_compile_mode(compile, device)
+    if mode is not None:
+        if backend == "inductor":
+            module.compile(mode=mode, dynamic=False)
+        else:
+            module.compile(backend=backend, dynamic=False)
+        applied["compile"] = mode
+    return applied
+
+
+def _parts(vae) -> list:
+    """The VAE's encoder and decoder networks: ``vae.encode`` / ``vae.decode`` wrap them in Python that makes
+    distributions and output objects, which is better left uncompiled."""
+    return [part for part in (getattr(vae, "encoder", None), getattr(vae, "decoder", None)) if part is not None]
+
+
+def speed_up_denoiser(denoiser, *, compile: str = "none", channels_last: bool = False) -> dict:
+    """Channels-last / compile for a :class:`DiffusersDenoiser`'s UNet and VAE (no-op for the ``none`` denoiser)."""
+    pipe = getattr(denoiser, "pipe", None)
+    if pipe is None:
+        return {}
+    device = denoiser._execution_device
+    applied = {"unet": speed_up_module(pipe.unet, device=device, compile=compile, channels_last=channels_last),
+               "vae": speed_up_module(pipe.vae, device=device, channels_last=channels_last)}
+    for name, part in zip(("vae_encoder", "vae_decoder"), _parts(pipe.vae)):
+        applied[name] = speed_up_module(part, device=device, compile=compile)
+    applied["attention"] = attention_kind(pipe.unet)
+    applied = {key: value for key, value in applied.items() if value}
+    denoiser.info["speed"] = applied
+    return applied
+
+
+def speed_up_depth(estimator, *, compile: str = "none", channels_last: bool = False) -> dict:
+    """Channels-last / compile for a learned depth model (no-op for the offline prior)."""
+    model = getattr(estimator, "model", None)
+    if model is None:
+        return {}
+    return speed_up_module(model, device=estimator.device, compile=compile, channels_last=channels_last)
+
+
+def attention_kind(unet) -> str:
+    """``sdpa`` when every attention layer uses PyTorch's fused scaled-dot-product attention (diffusers' default
+    with torch 2), else the processor class names: a model loaded with an old processor shows up in the run record."""
+    processors = getattr(unet, "attn_processors", None)
+    if not processors:
+        return "unknown"
+    names = sorted({type(processor).__name__ for processor in processors.values()})
+    return "sdpa" if names == ["AttnProcessor2_0"] else ",".join(names)
+
+
+@contextmanager
+def eager(*modules) -> Iterator[None]:
+    """Runs compiled modules (``nn.Module.compile``) uncompiled inside the block."""
+    saved = [(module, module.__dict__.get("_compiled_call_impl")) for module in modules]
+    try:
+        for module, _ in saved:
+            module._compiled_call_impl = None
+        yield
+    finally:
+        for module, compiled in saved:
+            module._compiled_call_impl = compiled

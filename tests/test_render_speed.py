@@ -1,0 +1,144 @@
+"""The render's speed switches: hole handling's UNet cost, compiled models, CUDA graphs.
+
+Speed itself is never asserted (that is benchmarks/bench_render.py's job); these tests check that the switches do
+what they say (how many UNet evaluations a frame runs, which modules are compiled) and that a compiled render
+gives the eager render's frames.
+"""
+
+from __future__ import annotations
+
+import importlib
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from animator.backends.speed import eager, speed_up_module, torch_compile_mode
+from animator.errors import AnimatorError
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    from animator.testing.tiny_sd import make_tiny_sd
+
+    return make_tiny_sd(tmp_path_factory.mktemp("models") / "tiny-sd")
+
+
+@pytest.fixture(scope="module")
+def keyframes(tmp_path_factory) -> Path:
+    """A forward move with a sideways turn: every frame reveals a strip the previous frame did not see."""
+    folder = tmp_path_factory.mktemp("anim")
+    rng = np.random.default_rng(0)
+    image = (rng.random((SIZE, SIZE, 3)) * 255).astype(np.uint8)
+    Image.fromarray(image).save(folder / "init.png")
+    data = {"width": SIZE, "height": SIZE, "fps": 12, "frames": 4, "mode": "3d", "seed": 5,
+            "init_image": str(folder / "init.png"), "coherence": {"color": "none"},
+            "motion": {"translation_x": "0:(40)", "rotation_3d_y": "0:(3)"},
+            "generation": {"steps": "0:(8)", "strength": "0:(0.5)", "noise": "0:(0)"}}
+    path = folder / "anim.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@contextmanager
+def unet_calls_per_frame(counts: list[int]):
+    """Counts the denoiser's UNet calls between frames (the render's own load_backends, wrapped)."""
+    module = importlib.import_module("animator.render")
+    original = module.load_backends
+    calls = [0]
+
+    def load_and_count(config):
+        backends = original(config)
+        backends.denoiser.pipe.unet.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+        return backends
+
+    def on_event(event):
+        from animator.events import FrameRendered
+
+        if isinstance(event, FrameRendered):
+            counts.append(calls[0])
+            calls[0] = 0
+
+    module.load_backends = load_and_count
+    try:
+        yield on_event
+    finally:
+        module.load_backends = original
+
+
+def _render(keyframes: Path, model: Path, overrides: dict, counts: list[int] | None = None) -> list[np.ndarray]:
+    from animator.render import render_frames
+
+    counts = [] if counts is None else counts
+    with unet_calls_per_frame(counts) as on_event:
+        return [event.image.copy() for event in render_frames(keyframes, overrides={"backends.denoise": str(model),
+                                                                                     "backends.device": "cpu",
+                                                                                     **overrides},
+                                                              callbacks=[on_event])]
+
+
+def test_filled_holes_cost_the_scheduled_evaluations_and_repainted_holes_the_full_schedule(keyframes, tiny_model):
+    """keep-strength 0.5 of 8 steps: img2img runs 4 evaluations; repainting revealed pixels runs all 8."""
+    fill_counts, repaint_counts = [], []
+    filled = _render(keyframes, tiny_model, {"generation.holes": "fill"}, fill_counts)
+    repainted = _render(keyframes, tiny_model, {"generation.holes": "repaint"}, repaint_counts)
+    assert fill_counts[1:] == [4, 4, 4]          # frame 0 is the init image's own img2img (no holes there)
+    assert repaint_counts[1:] == [8, 8, 8]
+    # The revealed strip is where the two differ most: repaint draws it anew, fill keeps the filled texture.
+    assert not np.array_equal(filled[1], repainted[1])
+
+
+def test_compile_modes_map_to_torch_compile_modes():
+    assert torch_compile_mode("none", torch.device("cpu")) is None
+    assert torch_compile_mode("default", torch.device("cpu")) == "default"
+    assert torch_compile_mode("cudagraphs", torch.device("cpu")) == "default"      # CUDA graphs need CUDA
+    assert torch_compile_mode("cudagraphs", torch.device("cuda")) == "reduce-overhead"
+    with pytest.raises(AnimatorError, match="unknown compile setting 'fast'"):
+        torch_compile_mode("fast", torch.device("cpu"))
+
+
+def test_compiled_module_gives_the_eager_result_and_eager_switches_back():
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.SiLU(), torch.nn.Conv2d(8, 3, 1))
+    x = torch.rand(1, 3, 16, 16)
+    expected = module(x)
+    applied = speed_up_module(module, device=torch.device("cpu"), compile="default", channels_last=True,
+                              backend="eager")  # dynamo tracing without code generation: fast enough for CI
+    assert applied == {"compile": "default"}     # channels_last is a CUDA-only switch
+    assert module._compiled_call_impl is not None
+    torch.testing.assert_close(module(x), expected)
+    with eager(module):
+        assert module._compiled_call_impl is None
+        torch.testing.assert_close(module(x), expected)
+    assert module._compiled_call_impl is not None
+
+
+def test_render_record_says_which_speed_switches_ran(keyframes, tiny_model, tmp_path):
+    from animator.render import render
+
+    render(keyframes, tmp_path / "out.mp4", overrides={"backends.denoise": str(tiny_model), "backends.device": "cpu",
+                                                       "frames": 2}, run_dir=tmp_path / "run", metrics=False)
+    import json
+
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    speed = record["backends"]["denoiser"]["speed"]
+    assert speed == {"attention": "sdpa"}        # no compile by default, channels_last only on CUDA
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("compile", ["default", "cudagraphs"])
+def test_compiled_render_on_cuda_gives_the_eager_frames(keyframes, tiny_model, compile):
+    """Compiled (and CUDA-graph replayed) models must give the eager render's frames: a replayed graph that read a
+    stale input or overwrote a kept output would show here as a different picture."""
+    base = {"backends.device": "cuda", "backends.depth": "offline"}
+    eager_frames = _render(keyframes, tiny_model, {**base, "backends.compile": "none"})
+    compiled_frames = _render(keyframes, tiny_model, {**base, "backends.compile": compile})
+    for a, b in zip(eager_frames, compiled_frames):
+        # fp16 kernels fused differently round differently; the pictures must still agree closely
+        assert np.abs(a.astype(int) - b.astype(int)).mean() < 2.0
