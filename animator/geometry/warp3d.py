@@ -27,6 +27,8 @@ to the CPU and back); every other fill stays on the tensor's device.
 
 from __future__ import annotations
 
+import math
+
 import functools
 import threading
 
@@ -159,13 +161,15 @@ def _check_inputs(image, depth, K, dst_from_src, sampling, fill):
         )
     if depth.device != image.device:
         raise AnimatorError(f"is on {depth.device} but image is on {image.device}", field="depth")
-    # two reductions instead of elementwise masks: NaN and inf survive a sum, NaN survives amin (speed target)
-    if not torch.isfinite(image.sum(dtype=torch.float32)):
+    # reductions instead of elementwise masks (NaN and inf survive a sum, NaN survives amin), read back in ONE
+    # device-to-host copy: on a GPU every read-back stalls the queue of kernels
+    image_total, smallest, total = torch.stack([image.sum(dtype=torch.float32), depth.amin().float(),
+                                                depth.sum(dtype=torch.float32)]).tolist()
+    if not math.isfinite(image_total):
         raise AnimatorError("contains NaN or infinite values", field="image")
-    smallest, total = depth.amin(), depth.sum(dtype=torch.float32)
-    if torch.isnan(smallest) or torch.isnan(total):
+    if math.isnan(smallest) or math.isnan(total):
         raise AnimatorError("contains NaN", field="depth", hint="check the depth model output")
-    if not smallest > 0 or torch.isinf(total):
+    if not smallest > 0 or math.isinf(total):
         raise AnimatorError(
             f"must be positive and finite everywhere (z in scene units), min is {float(smallest):g}",
             field="depth",
