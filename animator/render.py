@@ -50,8 +50,9 @@ class FrameState:
     raw: torch.Tensor | None = None      # (1,3,H,W) the input video frame at `index` (video mode)
     hybrid_raw: torch.Tensor | None = None  # (1,3,H,W) the hybrid-motion video frame at `index`
 
-    def to_checkpoint(self) -> dict[str, Any]:
-        return {"index": self.index, "image": torch.from_numpy(to_uint8(self.image)), "depth_age": self.depth_age,
+    def to_checkpoint(self, frame: np.ndarray) -> dict[str, Any]:
+        """``frame``: the state's image as the (H,W,3) uint8 host copy already made for the video."""
+        return {"index": self.index, "image": torch.from_numpy(frame), "depth_age": self.depth_age,
                 "depth": None if self.depth is None else self.depth.float().cpu()}
 
 
@@ -419,20 +420,33 @@ class Emitted:
     checkpoint: dict[str, Any] | None   # the loop state after this frame, on diffused frames
 
 
+CHECKPOINT_EVERY_S = 2.0
+
+
 def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, *, start: int, stop: int,
-               resume_state: FrameState | None = None, profile: bool = False) -> Iterator[Emitted]:
-    """Yields frames ``start .. stop-1`` in order (from ``resume_state`` when resuming, else from the init)."""
+               resume_state: FrameState | None = None, profile: bool = False,
+               checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> Iterator[Emitted]:
+    """Yields frames ``start .. stop-1`` in order (from ``resume_state`` when resuming, else from the init).
+
+    A diffused frame carries a checkpoint (the loop state to resume from) when ``checkpoint_every_s`` seconds have
+    passed since the last one, and the first diffused frame always does. Fast renders would otherwise copy the
+    depth to the host and pickle it for every frame; a resume re-renders the few frames after the checkpoint, to
+    the same pixels.
+    """
     timer = StageTimer(backends.device, sync=profile)
     video = InputVideo.for_video_input(config, backends.device) if config.mode == "video" else None
     hybrid = InputVideo.for_hybrid(config, backends.device) if config.hybrid is not None else None
+    last_checkpoint = [-float("inf")]
 
     def emit(state_or_image, index: int, diffused: bool) -> Emitted:
         image = state_or_image.image if isinstance(state_or_image, FrameState) else state_or_image
         with timer("to_host"):
             frame = to_uint8(image)
         checkpoint = None
-        if isinstance(state_or_image, FrameState):
-            checkpoint = state_or_image.to_checkpoint()
+        now = time.perf_counter()
+        if isinstance(state_or_image, FrameState) and now - last_checkpoint[0] >= checkpoint_every_s:
+            last_checkpoint[0] = now
+            checkpoint = state_or_image.to_checkpoint(frame)
             if backends.tracker is not None:
                 checkpoint["tracker"] = backends.tracker.state_dict()
         return Emitted(index, frame, diffused, int(plan.seeds[index]), timer.take(), checkpoint)

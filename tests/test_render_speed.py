@@ -139,6 +139,8 @@ def test_compiled_render_on_cuda_gives_the_eager_frames(keyframes, tiny_model, c
     base = {"backends.device": "cuda", "backends.depth": "offline"}
     eager_frames = _render(keyframes, tiny_model, {**base, "backends.compile": "none"})
     compiled_frames = _render(keyframes, tiny_model, {**base, "backends.compile": compile})
-    for a, b in zip(eager_frames, compiled_frames):
-        # fp16 kernels fused differently round differently; the pictures must still agree closely
-        assert np.abs(a.astype(int) - b.astype(int)).mean() < 2.0
+    differences = [float(np.abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(eager_frames, compiled_frames)]
+    # fp16 kernels fused differently round differently, and the loop feeds each frame into the next: the first
+    # frame (one img2img of the init image) must agree closely, the later ones still clearly
+    assert len(compiled_frames) == len(eager_frames) == 4
+    assert differences[0] < 1.0 and max(differences) < 4.0, differences

@@ -27,9 +27,8 @@ to the CPU and back); every other fill stays on the tensor's device.
 
 from __future__ import annotations
 
-import math
-
 import functools
+import math
 import threading
 
 import numpy as np
@@ -61,7 +60,7 @@ def _workspace(name: str, shape, dtype: torch.dtype, device: torch.device) -> to
     buffers = getattr(_WORKSPACES, "buffers", None)
     if buffers is None:
         buffers = _WORKSPACES.buffers = {}
-    numel = int(np.prod(shape))
+    numel = math.prod(shape)  # (np.prod costs more than the lookup itself)
     key = (name, dtype, device)
     buffer = buffers.get(key)
     if buffer is None or buffer.numel() < numel:

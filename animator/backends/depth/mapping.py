@@ -293,7 +293,8 @@ class DepthTracker:
         scale, shift = _quantile_line_fit(x, y, weight)
         for _ in range(3):
             residual = (scale[:, None] * x + shift[:, None] - y).abs()
-            typical = torch.stack([r[keep].median() for r, keep in zip(residual, valid)]).clamp_min(1e-12)
+            # median of each row's valid residuals, without boolean indexing (which waits for the GPU)
+            typical = torch.where(valid, residual, float("nan")).nanmedian(dim=1).values.clamp_min(1e-12)
             weight = valid.float() / (1.0 + (residual / (3.0 * typical[:, None])) ** 2)
             scale, shift = _weighted_line_fit(x, y, weight)
         if not bool(torch.isfinite(scale).all() and torch.isfinite(shift).all()) or bool((scale <= 0).any()):
@@ -330,15 +331,26 @@ def _quantile_line_fit(x: "Tensor", y: "Tensor", w: "Tensor") -> tuple["Tensor",
     """Per row, ``(s, t)`` mapping the 10-90% quantile range and median of ``x`` onto those of ``y`` (where w > 0)."""
     import torch
 
-    scales, shifts = [], []
-    for x_row, y_row, w_row in zip(x, y, w):                   # rows have different valid counts: one at a time
-        keep = w_row > 0
-        qx = _quantiles(x_row[keep][None], (0.1, 0.5, 0.9))
-        qy = _quantiles(y_row[keep][None], (0.1, 0.5, 0.9))
-        scale = (qy[2] - qy[0]) / (qx[2] - qx[0]).clamp_min(1e-20)
-        scales.append(scale[0])
-        shifts.append((qy[1] - scale * qx[1])[0])
-    return torch.stack(scales), torch.stack(shifts)
+    keep = w > 0
+    qx = _masked_quantiles(x, keep, (0.1, 0.5, 0.9))
+    qy = _masked_quantiles(y, keep, (0.1, 0.5, 0.9))
+    scale = (qy[2] - qy[0]) / (qx[2] - qx[0]).clamp_min(1e-20)
+    return scale, qy[1] - scale * qx[1]
+
+
+def _masked_quantiles(values: "Tensor", keep: "Tensor", levels: tuple[float, ...]) -> list["Tensor"]:
+    """:func:`_quantiles` of each row's kept values (rows keep different counts), in one sort and without
+    boolean indexing, so that nothing waits for the GPU: left-out values sort last as +inf and each row's
+    nearest rank is taken among its own kept count."""
+    import torch
+
+    ordered = torch.where(keep, values, float("inf")).sort(dim=1).values
+    count = keep.sum(dim=1, keepdim=True)
+    result = []
+    for level in levels:
+        rank = torch.round(level * (count - 1).clamp_min(0).double()).long().clamp_(0, values.shape[1] - 1)
+        result.append(ordered.gather(1, rank).squeeze(1))
+    return result
 
 
 def _quantiles(values: "Tensor", levels: tuple[float, ...]) -> list["Tensor"]:
