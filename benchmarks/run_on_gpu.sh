@@ -23,9 +23,9 @@ diffusers.__version__, 'transformers', transformers.__version__, 'cuda', torch.c
 
 # CUDA-only tests (skipped on CPU CI): fp16 img2img, warp, colour, flow, depth, compiled renders.
 timeout "${TEST_TIMEOUT:-240}" python3 -m pytest -q -p no:cacheprovider -p no:logging --tb=short -k "cuda or fp16" \
-    tests/test_render_speed.py tests/geometry/test_warp3d.py tests/test_color.py \
-    tests/backends/flow/test_flow_estimators.py tests/backends/depth/test_depth_transformers.py \
-    tests/backends/denoise/test_denoise_img2img.py > "$OUT/tests.txt" 2>&1
+    tests/geometry/test_warp3d.py tests/test_color.py tests/backends/flow/test_flow_estimators.py \
+    tests/backends/depth/test_depth_transformers.py tests/backends/denoise/test_denoise_img2img.py \
+    tests/test_render_speed.py > "$OUT/tests.txt" 2>&1
 grep -E "passed|failed|Error|assert" "$OUT/tests.txt" | tail -15
 
 # RUNS: configuration:size pairs, in order (turbo first: the 60 fps target). A pair starts only while fewer than
@@ -37,7 +37,7 @@ for run in ${RUNS:-turbo:512 quality:512 turbo:768 quality:768}; do
             | tee -a "$OUT/bench.jsonl"
         continue
     fi
-    timeout 300 python3 benchmarks/bench_render.py --configs "${run%%:*}" --sizes "${run##*:}" \
+    timeout "${RUN_TIMEOUT:-300}" python3 benchmarks/bench_render.py --configs "${run%%:*}" --sizes "${run##*:}" \
         --frames 24 --warmup 4 --naive-frames 6 --floor-repeats 5 --keep-going \
         2> >(grep -v Warning | tail -40 >> "$OUT/bench.log") | tee -a "$OUT/bench.txt"
     grep '^{' "$OUT/bench.txt" | tail -1 >> "$OUT/bench.jsonl"
