@@ -589,7 +589,7 @@ def render(config_or_path, output: str | os.PathLike | None = None, *, overrides
         metrics: compute the flicker metric of the result into the run folder.
         profile: synchronise CUDA around stages so per-stage timings are exact (slower).
     """
-    from animator.run_folder import RunFolder, default_run_dir
+    from animator.run_folder import JOURNAL_FORMAT, RunFolder, default_run_dir
     from animator.video import EncodeSettings, VideoWriter, export_gif, mux_audio
 
     callbacks = list(callbacks) + _notebook_callbacks(callbacks)
@@ -621,7 +621,7 @@ def render(config_or_path, output: str | os.PathLike | None = None, *, overrides
     out = config.output
     writer = VideoWriter(output, width=config.width, height=config.height, fps=config.fps,
                          settings=EncodeSettings(codec=out.codec, crf=out.crf, preset=out.preset, pix_fmt=out.pix_fmt),
-                         frames_dir=folder.journal, first_index=start)
+                         frames_dir=folder.journal, first_index=start, frame_format=JOURNAL_FORMAT)
     first = start if resume_state is None else resume_state.index + 1
     _notify(callbacks, RenderStarted(total_frames=stop - first, first_frame=first, width=config.width,
                                      height=config.height, fps=config.fps, run_dir=folder.path,
@@ -735,9 +735,7 @@ def _flicker(folder) -> dict[str, Any] | None:
         from animator.metrics import flicker
     except ImportError:
         return None
-    from PIL import Image
-
-    frames = (np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.journal.glob("*.png")))
+    frames = folder.journal_frames()
     # dis_fast at <= 256 px: a few seconds per thousand frames, and scores that compare across render sizes.
     report = flicker(frames, estimator="dis_fast", max_side=256)
     return report.to_dict()
@@ -747,7 +745,7 @@ def _versions() -> dict[str, str]:
     import importlib.metadata as md
 
     versions = {}
-    for name in ("animator", "torch", "diffusers", "transformers", "kornia", "opencv-python-headless", "numpy"):
+    for name in ("animator", "torch", "diffusers", "transformers", "kornia", "opencv-python-headless", "numpy", "qoi"):
         try:
             versions[name] = md.version(name)
         except md.PackageNotFoundError:

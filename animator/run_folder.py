@@ -6,7 +6,8 @@ runs/demo-20261126-041500/
   run.json           overrides, output, frame range, resolved base seed, models and library versions, status
   schedules.csv      every schedule's per-frame value, as rendered
   seeds.csv          the seed of every frame
-  frames/            lossless PNG of every finished frame: the resume journal (removed on success unless kept)
+  frames/            every finished frame, lossless (QOI: fast to write): the resume journal (removed on
+                     success, or converted to PNG in --frames-dir)
   checkpoint.pt      the loop state after the last finished diffused frame (written after its PNG is on disk)
   metrics.json       flicker metric and timings, at the end
 ```
@@ -24,7 +25,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from animator.errors import AnimatorError
 RUN_FILE = "run.json"
 CHECKPOINT = "checkpoint.pt"
 JOURNAL = "frames"
+JOURNAL_FORMAT = "qoi"  # see animator.video.save_frame
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -106,20 +108,29 @@ class RunFolder:
         return torch.load(path, map_location="cpu", weights_only=True)
 
     def journal_frame(self, index: int) -> np.ndarray:
-        from PIL import Image
+        from animator.video import load_frame
 
-        path = self.journal / f"{index:06d}.png"
+        path = self.journal / f"{index:06d}.{JOURNAL_FORMAT}"
         if not path.exists():
             raise AnimatorError(f"the run folder lacks frame {index} ({path})", field="--resume",
                                 hint="the journal is incomplete; start the render again")
-        return np.asarray(Image.open(path).convert("RGB"))
+        return load_frame(path)
+
+    def journal_frames(self) -> Iterator[np.ndarray]:
+        """Every frame of the journal, in order."""
+        from animator.video import load_frame
+
+        for path in sorted(self.journal.glob(f"*.{JOURNAL_FORMAT}")):
+            yield load_frame(path)
 
     def finish(self, *, keep_frames_in: Path | None, stats: dict[str, Any]) -> None:
         """Marks the run complete; moves the journal to --frames-dir or removes it; drops the checkpoint."""
-        if keep_frames_in is not None:
+        if keep_frames_in is not None:  # --frames-dir: PNGs, the format every tool reads
+            from animator.video import load_frame, save_frame
+
             keep_frames_in.mkdir(parents=True, exist_ok=True)
-            for png in sorted(self.journal.glob("*.png")):
-                shutil.move(str(png), keep_frames_in / png.name)
+            for path in sorted(self.journal.glob(f"*.{JOURNAL_FORMAT}")):
+                save_frame(keep_frames_in / f"{path.stem}.png", load_frame(path))
         shutil.rmtree(self.journal, ignore_errors=True)
         (self.path / CHECKPOINT).unlink(missing_ok=True)
         write_atomic(self.path / "metrics.json", json.dumps(stats, indent=2, default=float).encode())

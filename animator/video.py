@@ -181,6 +181,41 @@ def _encoder_args(settings: EncodeSettings) -> list[str]:
     return args + list(extra)
 
 
+FRAME_FORMATS = ("png", "qoi")
+
+
+def save_frame(path: Path, frame: np.ndarray) -> None:
+    """A lossless (H, W, 3) uint8 RGB frame as ``.png`` or ``.qoi`` (by ``path``'s suffix), written under a hidden
+    name and renamed: a killed run never leaves half a file.
+
+    QOI (qoiformat.org) is lossless like PNG and encodes about ten times faster (512x512: ~3 ms against ~26 ms
+    for PNG at compression 1 on a small CPU), which is why the resume journal uses it: on a 2-core machine a PNG per
+    frame takes as much CPU as the frame itself.
+    """
+    hidden = path.with_name(f".{path.name}")
+    if path.suffix == ".qoi":
+        import qoi
+
+        hidden.write_bytes(qoi.encode(np.ascontiguousarray(frame)))
+    else:
+        from PIL import Image
+
+        Image.fromarray(frame).save(hidden, format="PNG", compress_level=1)
+    os.replace(hidden, path)
+
+
+def load_frame(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a frame written by :func:`save_frame`."""
+    if Path(path).suffix == ".qoi":
+        import qoi
+
+        return qoi.decode(Path(path).read_bytes())[..., :3]
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 def partial_path(final: Path) -> Path:
     """Where a video is written until it is complete: same folder (so the rename is atomic), same suffix."""
     return final.with_name(f".{final.stem}.partial{final.suffix}")
@@ -190,7 +225,7 @@ class VideoWriter:
     """Streams RGB uint8 frames into ffmpeg on a background thread; :meth:`close` finishes and renames.
 
     The frame loop calls :meth:`write` and goes on computing the next frame while this thread feeds ffmpeg (and
-    optionally writes PNG copies). The queue is bounded so memory does not grow when encoding is slower.
+    optionally writes lossless copies: PNG, or QOI for the resume journal). The queue is bounded so memory does not grow when encoding is slower.
 
         with VideoWriter("out.mp4", width=512, height=512, fps=24) as writer:
             for frame in frames:
@@ -200,8 +235,12 @@ class VideoWriter:
 
     def __init__(self, path: str | os.PathLike, *, width: int, height: int, fps: float,
                  settings: EncodeSettings = EncodeSettings(), frames_dir: str | os.PathLike | None = None,
-                 first_index: int = 0, queue_size: int = 8) -> None:
+                 first_index: int = 0, queue_size: int = 8, frame_format: str = "png") -> None:
+        if frame_format not in FRAME_FORMATS:
+            raise AnimatorError(f"unknown frame format {frame_format!r}", field="frame_format",
+                                hint="use one of: " + ", ".join(FRAME_FORMATS))
         self.path = Path(path)
+        self.frame_format = frame_format
         self.width, self.height, self.fps = width, height, fps
         self.frames_dir = Path(frames_dir) if frames_dir else None
         self.written = 0
@@ -228,16 +267,12 @@ class VideoWriter:
         return " | ".join(lines[-8:]) or f"exit status {self._proc.poll()}"
 
     def _feed(self) -> None:
-        from PIL import Image
-
         try:
             while (item := self._queue.get()) is not None:
                 frame, after = item
                 self._proc.stdin.write(frame.tobytes())
                 if self.frames_dir is not None:
-                    png = self.frames_dir / f"{self._index:06d}.png"
-                    Image.fromarray(frame).save(png.with_name(f".{png.name}"), format="PNG", compress_level=1)
-                    os.replace(png.with_name(f".{png.name}"), png)  # a killed run never leaves half a PNG
+                    save_frame(self.frames_dir / f"{self._index:06d}.{self.frame_format}", frame)
                 self._index += 1
                 if after is not None:
                     after()

@@ -132,15 +132,23 @@ def test_render_record_says_which_speed_switches_ran(keyframes, tiny_model, tmp_
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("compile", ["default", "cudagraphs"])
-def test_compiled_render_on_cuda_gives_the_eager_frames(keyframes, tiny_model, compile):
-    """Compiled (and CUDA-graph replayed) models must give the eager render's frames: a replayed graph that read a
-    stale input or overwrote a kept output would show here as a different picture."""
+def test_compiled_and_cuda_graph_renders_on_cuda(keyframes, tiny_model):
+    """Compiled models give the eager picture, and CUDA-graph replay gives the compiled one.
+
+    A feedback loop of a random tiny model amplifies any rounding difference frame after frame (seen on an H200:
+    eager vs compiled differ by 0.17 levels on the first frame, 6-21 on the next three), so eager and compiled are
+    compared on the first frame, one img2img of the init image. CUDA graphs replay the compiled kernels exactly:
+    every frame must match the compiled render, or a replayed graph read a stale input or overwrote a kept output.
+    """
     base = {"backends.device": "cuda", "backends.depth": "offline"}
     eager_frames = _render(keyframes, tiny_model, {**base, "backends.compile": "none"})
-    compiled_frames = _render(keyframes, tiny_model, {**base, "backends.compile": compile})
-    differences = [float(np.abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(eager_frames, compiled_frames)]
-    # fp16 kernels fused differently round differently, and the loop feeds each frame into the next: the first
-    # frame (one img2img of the init image) must agree closely, the later ones still clearly
-    assert len(compiled_frames) == len(eager_frames) == 4
-    assert differences[0] < 1.0 and max(differences) < 4.0, differences
+    compiled_frames = _render(keyframes, tiny_model, {**base, "backends.compile": "default"})
+    graph_frames = _render(keyframes, tiny_model, {**base, "backends.compile": "cudagraphs"})
+    assert len(eager_frames) == len(compiled_frames) == len(graph_frames) == 4
+
+    def mean_difference(a, b) -> float:
+        return float(np.abs(a.astype(int) - b.astype(int)).mean())
+
+    assert mean_difference(eager_frames[0], compiled_frames[0]) < 1.0
+    replay = [mean_difference(a, b) for a, b in zip(compiled_frames, graph_frames)]
+    assert max(replay) < 0.05, replay

@@ -113,3 +113,14 @@ def test_load_image_covers_and_crops(tmp_path):
     assert out.shape == (64, 64, 3)
     # centre crop of a 2:1 image into a square keeps the middle: white on the left half, black on the right.
     assert out[:, :28].mean() > 250 and out[:, 36:].mean() < 5
+
+
+@pytest.mark.parametrize("suffix", [".png", ".qoi"])
+def test_saved_frames_are_lossless_and_never_half_written(tmp_path, suffix):
+    from animator.video import load_frame, save_frame
+
+    frame = np.random.default_rng(3).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    path = tmp_path / f"000001{suffix}"
+    save_frame(path, frame)
+    assert np.array_equal(load_frame(path), frame)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]   # the hidden temporary name is gone
