@@ -93,6 +93,11 @@ class RenderPlan:
         return FrameParams(index=index, values=values, prompt=self.schedules.prompts[index], seed=int(self.seeds[index]),
                            sampler=sampler[index] if sampler else None)
 
+    def recolours(self) -> bool:
+        """True when contrast or sharpening is scheduled on some frame: both shift colours frame after frame."""
+        values = self.schedules.values
+        return bool(np.any(np.asarray(values["contrast"]) != 1.0) or np.any(np.asarray(values["sharpen_amount"]) > 0))
+
     def segments(self, start: int, stop: int) -> list[tuple[int, int]]:
         """Consecutive pairs of diffused frames (k0, k1) with start <= k0 < k1 < stop.
 

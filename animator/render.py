@@ -234,14 +234,15 @@ def take_first_frame_as_color_reference(image, config: "AnimationConfig", backen
         backends.color_reference = _color_reference(image, config)
 
 
-def prepare_init(warped, params: FrameParams, config: "AnimationConfig", backends: Backends, generator, reference=None):
+def prepare_init(warped, params: FrameParams, config: "AnimationConfig", backends: Backends, generator, reference=None,
+                 *, match_colors: bool = True):
     """Colour coherence, anti-blur, contrast and noise on the warped frame: what the denoiser starts from."""
     from animator.color import add_noise, adjust_contrast, match_color, unsharp_mask
 
     v, g = params.values, config.generation
     image = warped
     reference = reference if reference is not None else backends.color_reference
-    if config.coherence.color != "none" and reference is not None and v["color_strength"] > 0:
+    if match_colors and config.coherence.color != "none" and reference is not None and v["color_strength"] > 0:
         image = match_color(image, reference, space=config.coherence.color, strength=v["color_strength"])
     if v["sharpen_amount"] > 0:
         image = unsharp_mask(image, v["sharpen_amount"], sigma=g.sharpen_sigma, threshold=g.sharpen_threshold)
@@ -290,7 +291,10 @@ def advance(state: FrameState, dst: int, plan: RenderPlan, config: "AnimationCon
             warped = follow_hybrid_video(warped, state.hybrid_raw, hybrid_raw, config, backends)
     alpha = params.values["composite_alpha"] if hybrid_raw is not None else 0.0
     with timer("coherence"):
-        init = prepare_init(warped, params, config, backends, generator, reference)
+        # Colour matching counters drift; a warp-only render with no contrast or sharpening has none to counter
+        # (it only moves pixels), and matching would shift the palette as the view's content changes.
+        match_colors = backends.diffuses or config.mode == "video" or plan.recolours()
+        init = prepare_init(warped, params, config, backends, generator, reference, match_colors=match_colors)
         if alpha > 0 and config.hybrid.before_generation:
             init = init * (1 - alpha) + hybrid_raw * alpha
     with timer("denoise"):
