@@ -31,6 +31,7 @@ import functools
 import math
 import threading
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -148,7 +149,15 @@ def warp_3d(
 
 
 def _check_inputs(image, depth, K, dst_from_src, sampling, fill):
-    check_tensor(image, "image")
+    if isinstance(image, torch.Tensor) and image.dtype == torch.uint8:
+        # 8-bit frames: sampled by OpenCV on the CPU (see _sample_uint8)
+        if image.device.type != "cpu":
+            raise AnimatorError(f"uint8 images are warped on the CPU only, got one on {image.device}", field="image",
+                                hint="pass a float image in [0, 1] on the GPU")
+        if fill == "telea":
+            raise AnimatorError("fill 'telea' needs a float image", field="fill", hint="pass image.float() / 255")
+    else:
+        check_tensor(image, "image")
     check_shape(image, "image", "B,C,H,W")
     check_tensor(depth, "depth")
     check_shape(depth, "depth", "B,1,H,W")
@@ -341,9 +350,38 @@ def _crack_fill_consistent(z_src, z_dst, crack, K, src_from_dst) -> torch.Tensor
 
 
 def _sample(image: torch.Tensor, grid: torch.Tensor, mode: str, padding: str) -> torch.Tensor:
+    if image.dtype == torch.uint8:
+        return _sample_uint8(image, grid, mode, padding)
     source = image if image.dtype in (torch.float32, torch.float64) else image.float()
     out = F.grid_sample(source, grid.to(source.dtype), mode=mode, padding_mode=padding, align_corners=False)
     return out.clamp(0.0, 1.0) if mode == "bicubic" else out
+
+
+_CV_INTERPOLATION = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
+_CV_BORDER = {"border": cv2.BORDER_REPLICATE, "reflection": cv2.BORDER_REFLECT}
+
+
+def _sample_uint8(image: torch.Tensor, grid: torch.Tensor, mode: str, padding: str) -> torch.Tensor:
+    """``grid_sample`` for 8-bit BxCxHxW CPU images, by ``cv2.remap``: the result is rounded to 8 bits like the
+    image (OpenCV interpolates in fixed point, within a level or two of rounding the float result), at a third of
+    the cost on a small CPU. A channels-last image (a ``permute`` of HxWxC frames) is read without a copy.
+
+    ``padding`` border = BORDER_REPLICATE and reflection = BORDER_REFLECT are grid_sample's paddings for
+    ``align_corners=False`` (both mirror about the outer pixel edges).
+    """
+    height, width = image.shape[-2:]
+    # normalised (align_corners=False) -> pixel coordinates: ((g + 1) * size - 1) / 2
+    half = grid.new_tensor([width / 2, height / 2])
+    maps = torch.addcmul(half - 0.5, grid, half).to(torch.float32).numpy()            # BxHxWx2
+    results = []
+    for item in range(image.shape[0]):
+        planes = [image[item].permute(1, 2, 0)] if image.shape[1] <= 4 else [plane[..., None] for plane in image[item]]
+        remapped = [cv2.remap(np.ascontiguousarray(plane.numpy()), maps[item], None, _CV_INTERPOLATION[mode],
+                              borderMode=_CV_BORDER[padding]) for plane in planes]
+        result = remapped[0] if len(remapped) == 1 else np.stack(remapped, axis=-1)
+        results.append(result.reshape(height, width, -1))
+    # BxCxHxW over HxWxC memory (channels-last): handing the frame on as HxWxC needs no transposing copy
+    return torch.from_numpy(np.stack(results) if len(results) > 1 else results[0][None]).permute(0, 3, 1, 2)
 
 
 def _runs_neighbours(keys: torch.Tensor, line: int):
@@ -395,25 +433,35 @@ def _far_side_index(z_dst: torch.Tensor, holes: torch.Tensor):
     return best_index, best_depth > -float("inf")
 
 
-def _channel_offsets(flat: torch.Tensor, channels: int, pixels: int) -> torch.Tensor:
-    """Flat pixel indices into Bx1xHxW -> element offsets of all their channels in a contiguous BxCxHxW."""
-    base = flat + (flat // pixels) * ((channels - 1) * pixels)
-    return (base[None] + torch.arange(channels, device=flat.device)[:, None] * pixels).view(-1)
+def _channel_offsets(flat: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """Flat pixel indices into Bx1xHxW -> storage offsets of all their channels in BxCxHxW ``values``, which may be
+    contiguous or channels-last (the 8-bit path keeps OpenCV's HxWxC memory)."""
+    height, width = values.shape[-2:]
+    pixels = height * width
+    stride_b, stride_c, stride_h, stride_w = values.stride()
+    within = flat % pixels
+    base = (flat // pixels) * stride_b + (within // width) * stride_h + (within % width) * stride_w
+    return (base[None] + torch.arange(values.shape[1], device=flat.device)[:, None] * stride_c).view(-1)
+
+
+def _storage(values: torch.Tensor) -> torch.Tensor:
+    """A 1-D view of a dense tensor's memory (contiguous or channels-last), for :func:`_channel_offsets`."""
+    if not (values.is_contiguous() or values.is_contiguous(memory_format=torch.channels_last)):
+        raise ValueError("expected a contiguous or channels-last tensor")  # internal: warp_3d makes its own
+    return values.as_strided((values.numel(),), (1,))
 
 
 def _set_pixels(values: torch.Tensor, holes: torch.Tensor, value: float) -> None:
-    """Sets every channel of the ``holes`` (flat indices into Bx1xHxW) of contiguous BxCxHxW ``values``, in place."""
-    pixels = values.shape[-2] * values.shape[-1]
-    values.view(-1)[_channel_offsets(holes, values.shape[1], pixels)] = value
+    """Sets every channel of the ``holes`` (flat indices into Bx1xHxW) of BxCxHxW ``values``, in place."""
+    _storage(values)[_channel_offsets(holes, values)] = value
 
 
 def _fill_from_far_side(values: torch.Tensor, holes: torch.Tensor, far_side) -> None:
-    """Holes of contiguous BxCxHxW ``values`` copy their far-side valid pixel (``far_side`` from
-    :func:`_far_side_index`), in place; where none exists they stay as they are."""
+    """Holes of BxCxHxW ``values`` copy their far-side valid pixel (``far_side`` from :func:`_far_side_index`), in
+    place; where none exists they stay as they are."""
     index, found = far_side
-    pixels, channels = values.shape[-2] * values.shape[-1], values.shape[1]
-    flat = values.view(-1)
-    flat[_channel_offsets(holes[found], channels, pixels)] = flat[_channel_offsets(index[found], channels, pixels)]
+    flat = _storage(values)
+    flat[_channel_offsets(holes[found], values)] = flat[_channel_offsets(index[found], values)]
 
 
 def _far_side_depth(z_dst: torch.Tensor, z_src: torch.Tensor, holes: torch.Tensor, far_side) -> torch.Tensor:

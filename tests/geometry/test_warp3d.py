@@ -187,7 +187,7 @@ def _square_scene(z=200.0):
         (lambda i, d, k, p: (i, -d, k, p), "depth"),
         (lambda i, d, k, p: (i, d.masked_fill(torch.rand_like(d) < 0.01, math.nan), k, p), "depth"),
         (lambda i, d, k, p: (i.masked_fill(torch.rand_like(i) < 0.01, math.nan), d, k, p), "image"),
-        (lambda i, d, k, p: ((i * 255).to(torch.uint8), d, k, p), "image"),
+        (lambda i, d, k, p: ((i * 255).to(torch.int32), d, k, p), "image"),
         (lambda i, d, k, p: (i, d.long(), k, p), "depth"),
         (lambda i, d, k, p: (i, d, k[:2], p), "K"),
         (lambda i, d, k, p: (i, d, k, p[:3]), "dst_from_src"),
@@ -258,3 +258,29 @@ def test_a_one_pixel_disocclusion_is_not_bridged():
     # the opened column lies between the near wall's new edge (edge - 2) and the far wall's (edge + 1 - 1)
     assert not valid[..., edge - 1].any()  # a crack fill here would stretch the near wall's edge over it
     assert valid[..., : edge - 1].all() and valid[..., edge : width - 1].all()
+
+
+@pytest.mark.parametrize("fill", ["background", "border", "reflection", "none"])
+@pytest.mark.parametrize("sampling", ["bilinear", "bicubic"])
+def test_uint8_frames_warp_like_float_frames_rounded(scene, fill, sampling):
+    """8-bit frames (sampled by OpenCV) give the float warp rounded to 8 bits, within OpenCV's fixed-point
+    interpolation, and the same masks; a channels-last view of HxWx3 frames is accepted as it is."""
+    _, K, image, depth = scene
+    _, _, _, dst_from_src = _truth(scene, "forward_turning")
+    frame = (image[0].float().permute(1, 2, 0) * 255).round().to(torch.uint8)          # HxWx3, as video frames are
+    as_float = frame.permute(2, 0, 1)[None].float() / 255
+    args = (depth.float(), K.float(), dst_from_src.float())
+    expected, expected_valid = warp_3d(as_float, *args, fill=fill, sampling=sampling)
+    warped, valid = warp_3d(frame.permute(2, 0, 1)[None], *args, fill=fill, sampling=sampling)
+    assert warped.dtype == torch.uint8 and warped.shape == expected.shape
+    assert torch.equal(valid, expected_valid)
+    difference = (warped.float() - (expected * 255).round()).abs()
+    assert difference.mean() < 0.5 and difference.max() <= 8, (difference.mean(), difference.max())
+    assert psnr(warped.double() / 255, expected.double(), valid) >= 40.0
+
+
+def test_uint8_frames_refuse_what_opencv_cannot_do(scene):
+    _, K, image, depth = scene
+    frame = (image.float() * 255).to(torch.uint8)
+    with pytest.raises(AnimatorError, match="telea"):
+        warp_3d(frame, depth.float(), K.float(), torch.eye(4), fill="telea")
