@@ -152,3 +152,29 @@ def test_compiled_and_cuda_graph_renders_on_cuda(keyframes, tiny_model):
     assert mean_difference(eager_frames[0], compiled_frames[0]) < 1.0
     replay = [mean_difference(a, b) for a, b in zip(compiled_frames, graph_frames)]
     assert max(replay) < 0.05, replay
+
+
+def test_cpu_warp_only_tweens_from_8_bit_frames_match_the_float_path(tmp_path):
+    """The CPU fast path of warp-only tweens (the anchor's 8-bit frame warped by OpenCV) gives the float path's
+    frames within OpenCV's fixed-point interpolation."""
+    from dataclasses import replace
+
+    from animator.render import StageTimer, first_frame, load_backends, prepare, to_uint8, tween
+
+    rng = np.random.default_rng(1)
+    texture = (rng.random((SIZE // 4, SIZE // 4, 3)) * 255).astype(np.uint8)
+    Image.fromarray(texture).resize((SIZE, SIZE), Image.Resampling.BICUBIC).save(tmp_path / "init.png")
+    data = {"width": SIZE, "height": SIZE, "fps": 12, "frames": 8, "mode": "3d", "init_image": str(tmp_path / "init.png"),
+            "motion": {"translation_z": "0:(30)", "rotation_3d_y": "0:(1.5)", "translation_x": "0:(5)"}}
+    path = tmp_path / "anim.yaml"
+    path.write_text(yaml.safe_dump(data))
+    config, plan = prepare(path)
+    backends = load_backends(config)
+    anchor = first_frame(plan, config, backends, 0, None, StageTimer(backends.device, sync=False))
+    later = replace(anchor, index=7)  # a warp-only tween reads only the earlier anchor
+    for index in (1, 4, 6):
+        fast = tween(replace(anchor, frame=to_uint8(anchor.image)), later, index, plan, config, fade=False)
+        slow = tween(replace(anchor, frame=None), later, index, plan, config, fade=False)
+        assert fast.dtype == torch.uint8 and slow.dtype == torch.float32
+        difference = np.abs(to_uint8(fast).astype(int) - to_uint8(slow).astype(int))
+        assert difference.mean() < 0.5 and difference.max() <= 8, (index, difference.mean(), difference.max())
