@@ -93,6 +93,10 @@ def load_backends(config: "AnimationConfig") -> Backends:
     backends = Backends(device=device, denoiser=denoiser, diffuses=(b.denoise or "none") != "none")
     if not backends.diffuses:
         backends.notes.append(NO_DENOISER_NOTE)
+    if b.compile != "none":
+        backends.notes.append(f"compile: {b.compile} - the first frames wait while the models compile "
+                              + ("(about a minute per model and frame size)" if device.type == "cuda" else
+                                 "(on a CPU that can take many minutes and rarely pays off: use compile: none)"))
     if config.mode == "3d":
         from animator.backends.depth import DepthTracker, load_depth_estimator
 

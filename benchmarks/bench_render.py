@@ -45,7 +45,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -598,6 +598,7 @@ def run_all(args) -> list[dict]:
             say("tiny SD + tiny DPT at 64x64 on the CPU")
             model, depth = make_tiny_folders(workdir)
             for setting in (QUALITY, TURBO):
+                setting = replace(setting, depth_resolution=None)  # the tiny DPT's own 64 px (256 would upscale)
                 emit(bench_diffusion(setting, TINY_SIZE, model=model, depth=depth, tiny_vae=model / "tiny_vae",
                                      label=f"tiny-{setting.name}", device="cpu", args=args, workdir=workdir))
         full = [setting for name in configs for setting in (QUALITY, TURBO) if setting.name == name]  # given order
