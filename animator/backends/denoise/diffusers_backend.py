@@ -76,6 +76,7 @@ class DiffusersDenoiser:
         self.vae_scale_factor = int(getattr(pipe, "vae_scale_factor", 8) or 8)
         self._step_kwargs: dict[int, set[str]] = {}
         self._device_cache: "torch.device | None" = None
+        self._dtypes: dict[str, tuple[Any, "torch.dtype"]] = {}
 
     # ---------------------------------------------------------------- public API
 
@@ -174,6 +175,16 @@ class DiffusersDenoiser:
             self._device_cache = getattr(self.pipe, "_execution_device", None) or self.device
         return self._device_cache
 
+    def _dtype_of(self, part: str) -> "torch.dtype":
+        """The dtype of ``pipe.unet`` / ``pipe.vae``, looked up once: diffusers' ``.dtype`` walks every submodule
+        (a few ms for SD 1.5's UNet in Python, several times a frame), and a loaded model's dtype never changes.
+        Keyed by the module object, so a VAE swapped later is looked up again."""
+        module = getattr(self.pipe, part)
+        cached = self._dtypes.get(part)
+        if cached is None or cached[0] is not module:
+            cached = self._dtypes[part] = (module, module.dtype)
+        return cached[1]
+
     def _strength_map(self, strength: float, mask, batch: int, latent_size: tuple[int, int]) -> "Tensor | None":
         """Bx1xhxw per-latent-pixel strength: ``strength`` raised towards 1 where the mask says so (None without a
         mask). float64, so that its step arithmetic is the same as the host's for an unmasked frame."""
@@ -190,14 +201,14 @@ class DiffusersDenoiser:
     def _encode_image(self, image: "Tensor") -> "Tensor":
         """Bx3xHxW [0,1] -> Bx4xhxw scaled latents in the UNet's dtype."""
         vae = self.pipe.vae
-        pixels = image.to(device=self._execution_device, dtype=vae.dtype) * 2 - 1
+        pixels = image.to(device=self._execution_device, dtype=self._dtype_of("vae")) * 2 - 1
         encoded = vae.encode(pixels)
         if hasattr(encoded, "latent_dist"):
             # The distribution's mean, not a sample: sampling adds fresh noise to every frame, which shows as flicker.
             latents = encoded.latent_dist.mode()
         else:  # AutoencoderTiny is deterministic
             latents = encoded.latents
-        return self._normalize_latents(latents).to(self.pipe.unet.dtype)
+        return self._normalize_latents(latents).to(self._dtype_of("unet"))
 
     def _normalize_latents(self, latents: "Tensor") -> "Tensor":
         import torch
@@ -217,7 +228,7 @@ class DiffusersDenoiser:
 
         vae = self.pipe.vae
         config = vae.config
-        latents = latents.to(vae.dtype)
+        latents = latents.to(self._dtype_of("vae"))
         mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
         if mean is not None and std is not None:
             mean = torch.tensor(mean, device=latents.device, dtype=latents.dtype).view(1, -1, 1, 1)
@@ -266,7 +277,7 @@ class DiffusersDenoiser:
         if hasattr(scheduler, "set_begin_index"):
             scheduler.set_begin_index(first_step * order)
 
-        noise = randn_tensor(shape, generator=generator, device=device, dtype=unet.dtype)
+        noise = randn_tensor(shape, generator=generator, device=device, dtype=self._dtype_of("unet"))
         if init_latents is None:
             latents = noise * scheduler.init_noise_sigma
         else:
@@ -295,7 +306,7 @@ class DiffusersDenoiser:
         import torch
 
         unet = self.pipe.unet
-        device, dtype = self._execution_device, unet.dtype
+        device, dtype = self._execution_device, self._dtype_of("unet")
         distilled_guidance = unet.config.get("time_cond_proj_dim") is not None
         use_cfg = guidance > 1.0 and not distilled_guidance
 
