@@ -114,29 +114,21 @@ def warp_3d(
     dst_from_src = batched_matrix(dst_from_src, "dst_from_src", 4, image.shape[0], image.device, compute_dtype)
     src_from_dst = invert_pose(dst_from_src)
 
-    # 1-2. destination depth: z-buffered splat (inf where nothing landed), one-pixel cracks closed. Cracks and
-    # holes are a few percent of the pixels: everything that concerns only them works on their flat index lists.
+    # 1-2. destination depth: z-buffered splat (inf where nothing landed), one-pixel cracks closed; 4. which pixels
+    # show a real surface; 3. holes get the depth of the valid pixel on their far side (background) when something
+    # needs it: the returned depth, or the border/reflection smear
     z_splat = _splat_depth(z_src, K, dst_from_src)  # Bx1x(H+2)x(W+2), an inf border around the image
-    z_dst, crack = _close_cracks(z_splat)  # Bx1xHxW, flat indices of the crack fills
-    # 4. a splatted pixel is a visible surface by construction; a crack fill must agree with the source depth
-    valid = z_dst < float("inf")
-    valid.view(-1)[crack] = _crack_fill_consistent(z_src, z_dst, crack, K, src_from_dst)
-    holes = (~valid).view(-1).nonzero().squeeze(1)  # flat indices into Bx1xHxW
-
-    # 3. where each destination pixel comes from in the source; holes get the depth of the valid pixel on their
-    # far side (background) when something needs it: the returned depth, or the border/reflection smear
     needs_far_side = return_depth or fill in ("border", "reflection", "background")
-    far_side = _far_side_index(z_dst, holes) if needs_far_side else None
-    z_lookup = z_dst  # a new tensor of ours: its holes are filled in place
-    z_lookup.view(-1)[holes] = _far_side_depth(z_dst, z_src, holes, far_side) if far_side is not None else 1.0
+    find_holes = _DenseHoles.find if _dense_holes(image.device) else _SparseHoles.find
+    z_lookup, valid, holes = find_holes(z_src, z_splat, K, src_from_dst, needs_far_side)
     grid = _source_grid(z_lookup, K, src_from_dst)  # BxHxWx2
     # border/reflection: holes show the source at the reprojection of a background depth, a smear as Deforum's
     warped = _sample(image, grid, sampling, padding="reflection" if fill == "reflection" else "border")
 
     if fill == "none":
-        _set_pixels(warped, holes, 0.0)
+        warped = holes.clear(warped)
     elif fill == "background":
-        _fill_from_far_side(warped, holes, far_side)
+        warped = holes.copy_far_side(warped)
     elif fill == "telea":
         warped = _inpaint_telea(warped, valid)
     warped = warped.to(image.dtype)
@@ -462,6 +454,139 @@ def _fill_from_far_side(values: torch.Tensor, holes: torch.Tensor, far_side) -> 
     index, found = far_side
     flat = _storage(values)
     flat[_channel_offsets(holes[found], values)] = flat[_channel_offsets(index[found], values)]
+
+
+def _dense_holes(device: torch.device) -> bool:
+    """Hole bookkeeping as whole-image tensors on GPUs, as index lists on the CPU.
+
+    Holes are a few percent of the pixels, so on the CPU listing them (``nonzero``) and working on the lists is
+    the fast way. On a GPU each ``nonzero`` or boolean index waits for the device to finish everything queued
+    (the list's length decides the next allocation), which stalls the frame loop several times per warp; there the
+    same steps run as full-size, wait-free tensor operations (cummax scans instead of runs of holes).
+    """
+    return device.type != "cpu"
+
+
+class _SparseHoles:
+    """Holes as flat index lists into Bx1xHxW (the CPU path; see :func:`_dense_holes`)."""
+
+    def __init__(self, holes: torch.Tensor, far_side) -> None:
+        self.holes, self.far_side = holes, far_side
+
+    @classmethod
+    def find(cls, z_src, z_splat, K, src_from_dst, needs_far_side: bool):
+        """(z to look the source up with, valid, holes) of a splatted destination depth."""
+        z_dst, crack = _close_cracks(z_splat)  # Bx1xHxW, flat indices of the crack fills
+        # a splatted pixel is a visible surface by construction; a crack fill must agree with the source depth
+        valid = z_dst < float("inf")
+        valid.view(-1)[crack] = _crack_fill_consistent(z_src, z_dst, crack, K, src_from_dst)
+        holes = (~valid).view(-1).nonzero().squeeze(1)  # flat indices into Bx1xHxW
+        far_side = _far_side_index(z_dst, holes) if needs_far_side else None
+        z_lookup = z_dst  # a new tensor of ours: its holes are filled in place
+        z_lookup.view(-1)[holes] = _far_side_depth(z_dst, z_src, holes, far_side) if far_side is not None else 1.0
+        return z_lookup, valid, cls(holes, far_side)
+
+    def clear(self, values: torch.Tensor) -> torch.Tensor:
+        _set_pixels(values, self.holes, 0.0)
+        return values
+
+    def copy_far_side(self, values: torch.Tensor) -> torch.Tensor:
+        _fill_from_far_side(values, self.holes, self.far_side)
+        return values
+
+
+class _DenseHoles:
+    """Holes as Bx1xHxW masks and per-pixel far-side indices (the GPU path; see :func:`_dense_holes`). Gives the
+    sparse path's results: the same rules, evaluated on every pixel and kept where they apply."""
+
+    def __init__(self, valid: torch.Tensor, far_index: torch.Tensor | None, found: torch.Tensor | None) -> None:
+        self.valid, self.far_index, self.found = valid, far_index, found
+
+    @classmethod
+    def find(cls, z_src, z_splat, K, src_from_dst, needs_far_side: bool):
+        z_dst, is_crack = _close_cracks_dense(z_splat)
+        valid = torch.where(is_crack, _consistent_dense(z_src, z_dst, is_crack, K, src_from_dst), z_dst < float("inf"))
+        holes = ~valid
+        if not needs_far_side:
+            return torch.where(holes, torch.ones_like(z_dst), z_dst), valid, cls(valid, None, None)
+        far_index, far_depth, found = _far_side_dense(z_dst, valid)
+        fallback = z_src.flatten(1).amax(1).view(-1, 1, 1, 1).expand_as(z_dst)  # no valid pixel: the farthest source z
+        z_lookup = torch.where(holes, torch.where(found, far_depth, fallback), z_dst)
+        return z_lookup, valid, cls(valid, far_index, found)
+
+    def clear(self, values: torch.Tensor) -> torch.Tensor:
+        return torch.where(self.valid, values, torch.zeros((), dtype=values.dtype, device=values.device))
+
+    def copy_far_side(self, values: torch.Tensor) -> torch.Tensor:
+        batch, channels = values.shape[:2]
+        index = self.far_index.view(batch, 1, -1).expand(batch, channels, -1)
+        far = values.reshape(batch, channels, -1).gather(2, index).view_as(values)
+        return torch.where(~self.valid & self.found, far, values)
+
+
+def _close_cracks_dense(padded: torch.Tensor):
+    """:func:`_close_cracks` without index lists: (filled z, Bx1xHxW bool crack mask)."""
+    height, width = padded.shape[-2] - 2, padded.shape[-1] - 2
+
+    def shifted(dy: int, dx: int) -> torch.Tensor:
+        return padded[..., 1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
+
+    pairs = [((0, -1), (0, 1)), ((-1, 0), (1, 0)), ((-1, -1), (1, 1)), ((-1, 1), (1, -1))]
+    candidate = torch.maximum(shifted(*pairs[0][0]), shifted(*pairs[0][1]))
+    for a, b in pairs[1:]:
+        candidate = torch.minimum(candidate, torch.maximum(shifted(*a), shifted(*b)))
+    z = shifted(0, 0)
+    is_crack = z > candidate * (1 + _DEPTH_TOLERANCE)  # also true for empty pixels
+    return torch.where(is_crack, candidate, z), is_crack
+
+
+def _consistent_dense(z_src, z_dst, is_crack, K, src_from_dst) -> torch.Tensor:
+    """:func:`_crack_fill_consistent` for every pixel at once (only its value on cracks is used)."""
+    batch, _, height, width = z_dst.shape
+    fx, fy = K[:, 0, 0].view(-1, 1, 1, 1), K[:, 1, 1].view(-1, 1, 1, 1)
+    cx, cy = K[:, 0, 2].view(-1, 1, 1, 1), K[:, 1, 2].view(-1, 1, 1, 1)
+    z = torch.where(is_crack, z_dst, torch.ones_like(z_dst))  # finite everywhere: no NaN reaches an index
+    cols = torch.arange(width, device=z.device, dtype=z.dtype).view(1, 1, 1, width)
+    rows = torch.arange(height, device=z.device, dtype=z.dtype).view(1, 1, height, 1)
+    point = torch.stack([((cols - cx) * (z / fx)).expand_as(z), ((rows - cy) * (z / fy)).expand_as(z), z], 1)
+    moved = src_from_dst[:, :3, :3] @ point.view(batch, 3, -1) + src_from_dst[:, :3, 3:4]   # Bx3xHW, source camera
+    x, y, z_pred = moved.view(batch, 3, 1, height, width).unbind(1)
+    ahead = z_pred > 1e-6
+    inv_z = torch.where(ahead, z_pred, torch.ones_like(z_pred)).reciprocal()
+    u, v = fx * x * inv_z + cx, fy * y * inv_z + cy
+    inside = ahead & (u >= -0.5) & (u <= width - 0.5) & (v >= -0.5) & (v <= height - 0.5)
+    u, v = torch.where(inside, u, torch.zeros_like(u)), torch.where(inside, v, torch.zeros_like(v))
+    col0, col1 = (torch.round(u + d).clamp_(0, width - 1).long() for d in (-0.25, 0.25))
+    row0, row1 = (torch.round(v + d).clamp_(0, height - 1).long() for d in (-0.25, 0.25))
+    source = z_src.reshape(batch, -1)
+    around = torch.stack([source.gather(1, (r * width + c).view(batch, -1)) for r in (row0, row1) for c in (col0, col1)])
+    low, high = around.amin(0) * (1 - _DEPTH_TOLERANCE), around.amax(0) * (1 + _DEPTH_TOLERANCE)
+    agrees = (z_pred.view(batch, -1) >= low) & (z_pred.view(batch, -1) <= high)
+    return inside & agrees.view_as(inside)
+
+
+def _far_side_dense(z_dst: torch.Tensor, valid: torch.Tensor):
+    """:func:`_far_side_index` for every pixel: (flat index within its image of the chosen neighbour, its depth,
+    found), each Bx1xHxW; the nearest valid pixel before / after each pixel along rows and columns comes from
+    running maxima / minima of the valid pixels' coordinates."""
+    batch, _, height, width = z_dst.shape
+    cols = torch.arange(width, device=z_dst.device).view(1, 1, 1, width).expand_as(valid)
+    rows = torch.arange(height, device=z_dst.device).view(1, 1, height, 1).expand_as(valid)
+    left = torch.where(valid, cols, -1).cummax(3).values
+    right = torch.where(valid, cols, width).flip(3).cummin(3).values.flip(3)
+    up = torch.where(valid, rows, -1).cummax(2).values
+    down = torch.where(valid, rows, height).flip(2).cummin(2).values.flip(2)
+    z_flat = z_dst.reshape(batch, -1)
+    best_depth = torch.full_like(z_dst, -float("inf"))
+    best_index = torch.zeros_like(cols)
+    for exists, index in ((left >= 0, rows * width + left), (right < width, rows * width + right),
+                          (up >= 0, up * width + cols), (down < height, down * width + cols)):
+        index = torch.where(exists, index, 0)
+        depth = z_flat.gather(1, index.reshape(batch, -1)).view_as(z_dst)
+        better = exists & (depth > best_depth)
+        best_depth = torch.where(better, depth, best_depth)
+        best_index = torch.where(better, index, best_index)
+    return best_index, best_depth, best_depth > -float("inf")
 
 
 def _far_side_depth(z_dst: torch.Tensor, z_src: torch.Tensor, holes: torch.Tensor, far_side) -> torch.Tensor:
