@@ -11,20 +11,19 @@ switches are made for:
   ``dynamic=False``: a render's shapes never change, and static shapes are what CUDA graphs need.
 
 Compiled modules keep their class and attributes (``nn.Module.compile`` works in place), so the rest of the code
-does not know whether a model is compiled. :func:`eager` runs them uncompiled for a while (baselines, debugging).
+does not know whether a model is compiled.
 """
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from animator.errors import AnimatorError
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["COMPILE_MODES", "torch_compile_mode", "speed_up_module", "speed_up_denoiser", "speed_up_depth", "eager"]
+__all__ = ["COMPILE_MODES", "torch_compile_mode", "speed_up_module", "speed_up_denoiser", "speed_up_depth"]
 
 COMPILE_MODES = ("none", "default", "cudagraphs")
 
@@ -104,16 +103,3 @@ def attention_kind(unet) -> str:
         return "unknown"
     names = sorted({type(processor).__name__ for processor in processors.values()})
     return "sdpa" if names == ["AttnProcessor2_0"] else ",".join(names)
-
-
-@contextmanager
-def eager(*modules) -> Iterator[None]:
-    """Runs compiled modules (``nn.Module.compile``) uncompiled inside the block."""
-    saved = [(module, module.__dict__.get("_compiled_call_impl")) for module in modules]
-    try:
-        for module, _ in saved:
-            module._compiled_call_impl = None
-        yield
-    finally:
-        for module, compiled in saved:
-            module._compiled_call_impl = compiled
