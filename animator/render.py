@@ -370,10 +370,12 @@ def tween(prev: FrameState, nxt: FrameState, index: int, plan: RenderPlan, confi
 
     w = (index - prev.index) / (nxt.index - prev.index)
     if not fade:  # warp-only: the previous anchor seen from here, holes filled by motion.fill (as the anchors are)
-        if (config.mode == "3d" and prev.frame is not None and prev.image.device.type == "cpu"
-                and config.motion.fill != "telea"):
+        if config.mode == "3d" and prev.image.device.type == "cpu" and config.motion.fill != "telea":
             # On the CPU the anchor's 8-bit frame is warped by OpenCV straight to the 8-bit tween: a third of the
-            # float warp's sampling cost, and no rounding pass (within a level of the float path).
+            # float warp's sampling cost, and no rounding pass (within a level of the float path). The anchor's
+            # image is quantised, so its 8-bit frame is exact, emitted or (after a resume) made here once.
+            if prev.frame is None:
+                prev.frame = to_uint8(prev.image)
             as_uint8 = torch.from_numpy(prev.frame).permute(2, 0, 1)[None]
             return move_camera(replace(prev, image=as_uint8), plan, index, config, with_depth=False)[0]
         return quantize(move_camera(prev, plan, index, config, with_depth=False)[0])

@@ -155,7 +155,8 @@ def test_cpu_warp_only_tweens_from_8_bit_frames_match_the_float_path(tmp_path):
     frames within OpenCV's fixed-point interpolation."""
     from dataclasses import replace
 
-    from animator.render import StageTimer, first_frame, load_backends, prepare, to_uint8, tween
+    from animator.render import (StageTimer, first_frame, load_backends, move_camera, prepare, quantize, to_uint8,
+                                 tween)
 
     rng = np.random.default_rng(1)
     texture = (rng.random((SIZE // 4, SIZE // 4, 3)) * 255).astype(np.uint8)
@@ -169,8 +170,10 @@ def test_cpu_warp_only_tweens_from_8_bit_frames_match_the_float_path(tmp_path):
     anchor = first_frame(plan, config, backends, 0, None, StageTimer(backends.device, sync=False))
     later = replace(anchor, index=7)  # a warp-only tween reads only the earlier anchor
     for index in (1, 4, 6):
-        fast = tween(replace(anchor, frame=to_uint8(anchor.image)), later, index, plan, config, fade=False)
-        slow = tween(replace(anchor, frame=None), later, index, plan, config, fade=False)
+        fast = tween(replace(anchor, frame=None), later, index, plan, config, fade=False)    # makes the 8-bit frame
+        assert np.array_equal(tween(replace(anchor, frame=to_uint8(anchor.image)), later, index, plan, config,
+                                    fade=False), fast)                       # as emitted: the same frame
+        slow = quantize(move_camera(anchor, plan, index, config, with_depth=False)[0])  # the float path (GPUs)
         assert fast.dtype == torch.uint8 and slow.dtype == torch.float32
         difference = np.abs(to_uint8(fast).astype(int) - to_uint8(slow).astype(int))
         assert difference.mean() < 0.5 and difference.max() <= 8, (index, difference.mean(), difference.max())
