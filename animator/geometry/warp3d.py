@@ -262,6 +262,21 @@ def _close_cracks(padded: torch.Tensor):
 
     Returns (filled z: a new Bx1xHxW tensor, the cracks' flat indices into it: a sorted long tensor).
     """
+    z, candidate, is_crack = _find_cracks(padded)
+    crack = is_crack.view(-1).nonzero().squeeze(1)
+    z.view(-1)[crack] = candidate.view(-1)[crack]
+    return z, crack
+
+
+def _close_cracks_dense(padded: torch.Tensor):
+    """:func:`_close_cracks` without index lists: (filled z, Bx1xHxW bool crack mask)."""
+    z, candidate, is_crack = _find_cracks(padded)
+    return torch.where(is_crack, candidate, z), is_crack
+
+
+def _find_cracks(padded: torch.Tensor):
+    """(z: a new Bx1xHxW copy of the inside of ``padded``, each pixel's crack fill candidate (a scratch buffer),
+    Bx1xHxW bool: is a crack) for :func:`_close_cracks`."""
     height, width = padded.shape[-2] - 2, padded.shape[-1] - 2
 
     def shifted(dy: int, dx: int) -> torch.Tensor:
@@ -275,9 +290,7 @@ def _close_cracks(padded: torch.Tensor):
         torch.minimum(candidate, torch.maximum(shifted(*a), shifted(*b), out=farther), out=candidate)
     z = shifted(0, 0).contiguous()
     is_crack = z > torch.mul(candidate, 1 + _DEPTH_TOLERANCE, out=farther)  # also true for empty pixels
-    crack = is_crack.view(-1).nonzero().squeeze(1)
-    z.view(-1)[crack] = candidate.view(-1)[crack]
-    return z, crack
+    return z, candidate, is_crack
 
 
 def _source_grid(z_dst: torch.Tensor, K: torch.Tensor, src_from_dst: torch.Tensor) -> torch.Tensor:
@@ -317,28 +330,36 @@ def _crack_fill_consistent(z_src, z_dst, crack, K, src_from_dst) -> torch.Tensor
         flat = crack if mine is None else crack[mine] - i * pixels
         if flat.numel() == 0:
             continue
-        (fx, _, cx), (_, fy, cy) = K[i, 0].tolist(), K[i, 1].tolist()
-        rotation, translation = src_from_dst[i, :3, :3], src_from_dst[i, :3, 3:4]
-        z = z_dst[i].view(-1).take(flat)
-        row, col = (flat // width).to(z.dtype), (flat % width).to(z.dtype)
-        point = torch.stack([(col - cx) * (z / fx), (row - cy) * (z / fy), z])  # 3xN in the destination camera
-        x, y, z_pred = (rotation @ point + translation).unbind(0)  # in the source camera
-        ahead = z_pred > 1e-6
-        inv_z = torch.where(ahead, z_pred, torch.ones_like(z_pred)).reciprocal()
-        u, v = fx * x * inv_z + cx, fy * y * inv_z + cy
-        inside = ahead & (u >= -0.5) & (u <= width - 0.5) & (v >= -0.5) & (v <= height - 0.5)
-        # the source pixels around (u, v) that bilinear sampling weighs by more than a quarter
-        col0, col1 = (torch.round(u + d).clamp_(0, width - 1).long() for d in (-0.25, 0.25))
-        row0, row1 = (torch.round(v + d).clamp_(0, height - 1).long() for d in (-0.25, 0.25))
-        source = z_src[i].view(-1)
-        around = torch.stack([source.take(r * width + c) for r in (row0, row1) for c in (col0, col1)])  # 4xN
-        low, high = around.amin(0) * (1 - _DEPTH_TOLERANCE), around.amax(0) * (1 + _DEPTH_TOLERANCE)
-        agrees = (z_pred >= low) & (z_pred <= high)
+        z = z_dst[i].view(-1).take(flat)[None]
+        agrees = _reprojection_agrees(z, (flat // width)[None], (flat % width)[None], z_src[i : i + 1], K[i : i + 1],
+                                      src_from_dst[i : i + 1])[0]
         if mine is None:
-            result = inside & agrees
+            result = agrees
         else:
-            result[mine] = inside & agrees
+            result[mine] = agrees
     return result
+
+
+def _reprojection_agrees(z, row, col, z_src, K, src_from_dst) -> torch.Tensor:
+    """For destination pixels (``row``, ``col``: BxN long) at depth ``z`` (BxN): True where the point lands in the
+    source frame (Bx1xHxW depth ``z_src``) on a surface at its predicted depth, within the span of the one to four
+    source depths around where it lands (nearer than 0.75 px on both axes), widened by ``_DEPTH_TOLERANCE``."""
+    batch = z.shape[0]
+    height, width = z_src.shape[-2:]
+    fx, fy, cx, cy = (K[:, a, b].view(-1, 1) for a, b in ((0, 0), (1, 1), (0, 2), (1, 2)))
+    point = torch.stack([(col.to(z.dtype) - cx) * (z / fx), (row.to(z.dtype) - cy) * (z / fy), z], 1)  # Bx3xN
+    x, y, z_pred = (src_from_dst[:, :3, :3] @ point + src_from_dst[:, :3, 3:4]).unbind(1)  # in the source camera
+    ahead = z_pred > 1e-6
+    inv_z = torch.where(ahead, z_pred, torch.ones_like(z_pred)).reciprocal()
+    u, v = fx * x * inv_z + cx, fy * y * inv_z + cy
+    inside = ahead & (u >= -0.5) & (u <= width - 0.5) & (v >= -0.5) & (v <= height - 0.5)
+    u, v = torch.where(inside, u, torch.zeros_like(u)), torch.where(inside, v, torch.zeros_like(v))  # no NaN indices
+    col0, col1 = (torch.round(u + d).clamp_(0, width - 1).long() for d in (-0.25, 0.25))
+    row0, row1 = (torch.round(v + d).clamp_(0, height - 1).long() for d in (-0.25, 0.25))
+    source = z_src.reshape(batch, -1)
+    around = torch.stack([source.gather(1, r * width + c) for r in (row0, row1) for c in (col0, col1)])  # 4xBxN
+    low, high = around.amin(0) * (1 - _DEPTH_TOLERANCE), around.amax(0) * (1 + _DEPTH_TOLERANCE)
+    return inside & (z_pred >= low) & (z_pred <= high)
 
 
 def _sample(image: torch.Tensor, grid: torch.Tensor, mode: str, padding: str) -> torch.Tensor:
@@ -524,45 +545,12 @@ class _DenseHoles:
         return torch.where(~self.valid & self.found, far, values)
 
 
-def _close_cracks_dense(padded: torch.Tensor):
-    """:func:`_close_cracks` without index lists: (filled z, Bx1xHxW bool crack mask)."""
-    height, width = padded.shape[-2] - 2, padded.shape[-1] - 2
-
-    def shifted(dy: int, dx: int) -> torch.Tensor:
-        return padded[..., 1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
-
-    pairs = [((0, -1), (0, 1)), ((-1, 0), (1, 0)), ((-1, -1), (1, 1)), ((-1, 1), (1, -1))]
-    candidate = torch.maximum(shifted(*pairs[0][0]), shifted(*pairs[0][1]))
-    for a, b in pairs[1:]:
-        candidate = torch.minimum(candidate, torch.maximum(shifted(*a), shifted(*b)))
-    z = shifted(0, 0)
-    is_crack = z > candidate * (1 + _DEPTH_TOLERANCE)  # also true for empty pixels
-    return torch.where(is_crack, candidate, z), is_crack
-
-
 def _consistent_dense(z_src, z_dst, is_crack, K, src_from_dst) -> torch.Tensor:
     """:func:`_crack_fill_consistent` for every pixel at once (only its value on cracks is used)."""
     batch, _, height, width = z_dst.shape
-    fx, fy = K[:, 0, 0].view(-1, 1, 1, 1), K[:, 1, 1].view(-1, 1, 1, 1)
-    cx, cy = K[:, 0, 2].view(-1, 1, 1, 1), K[:, 1, 2].view(-1, 1, 1, 1)
-    z = torch.where(is_crack, z_dst, torch.ones_like(z_dst))  # finite everywhere: no NaN reaches an index
-    cols = torch.arange(width, device=z.device, dtype=z.dtype).view(1, 1, 1, width)
-    rows = torch.arange(height, device=z.device, dtype=z.dtype).view(1, 1, height, 1)
-    point = torch.stack([((cols - cx) * (z / fx)).expand_as(z), ((rows - cy) * (z / fy)).expand_as(z), z], 1)
-    moved = src_from_dst[:, :3, :3] @ point.view(batch, 3, -1) + src_from_dst[:, :3, 3:4]   # Bx3xHW, source camera
-    x, y, z_pred = moved.view(batch, 3, 1, height, width).unbind(1)
-    ahead = z_pred > 1e-6
-    inv_z = torch.where(ahead, z_pred, torch.ones_like(z_pred)).reciprocal()
-    u, v = fx * x * inv_z + cx, fy * y * inv_z + cy
-    inside = ahead & (u >= -0.5) & (u <= width - 0.5) & (v >= -0.5) & (v <= height - 0.5)
-    u, v = torch.where(inside, u, torch.zeros_like(u)), torch.where(inside, v, torch.zeros_like(v))
-    col0, col1 = (torch.round(u + d).clamp_(0, width - 1).long() for d in (-0.25, 0.25))
-    row0, row1 = (torch.round(v + d).clamp_(0, height - 1).long() for d in (-0.25, 0.25))
-    source = z_src.reshape(batch, -1)
-    around = torch.stack([source.gather(1, (r * width + c).view(batch, -1)) for r in (row0, row1) for c in (col0, col1)])
-    low, high = around.amin(0) * (1 - _DEPTH_TOLERANCE), around.amax(0) * (1 + _DEPTH_TOLERANCE)
-    agrees = (z_pred.view(batch, -1) >= low) & (z_pred.view(batch, -1) <= high)
-    return inside & agrees.view_as(inside)
+    z = torch.where(is_crack, z_dst, torch.ones_like(z_dst)).view(batch, -1)  # finite everywhere: no NaN indices
+    pixel = torch.arange(height * width, device=z.device).expand(batch, -1)
+    return _reprojection_agrees(z, pixel // width, pixel % width, z_src, K, src_from_dst).view_as(is_crack)
 
 
 def _far_side_dense(z_dst: torch.Tensor, valid: torch.Tensor):
