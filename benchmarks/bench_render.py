@@ -7,8 +7,11 @@ Configurations (``--configs``):
 
 - ``warp-only``: the demo as shipped (offline depth, no denoiser) at each ``--sizes`` size. ms/frame, fps, the
   stage split, peak RSS of an N-frame and a 2N-frame render (does memory grow with the frame count?).
-- ``quality``: 25 steps, keep-strength 0.35 (denoise 0.65, so 16 UNet evaluations), CFG 7.
-- ``turbo``: 1 UNet evaluation, guidance 0 (no CFG).
+- ``quality``: 25 steps, keep-strength 0.35 (denoise 0.65, so 16 UNet evaluations), CFG 7; the model's own VAE,
+  depth every other frame.
+- ``turbo``: 1 UNet evaluation, guidance 0 (no CFG); the tiny VAE, depth every frame at a 256 input.
+  Both with ``--compile`` (default: CUDA graphs on CUDA), channels-last, and ``generation.holes: fill`` (revealed
+  pixels denoised at the frame's strength: the UNet runs exactly the evaluations counted by the floor).
   Both with the full-size SD 1.5 architecture (random weights: the cost of the real ones) saved once to a
   temporary folder and loaded by ``backends.denoise: <folder>`` exactly as a user's model, plus a full-size
   DPT-Large depth model (random weights), at each ``--sizes`` size. CUDA only unless ``--cpu-full``.
