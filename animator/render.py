@@ -462,14 +462,14 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
         with timer("to_host"):
             frame = to_uint8(image)
         checkpoint = None
-        now = time.perf_counter()
         if isinstance(state_or_image, FrameState):
             state_or_image.frame = frame
-        if isinstance(state_or_image, FrameState) and now - last_checkpoint[0] >= checkpoint_every_s:
-            last_checkpoint[0] = now
-            checkpoint = state_or_image.to_checkpoint(frame)
-            if backends.tracker is not None:
-                checkpoint["tracker"] = backends.tracker.state_dict()
+            now = time.perf_counter()
+            if now - last_checkpoint[0] >= checkpoint_every_s:
+                last_checkpoint[0] = now
+                checkpoint = state_or_image.to_checkpoint(frame)
+                if backends.tracker is not None:
+                    checkpoint["tracker"] = backends.tracker.state_dict()
         return Emitted(index, frame, diffused, int(plan.seeds[index]), timer.take(), checkpoint)
 
     if resume_state is None:

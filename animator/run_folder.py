@@ -8,7 +8,8 @@ runs/demo-20261126-041500/
   seeds.csv          the seed of every frame
   frames/            every finished frame, lossless (QOI: fast to write): the resume journal (removed on
                      success, or converted to PNG in --frames-dir)
-  checkpoint.pt      the loop state after the last finished diffused frame (written after its PNG is on disk)
+  checkpoint.pt      the loop state after a recent diffused frame, every 2 s (written after that frame is in the
+                     journal; a resume renders the frames after it again)
   metrics.json       flicker metric and timings, at the end
 ```
 

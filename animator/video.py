@@ -225,7 +225,8 @@ class VideoWriter:
     """Streams RGB uint8 frames into ffmpeg on a background thread; :meth:`close` finishes and renames.
 
     The frame loop calls :meth:`write` and goes on computing the next frame while this thread feeds ffmpeg (and
-    optionally writes lossless copies: PNG, or QOI for the resume journal). The queue is bounded so memory does not grow when encoding is slower.
+    optionally writes lossless copies: PNG, or QOI for the resume journal). The queue is bounded so memory does not
+    grow when encoding is slower.
 
         with VideoWriter("out.mp4", width=512, height=512, fps=24) as writer:
             for frame in frames:

@@ -707,8 +707,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--time-budget-s", type=float, default=None,
                         help="start no further quality/turbo configuration after this many seconds (rows say skipped)")
     parser.add_argument("--models-dir", default=None,
-                        help="keep the random-weight SD 1.5 / DPT-Large / TAESD folders here and reuse them (saves ~30 s "
-                             "per run; default: a temporary folder)")
+                        help="keep the random-weight SD 1.5 / DPT-Large / TAESD folders here and reuse them "
+                             "(saves ~30 s per run; default: a temporary folder)")
     parser.add_argument("--keep-going", action="store_true",
                         help="a quality/turbo configuration that fails prints an error row and the next one runs")
     parser.add_argument("--floor-repeats", type=int, default=5, help="repeats of the UNet floor timing (median)")

@@ -161,7 +161,8 @@ def test_cpu_warp_only_tweens_from_8_bit_frames_match_the_float_path(tmp_path):
     rng = np.random.default_rng(1)
     texture = (rng.random((SIZE // 4, SIZE // 4, 3)) * 255).astype(np.uint8)
     Image.fromarray(texture).resize((SIZE, SIZE), Image.Resampling.BICUBIC).save(tmp_path / "init.png")
-    data = {"width": SIZE, "height": SIZE, "fps": 12, "frames": 8, "mode": "3d", "init_image": str(tmp_path / "init.png"),
+    data = {"width": SIZE, "height": SIZE, "fps": 12, "frames": 8, "mode": "3d",
+            "init_image": str(tmp_path / "init.png"),
             "motion": {"translation_z": "0:(30)", "rotation_3d_y": "0:(1.5)", "translation_x": "0:(5)"}}
     path = tmp_path / "anim.yaml"
     path.write_text(yaml.safe_dump(data))

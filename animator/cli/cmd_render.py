@@ -60,8 +60,8 @@ class ProgressBar:
 @click.option("--gif", is_flag=True, help="Also write an animated GIF next to the video.")
 @click.option("--no-metrics", is_flag=True, help="Skip the flicker metric at the end.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes.")
-def command(keyframe_file, output, model, depth_model, device, compile_mode, frame_range, size, run_dir, resume, frames_dir, gif,
-            no_metrics, quiet):
+def command(keyframe_file, output, model, depth_model, device, compile_mode, frame_range, size, run_dir, resume,
+            frames_dir, gif, no_metrics, quiet):
     """Render KEYFRAME_FILE into a video.
 
     \b
