@@ -173,14 +173,16 @@ class StageTimer:
 
 
 def move_3d(image, depth, plan: RenderPlan, src: int, dst: int, config: "AnimationConfig", return_depth: bool = True):
-    """Frame ``src`` seen from the camera of frame ``dst`` (exact reprojection, z-buffer, hole mask)."""
+    """Frame ``src`` seen from the camera of frame ``dst`` (exact reprojection, z-buffer, hole mask); compiled
+    with the models when ``backends.compile`` says so."""
+    from animator.backends.speed import torch_compile_mode
     from animator.geometry import intrinsics_from_fov, relative_pose, warp_3d
 
     fov = float(plan.schedules.values["fov"][dst])
     K = intrinsics_from_fov(fov, config.height, config.width, device=image.device)
     dst_from_src = relative_pose(plan.world_from_cam, src, dst).to(image.device, torch.float32)
     return warp_3d(image, depth, K, dst_from_src, sampling=config.motion.sampling, fill=config.motion.fill,
-                   return_depth=return_depth)
+                   return_depth=return_depth, compile_mode=torch_compile_mode(config.backends.compile, image.device))
 
 
 def homography_between(plan: RenderPlan, config: "AnimationConfig", src: int, dst: int) -> np.ndarray:

@@ -58,6 +58,8 @@ def _workspace(name: str, shape, dtype: torch.dtype, device: torch.device) -> to
     every frame costs about as much as the arithmetic on them. One buffer per (name, dtype, device) per thread,
     grown to the largest size asked for; never returned to callers.
     """
+    if torch.compiler.is_compiling():  # compiled code plans its own memory, and CUDA graphs need no global state
+        return torch.empty(shape, dtype=dtype, device=device)
     buffers = getattr(_WORKSPACES, "buffers", None)
     if buffers is None:
         buffers = _WORKSPACES.buffers = {}
@@ -78,6 +80,7 @@ def warp_3d(
     sampling: str = "bilinear",
     fill: str = "none",
     return_depth: bool = False,
+    compile_mode: str | None = None,
 ):
     """Show the source image from the destination camera, with occlusion and hole masks.
 
@@ -92,6 +95,11 @@ def warp_3d(
             inpainting (host, per image); ``"background"`` the valid pixel on the far side of the hole (of the
             nearest valid pixels left, right, above and below, the one with the largest depth).
         return_depth: also return the destination depth.
+        compile_mode: a ``torch.compile`` mode (``"default"``, ``"reduce-overhead"`` for CUDA graphs) to run the
+            warp as one compiled graph (after the input checks, which stay eager), or None for eager. On a GPU the
+            eager warp is ~60 small kernel launches, which cost more than their arithmetic at 512x512; compiled,
+            they fuse into a few. Compiling takes ~30 s per variant (sampling, fill, return_depth, size); 8-bit
+            images and ``telea`` (OpenCV on the host) always run eager.
 
     Returns:
         ``(warped, valid)`` or ``(warped, valid, warped_depth)``:
@@ -109,9 +117,35 @@ def warp_3d(
     """
     image, depth, K, dst_from_src = _check_inputs(image, depth, K, dst_from_src, sampling, fill)
     compute_dtype = torch.float64 if image.dtype == torch.float64 else torch.float32
-    z_src = depth.to(compute_dtype)
     K = batched_matrix(K, "K", 3, image.shape[0], image.device, compute_dtype)
     dst_from_src = batched_matrix(dst_from_src, "dst_from_src", 4, image.shape[0], image.device, compute_dtype)
+    if compile_mode is None or fill == "telea" or image.dtype == torch.uint8:
+        return _warp(image, depth, K, dst_from_src, sampling, fill, return_depth)
+    outputs = _compiled_warp(compile_mode)(image, depth, K, dst_from_src, sampling, fill, return_depth)
+    if compile_mode == "reduce-overhead":
+        # a CUDA graph's outputs live in its memory pool and the next replay overwrites them; a tween warps two
+        # frames before blending them, and the warped depth is carried to the next frame
+        outputs = tuple(output.clone() for output in outputs)
+    return outputs
+
+
+# TorchInductor; tests trace with "aot_eager" (the same graph, no code generation: seconds instead of a minute)
+_COMPILE_BACKEND = "inductor"
+
+
+@functools.cache
+def _compiled_warp(mode: str, backend: str | None = None):
+    """:func:`_warp` compiled as one graph (``fullgraph``: a graph break is an error, not a silent slow path).
+    ``dynamic=False``: a render's frame size never changes, and static shapes are what CUDA graphs need."""
+    backend = backend or _COMPILE_BACKEND
+    options = {"mode": mode} if backend == "inductor" else {}
+    return torch.compile(_warp, fullgraph=True, dynamic=False, backend=backend, **options)
+
+
+def _warp(image, depth, K, dst_from_src, sampling: str, fill: str, return_depth: bool):
+    """:func:`warp_3d` on checked inputs (K, dst_from_src batched in the compute dtype). Nothing here reads a value
+    back to the host (on GPUs: see :func:`_dense_holes`), so it compiles to one graph."""
+    z_src = depth.to(K.dtype)
     src_from_dst = invert_pose(dst_from_src)
 
     # 1-2. destination depth: z-buffered splat (inf where nothing landed), one-pixel cracks closed; 4. which pixels
@@ -229,7 +263,7 @@ def _splat_depth(z_src: torch.Tensor, K: torch.Tensor, dst_from_src: torch.Tenso
     u, v, z = _move_and_project(z_src, K, dst_from_src)
     # Points at or behind z = 1e-6 must miss too: ``ahead - z`` is > 0 exactly for them (``ahead`` is the next float
     # after 1e-6), and a huge multiple of it moves them far above the frame, onto the top border.
-    ahead = _next_float_after_1e6(z.dtype)
+    ahead = _NEXT_FLOAT_AFTER_1E6[z.dtype]
     behind = torch.sub(ahead, z, out=_workspace("behind", z.shape, z.dtype, z.device)).clamp_min_(0.0)
     row = v.sub_(behind.mul_(torch.finfo(z.dtype).max / 1e8)).clamp_(-1, height).round_()
     col = u.clamp_(-1, width).round_()
@@ -247,9 +281,9 @@ def _splat_depth(z_src: torch.Tensor, K: torch.Tensor, dst_from_src: torch.Tenso
     return buffer
 
 
-@functools.cache
-def _next_float_after_1e6(dtype: torch.dtype) -> float:
-    return torch.nextafter(torch.tensor(1e-6, dtype=dtype), torch.tensor(1.0, dtype=dtype)).item()
+# the smallest z in front of the camera, per dtype (plain floats: torch.compile traces them as constants)
+_NEXT_FLOAT_AFTER_1E6 = {torch.float32: float(np.nextafter(np.float32(1e-6), np.float32(1.0))),
+                         torch.float64: float(np.nextafter(1e-6, 1.0))}
 
 
 def _close_cracks(padded: torch.Tensor):
@@ -304,9 +338,13 @@ def _source_grid(z_dst: torch.Tensor, K: torch.Tensor, src_from_dst: torch.Tenso
     K_grid = K * scale
     K_grid[:, :, 2] += shift
     # unproject with the pixel intrinsics, project with the grid ones
+    rays = _rays(K, height, width)
+    if torch.compiler.is_compiling():  # traced code cannot write into strided views; the compiler fuses the stack
+        u, v, _ = _move_and_project(z_dst, K_grid, src_from_dst, rays=rays)
+        return torch.stack([u[:, 0], v[:, 0]], dim=-1)
     grid = _workspace("grid", (z_dst.shape[0], height, width, 2), z_dst.dtype, z_dst.device)
     uv = (grid[..., 0].unsqueeze(1), grid[..., 1].unsqueeze(1))  # written in place: no stacking copy
-    _move_and_project(z_dst, K_grid, src_from_dst, rays=_rays(K, height, width), out=uv)
+    _move_and_project(z_dst, K_grid, src_from_dst, rays=rays, out=uv)
     return grid
 
 
@@ -483,9 +521,10 @@ def _dense_holes(device: torch.device) -> bool:
     Holes are a few percent of the pixels, so on the CPU listing them (``nonzero``) and working on the lists is
     the fast way. On a GPU each ``nonzero`` or boolean index waits for the device to finish everything queued
     (the list's length decides the next allocation), which stalls the frame loop several times per warp; there the
-    same steps run as full-size, wait-free tensor operations (cummax scans instead of runs of holes).
+    same steps run as full-size, wait-free tensor operations (cummax scans instead of runs of holes). Compiled
+    code takes them everywhere: index lists have data-dependent sizes, which break a compiled graph.
     """
-    return device.type != "cpu"
+    return device.type != "cpu" or torch.compiler.is_compiling()
 
 
 class _SparseHoles:

@@ -149,7 +149,7 @@ class BackendConfig:
     sampler: str = field(default="euler_a", metadata=_spec("enum", choices=SAMPLERS))
     device: str = field(default="auto", metadata=_spec("device"))  # auto | cpu | cuda | cuda:N | mps
     dtype: str = field(default="auto", metadata=_spec("enum", choices=("auto", "float32", "float16", "bfloat16")))
-    # torch.compile the UNet, VAE and depth model: none | default | cudagraphs (CUDA graphs on top: the fastest for
+    # torch.compile the UNet, VAE, depth model and 3D warp: none | default | cudagraphs (CUDA graphs on top: fastest for
     # the fixed frame size of a render). The first frames wait for compiling (about a minute per model and size).
     compile: str = field(default="none", metadata=_spec("enum", choices=("none", "default", "cudagraphs")))
     # convolutions in channels-last memory layout on CUDA (faster tensor-core kernels); no effect on the CPU
