@@ -44,3 +44,17 @@ def pick_dtype(device: "torch.device", name: str | None = "auto") -> "torch.dtyp
     if name not in table:
         raise AnimatorError(f"unknown dtype {name!r}", field="dtype", hint="use one of: auto, " + ", ".join(table))
     return table[name]
+
+
+def upload(tensor: "torch.Tensor", device: "torch.device | str | None") -> "torch.Tensor":
+    """A small host tensor (a camera matrix, a table) on ``device``, queued without waiting for the GPU.
+
+    A plain ``.to("cuda")`` from ordinary host memory makes PyTorch wait for the copy, and so for every kernel queued
+    before it: the frame loop would stop queueing work ahead. From pinned memory the copy is queued like a kernel
+    (PyTorch keeps the pinned block until the copy has run)."""
+    import torch
+
+    device = tensor.device if device is None else torch.device(device)
+    if device.type != "cuda" or tensor.device.type != "cpu":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)

@@ -178,9 +178,10 @@ def move_3d(image, depth, plan: RenderPlan, src: int, dst: int, config: "Animati
     from animator.backends.speed import torch_compile_mode
     from animator.geometry import intrinsics_from_fov, relative_pose, warp_3d
 
+    # K and the pose are made on the host; warp_3d uploads them without waiting for the GPU
     fov = float(plan.schedules.values["fov"][dst])
-    K = intrinsics_from_fov(fov, config.height, config.width, device=image.device)
-    dst_from_src = relative_pose(plan.world_from_cam, src, dst).to(image.device, torch.float32)
+    K = intrinsics_from_fov(fov, config.height, config.width)
+    dst_from_src = relative_pose(plan.world_from_cam, src, dst).to(torch.float32)
     return warp_3d(image, depth, K, dst_from_src, sampling=config.motion.sampling, fill=config.motion.fill,
                    return_depth=return_depth, compile_mode=torch_compile_mode(config.backends.compile, image.device))
 

@@ -178,3 +178,52 @@ def test_cpu_warp_only_tweens_from_8_bit_frames_match_the_float_path(tmp_path):
         assert fast.dtype == torch.uint8 and slow.dtype == torch.float32
         difference = np.abs(to_uint8(fast).astype(int) - to_uint8(slow).astype(int))
         assert difference.mean() < 0.5 and difference.max() <= 8, (index, difference.mean(), difference.max())
+
+
+def test_frames_read_back_from_the_device_only_where_they_must(keyframes, tiny_model, tmp_path, monkeypatch):
+    """On a GPU each read-back (``.item()``, ``bool(t)``, ``.cpu()`` ...) stalls the frame loop until the GPU has
+    caught up; this counts them on the CPU, on the GPU's code path (whole-image hole masks), in a 3D render with
+    learned depth, LAB colour coherence, noise and cadence 2. A diffused frame reads back four times: the
+    finished frame (for the video), the img2img and warp input checks (NaN guards), and the depth tracker's one
+    decision (trust this frame's fit or not). A tween reads the frame and checks its two warps' inputs."""
+    import animator.geometry.warp3d as warp3d_module
+    from animator.events import FrameRendered
+    from animator.render import render_frames
+    from animator.testing.host_reads import HostReads
+    from animator.testing.tiny_depth import make_tiny_dpt
+
+    monkeypatch.setattr(warp3d_module, "_dense_holes", lambda device: True)
+    make_tiny_dpt(tmp_path / "tiny-dpt")
+    overrides = {"backends.denoise": str(tiny_model), "backends.depth": str(tmp_path / "tiny-dpt"), "backends.device": "cpu",
+                 "frames": 7, "cadence": 2, "coherence.color": "lab", "generation.noise": "0:(0.02)"}
+    reads, per_frame = HostReads(), []
+
+    def take(event):
+        if isinstance(event, FrameRendered):
+            per_frame.append((event.index, dict(reads.where)))
+            reads.where.clear()
+
+    with reads:
+        for _ in render_frames(keyframes, overrides=overrides, callbacks=[take]):
+            pass
+    # A tween's event also carries the making of the diffused frame after it (made before the tweens before it).
+    making_diffused = {"base.py check_image": 1, "mapping.py _align": 1, "warp3d.py _check_inputs": 1}
+    tween = _add({"render.py to_uint8": 1, "warp3d.py _check_inputs": 2}, making_diffused)
+    emitting_diffused = {"render.py to_uint8": 1}
+    expected = {1: tween, 2: emitting_diffused, 3: tween, 4: emitting_diffused, 5: tween, 6: emitting_diffused}
+    for index, where in per_frame[1:]:
+        assert _by_function(where) == expected[index], f"frame {index}: {where}"
+
+
+def _add(a: dict, b: dict) -> dict:
+    return {key: a.get(key, 0) + b.get(key, 0) for key in {**a, **b}}
+
+
+def _by_function(where: dict) -> dict:
+    """``"folder/file.py:line function"`` -> ``"file.py function"``: line numbers change with every edit."""
+    counts: dict[str, int] = {}
+    for site, count in where.items():
+        file_and_line, function = site.split(" ")
+        key = f"{file_and_line.split('/')[-1].split(':')[0]} {function}"
+        counts[key] = counts.get(key, 0) + count
+    return counts

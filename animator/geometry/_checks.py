@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+from animator.devices import upload
 from animator.errors import AnimatorError
 
 
@@ -47,5 +49,9 @@ def batched_matrix(value, name: str, size: int, batch: int, device, dtype) -> to
         raise AnimatorError(
             f"expected shape ({size},{size}) or ({batch},{size},{size}), got {tuple(value.shape)}", field=name
         )
+    if value.device.type == "cpu":  # camera matrices are made on the host: check them there, upload without waiting
+        if not np.isfinite(value.detach().numpy()).all():
+            raise AnimatorError("contains NaN or infinite values", field=name)
+        return upload(value.to(dtype), device).expand(batch, size, size)
     check_finite(value, name)
     return value.to(device=device, dtype=dtype).expand(batch, size, size)

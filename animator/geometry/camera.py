@@ -111,6 +111,10 @@ def deforum_motion_to_scene(
 
 
 def _as_tensor(value, name: str, device, dtype) -> torch.Tensor:
+    if isinstance(value, (int, float)):  # checked on the host: a check on the device would wait for it
+        if not math.isfinite(value):
+            raise AnimatorError("contains NaN or infinite values", field=name)
+        return torch.tensor(value, device=device, dtype=dtype)
     tensor = torch.as_tensor(value, device=device, dtype=dtype)
     if tensor.ndim > 1:
         raise AnimatorError(f"expected a number or a (B,) tensor, got shape {tuple(tensor.shape)}", field=name)
@@ -138,7 +142,7 @@ def intrinsics_from_fov(fov_deg, height: int, width: int, *, device=None, dtype=
     if int(height) <= 0 or int(width) <= 0:
         raise AnimatorError(f"frame size must be positive, got {height}x{width}", field="height/width")
     fov = _as_tensor(fov_deg, "fov_deg", device, dtype)
-    if ((fov <= 0) | (fov >= 180)).any():
+    if not 0 < fov_deg < 180 if isinstance(fov_deg, (int, float)) else bool(((fov <= 0) | (fov >= 180)).any()):
         raise AnimatorError(f"must lie strictly between 0 and 180 degrees, got {fov.tolist()}", field="fov_deg")
     focal = (height / 2.0) / torch.tan(torch.deg2rad(fov) / 2.0)
     K = torch.zeros(fov.shape + (3, 3), device=device, dtype=dtype)

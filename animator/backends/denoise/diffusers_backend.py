@@ -257,7 +257,6 @@ class DiffusersDenoiser:
             latent_shape = (init_latents.shape[0], *init_latents.shape[-2:])
         batch = latent_shape[0]
         shape = (batch, unet.config.in_channels, *latent_shape[1:])
-        scheduler = self.schedulers.get(sampler)
 
         # Steps each latent pixel runs (out of `steps` for strength 1), and the step it starts at.
         strength_max = strength if strength_map is None else float(strength_map.max())
@@ -271,7 +270,7 @@ class DiffusersDenoiser:
             first_step = int(pixel_start.min())
             last_start = int(pixel_start.max())
 
-        scheduler.set_timesteps(steps, device=device)
+        scheduler = self.schedulers.ready(sampler, steps, device)
         order = getattr(scheduler, "order", 1)
         timesteps = scheduler.timesteps[first_step * order:]
         if hasattr(scheduler, "set_begin_index"):

@@ -109,13 +109,37 @@ def _init_keys(scheduler_class) -> set[str]:
 
 
 class SchedulerCache:
-    """Schedulers of one model, built once per sampler name (a per-frame sampler schedule switches for free)."""
+    """Schedulers of one model, built once per sampler name (a per-frame sampler schedule switches for free), and
+    their timestep tables made once per step count (:meth:`ready`)."""
 
     def __init__(self, base_config: Mapping[str, Any], *, trailing: bool = False) -> None:
         self.base_config = dict(base_config)
         self.trailing = trailing
         self._built: dict[str, Any] = {}
+        self._ready: dict[tuple[str, int, str], dict[str, Any]] = {}
         self.builds = 0  # how many schedulers were constructed (tests check switching does not rebuild)
+        self.timestep_tables = 0  # how many times set_timesteps ran
+
+    def ready(self, name: str, steps: int, device):
+        """The scheduler for ``name`` exactly as ``set_timesteps(steps, device=device)`` leaves it.
+
+        ``set_timesteps`` rebuilds the sigma and timestep tables in numpy and copies them to the device, which on a
+        GPU waits for the queue: every frame, for the same tables. The first call per (name, steps, device) runs it
+        and keeps the scheduler's attributes; later calls put those back (lists and arrays copied: samplers append
+        to their history lists and index their step counters during a run).
+        """
+        scheduler = self.get(name)
+        key = (normalize_sampler_name(name), int(steps), str(device))
+        state = self._ready.get(key)
+        if state is None:
+            scheduler.set_timesteps(steps, device=device)
+            self.timestep_tables += 1
+            self._ready[key] = _copied(vars(scheduler))
+            return scheduler
+        attributes = vars(scheduler)
+        attributes.clear()
+        attributes.update(_copied(state))
+        return scheduler
 
     def get(self, name: str):
         key = normalize_sampler_name(name)
@@ -123,3 +147,15 @@ class SchedulerCache:
             self._built[key] = build_scheduler(key, self.base_config, trailing=self.trailing)
             self.builds += 1
         return self._built[key]
+
+
+def _copied(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """A scheduler's attributes with its mutable containers copied (tensors are replaced, never changed in place)."""
+    import numpy as np
+
+    def copy(value):
+        if type(value) in (list, dict, set):
+            return type(value)(value)
+        return value.copy() if isinstance(value, np.ndarray) else value
+
+    return {key: copy(value) for key, value in attributes.items()}

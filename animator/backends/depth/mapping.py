@@ -44,11 +44,19 @@ def _check_bchw(name: str, value: "Tensor", channels: int | None = 1) -> None:
         raise AnimatorError(f"expected a floating point tensor, got {value.dtype}", field=name)
 
 
-def _per_sample(name: str, value: "float | Tensor", batch: int, like: "Tensor") -> "Tensor":
-    """A float or (B,) tensor as a (B,1,1,1) float32 tensor on ``like``'s device, checked positive and finite."""
+def _per_sample(name: str, value: "float | Tensor", batch: int, like: "Tensor") -> "float | Tensor":
+    """A float stays a float (checked on the host: the frame loop passes floats, and a tensor made of one would be
+    an upload and its check a read-back on a GPU); a (B,) tensor becomes (B,1,1,1) float32 on ``like``'s device."""
+    import math
+
     import torch
 
-    tensor = torch.as_tensor(value, dtype=torch.float32, device=like.device)
+    if not isinstance(value, torch.Tensor):
+        number = float(value)
+        if not (math.isfinite(number) and number > 0):
+            raise AnimatorError(f"must be positive and finite, got {number!r}", field=name)
+        return number
+    tensor = value.to(dtype=torch.float32, device=like.device)
     if tensor.ndim == 0:
         tensor = tensor.expand(batch)
     if tensor.shape != (batch,):
@@ -58,12 +66,24 @@ def _per_sample(name: str, value: "float | Tensor", batch: int, like: "Tensor") 
     return tensor.view(batch, 1, 1, 1)
 
 
-def _check_near_far(near: "Tensor", far: "Tensor") -> None:
-    if bool((far <= near).any()):
+def _check_near_far(near: "float | Tensor", far: "float | Tensor") -> None:
+    import torch
+
+    if isinstance(near, torch.Tensor) or isinstance(far, torch.Tensor):
+        wrong = bool(torch.as_tensor(far <= near).any())
+    else:
+        wrong = far <= near
+    if wrong:
+        listed = [value.flatten().tolist() if isinstance(value, torch.Tensor) else value for value in (far, near)]
         raise AnimatorError(
-            f"far ({far.flatten().tolist()}) must be greater than near ({near.flatten().tolist()})",
+            f"far ({listed[0]}) must be greater than near ({listed[1]})",
             field="far", hint="typical values: near 0.5, far 50 (scene units, the same units as translation_*)",
         )
+
+
+def _column(value: "float | Tensor") -> "float | Tensor":
+    """A (B,1,1,1) per-image value as (B,1) for ``B x N`` rows; a float as itself."""
+    return value.view(-1, 1) if hasattr(value, "view") else value
 
 
 def disparity_percentiles(disparity: "Tensor", low: float = 0.02, high: float = 0.98) -> tuple["Tensor", "Tensor"]:
@@ -195,12 +215,22 @@ class DepthTracker:
         self.low = float(low)
         self.high = float(high)
         self._range: tuple[Tensor, Tensor] | None = None   # smoothed (lo, hi) disparity percentiles, each (B,)
-        self.last_fit: dict | None = None                    # diagnostics of the last call (for run records / tests)
+        self._last_fit: dict | None = None
+
+
+    @property
+    def last_fit(self) -> dict | None:
+        """Diagnostics of the last call (for run records and tests): ``method`` (align, smooth or normalise) and,
+        after an align, each image's ``scale``, ``shift`` and ``valid_fraction`` as lists. Read from the device
+        only when asked: the frame loop never asks."""
+        if self._last_fit is None:
+            return None
+        return {key: value.tolist() if hasattr(value, "tolist") else value for key, value in self._last_fit.items()}
 
     def reset(self) -> None:
         """Forget the carried scale and shift (a scene cut)."""
         self._range = None
-        self.last_fit = None
+        self._last_fit = None
 
     def state_dict(self) -> dict:
         """The carried state (for a render's resume checkpoint): restoring it makes the next frames identical."""
@@ -209,7 +239,7 @@ class DepthTracker:
     def load_state_dict(self, state: dict) -> None:
         carried = state.get("range")
         self._range = None if carried is None else tuple(carried)
-        self.last_fit = None
+        self._last_fit = None
 
     def __call__(
         self,
@@ -242,7 +272,7 @@ class DepthTracker:
         if self.mode == "none" or self._range is None or self._range[0].shape != (batch,):
             lo, hi = disparity_percentiles(disparity, self.low, self.high)
             self._range = (lo, hi)
-            self.last_fit = {"method": "normalise"}
+            self._last_fit = {"method": "normalise"}
             return _depth_from_normalised(_normalise(disparity, lo, hi), near_t, far_t)
 
         if self.mode == "align" and reference_depth is not None:
@@ -256,7 +286,7 @@ class DepthTracker:
         m = self.momentum
         lo, hi = m * past_lo.to(lo.device) + (1 - m) * lo, m * past_hi.to(hi.device) + (1 - m) * hi
         self._range = (lo, hi)
-        self.last_fit = {"method": "smooth"}
+        self._last_fit = {"method": "smooth"}
         return _depth_from_normalised(_normalise(disparity, lo, hi), near_t, far_t)
 
     @staticmethod
@@ -280,12 +310,11 @@ class DepthTracker:
         y = 1.0 / ref.clamp_min(1e-12)
         # Reference pixels sitting on the near/far clamp carry no scale information (their true z is unknown):
         # leave them out of the fit.
-        valid = (ref > near_t.view(-1, 1) * (1 + 1e-4)) & (ref < far_t.view(-1, 1) * (1 - 1e-4)) & torch.isfinite(x)
+        valid = (ref > _column(near_t) * (1 + 1e-4)) & (ref < _column(far_t) * (1 - 1e-4)) & torch.isfinite(x)
         if reference_valid is not None:
             valid &= reference_valid.to(x.device).flatten(1)[:, ::stride].bool()
         weight = valid.float()
-        if bool((weight.mean(dim=1) < self.min_valid_fraction).any()):
-            return None
+        enough_valid = weight.mean(dim=1) >= self.min_valid_fraction   # decided below, in the one read-back
         # Start from matched quantiles (robust to a few percent of wrong correspondences, which a plain least-squares
         # start is not: one very near moving object has enough leverage to tilt the whole line), then re-weight
         # (Cauchy-like weights on residuals scaled by their median) so that pixels the warp got wrong
@@ -297,22 +326,29 @@ class DepthTracker:
             typical = torch.where(valid, residual, float("nan")).nanmedian(dim=1).values.clamp_min(1e-12)
             weight = valid.float() / (1.0 + (residual / (3.0 * typical[:, None])) ** 2)
             scale, shift = _weighted_line_fit(x, y, weight)
-        if not bool(torch.isfinite(scale).all() and torch.isfinite(shift).all()) or bool((scale <= 0).any()):
-            return None  # disparity and reference disagree about what is near: don't trust the fit
+        # Too few valid pixels, or a fit where disparity and reference disagree about what is near: don't trust it.
+        # The tracker's one read-back per frame (on a GPU each one waits for the queue): it picks the branch.
+        if not bool((enough_valid & torch.isfinite(scale) & torch.isfinite(shift) & (scale > 0)).all()):
+            return None
         # mul + add_ and float clamp bounds: the broadcasting addcmul / tensor-bound clamp are ~5x slower on CPU
         inverse_depth = disparity.mul(scale.view(-1, 1, 1, 1)).add_(shift.view(-1, 1, 1, 1))
-        if near_t.numel() == 1:
-            inverse_depth = inverse_depth.clamp_(1.0 / float(far_t), 1.0 / float(near_t))
+        if isinstance(near_t, float) and isinstance(far_t, float):
+            inverse_depth = inverse_depth.clamp_(1.0 / far_t, 1.0 / near_t)
         else:
-            inverse_depth = inverse_depth.clamp_(min=1.0 / far_t, max=1.0 / near_t)
+            inverse_depth = torch.maximum(inverse_depth, 1.0 / torch.as_tensor(far_t, device=inverse_depth.device))
+            inverse_depth = torch.minimum(inverse_depth, 1.0 / torch.as_tensor(near_t, device=inverse_depth.device))
         # Keep the smoothing state consistent with the fitted frame, so a later fallback continues from here
         # rather than from an old range: the disparities that map to far and near under this fit.
-        lo = (1.0 / far_t.flatten() - shift) / scale
-        hi = (1.0 / near_t.flatten() - shift) / scale
+        lo = (1.0 / _flat(far_t) - shift) / scale
+        hi = (1.0 / _flat(near_t) - shift) / scale
         self._range = (lo, hi)
-        self.last_fit = {"method": "align", "scale": scale.tolist(), "shift": shift.tolist(),
-                         "valid_fraction": (weight > 0).float().mean(1).tolist()}
+        self._last_fit = {"method": "align", "scale": scale, "shift": shift,
+                          "valid_fraction": (weight > 0).float().mean(1)}
         return inverse_depth.reciprocal_()
+
+
+def _flat(value: "float | Tensor") -> "float | Tensor":
+    return value.flatten() if hasattr(value, "flatten") else value
 
 
 def _weighted_line_fit(x: "Tensor", y: "Tensor", w: "Tensor") -> tuple["Tensor", "Tensor"]:

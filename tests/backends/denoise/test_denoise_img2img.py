@@ -5,6 +5,7 @@ import torch
 
 from animator.backends.denoise import Denoiser, load_denoiser
 from animator.backends.denoise.diffusers_backend import steps_for_strength
+from animator.backends.denoise.samplers import SAMPLERS, sampler_names
 
 PROMPT = "a red fox in the snow"
 
@@ -244,3 +245,42 @@ def test_fp16_on_cuda(tiny_sd_folder, photo, seeded):
     assert denoiser.describe()["dtype"] == "float16"
     out = denoiser.img2img(photo.cuda(), PROMPT, strength=0.6, guidance=7.0, steps=4, generator=seeded(0))
     assert out.dtype == torch.float32 and out.device.type == "cuda" and torch.isfinite(out).all()
+
+
+def _fresh_timesteps(cache):
+    """SchedulerCache.ready as it was before it kept timestep tables: set_timesteps on every call."""
+    def ready(name, steps, device):
+        scheduler = cache.get(name)
+        scheduler.set_timesteps(steps, device=device)
+        return scheduler
+    return ready
+
+
+@pytest.fixture(scope="module")
+def kept_and_fresh(tiny_sd_folder):
+    kept = load_denoiser(str(tiny_sd_folder), device="cpu")
+    fresh = load_denoiser(str(tiny_sd_folder), device="cpu")
+    fresh.schedulers.ready = _fresh_timesteps(fresh.schedulers)
+    return kept, fresh
+
+
+@pytest.mark.parametrize("sampler", [name for name in sampler_names() if SAMPLERS[name].needs is None])
+def test_kept_timestep_tables_sample_as_fresh_ones(kept_and_fresh, photo, seeded, sampler):
+    """A frame's scheduler is put back to the state set_timesteps left it in (its tables made once per step count)
+    instead of running set_timesteps every frame. Every sampler must give bit-identical frames either way, over a
+    run that changes the step count and the strength and comes back to a step count (multistep samplers keep a
+    history of model outputs, LMS its derivatives, PNDM a step counter: stale state from the last frame would
+    show)."""
+    small = torch.nn.functional.interpolate(photo, size=(32, 32))
+    runs = [(4, 0.5), (6, 0.8), (4, 0.5), (4, 1.0)]
+
+    def frames(denoiser):
+        return [denoiser.img2img(small, PROMPT, strength=strength, guidance=7.0, steps=steps,
+                                 generator=seeded(frame), sampler=sampler)
+                for frame, (steps, strength) in enumerate(runs)]
+
+    kept, fresh = kept_and_fresh
+    tables = kept.schedulers.timestep_tables
+    for frame, (a, b) in enumerate(zip(frames(kept), frames(fresh))):
+        assert torch.equal(a, b), f"{sampler}, frame {frame}"
+    assert kept.schedulers.timestep_tables == tables + 2  # one per step count (4 and 6)
