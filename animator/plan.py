@@ -140,6 +140,7 @@ def anchor_interval(config: "AnimationConfig") -> int:
 
 def make_plan(config: "AnimationConfig", schedules: "EvaluatedSchedules", *, base_seed: int | None = None) -> RenderPlan:
     """Turns an evaluated keyframe file into the plan the frame loop follows."""
+    _check_latent_feedback(config, schedules)
     seeds = resolve_seeds(config.seed_behavior, config.seed if base_seed is None else base_seed, schedules.frames,
                           iter_n=config.seed_iter_n, schedule=schedules.values.get("seed"))
     cadence = anchor_interval(config)
@@ -156,3 +157,16 @@ def make_plan(config: "AnimationConfig", schedules: "EvaluatedSchedules", *, bas
     return RenderPlan(width=config.width, height=config.height, fps=config.fps, frames=schedules.frames,
                       schedules=schedules, seeds=seeds, diffused=tuple(diffused_frames(schedules.frames, cadence, keyframes)),
                       world_from_cam=world_from_cam)
+
+
+def _check_latent_feedback(config: "AnimationConfig", schedules: "EvaluatedSchedules") -> None:
+    """Contrast and sharpening work on the previous frame's pixels, which latent feedback never forms."""
+    if config.generation.feedback != "latent":
+        return
+    for name, neutral in (("contrast", 1.0), ("sharpen_amount", 0.0)):
+        changed = np.flatnonzero(schedules.values[name] != neutral)
+        if changed.size:
+            raise AnimatorError(f"{name} is {schedules.values[name][changed[0]]:g} at frame {int(changed[0])}, but it "
+                                "works on pixels, which latent feedback never forms before denoising",
+                                file=config.path, field=f"generation.{name}",
+                                hint=f"remove generation.{name}, or use generation.feedback: image (the default)")

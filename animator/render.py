@@ -5,6 +5,9 @@ Each diffused frame is made from the previous one, top to bottom in :func:`advan
     depth of the previous frame -> move the camera (3D warp or 2D homography) -> colour coherence, sharpening,
     contrast, noise -> img2img denoise (revealed pixels repainted when generation.holes says so) -> depth of the result
 
+With ``generation.feedback: latent`` (:func:`advance_in_latents`) the previous frame's latents are moved instead of
+its pixels, and the VAE only decodes.
+
 Frames between two diffused frames (cadence > 1) are made in :func:`tween` by warping both neighbours to the
 in-between camera and blending them. :func:`render` streams the frames into ffmpeg, keeps the run folder that makes
 the run reproducible and resumable, and reports progress through callbacks (the CLI bar, the notebook live view).
@@ -50,11 +53,13 @@ class FrameState:
     raw: torch.Tensor | None = None      # (1,3,H,W) the input video frame at `index` (video mode)
     hybrid_raw: torch.Tensor | None = None  # (1,3,H,W) the hybrid-motion video frame at `index`
     frame: np.ndarray | None = None      # (H,W,3) uint8 host copy of `image` once it was emitted (CPU tweens use it)
+    latents: torch.Tensor | None = None  # (1,4,H/8,W/8) the denoised latents `image` was decoded from (latent feedback)
 
     def to_checkpoint(self, frame: np.ndarray) -> dict[str, Any]:
         """``frame``: the state's image as the (H,W,3) uint8 host copy already made for the video."""
         return {"index": self.index, "image": torch.from_numpy(frame), "depth_age": self.depth_age,
-                "depth": None if self.depth is None else self.depth.float().cpu()}
+                "depth": None if self.depth is None else self.depth.float().cpu(),
+                "latents": None if self.latents is None else self.latents.cpu()}
 
 
 @dataclass
@@ -68,6 +73,8 @@ class Backends:
     flow: Any = None                     # animator.backends.flow.FlowEstimator (video mode)
     color_reference: Any = None          # animator.color.ColorReference, set from the first frame or an image
     diffuses: bool = False               # False for the `none` denoiser: a warp-only render
+    latent_feedback: bool = False        # generation.feedback: latent, with a denoiser that takes latents
+    latent_reference: Any = None         # animator.latents.LatentStatistics: latent feedback's colour reference
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
@@ -93,6 +100,10 @@ def load_backends(config: "AnimationConfig") -> Backends:
     backends = Backends(device=device, denoiser=denoiser, diffuses=(b.denoise or "none") != "none")
     if not backends.diffuses:
         backends.notes.append(NO_DENOISER_NOTE)
+    if config.generation.feedback == "latent":
+        backends.latent_feedback = backends.diffuses and hasattr(denoiser, "img2img_latents")
+        if not backends.latent_feedback:
+            backends.notes.append("feedback: latent needs a diffusion model; without one the pixels are warped")
     if b.compile != "none":
         backends.notes.append(f"compile: {b.compile} - the first frames wait while the models compile "
                               + ("(about a minute per model and frame size)" if device.type == "cuda" else
@@ -111,7 +122,12 @@ def load_backends(config: "AnimationConfig") -> Backends:
 
         backends.flow = load_flow_estimator(b.flow, device=device)
     if config.coherence.color != "none" and config.coherence.reference == "image":
-        backends.color_reference = _color_reference(load_image_tensor(config.coherence.image, config, device), config)
+        reference = load_image_tensor(config.coherence.image, config, device)
+        backends.color_reference = _color_reference(reference, config)
+        if backends.latent_feedback:
+            from animator.latents import LatentStatistics
+
+            backends.latent_reference = LatentStatistics.of(denoiser.encode(reference))
     return backends
 
 
@@ -172,7 +188,8 @@ class StageTimer:
 # --------------------------------------------------------------------------------------------- camera moves
 
 
-def move_3d(image, depth, plan: RenderPlan, src: int, dst: int, config: "AnimationConfig", return_depth: bool = True):
+def move_3d(image, depth, plan: RenderPlan, src: int, dst: int, config: "AnimationConfig", return_depth: bool = True,
+            return_grid: bool = False):
     """Frame ``src`` seen from the camera of frame ``dst`` (exact reprojection, z-buffer, hole mask); compiled
     with the models when ``backends.compile`` says so."""
     from animator.backends.speed import torch_compile_mode
@@ -183,7 +200,8 @@ def move_3d(image, depth, plan: RenderPlan, src: int, dst: int, config: "Animati
     K = intrinsics_from_fov(fov, config.height, config.width)
     dst_from_src = relative_pose(plan.world_from_cam, src, dst).to(torch.float32)
     return warp_3d(image, depth, K, dst_from_src, sampling=config.motion.sampling, fill=config.motion.fill,
-                   return_depth=return_depth, compile_mode=torch_compile_mode(config.backends.compile, image.device))
+                   return_depth=return_depth, return_grid=return_grid,
+                   compile_mode=torch_compile_mode(config.backends.compile, image.device))
 
 
 def homography_between(plan: RenderPlan, config: "AnimationConfig", src: int, dst: int) -> np.ndarray:
@@ -238,10 +256,17 @@ def _color_reference(image, config: "AnimationConfig"):
     return ColorReference(image, space=config.coherence.color)
 
 
-def take_first_frame_as_color_reference(image, config: "AnimationConfig", backends: Backends) -> None:
-    """With ``coherence.reference: first``, every frame's colours are matched to the render's first frame."""
-    if backends.color_reference is None and config.coherence.reference == "first" and config.coherence.color != "none":
-        backends.color_reference = _color_reference(image, config)
+def take_first_frame_as_color_reference(state: FrameState, config: "AnimationConfig", backends: Backends) -> None:
+    """With ``coherence.reference: first``, every frame's colours are matched to the render's first frame (its
+    latents' statistics, with latent feedback)."""
+    if config.coherence.reference != "first" or config.coherence.color == "none":
+        return
+    if backends.color_reference is None:
+        backends.color_reference = _color_reference(state.image, config)
+    if backends.latent_reference is None and state.latents is not None:
+        from animator.latents import LatentStatistics
+
+        backends.latent_reference = LatentStatistics.of(state.latents)
 
 
 def prepare_init(warped, params: FrameParams, config: "AnimationConfig", backends: Backends, generator, reference=None,
@@ -284,6 +309,8 @@ def frame_generator(params: FrameParams, device: torch.device) -> torch.Generato
 def advance(state: FrameState, dst: int, plan: RenderPlan, config: "AnimationConfig", backends: Backends,
             timer: StageTimer, raw: torch.Tensor | None = None, hybrid_raw: torch.Tensor | None = None) -> FrameState:
     """Makes diffused frame ``dst`` from the diffused frame in ``state``."""
+    if backends.latent_feedback:
+        return advance_in_latents(state, dst, plan, config, backends, timer)
     params = plan.params(dst)
     generator = frame_generator(params, backends.device)
     reference = None
@@ -317,6 +344,66 @@ def advance(state: FrameState, dst: int, plan: RenderPlan, config: "AnimationCon
         with timer("depth"):
             depth, depth_age = next_depth(image, state, dst, warped_depth, valid, params, config, backends)
     return FrameState(index=dst, image=image, depth=depth, depth_age=depth_age, raw=raw, hybrid_raw=hybrid_raw)
+
+
+def advance_in_latents(state: FrameState, dst: int, plan: RenderPlan, config: "AnimationConfig",
+                       backends: Backends, timer: StageTimer) -> FrameState:
+    """:func:`advance` with latent feedback: the previous frame's latents follow the camera (no VAE encode), get
+    colour coherence and noise as latents, are denoised, and decoded once for the video and the depth model."""
+    params = plan.params(dst)
+    generator = frame_generator(params, backends.device)
+    with timer("warp"):
+        latents, revealed, valid, warped_depth = move_latents(state, plan, dst, config)
+        full_denoise_mask = revealed.float() if config.generation.holes == "repaint" else None
+    with timer("coherence"):
+        init = prepare_init_latents(latents, params, config, backends, generator)
+    with timer("denoise"):
+        v = params.values
+        latents = backends.denoiser.img2img_latents(
+            init, params.prompt.mix, negative=params.prompt.negative, strength=1.0 - v["strength"], guidance=v["cfg"],
+            steps=max(int(round(v["steps"])), 1), generator=generator, sampler=params.sampler,
+            full_denoise_mask=full_denoise_mask)
+        image = quantize(backends.denoiser.decode(latents))
+    depth, depth_age = None, 0
+    if config.mode == "3d":
+        with timer("depth"):
+            depth, depth_age = next_depth(image, state, dst, warped_depth, valid, params, config, backends)
+    return FrameState(index=dst, image=image, depth=depth, depth_age=depth_age, latents=latents)
+
+
+def move_latents(state: FrameState, plan: RenderPlan, dst: int, config: "AnimationConfig"):
+    """(latents, revealed, valid, warped_depth): ``state``'s latents seen from frame ``dst``'s camera, the latent
+    pixels the move revealed (Bx1xhxw bool), and in 3D the pixel-resolution valid mask and depth the depth tracker
+    and the carried depth need. 3D moves the latents along the exact warp's own sampling grid (see
+    :mod:`animator.latents`)."""
+    from animator.geometry import warp_2d
+    from animator.latents import grid_at_latents, homography_at_latents, latent_factor, revealed_at_latents, sample_latents
+
+    factor = latent_factor((config.height, config.width), state.latents)
+    if config.mode == "2d":
+        H = homography_at_latents(homography_between(plan, config, state.index, dst), factor)
+        latents, latent_valid = warp_2d(state.latents.float(), H, border=config.motion.border)
+        return latents, ~latent_valid, None, None
+    _, valid, warped_depth, grid = move_3d(state.image, state.depth, plan, state.index, dst, config, return_grid=True)
+    fill = config.motion.fill
+    latents = sample_latents(state.latents, grid_at_latents(grid, factor),
+                             padding="reflection" if fill == "reflection" else "border")
+    revealed = revealed_at_latents(valid, factor)
+    if fill == "none":  # as the pixel loop leaves holes black: no content (zero latents) where anything was revealed
+        latents = latents.masked_fill(revealed, 0.0)
+    return latents, revealed, valid, warped_depth
+
+
+def prepare_init_latents(latents, params: FrameParams, config: "AnimationConfig", backends: Backends, generator):
+    """Latent feedback's :func:`prepare_init`: colour coherence as latent statistics, then noise."""
+    from animator.latents import add_latent_noise, match_latent_statistics
+
+    v, g = params.values, config.generation
+    reference = backends.latent_reference
+    if config.coherence.color != "none" and reference is not None and v["color_strength"] > 0:
+        latents = match_latent_statistics(latents, reference.to(latents.device), strength=v["color_strength"])
+    return add_latent_noise(latents, v["noise"], generator=generator, kind=g.noise_type, octaves=g.perlin_octaves,
+                            persistence=g.perlin_persistence)
 
 
 def next_depth(image, state: FrameState, dst: int, warped_depth, valid, params: FrameParams,
@@ -408,16 +495,24 @@ def first_frame(plan: RenderPlan, config: "AnimationConfig", backends: Backends,
     """The init image (or input video frame), diffused once when a model is set; txt2img when there is no image."""
     params = plan.params(start)
     generator = frame_generator(params, backends.device)
+    latents = None
     with timer("denoise"):
         if raw is not None:
             image = denoise(raw, params, backends, generator)
         elif config.init_image is not None:
-            image = denoise(load_image_tensor(config.init_image, config, backends.device), params, backends, generator)
+            init = load_image_tensor(config.init_image, config, backends.device)
+            if backends.latent_feedback:
+                image, latents = denoise_to_latents(init, params, backends, generator)
+            else:
+                image = denoise(init, params, backends, generator)
         elif backends.diffuses:
             v = params.values
-            image = backends.denoiser.txt2img(params.prompt.mix, negative=params.prompt.negative, height=config.height,
-                                              width=config.width, guidance=v["cfg"], steps=max(int(round(v["steps"])), 1),
-                                              generator=generator, sampler=params.sampler)
+            make = backends.denoiser.txt2img_latents if backends.latent_feedback else backends.denoiser.txt2img
+            image = make(params.prompt.mix, negative=params.prompt.negative, height=config.height, width=config.width,
+                         guidance=v["cfg"], steps=max(int(round(v["steps"])), 1), generator=generator,
+                         sampler=params.sampler)
+            if backends.latent_feedback:
+                image, latents = backends.denoiser.decode(image), image
         else:
             raise AnimatorError("there is nothing to start from: no init_image and no diffusion model", field="init_image",
                                 file=config.path, hint="set init_image in the keyframe file, or give --model")
@@ -426,7 +521,18 @@ def first_frame(plan: RenderPlan, config: "AnimationConfig", backends: Backends,
     if config.mode == "3d":
         with timer("depth"):
             depth = estimate_depth(image, backends, params)
-    return FrameState(index=start, image=image, depth=depth, raw=raw)
+    return FrameState(index=start, image=image, depth=depth, raw=raw, latents=latents)
+
+
+def denoise_to_latents(image, params: FrameParams, backends: Backends, generator):
+    """(image, latents) of the first frame with latent feedback: the init image encoded once and denoised (at
+    strength 0 the image stays as it is and its latents are the encoded ones)."""
+    v = params.values
+    latents = backends.denoiser.img2img_latents(
+        backends.denoiser.encode(image), params.prompt.mix, negative=params.prompt.negative,
+        strength=1.0 - v["strength"], guidance=v["cfg"], steps=max(int(round(v["steps"])), 1), generator=generator,
+        sampler=params.sampler)
+    return (image if v["strength"] >= 1.0 else backends.denoiser.decode(latents)), latents
 
 
 # --------------------------------------------------------------------------------------------- the loop
@@ -473,12 +579,15 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
                 checkpoint = state_or_image.to_checkpoint(frame)
                 if backends.tracker is not None:
                     checkpoint["tracker"] = backends.tracker.state_dict()
+                if backends.latent_reference is not None:
+                    reference = backends.latent_reference
+                    checkpoint["latent_reference"] = {"mean": reference.mean.cpu(), "std": reference.std.cpu()}
         return Emitted(index, frame, diffused, int(plan.seeds[index]), timer.take(), checkpoint)
 
     if resume_state is None:
         state = first_frame(plan, config, backends, start, video.frame(start) if video else None, timer)
         state.hybrid_raw = hybrid.frame(start) if hybrid else None
-        take_first_frame_as_color_reference(state.image, config, backends)
+        take_first_frame_as_color_reference(state, config, backends)
         yield emit(state, start, True)
     else:
         state = resume_state
@@ -746,15 +855,23 @@ def _restore(folder, config: "AnimationConfig", backends: Backends) -> FrameStat
     device = backends.device
     state = FrameState(index=int(checkpoint["index"]), image=to_tensor(checkpoint["image"].numpy(), device),
                        depth=None if checkpoint["depth"] is None else checkpoint["depth"].to(device),
-                       depth_age=int(checkpoint.get("depth_age", 0)))
+                       depth_age=int(checkpoint.get("depth_age", 0)),
+                       latents=None if checkpoint.get("latents") is None else checkpoint["latents"].to(device))
+    if backends.latent_feedback and state.latents is None:
+        raise AnimatorError(f"the checkpoint in {folder.path} holds no latents: it was not rendered with latent feedback",
+                            field="generation.feedback", hint="resume with the settings the run was started with")
     if backends.tracker is not None and checkpoint.get("tracker") is not None:
         backends.tracker.load_state_dict(checkpoint["tracker"])
+    if checkpoint.get("latent_reference") is not None:
+        from animator.latents import LatentStatistics
+
+        backends.latent_reference = LatentStatistics(**checkpoint["latent_reference"]).to(device)
     if config.mode == "video":
         state.raw = InputVideo.for_video_input(config, device).frame(state.index)
     if config.hybrid is not None:
         state.hybrid_raw = InputVideo.for_hybrid(config, device).frame(state.index)
     first = to_tensor(folder.journal_frame(folder.record()["start"]), device)
-    take_first_frame_as_color_reference(first, config, backends)
+    take_first_frame_as_color_reference(FrameState(index=folder.record()["start"], image=first), config, backends)
     return state
 
 

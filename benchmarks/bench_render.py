@@ -15,7 +15,10 @@ Configurations (``--configs``):
   Both with the full-size SD 1.5 architecture (random weights: the cost of the real ones) saved once to a
   temporary folder and loaded by ``backends.denoise: <folder>`` exactly as a user's model, plus a full-size
   DPT-Large depth model (random weights), at each ``--sizes`` size. CUDA only unless ``--cpu-full``.
-- ``tiny``: quality and turbo with the tiny test SD pipeline and tiny DPT at 64x64 on the CPU (CI runs this).
+- ``quality-latent``, ``turbo-latent``: the same with ``generation.feedback: latent`` (the previous frame's
+  latents warped instead of its pixels re-encoded: a frame runs the VAE decoder only).
+- ``tiny``: quality, turbo and turbo-latent with the tiny test SD pipeline and tiny DPT at 64x64 on the CPU (CI
+  runs this).
 
 For each diffusion configuration the same run also measures
 
@@ -27,7 +30,7 @@ For each diffusion configuration the same run also measures
 
 Timings are steady state: the first ``--warmup`` frames of every run are not counted; ms/frame covers the rest of
 the run up to the finished video (so encoding that lags behind is counted). The stage split is the loop's own
-``timings_ms``; ``encode_io`` is the remainder (ffmpeg pipe, resume journal PNGs, checkpoints, waiting for them).
+``timings_ms``; ``encode_io`` is the remainder (ffmpeg pipe, resume journal, checkpoints, waiting for them).
 On CUDA the split comes from a second, profiled pass (``frame_loop(profile=True)`` synchronises around stages).
 
     .venv/bin/python benchmarks/bench_render.py                                # everything this machine can run
@@ -60,7 +63,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 DEMO = ROOT / "keyframes" / "demo.yaml"
-ALL_CONFIGS = ("warp-only", "tiny", "quality", "turbo")
+ALL_CONFIGS = ("warp-only", "tiny", "quality", "turbo", "quality-latent", "turbo-latent")
 TINY_SIZE = 64
 # A render of more frames than this ought to use about the same memory; above it, call it growth.
 RSS_GROWTH_TOLERANCE_MB = 32.0
@@ -80,6 +83,7 @@ class Diffusion:
     vae: str = "auto"
     depth_every: int = 1
     depth_resolution: int | None = None
+    feedback: str = "image"  # generation.feedback: latent skips the VAE encode of every frame
 
     @property
     def denoise(self) -> float:
@@ -104,6 +108,10 @@ QUALITY = Diffusion("quality", steps=25, keep=0.35, cfg=7.0, naive_steps=25, nai
 # DPT-Large on every frame at a reduced 256 input.
 TURBO = Diffusion("turbo", steps=1, keep=0.35, cfg=0.0, naive_steps=2, naive_strength=0.65, vae="tiny",
                   depth_resolution=256)
+# The same with latent feedback: the previous frame's latents warped, so a frame runs the VAE decoder only.
+QUALITY_LATENT = replace(QUALITY, name="quality-latent", feedback="latent")
+TURBO_LATENT = replace(TURBO, name="turbo-latent", feedback="latent")
+FULL_SIZE = (QUALITY, TURBO, QUALITY_LATENT, TURBO_LATENT)
 
 
 # --------------------------------------------------------------------------------------------- measuring
@@ -470,7 +478,7 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
     speed = {"backends.compile": compile_setting(args.compile, device), "backends.channels_last": True,
              "backends.vae": str(tiny_vae) if setting.vae == "tiny" else setting.vae,
              "backends.depth_every": setting.depth_every, "backends.depth_resolution": setting.depth_resolution,
-             "generation.holes": "fill"}
+             "generation.holes": "fill", "generation.feedback": setting.feedback}
     overrides = {"width": size, "height": size, "backends.denoise": str(model), "backends.depth": str(depth),
                  "backends.device": device, "generation.steps": f"0:({setting.steps})",
                  "generation.strength": f"0:({setting.keep})", "generation.cfg": f"0:({setting.cfg})", **speed}
@@ -600,11 +608,11 @@ def run_all(args) -> list[dict]:
         if "tiny" in configs:
             say("tiny SD + tiny DPT at 64x64 on the CPU")
             model, depth = make_tiny_folders(workdir)
-            for setting in (QUALITY, TURBO):
+            for setting in (QUALITY, TURBO, TURBO_LATENT):
                 setting = replace(setting, depth_resolution=None)  # the tiny DPT's own 64 px (256 would upscale)
                 emit(bench_diffusion(setting, TINY_SIZE, model=model, depth=depth, tiny_vae=model / "tiny_vae",
                                      label=f"tiny-{setting.name}", device="cpu", args=args, workdir=workdir))
-        full = [setting for name in configs for setting in (QUALITY, TURBO) if setting.name == name]  # given order
+        full = [setting for name in configs for setting in FULL_SIZE if setting.name == name]  # given order
         if full and device == "cpu" and not args.cpu_full:
             for setting in full:
                 for size in sizes:

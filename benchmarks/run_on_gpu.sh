@@ -33,7 +33,7 @@ grep -E "passed|failed|Error|assert" "$OUT/tests.txt" | tail -15
 # the model folders are built once. Seen on an H200: a 512 pair takes ~130 s (mostly compiling); quality at 768
 # took over 200 s: give RUN_TIMEOUT 300 there.
 : > "$OUT/bench.jsonl"
-for run in ${RUNS:-turbo:512 quality:512 turbo:768 quality:768}; do
+for run in ${RUNS:-turbo:512 quality:512 turbo-latent:512 quality-latent:512 turbo:768 quality:768}; do
     if (( SECONDS > BUDGET )); then
         echo "{\"config\": \"${run%%:*}\", \"size\": \"${run##*:}\", \"skipped\": \"budget of ${BUDGET} s spent\"}" \
             | tee -a "$OUT/bench.jsonl"

@@ -41,7 +41,7 @@ def rows() -> list[dict]:
 
 def test_every_requested_configuration_reports_once(rows):
     assert [(row["config"], row["size"]) for row in rows] == [
-        ("warp-only", "64x64"), ("tiny-quality", "64x64"), ("tiny-turbo", "64x64")]
+        ("warp-only", "64x64"), ("tiny-quality", "64x64"), ("tiny-turbo", "64x64"), ("tiny-turbo-latent", "64x64")]
     assert not any("skipped" in row for row in rows)
 
 
@@ -63,10 +63,12 @@ def test_warp_only_row(rows):
     assert isinstance(memory["grows"], bool)
 
 
-@pytest.mark.parametrize("name, nominal_evals, batch", [("tiny-quality", 16, 2), ("tiny-turbo", 1, 1)])
+@pytest.mark.parametrize("name, nominal_evals, batch", [("tiny-quality", 16, 2), ("tiny-turbo", 1, 1),
+                                                         ("tiny-turbo-latent", 1, 1)])
 def test_diffusion_rows(rows, name, nominal_evals, batch):
     row = next(r for r in rows if r["config"] == name)
     assert DIFFUSION_KEYS <= row.keys()
+    assert row["speed"]["feedback"] == ("latent" if name.endswith("latent") else "image")
     assert row["model"] == "tiny-sd" and row["depth_model"] == "tiny-dpt" and row["device"] == "cpu"
     assert row["peak_gpu_mb"] is None and row["stages_profiled"] is False
     # 25 steps at denoise 0.65 are 16 UNet evaluations, with CFG a batch of 2; turbo is one evaluation, no CFG.

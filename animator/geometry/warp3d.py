@@ -81,6 +81,7 @@ def warp_3d(
     fill: str = "none",
     return_depth: bool = False,
     compile_mode: str | None = None,
+    return_grid: bool = False,
 ):
     """Show the source image from the destination camera, with occlusion and hole masks.
 
@@ -95,6 +96,9 @@ def warp_3d(
             inpainting (host, per image); ``"background"`` the valid pixel on the far side of the hole (of the
             nearest valid pixels left, right, above and below, the one with the largest depth).
         return_depth: also return the destination depth.
+        return_grid: also return the ``(B, H, W, 2)`` ``grid_sample`` grid (``align_corners=False``) the colours
+            were sampled with: where each destination pixel lies in the source (holes: where their fill depth
+            reprojects). Other tensors of the source frame (latents, features) can follow the same move with it.
         compile_mode: a ``torch.compile`` mode (``"default"``, ``"reduce-overhead"`` for CUDA graphs) to run the
             warp as one compiled graph (after the input checks, which stay eager), or None for eager. On a GPU the
             eager warp is ~60 small kernel launches, which cost more than their arithmetic at 512x512; compiled,
@@ -102,7 +106,7 @@ def warp_3d(
             images and ``telea`` (OpenCV on the host) always run eager.
 
     Returns:
-        ``(warped, valid)`` or ``(warped, valid, warped_depth)``:
+        ``(warped, valid)`` or ``(warped, valid, warped_depth)``, then ``grid`` when asked for:
         ``warped (B, 3, H, W)`` in ``image``'s dtype; ``valid (B, 1, H, W)`` bool, True where a source surface
         is visible; ``warped_depth (B, 1, H, W)`` z of what the destination sees, holes filled from the far side
         (``telea``: inpainted), always positive so it can be warped again; ``valid`` says which pixels are real.
@@ -120,8 +124,8 @@ def warp_3d(
     K = batched_matrix(K, "K", 3, image.shape[0], image.device, compute_dtype)
     dst_from_src = batched_matrix(dst_from_src, "dst_from_src", 4, image.shape[0], image.device, compute_dtype)
     if compile_mode is None or fill == "telea" or image.dtype == torch.uint8:
-        return _warp(image, depth, K, dst_from_src, sampling, fill, return_depth)
-    outputs = _compiled_warp(compile_mode)(image, depth, K, dst_from_src, sampling, fill, return_depth)
+        return _warp(image, depth, K, dst_from_src, sampling, fill, return_depth, return_grid)
+    outputs = _compiled_warp(compile_mode)(image, depth, K, dst_from_src, sampling, fill, return_depth, return_grid)
     if compile_mode == "reduce-overhead":
         # a CUDA graph's outputs live in its memory pool and the next replay overwrites them; a tween warps two
         # frames before blending them, and the warped depth is carried to the next frame
@@ -142,7 +146,7 @@ def _compiled_warp(mode: str, backend: str | None = None):
     return torch.compile(_warp, fullgraph=True, dynamic=False, backend=backend, **options)
 
 
-def _warp(image, depth, K, dst_from_src, sampling: str, fill: str, return_depth: bool):
+def _warp(image, depth, K, dst_from_src, sampling: str, fill: str, return_depth: bool, return_grid: bool = False):
     """:func:`warp_3d` on checked inputs (K, dst_from_src batched in the compute dtype). Nothing here reads a value
     back to the host (on GPUs: see :func:`_dense_holes`), so it compiles to one graph."""
     z_src = depth.to(K.dtype)
@@ -165,13 +169,13 @@ def _warp(image, depth, K, dst_from_src, sampling: str, fill: str, return_depth:
         warped = holes.copy_far_side(warped)
     elif fill == "telea":
         warped = _inpaint_telea(warped, valid)
-    warped = warped.to(image.dtype)
-    if not return_depth:
-        return warped, valid
-    warped_depth = z_lookup
-    if fill == "telea":
-        warped_depth = _inpaint_telea_depth(warped_depth, valid)
-    return warped, valid, warped_depth.to(depth.dtype)
+    outputs = (warped.to(image.dtype), valid)
+    if return_depth:
+        warped_depth = _inpaint_telea_depth(z_lookup, valid) if fill == "telea" else z_lookup
+        outputs += (warped_depth.to(depth.dtype),)
+    if return_grid:  # the workspace grid is overwritten by the next warp: a copy of its own
+        outputs += (grid if torch.compiler.is_compiling() else grid.clone(),)
+    return outputs
 
 
 def _check_inputs(image, depth, K, dst_from_src, sampling, fill):

@@ -109,6 +109,12 @@ class GenerationConfig:
     # repaint: drawn anew from noise in the same sampling run - better new content, but any revealed pixel makes
     # the frame run all `steps` evaluations (1 / denoise times the work: 25 instead of 16 at denoise 0.65).
     holes: str = field(default="fill", metadata=_spec("enum", choices=("fill", "repaint")))
+    # What the next diffused frame starts from. image: the previous frame's pixels, warped, colour-matched,
+    # sharpened, then VAE-encoded (Deforum's loop). latent: the previous frame's latents, moved by the same camera
+    # warp at the latent grid (1/8 of the pixels): no VAE encode per frame, and no VAE round trip to blur the
+    # picture, but colour coherence matches latent statistics (coherence.color/space only switch it on), noise is
+    # added to the latents, and contrast and sharpening (pixel operations) are not available. 2d and 3d modes.
+    feedback: str = field(default="image", metadata=_spec("enum", choices=("image", "latent")))
 
 
 @dataclass(frozen=True)
@@ -489,6 +495,7 @@ def _build_config(data, *, source, base_dir, text, locator, path, overrides) -> 
         raise ctx.error("coherence.reference", "reference is image but coherence.image is not set")
     prompts = _prompts(data.get("prompts"), ctx)
     _check_beats(sections, prompts, bpm, audio, ctx)
+    _check_latent_feedback(sections, mode, ctx)
 
     return AnimationConfig(
         path=Path(path).resolve() if path is not None else None,
@@ -518,6 +525,21 @@ def _build_config(data, *, source, base_dir, text, locator, path, overrides) -> 
         output=sections["output"],
         source_text=text,
     )
+
+
+def _check_latent_feedback(sections: dict, mode: str, ctx: _Context) -> None:
+    """Latent feedback moves latents with the camera; what works on the previous frame's pixels cannot run."""
+    generation = sections["generation"]
+    if generation.feedback != "latent":
+        return
+    hint = "use generation.feedback: image (the default)"
+    if mode not in ("2d", "3d"):
+        raise ctx.error("generation.feedback", f"latent feedback works in 2d and 3d modes, not in {mode} mode",
+                        hint=hint + ": video mode blends each input frame in pixels")
+    if sections["hybrid"] is not None:
+        raise ctx.error("generation.feedback", "latent feedback cannot composite a hybrid video (a pixel blend)",
+                        hint=hint + ", or remove the hybrid section")
+    # contrast and sharpen_amount are checked on their evaluated schedules (animator.plan.make_plan)
 
 
 def _frames(data: dict, fps: float, audio: AudioConfig | None, ctx: _Context) -> int:

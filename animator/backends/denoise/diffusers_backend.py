@@ -95,29 +95,67 @@ class DiffusersDenoiser:
         strength = check_strength(strength)
         check_sampling_args(steps=steps, guidance=guidance, generator=generator)
         sampler = normalize_sampler_name(sampler or self.defaults.sampler)
-        if full_denoise_mask is not None:
-            check_mask(full_denoise_mask, image)
-            if not bool(full_denoise_mask.to(torch.float32).gt(0).any()):
-                full_denoise_mask = None
+        full_denoise_mask = self._used_mask(full_denoise_mask, image)
         if strength == 0 and full_denoise_mask is None:
             return image.to(torch.float32)
-
+        # 2. Encode, sample, decode.
         with torch.inference_mode():
-            # 2. Text conditioning (cached per distinct prompt).
-            embeddings = self.prompts.resolve(prompt, negative)
-            # 3. Per-latent-pixel strength.
-            batch, _, height, width = image.shape
-            latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
-            strength_map = self._strength_map(strength, full_denoise_mask, batch, latent_size)  # Bx1xhxw or None
-            # 4. Encode, sample, decode.
-            init_latents = self._encode_image(image)
-            latents = self._sample(init_latents, strength, strength_map, embeddings, guidance=float(guidance),
-                                   steps=steps, generator=generator, sampler=sampler, image_size=(height, width))
+            latents = self._sample_img2img(self._encode_image(image), prompt, negative=negative, strength=strength,
+                                           guidance=guidance, steps=steps, generator=generator, sampler=sampler,
+                                           full_denoise_mask=full_denoise_mask)
             return self._decode_latents(latents).to(image.device)
+
+    def img2img_latents(self, latents: "Tensor", prompt: PromptInput, *, negative: str = "", strength: float,
+                        guidance: float, steps: int, generator: "torch.Generator", sampler: str | None = None,
+                        full_denoise_mask: "Tensor | None" = None) -> "Tensor":
+        """:meth:`img2img` on latents (Bx4xhxw, as :meth:`encode` gives them): no VAE encode or decode.
+
+        The render's latent feedback warps the previous frame's latents and continues from them, so a frame costs
+        one VAE decode (for the video) instead of a decode and an encode. ``full_denoise_mask`` is Bx1xhxw.
+        """
+        import torch
+
+        self._check_latents(latents)
+        strength = check_strength(strength)
+        check_sampling_args(steps=steps, guidance=guidance, generator=generator)
+        sampler = normalize_sampler_name(sampler or self.defaults.sampler)
+        full_denoise_mask = self._used_mask(full_denoise_mask, latents)
+        if strength == 0 and full_denoise_mask is None:
+            return latents
+        with torch.inference_mode():
+            return self._sample_img2img(latents.to(self._dtype_of("unet")), prompt, negative=negative,
+                                        strength=strength, guidance=guidance, steps=steps, generator=generator,
+                                        sampler=sampler, full_denoise_mask=full_denoise_mask)
+
+    def encode(self, image: "Tensor") -> "Tensor":
+        """Bx3xHxW [0,1] -> Bx4xhxw latents (scaled as the UNet takes them; the mean of the VAE's distribution)."""
+        import torch
+
+        check_image(image, multiple_of=self.vae_scale_factor)
+        with torch.inference_mode():
+            return self._encode_image(image)
+
+    def decode(self, latents: "Tensor") -> "Tensor":
+        """Bx4xhxw latents -> Bx3xHxW float32 [0,1] on the latents' device."""
+        import torch
+
+        self._check_latents(latents)
+        with torch.inference_mode():
+            return self._decode_latents(latents).to(latents.device)
 
     def txt2img(self, prompt: PromptInput, *, negative: str = "", height: int, width: int, guidance: float,
                 steps: int, generator: "torch.Generator", sampler: str | None = None) -> "Tensor":
         """A first frame from text: 1x3xHxW float32 in [0,1] on the denoiser's device."""
+        import torch
+
+        latents = self.txt2img_latents(prompt, negative=negative, height=height, width=width, guidance=guidance,
+                                       steps=steps, generator=generator, sampler=sampler)
+        with torch.inference_mode():
+            return self._decode_latents(latents)
+
+    def txt2img_latents(self, prompt: PromptInput, *, negative: str = "", height: int, width: int, guidance: float,
+                        steps: int, generator: "torch.Generator", sampler: str | None = None) -> "Tensor":
+        """:meth:`txt2img` before the VAE decode: 1x4x(height/8)x(width/8) latents."""
         import torch
 
         for field, value in (("height", height), ("width", width)):
@@ -130,10 +168,9 @@ class DiffusersDenoiser:
         with torch.inference_mode():
             embeddings = self.prompts.resolve(prompt, negative)
             latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
-            latents = self._sample(None, 1.0, None, embeddings, guidance=float(guidance), steps=steps,
-                                   generator=generator, sampler=sampler, image_size=(height, width),
-                                   latent_shape=(1, *latent_size))
-            return self._decode_latents(latents)
+            return self._sample(None, 1.0, None, embeddings, guidance=float(guidance), steps=steps,
+                                generator=generator, sampler=sampler, image_size=(height, width),
+                                latent_shape=(1, *latent_size))
 
     def describe(self) -> dict:
         """Model source, classes, dtype, scheduler and library versions, for the run record."""
@@ -184,6 +221,38 @@ class DiffusersDenoiser:
         if cached is None or cached[0] is not module:
             cached = self._dtypes[part] = (module, module.dtype)
         return cached[1]
+
+    def _sample_img2img(self, init_latents: "Tensor", prompt: PromptInput, *, negative: str, strength: float,
+                        guidance: float, steps: int, generator: "torch.Generator", sampler: str,
+                        full_denoise_mask: "Tensor | None") -> "Tensor":
+        """Checked img2img from init latents to denoised latents (inside inference mode)."""
+        embeddings = self.prompts.resolve(prompt, negative)         # text conditioning, cached per distinct prompt
+        batch, _, height, width = init_latents.shape
+        strength_map = self._strength_map(strength, full_denoise_mask, batch, (height, width))  # Bx1xhxw or None
+        image_size = (height * self.vae_scale_factor, width * self.vae_scale_factor)
+        return self._sample(init_latents, strength, strength_map, embeddings, guidance=float(guidance), steps=steps,
+                            generator=generator, sampler=sampler, image_size=image_size)
+
+    def _used_mask(self, mask: "Tensor | None", like: "Tensor") -> "Tensor | None":
+        """The checked mask, or None when it repaints nothing (one read-back, and only when a mask is given)."""
+        import torch
+
+        if mask is None:
+            return None
+        check_mask(mask, like)
+        return mask if bool(mask.to(torch.float32).gt(0).any()) else None
+
+    def _check_latents(self, latents) -> None:
+        import torch
+
+        channels = int(self.pipe.vae.config.latent_channels)
+        if not isinstance(latents, torch.Tensor) or latents.ndim != 4 or latents.shape[1] != channels \
+                or not latents.is_floating_point():
+            shape = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
+            raise AnimatorError(f"latents must be a float tensor of shape (B, {channels}, h, w), got {shape}",
+                                field="latents", hint="make them with encode(image) or txt2img_latents(...)")
+        if not bool(torch.isfinite(latents.sum())):  # one read-back (NaN and inf survive the sum)
+            raise AnimatorError("latents contain NaN or infinite values", field="latents")
 
     def _strength_map(self, strength: float, mask, batch: int, latent_size: tuple[int, int]) -> "Tensor | None":
         """Bx1xhxw per-latent-pixel strength: ``strength`` raised towards 1 where the mask says so (None without a

@@ -1,0 +1,113 @@
+"""Latent feedback's geometry and colour: moving latents with the picture, checked on constructed scenes.
+
+The scenes use a linear stand-in for the VAE encoder, ``encode = average over each 8x8 block``: for it, moving the
+image and then encoding must give what moving the encoded latents gives (up to resampling of a smooth texture).
+A latent grid placed even half a pixel wrong (the block's corner instead of its centre) fails these checks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from animator.geometry import homography_2d, intrinsics_from_fov, motion_to_pose, warp_2d, warp_3d
+from animator.latents import (
+    LatentStatistics, add_latent_noise, grid_at_latents, homography_at_latents, latent_factor,
+    match_latent_statistics, revealed_at_latents, sample_latents,
+)
+
+SIZE, FACTOR = 256, 8
+
+
+def encode(image: torch.Tensor) -> torch.Tensor:
+    return F.avg_pool2d(image, FACTOR)
+
+
+@pytest.fixture(scope="module")
+def texture() -> torch.Tensor:
+    """Smooth colour waves (periods of 130-190 px, 16-24 latent pixels: bilinear resampling of the latents is
+    accurate, and a misplaced latent grid shows), three channels."""
+    y, x = torch.meshgrid(torch.arange(SIZE, dtype=torch.float64), torch.arange(SIZE, dtype=torch.float64),
+                          indexing="ij")
+    channels = [0.5 + 0.4 * torch.sin(2 * math.pi * (x / 150 + y / 170)), 0.5 + 0.4 * torch.cos(2 * math.pi * x / 130),
+                0.5 + 0.4 * torch.sin(2 * math.pi * (y / 140 - x / 190))]
+    return torch.stack(channels)[None].float()
+
+
+def _error(a: torch.Tensor, b: torch.Tensor, keep: torch.Tensor) -> float:
+    return float((a - b).abs().mul(keep).sum() / (keep.sum() * a.shape[1]))
+
+
+def test_3d_latents_follow_the_warp_grid_to_the_latent_centres(texture):
+    depth = torch.full((1, 1, SIZE, SIZE), 300.0)  # a wall: every pixel visible after a small move
+    depth += torch.linspace(0, 200, SIZE).view(1, 1, 1, SIZE)  # turned away on one side: parallax varies
+    K = intrinsics_from_fov(50.0, SIZE, SIZE)
+    pose = motion_to_pose(4.0, -3.0, 10.0, 1.0, -1.0, 2.0)
+    warped, valid, grid = warp_3d(texture, depth, K, pose, fill="border", return_grid=True)
+    truth = encode(warped)
+    latent_valid = ~revealed_at_latents(valid, FACTOR)
+    assert latent_valid.float().mean() > 0.8
+    moved = sample_latents(encode(texture), grid_at_latents(grid, FACTOR))
+    corner = sample_latents(encode(texture), grid[:, ::FACTOR, ::FACTOR])  # the block's first pixel, not its centre
+    right, wrong = _error(moved, truth, latent_valid), _error(corner, truth, latent_valid)
+    assert right < 0.008
+    assert wrong > 2.5 * right
+
+
+def test_2d_latents_follow_the_conjugated_homography(texture):
+    H = homography_2d(10.0, 1.3, 5.0, -3.0, 0.4, 0.6, SIZE, SIZE)  # zoom and turn about an off-centre pivot
+    warped, valid = warp_2d(texture, H)
+    truth = encode(warped)
+    keep = F.avg_pool2d(valid.float(), FACTOR) == 1
+    moved, moved_valid = warp_2d(encode(texture), homography_at_latents(H, FACTOR))
+    naive = np.diag([1 / FACTOR, 1 / FACTOR, 1.0]) @ H @ np.diag([FACTOR, FACTOR, 1.0])  # scaled, centres ignored
+    shifted, _ = warp_2d(encode(texture), naive)
+    right, wrong = _error(moved, truth, keep), _error(shifted, truth, keep)
+    assert right < 0.008
+    assert wrong > 2.5 * right
+    assert torch.equal(moved_valid[keep], torch.ones_like(moved_valid[keep]))
+
+
+def test_a_latent_is_revealed_when_any_pixel_of_its_block_is():
+    valid = torch.ones(1, 1, 16, 16, dtype=torch.bool)
+    valid[0, 0, 9, 2] = False
+    revealed = revealed_at_latents(valid, 8)
+    assert revealed.shape == (1, 1, 2, 2)
+    assert revealed.flatten().tolist() == [False, False, True, False]
+
+
+def test_latent_factor_needs_whole_blocks():
+    assert latent_factor((512, 768), torch.zeros(1, 4, 64, 96)) == 8
+    with pytest.raises(Exception, match="do not tile"):
+        latent_factor((512, 512), torch.zeros(1, 4, 60, 64))
+
+
+def test_matching_gives_the_reference_statistics_and_keeps_the_structure():
+    generator = torch.Generator().manual_seed(0)
+    latents = torch.randn(2, 4, 16, 16, generator=generator) * 1.7 + 0.4
+    reference = LatentStatistics.of(torch.randn(1, 4, 16, 16, generator=generator) * 0.8 - 0.2)
+    matched = match_latent_statistics(latents, reference)
+    stats = LatentStatistics.of(matched)
+    torch.testing.assert_close(stats.mean, reference.mean.expand_as(stats.mean), atol=1e-5, rtol=0)
+    torch.testing.assert_close(stats.std, reference.std.expand_as(stats.std), atol=1e-5, rtol=1e-5)
+    # a per-channel affine map: the order of values in each channel is kept
+    assert torch.equal(matched.flatten(2).argsort(-1), latents.flatten(2).argsort(-1))
+    torch.testing.assert_close(match_latent_statistics(latents, reference, strength=0.0), latents)
+    half = match_latent_statistics(latents, reference, strength=0.5)
+    torch.testing.assert_close(half, (latents + matched) / 2, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["gaussian", "perlin"])
+def test_latent_noise_is_seeded_and_standardised(kind):
+    latents = torch.zeros(1, 4, 32, 32)
+    a = add_latent_noise(latents, 0.3, generator=torch.Generator().manual_seed(3), kind=kind)
+    b = add_latent_noise(latents, 0.3, generator=torch.Generator().manual_seed(3), kind=kind)
+    assert torch.equal(a, b)
+    assert float(a.std()) == pytest.approx(0.3, rel=0.05)
+    if kind == "perlin":  # one smooth field shared by the channels
+        assert torch.equal(a[:, 0], a[:, 3])
+    assert torch.equal(add_latent_noise(latents, 0.0, generator=torch.Generator()), latents)
