@@ -169,8 +169,10 @@ def _srgb_to_linear(flat: Tensor, scratch: Tensor) -> Tensor:
     """Bx3xN sRGB -> Bx3xN linear RGB in the "linear" workspace (``scratch``: a Bx3xN buffer it may overwrite).
 
     Frames read from 8-bit files or encoded along the way hold only the values k/255; those take the exact curve
-    from a 256-entry table (one gather instead of a log and an exp per value)."""
-    if flat.dtype == torch.float32 and flat.numel() >= 4096 and _looks_quantised(flat.reshape(-1)[:1024]):
+    from a 256-entry table (one gather instead of a log and an exp per value). On the CPU only: finding out reads
+    values back, which on a GPU waits for its queue, and there the log and exp cost next to nothing."""
+    if flat.device.type == "cpu" and flat.dtype == torch.float32 and flat.numel() >= 4096 \
+            and _looks_quantised(flat.reshape(-1)[:1024]):
         code = torch.mul(flat, 255.0, out=scratch).round_()
         index = _workspace("index", code, torch.int32).copy_(code)
         # exactly quantised <=> every value equals its own code / 255 (a value outside [0, 1] is clamped, as below)

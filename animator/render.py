@@ -88,7 +88,7 @@ class Backends:
 
 def load_backends(config: "AnimationConfig") -> Backends:
     from animator.backends.denoise import load_denoiser
-    from animator.backends.speed import speed_up_denoiser, speed_up_depth
+    from animator.backends.speed import speed_up_denoiser, speed_up_depth, torch_compile_mode
     from animator.devices import pick_device, pick_dtype
 
     b = config.backends
@@ -101,7 +101,9 @@ def load_backends(config: "AnimationConfig") -> Backends:
     if not backends.diffuses:
         backends.notes.append(NO_DENOISER_NOTE)
     if config.generation.feedback == "latent":
-        backends.latent_feedback = backends.diffuses and hasattr(denoiser, "img2img_latents")
+        from animator.backends.denoise.base import LatentDenoiser
+
+        backends.latent_feedback = backends.diffuses and isinstance(denoiser, LatentDenoiser)
         if not backends.latent_feedback:
             backends.notes.append("feedback: latent needs a diffusion model; without one the pixels are warped")
     if b.compile != "none":
@@ -113,7 +115,8 @@ def load_backends(config: "AnimationConfig") -> Backends:
 
         backends.depth = load_depth_estimator(b.depth, device=device, resolution=b.depth_resolution)
         speed_up_depth(backends.depth, compile=b.compile, channels_last=b.channels_last)
-        backends.tracker = DepthTracker(near=200.0, far=10000.0, mode=config.coherence.depth_stability)
+        backends.tracker = DepthTracker(near=200.0, far=10000.0, mode=config.coherence.depth_stability,
+                                        compile_mode=torch_compile_mode(b.compile, device))
         if b.depth == "offline":
             backends.notes.append(OFFLINE_DEPTH_NOTE)
     hybrid_flow = config.hybrid is not None and config.hybrid.motion == "optical_flow"

@@ -47,3 +47,15 @@ def one_thread():
     yield
     torch.set_num_threads(torch_threads)
     cv2.setNumThreads(cv2_threads)
+
+
+@pytest.fixture
+def traced(monkeypatch):
+    """animator.compiling with torch.compile's ``aot_eager`` backend: every compiled function is traced as the one
+    graph (``fullgraph``) TorchInductor would get, without its minute of code generation per function."""
+    from animator import compiling
+
+    monkeypatch.setattr(compiling, "BACKEND", "aot_eager")
+    compiling.reset()
+    yield
+    compiling.reset()

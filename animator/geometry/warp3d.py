@@ -27,7 +27,6 @@ to the CPU and back); every other fill stays on the tensor's device.
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
 
@@ -36,6 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from animator import compiling
 from animator.errors import AnimatorError
 from animator.geometry._checks import batched_matrix, check_choice, check_shape, check_tensor
 from animator.geometry.camera import invert_pose
@@ -102,8 +102,8 @@ def warp_3d(
         compile_mode: a ``torch.compile`` mode (``"default"``, ``"reduce-overhead"`` for CUDA graphs) to run the
             warp as one compiled graph (after the input checks, which stay eager), or None for eager. On a GPU the
             eager warp is ~60 small kernel launches, which cost more than their arithmetic at 512x512; compiled,
-            they fuse into a few. Compiling takes ~30 s per variant (sampling, fill, return_depth, size); 8-bit
-            images and ``telea`` (OpenCV on the host) always run eager.
+            they fuse into a few (see :mod:`animator.compiling`). Compiling takes ~30 s per variant (sampling,
+            fill, return_depth, size); 8-bit images and ``telea`` (OpenCV on the host) always run eager.
 
     Returns:
         ``(warped, valid)`` or ``(warped, valid, warped_depth)``, then ``grid`` when asked for:
@@ -123,27 +123,9 @@ def warp_3d(
     compute_dtype = torch.float64 if image.dtype == torch.float64 else torch.float32
     K = batched_matrix(K, "K", 3, image.shape[0], image.device, compute_dtype)
     dst_from_src = batched_matrix(dst_from_src, "dst_from_src", 4, image.shape[0], image.device, compute_dtype)
-    if compile_mode is None or fill == "telea" or image.dtype == torch.uint8:
-        return _warp(image, depth, K, dst_from_src, sampling, fill, return_depth, return_grid)
-    outputs = _compiled_warp(compile_mode)(image, depth, K, dst_from_src, sampling, fill, return_depth, return_grid)
-    if compile_mode == "reduce-overhead":
-        # a CUDA graph's outputs live in its memory pool and the next replay overwrites them; a tween warps two
-        # frames before blending them, and the warped depth is carried to the next frame
-        outputs = tuple(output.clone() for output in outputs)
-    return outputs
-
-
-# TorchInductor; tests trace with "aot_eager" (the same graph, no code generation: seconds instead of a minute)
-_COMPILE_BACKEND = "inductor"
-
-
-@functools.cache
-def _compiled_warp(mode: str, backend: str | None = None):
-    """:func:`_warp` compiled as one graph (``fullgraph``: a graph break is an error, not a silent slow path).
-    ``dynamic=False``: a render's frame size never changes, and static shapes are what CUDA graphs need."""
-    backend = backend or _COMPILE_BACKEND
-    options = {"mode": mode} if backend == "inductor" else {}
-    return torch.compile(_warp, fullgraph=True, dynamic=False, backend=backend, **options)
+    if fill == "telea" or image.dtype == torch.uint8:  # OpenCV on the host: never compiled
+        compile_mode = None
+    return compiling.call(_warp, compile_mode, image, depth, K, dst_from_src, sampling, fill, return_depth, return_grid)
 
 
 def _warp(image, depth, K, dst_from_src, sampling: str, fill: str, return_depth: bool, return_grid: bool = False):

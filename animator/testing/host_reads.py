@@ -1,7 +1,7 @@
 """Counting the places where the frame loop reads a tensor's value back to the host.
 
 On a GPU every read-back (``.item()``, ``.tolist()``, ``bool(tensor)``, ``float(tensor)``, ``.cpu()``,
-``.numpy()``, boolean-mask indexing) waits until every kernel queued before it has finished: the host stops
+``torch.equal``, ``nonzero``, boolean-mask indexing) waits until every kernel queued before it has finished: the host stops
 queueing work ahead and the GPU idles while it catches up. A frame loop that should run at the speed of its models
 has to keep these few and deliberate. They are the same calls on the CPU, so tests count them on the CPU, where
 there is no GPU to ask.
@@ -26,7 +26,7 @@ __all__ = ["HostReads"]
 _READS = {
     torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.__bool__, torch.Tensor.__float__, torch.Tensor.__int__,
     torch.Tensor.__index__, torch.Tensor.cpu, torch.Tensor.nonzero, torch.nonzero,
-    torch.Tensor.masked_select, torch.masked_select,
+    torch.Tensor.masked_select, torch.masked_select, torch.equal, torch.Tensor.equal,
 }
 
 

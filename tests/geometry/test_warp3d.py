@@ -309,22 +309,8 @@ def test_gpu_hole_bookkeeping_gives_the_cpu_results(scene, move, fill, monkeypat
     torch.testing.assert_close(dense[2][agree[:, :1]], sparse[2][agree[:, :1]])
 
 
-@pytest.fixture
-def traced_warp(monkeypatch):
-    """The compiled-warp path with torch.compile's ``aot_eager`` backend: the same single graph (``fullgraph``) as
-    TorchInductor gets, without its minute of code generation per variant."""
-    import animator.geometry.warp3d as warp3d_module
-
-    monkeypatch.setattr(warp3d_module, "_COMPILE_BACKEND", "aot_eager")
-    warp3d_module._compiled_warp.cache_clear()
-    torch._dynamo.reset()
-    yield
-    warp3d_module._compiled_warp.cache_clear()
-    torch._dynamo.reset()
-
-
 @pytest.mark.parametrize("fill", ["background", "border", "none"])
-def test_compiled_warp_is_one_graph_and_gives_the_eager_result(scene, fill, traced_warp):
+def test_compiled_warp_is_one_graph_and_gives_the_eager_result(scene, fill, traced):
     """``compile_mode`` runs the warp as ONE compiled graph (a graph break would raise: ``fullgraph``) with the hole
     bookkeeping that needs no host read-back, and gives what the eager warp gives, checked against the ray cast."""
     _, K, image, depth = scene
@@ -340,3 +326,6 @@ def test_compiled_warp_is_one_graph_and_gives_the_eager_result(scene, fill, trac
     assert psnr(compiled[0].double(), true_image, compiled[1] & visible) >= 30.0   # and still the right picture
     warped, valid = warp_3d(*args, fill=fill, compile_mode="default")  # the tween variant: no depth
     torch.testing.assert_close(warped, compiled[0])
+    from animator import compiling
+
+    assert compiling._compiled.cache_info().currsize == 1  # the compiled warp is what ran

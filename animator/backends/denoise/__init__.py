@@ -12,7 +12,7 @@ Example:
     ...                          full_denoise_mask=(~valid).float())   # doctest: +SKIP
 """
 
-from animator.backends.denoise.base import DenoiseDefaults, Denoiser
+from animator.backends.denoise.base import DenoiseDefaults, Denoiser, LatentDenoiser
 from animator.backends.denoise.identity import IdentityDenoiser
 from animator.backends.denoise.loading import KINDS, defaults_for, load_denoiser
 from animator.backends.denoise.prompts import PromptCache, PromptEmbeddings, PromptInput
@@ -21,6 +21,7 @@ from animator.backends.denoise.samplers import SAMPLERS, SamplerSpec, build_sche
 __all__ = [
     "PromptInput",
     "Denoiser",
+    "LatentDenoiser",
     "DenoiseDefaults",
     "IdentityDenoiser",
     "load_denoiser",

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import torch
     from torch import Tensor
 
-__all__ = ["DenoiseDefaults", "Denoiser", "check_image", "check_strength", "check_mask", "check_sampling_args"]
+__all__ = ["DenoiseDefaults", "Denoiser", "LatentDenoiser", "check_image", "check_strength", "check_mask", "check_sampling_args"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,30 @@ class Denoiser(Protocol):
 
     def describe(self) -> dict:
         """Model source, classes, dtype, scheduler and library versions, for the run record."""
+        ...
+
+
+@runtime_checkable
+class LatentDenoiser(Denoiser, Protocol):
+    """A denoiser that also works on its latents: what ``generation.feedback: latent`` needs (the diffusers one)."""
+
+    def encode(self, image: "Tensor") -> "Tensor":
+        """Bx3xHxW [0,1] -> Bx4xhxw latents, scaled as the UNet takes them."""
+        ...
+
+    def decode(self, latents: "Tensor") -> "Tensor":
+        """Bx4xhxw latents -> Bx3xHxW float32 [0,1]."""
+        ...
+
+    def img2img_latents(self, latents: "Tensor", prompt: PromptInput, *, negative: str = "", strength: float,
+                        guidance: float, steps: int, generator: "torch.Generator", sampler: str | None = None,
+                        full_denoise_mask: "Tensor | None" = None) -> "Tensor":
+        """:meth:`img2img` from and to latents (``full_denoise_mask`` Bx1xhxw)."""
+        ...
+
+    def txt2img_latents(self, prompt: PromptInput, *, negative: str = "", height: int, width: int, guidance: float,
+                        steps: int, generator: "torch.Generator", sampler: str | None = None) -> "Tensor":
+        """:meth:`txt2img` before the decode: 1x4x(height/8)x(width/8)."""
         ...
 
 

@@ -200,6 +200,7 @@ class DepthTracker:
         min_valid_fraction: float = 0.05,
         low: float = 0.02,
         high: float = 0.98,
+        compile_mode: str | None = None,
     ) -> None:
         if mode not in self.MODES:
             raise AnimatorError(f"unknown depth tracking mode {mode!r}", field="mode", hint="use one of: " + ", ".join(self.MODES))
@@ -214,6 +215,7 @@ class DepthTracker:
         self.min_valid_fraction = float(min_valid_fraction)
         self.low = float(low)
         self.high = float(high)
+        self.compile_mode = compile_mode  # torch.compile mode of the robust fit (animator.compiling), None: eager
         self._range: tuple[Tensor, Tensor] | None = None   # smoothed (lo, hi) disparity percentiles, each (B,)
         self._last_fit: dict | None = None
 
@@ -313,22 +315,12 @@ class DepthTracker:
         valid = (ref > _column(near_t) * (1 + 1e-4)) & (ref < _column(far_t) * (1 - 1e-4)) & torch.isfinite(x)
         if reference_valid is not None:
             valid &= reference_valid.to(x.device).flatten(1)[:, ::stride].bool()
-        weight = valid.float()
-        enough_valid = weight.mean(dim=1) >= self.min_valid_fraction   # decided below, in the one read-back
-        # Start from matched quantiles (robust to a few percent of wrong correspondences, which a plain least-squares
-        # start is not: one very near moving object has enough leverage to tilt the whole line), then re-weight
-        # (Cauchy-like weights on residuals scaled by their median) so that pixels the warp got wrong
-        # (disocclusions it did not mask, moving objects) stop pulling the least-squares fit.
-        scale, shift = _quantile_line_fit(x, y, weight)
-        for _ in range(3):
-            residual = (scale[:, None] * x + shift[:, None] - y).abs()
-            # median of each row's valid residuals, without boolean indexing (which waits for the GPU)
-            typical = torch.where(valid, residual, float("nan")).nanmedian(dim=1).values.clamp_min(1e-12)
-            weight = valid.float() / (1.0 + (residual / (3.0 * typical[:, None])) ** 2)
-            scale, shift = _weighted_line_fit(x, y, weight)
-        # Too few valid pixels, or a fit where disparity and reference disagree about what is near: don't trust it.
+        from animator import compiling
+
+        scale, shift, usable, valid_fraction = compiling.call(_robust_line_fit, self.compile_mode, x, y, valid,
+                                                              self.min_valid_fraction)
         # The tracker's one read-back per frame (on a GPU each one waits for the queue): it picks the branch.
-        if not bool((enough_valid & torch.isfinite(scale) & torch.isfinite(shift) & (scale > 0)).all()):
+        if not bool(usable):
             return None
         # mul + add_ and float clamp bounds: the broadcasting addcmul / tensor-bound clamp are ~5x slower on CPU
         inverse_depth = disparity.mul(scale.view(-1, 1, 1, 1)).add_(shift.view(-1, 1, 1, 1))
@@ -342,9 +334,34 @@ class DepthTracker:
         lo = (1.0 / _flat(far_t) - shift) / scale
         hi = (1.0 / _flat(near_t) - shift) / scale
         self._range = (lo, hi)
-        self._last_fit = {"method": "align", "scale": scale, "shift": shift,
-                          "valid_fraction": (weight > 0).float().mean(1)}
+        self._last_fit = {"method": "align", "scale": scale, "shift": shift, "valid_fraction": valid_fraction}
         return inverse_depth.reciprocal_()
+
+
+def _robust_line_fit(x: "Tensor", y: "Tensor", valid: "Tensor", min_valid_fraction: float):
+    """Per row of ``# BxN``, ``(scale, shift)`` of ``y ~ scale * x + shift`` over the valid pixels, robustly, with
+    ``usable`` (0-dim bool: every row had enough valid pixels and a finite, positive scale) and the share of pixels
+    the final fit kept. Pure tensor code with no read-back (compiled as one graph by :mod:`animator.compiling`).
+
+    Starts from matched quantiles (robust to a few percent of wrong correspondences, which a plain least-squares
+    start is not: one very near moving object has enough leverage to tilt the whole line), then re-weights
+    (Cauchy-like weights on residuals scaled by their median) so that pixels the warp got wrong (disocclusions it
+    did not mask, moving objects) stop pulling the least-squares fit.
+    """
+    import torch
+
+    weight = valid.float()
+    enough_valid = weight.mean(dim=1) >= min_valid_fraction
+    scale, shift = _quantile_line_fit(x, y, weight)
+    for _ in range(3):
+        residual = (scale[:, None] * x + shift[:, None] - y).abs()
+        # median of each row's valid residuals, without boolean indexing (which waits for the GPU)
+        typical = torch.where(valid, residual, float("nan")).nanmedian(dim=1).values.clamp_min(1e-12)
+        weight = valid.float() / (1.0 + (residual / (3.0 * typical[:, None])) ** 2)
+        scale, shift = _weighted_line_fit(x, y, weight)
+    # too few valid pixels, or disparity and reference disagree about what is near: not to be trusted
+    usable = (enough_valid & torch.isfinite(scale) & torch.isfinite(shift) & (scale > 0)).all()
+    return scale, shift, usable, (weight > 0).float().mean(1)
 
 
 def _flat(value: "float | Tensor") -> "float | Tensor":

@@ -160,3 +160,22 @@ def test_tracker_fits_each_image_of_a_batch_separately():
     depth = tracker(disparity, reference_depth=z)
     torch.testing.assert_close(depth, z, rtol=1e-3, atol=1e-3)
     assert len(tracker.last_fit["scale"]) == 2
+
+
+def test_compiled_tracker_fit_is_one_graph_and_gives_the_eager_depth(traced):
+    """With ``compile_mode`` the robust fit runs as one compiled graph (``fullgraph``: a read-back or a
+    value-dependent shape inside it would raise), fitting the same line as the eager tracker."""
+    z = _true_depth(near=1.0, far=20.0)
+    valid = torch.ones_like(z, dtype=torch.bool)
+    valid[..., :5, :] = False
+    depths = []
+    for compile_mode in (None, "default"):
+        tracker = DepthTracker(near=1.0, far=20.0, compile_mode=compile_mode)
+        tracker(torch.full_like(z, 0.5))                                  # first frame: anything
+        depths.append(tracker(0.4 / z + 3.0, reference_depth=z, reference_valid=valid))
+        assert tracker.last_fit["method"] == "align"
+    torch.testing.assert_close(depths[1], depths[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(depths[1], z, rtol=1e-3, atol=1e-3)
+    from animator import compiling
+
+    assert compiling._compiled.cache_info().currsize == 1  # the compiled fit is what ran
