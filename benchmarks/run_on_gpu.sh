@@ -25,7 +25,7 @@ diffusers.__version__, 'transformers', transformers.__version__, 'cuda', torch.c
 timeout "${TEST_TIMEOUT:-240}" python3 -m pytest -q -p no:cacheprovider -p no:logging --tb=short -k "cuda or fp16" \
     tests/geometry/test_warp3d.py tests/test_color.py tests/backends/flow/test_flow_estimators.py \
     tests/backends/depth/test_depth_transformers.py tests/backends/denoise/test_denoise_img2img.py \
-    tests/test_render_speed.py > "$OUT/tests.txt" 2>&1
+    tests/test_render_speed.py tests/test_render_latent.py > "$OUT/tests.txt" 2>&1
 grep -E "passed|failed|Error|assert" "$OUT/tests.txt" | tail -15
 
 # RUNS: configuration:size pairs, in order (turbo first: the 60 fps target). A pair starts only while fewer than

@@ -110,3 +110,15 @@ def test_settings_that_need_pixels_are_refused(tmp_path, init_image, fields, fie
     with pytest.raises(AnimatorError, match=message) as caught:
         prepare(keyframes(tmp_path, init_image, **fields))
     assert caught.value.field == field
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_latent_feedback_renders_on_cuda_in_half_precision(tmp_path, init_image, tiny_model):
+    """fp16 latents on the GPU: moved in float32, denoised and decoded in the model's dtype, finite 8-bit frames."""
+    from animator.render import render_frames
+
+    path = keyframes(tmp_path, init_image)
+    frames = [event.image for event in render_frames(path, overrides={"backends.denoise": str(tiny_model),
+                                                                      "backends.device": "cuda"})]
+    assert len(frames) == 5 and all(frame.shape == (SIZE, SIZE, 3) for frame in frames)
+    assert len({frame.tobytes() for frame in frames}) == 5  # every frame is a new picture

@@ -231,3 +231,36 @@ def _by_function(where: dict) -> dict:
         key = f"{file_and_line.split('/')[-1].split(':')[0]} {function}"
         counts[key] = counts.get(key, 0) + count
     return counts
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_frames_synchronise_only_where_they_must(keyframes, tiny_model, tmp_path):
+    """On CUDA, torch's sync debug mode flags every operation that makes the host wait for the GPU (read-backs,
+    and copies from ordinary host memory, which wait for the copy). A diffused frame of a 3D render with learned
+    depth and LAB coherence may wait at most at the four places the CPU count above names, plus one for the video
+    frame's copy; the message lists where each wait came from (file:line), for whoever has to remove one."""
+    import warnings
+
+    from animator.events import FrameRendered
+    from animator.render import render_frames
+    from animator.testing.tiny_depth import make_tiny_dpt
+
+    make_tiny_dpt(tmp_path / "tiny-dpt")
+    overrides = {"backends.denoise": str(tiny_model), "backends.depth": str(tmp_path / "tiny-dpt"),
+                 "backends.device": "cuda", "frames": 5, "coherence.color": "lab"}
+    per_frame: list[list[str]] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            seen = 0
+            for event in render_frames(keyframes, overrides=overrides):
+                if isinstance(event, FrameRendered):
+                    sites = [f"{Path(w.filename).name}:{w.lineno}" for w in caught[seen:]
+                             if "synchronizing" in str(w.message)]
+                    per_frame.append(sites)
+                    seen = len(caught)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    steady = per_frame[2:]  # past the first frame and the first compile-free warm-up
+    assert steady and all(len(sites) <= 5 for sites in steady), per_frame
