@@ -59,3 +59,22 @@ def traced(monkeypatch):
     compiling.reset()
     yield
     compiling.reset()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny Stable Diffusion folder of the real diffusers classes (random weights), built once per test process."""
+    from animator.testing.tiny_sd import make_tiny_sd
+
+    return make_tiny_sd(tmp_path_factory.mktemp("models") / "tiny-sd")
+
+
+@pytest.fixture(scope="session")
+def init_image(tmp_path_factory) -> Path:
+    """A real photograph (skimage's astronaut, public domain) at 64x64: texture for phase correlation."""
+    from PIL import Image
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("init") / "init.png"
+    Image.fromarray(data.astronaut()).resize((64, 64), Image.Resampling.LANCZOS).save(path)
+    return path

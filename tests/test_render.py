@@ -24,16 +24,6 @@ from animator.video import probe, read_frames
 SIZE = 64
 
 
-@pytest.fixture(scope="module")
-def init_image(tmp_path_factory) -> Path:
-    """A real photograph (skimage's astronaut, public domain), small: texture for phase correlation."""
-    from skimage import data
-
-    path = tmp_path_factory.mktemp("init") / "init.png"
-    Image.fromarray(data.astronaut()).resize((SIZE, SIZE), Image.Resampling.LANCZOS).save(path)
-    return path
-
-
 def write_keyframes(folder: Path, init_image: Path | None, **fields) -> Path:
     data = {"width": SIZE, "height": SIZE, "fps": 12, "frames": 12, "mode": "3d", "seed": 5,
             "output": {"preset": "ultrafast"}, "coherence": {"color": "none"}}
@@ -196,13 +186,6 @@ def test_bad_input_is_a_clear_error(tmp_path):
     assert not (tmp_path / "x.mp4").exists()
     result = CliRunner().invoke(main, ["render", str(tmp_path / "missing.yaml")])
     assert result.exit_code == 2 and "missing.yaml" in result.output
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    from animator.testing.tiny_sd import make_tiny_sd
-
-    return make_tiny_sd(tmp_path_factory.mktemp("models") / "tiny-sd")
 
 
 def test_tiny_diffusers_model_renders_through_model_option(tmp_path, init_image, tiny_model):

@@ -17,22 +17,6 @@ from animator.errors import AnimatorError
 SIZE = 64
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    from animator.testing.tiny_sd import make_tiny_sd
-
-    return make_tiny_sd(tmp_path_factory.mktemp("models") / "tiny-sd")
-
-
-@pytest.fixture(scope="module")
-def init_image(tmp_path_factory) -> Path:
-    from skimage import data
-
-    path = tmp_path_factory.mktemp("init") / "init.png"
-    Image.fromarray(data.astronaut()).resize((SIZE, SIZE), Image.Resampling.LANCZOS).save(path)
-    return path
-
-
 def keyframes(folder: Path, init_image: Path, **fields) -> Path:
     data = {"width": SIZE, "height": SIZE, "fps": 12, "frames": 5, "mode": "3d", "seed": 5, "init_image": str(init_image),
             "output": {"preset": "ultrafast"}, "coherence": {"color": "lab"},

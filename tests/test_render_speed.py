@@ -24,13 +24,6 @@ SIZE = 64
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    from animator.testing.tiny_sd import make_tiny_sd
-
-    return make_tiny_sd(tmp_path_factory.mktemp("models") / "tiny-sd")
-
-
-@pytest.fixture(scope="module")
 def keyframes(tmp_path_factory) -> Path:
     """A forward move with a sideways turn: every frame reveals a strip the previous frame did not see."""
     folder = tmp_path_factory.mktemp("anim")

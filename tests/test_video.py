@@ -1,6 +1,5 @@
 """ffmpeg I/O through imageio-ffmpeg's bundled binary: real encodes read back."""
 
-import subprocess
 import wave
 
 import numpy as np

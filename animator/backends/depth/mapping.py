@@ -382,8 +382,6 @@ def _weighted_line_fit(x: "Tensor", y: "Tensor", w: "Tensor") -> tuple["Tensor",
 
 def _quantile_line_fit(x: "Tensor", y: "Tensor", w: "Tensor") -> tuple["Tensor", "Tensor"]:
     """Per row, ``(s, t)`` mapping the 10-90% quantile range and median of ``x`` onto those of ``y`` (where w > 0)."""
-    import torch
-
     keep = w > 0
     qx = _masked_quantiles(x, keep, (0.1, 0.5, 0.9))
     qy = _masked_quantiles(y, keep, (0.1, 0.5, 0.9))
