@@ -97,6 +97,8 @@ def load_backends(config: "AnimationConfig") -> Backends:
     denoiser = load_denoiser(b.denoise, device=device, dtype=dtype, vae=b.vae, model_config=b.model_config,
                              lora=tuple((entry.path, entry.scale) for entry in b.lora), sampler=b.sampler)
     speed_up_denoiser(denoiser, compile=b.compile, channels_last=b.channels_last)
+    if hasattr(denoiser, "check_values"):
+        denoiser.check_values = False  # every finished frame is checked once (to_uint8): no read-back per input
     backends = Backends(device=device, denoiser=denoiser, diffuses=(b.denoise or "none") != "none")
     if not backends.diffuses:
         backends.notes.append(NO_DENOISER_NOTE)
@@ -145,10 +147,20 @@ def to_tensor(frame: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """(1,3,H,W) [0,1] (or already uint8) -> (H,W,3) uint8 on the host: the one host copy per frame."""
-    if image.dtype != torch.uint8:
-        image = image[0].clamp(0, 1).mul(255).round_().to(torch.uint8)[None]
-    return np.ascontiguousarray(image[0].permute(1, 2, 0).cpu().numpy())
+    """(1,3,H,W) [0,1] (or already uint8) -> (H,W,3) uint8 on the host: the one host copy per frame.
+
+    The frame loop's only check of its values (the models' inputs go unchecked: each check would make the host wait
+    for a GPU): a float frame with NaN or infinite values raises, read back in the same copy as the pixels."""
+    if image.dtype == torch.uint8:
+        return np.ascontiguousarray(image[0].permute(1, 2, 0).cpu().numpy())
+    pixels = image[0].clamp(0, 1).mul(255).round_().to(torch.uint8).permute(1, 2, 0)   # HxWx3 (NaN would give 0)
+    finite = torch.isfinite(image).all().to(torch.uint8).view(1)
+    copied = torch.cat([pixels.reshape(-1), finite]).cpu().numpy()
+    if not copied[-1]:
+        raise AnimatorError("a frame came out with NaN or infinite values", field="backends.dtype",
+                            hint="half precision can overflow in some models and VAEs: try backends.dtype: "
+                                 "bfloat16 or float32, or a VAE made for float16")
+    return copied[:-1].reshape(pixels.shape)
 
 
 def quantize(image: torch.Tensor) -> torch.Tensor:
@@ -203,7 +215,7 @@ def move_3d(image, depth, plan: RenderPlan, src: int, dst: int, config: "Animati
     K = intrinsics_from_fov(fov, config.height, config.width)
     dst_from_src = relative_pose(plan.world_from_cam, src, dst).to(torch.float32)
     return warp_3d(image, depth, K, dst_from_src, sampling=config.motion.sampling, fill=config.motion.fill,
-                   return_depth=return_depth, return_grid=return_grid,
+                   return_depth=return_depth, return_grid=return_grid, check_values=False,
                    compile_mode=torch_compile_mode(config.backends.compile, image.device))
 
 
@@ -227,8 +239,8 @@ def homography_between(plan: RenderPlan, config: "AnimationConfig", src: int, ds
 def move_2d(image, plan: RenderPlan, src: int, dst: int, config: "AnimationConfig"):
     from animator.geometry import warp_2d
 
-    H = torch.as_tensor(homography_between(plan, config, src, dst), dtype=torch.float32, device=image.device)
-    warped, valid = warp_2d(image, H, border=config.motion.border)
+    H = homography_between(plan, config, src, dst)  # on the host: warp_2d checks it there and uploads it
+    warped, valid = warp_2d(image, H, border=config.motion.border, check_values=False)
     return warped, valid, None
 
 
@@ -385,7 +397,7 @@ def move_latents(state: FrameState, plan: RenderPlan, dst: int, config: "Animati
     factor = latent_factor((config.height, config.width), state.latents)
     if config.mode == "2d":
         H = homography_at_latents(homography_between(plan, config, state.index, dst), factor)
-        latents, latent_valid = warp_2d(state.latents.float(), H, border=config.motion.border)
+        latents, latent_valid = warp_2d(state.latents.float(), H, border=config.motion.border, check_values=False)
         return latents, ~latent_valid, None, None
     _, valid, warped_depth, grid = move_3d(state.image, state.depth, plan, state.index, dst, config, return_grid=True)
     fill = config.motion.fill

@@ -310,3 +310,19 @@ def test_flow_guided_cadence_renders_every_frame(tmp_path, init_image):
     # The tweens follow the motion: frame 1 sits 2 px right of frame 0 (the camera part of the move).
     dx, _ = shift_between(events[0].image, events[1].image)
     assert dx == pytest.approx(2, abs=0.7)
+
+
+def test_a_frame_with_nan_values_stops_the_render_with_what_to_try():
+    """The loop checks each finished frame once (its models' inputs go unchecked: on a GPU every check waits for
+    the queue), in the same copy as the pixels: a NaN frame must not reach the video as black pixels."""
+    import torch
+
+    from animator.errors import AnimatorError
+    from animator.render import to_uint8
+
+    frame = torch.rand(1, 3, 8, 8)
+    assert np.array_equal(to_uint8(frame), (frame[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+    frame[0, 1, 2, 3] = float("nan")
+    with pytest.raises(AnimatorError, match="NaN or infinite") as caught:
+        to_uint8(frame)
+    assert caught.value.field == "backends.dtype" and "float32" in caught.value.hint

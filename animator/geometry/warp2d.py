@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from animator.devices import upload
 from animator.errors import AnimatorError
 from animator.geometry._checks import check_choice, check_finite, check_shape, check_tensor
 
@@ -128,7 +129,24 @@ def homography_2d(
     return transform
 
 
-def warp_2d(image: torch.Tensor, H, *, border: str = "replicate", sampling: str = "bilinear"):
+def _checked_matrices(H: torch.Tensor, batch: int) -> torch.Tensor:
+    """``H`` as a (1|B)x3x3 float64 tensor, checked finite and invertible where it is (checks on the host read no
+    GPU; numpy for those, so that nothing here is a tensor read-back)."""
+    matrices = H.double()
+    if matrices.ndim == 2:
+        matrices = matrices[None]
+    if matrices.ndim != 3 or matrices.shape[-2:] != (3, 3) or matrices.shape[0] not in (1, batch):
+        raise AnimatorError(f"expected shape (3,3) or ({batch},3,3), got {tuple(matrices.shape)}", field="H")
+    on_host = matrices.device.type == "cpu"
+    if not (np.isfinite(matrices.numpy()).all() if on_host else bool(torch.isfinite(matrices).all())):
+        raise AnimatorError("contains NaN or infinite values", field="H")
+    smallest = np.abs(np.linalg.det(matrices.numpy())).min() if on_host else float(torch.linalg.det(matrices).abs().min())
+    if smallest < 1e-12:
+        raise AnimatorError("is singular (zoom 0 or a degenerate perspective)", field="H")
+    return matrices
+
+
+def warp_2d(image: torch.Tensor, H, *, border: str = "replicate", sampling: str = "bilinear", check_values: bool = True):
     """Warp images by homographies, as ``cv2.warpPerspective(src, H, (W, H))`` does, batched in torch.
 
     Args:
@@ -137,6 +155,8 @@ def warp_2d(image: torch.Tensor, H, *, border: str = "replicate", sampling: str 
         border: what pixels from outside the source show: ``"replicate"`` (edge), ``"wrap"`` (tile),
             ``"reflect"`` (mirror, OpenCV's BORDER_REFLECT).
         sampling: ``"bilinear"``, ``"bicubic"`` or ``"nearest"``.
+        check_values: check that the image is finite (a read-back, which on a GPU waits for its queue; the render
+            passes False and checks each finished frame instead). ``H`` given on the host is checked there.
 
     Returns:
         ``(warped (B, 3, H, W), valid (B, 1, H, W) bool)``: ``valid`` is False where the destination pixel comes
@@ -144,21 +164,17 @@ def warp_2d(image: torch.Tensor, H, *, border: str = "replicate", sampling: str 
     """
     check_tensor(image, "image")
     check_shape(image, "image", "B,C,H,W")
-    check_finite(image, "image")
+    if check_values:
+        check_finite(image, "image")
     check_choice(border, "border", BORDER_MODES)
     check_choice(sampling, "sampling", ("bilinear", "bicubic", "nearest"))
     batch, _, height, width = image.shape
-    matrices = torch.as_tensor(np.asarray(H, dtype=np.float64) if not isinstance(H, torch.Tensor) else H)
-    if not matrices.is_floating_point():
-        matrices = matrices.double()
-    if matrices.ndim == 2:
-        matrices = matrices[None]
-    if matrices.ndim != 3 or matrices.shape[-2:] != (3, 3) or matrices.shape[0] not in (1, batch):
-        raise AnimatorError(f"expected shape (3,3) or ({batch},3,3), got {tuple(matrices.shape)}", field="H")
-    check_finite(matrices, "H")
-    matrices = matrices.to(device=image.device, dtype=torch.float64).expand(batch, 3, 3)
-    if (torch.linalg.det(matrices).abs() < 1e-12).any():
-        raise AnimatorError("is singular (zoom 0 or a degenerate perspective)", field="H")
+    if isinstance(H, torch.Tensor) and H.device.type != "cpu":
+        matrices = _checked_matrices(H, batch).to(image.device)
+    else:  # on the host (numpy from homography_2d): checked there, uploaded without waiting
+        host = np.array(H.detach().numpy() if isinstance(H, torch.Tensor) else H, dtype=np.float64)
+        matrices = upload(_checked_matrices(torch.from_numpy(host), batch), image.device)
+    matrices = matrices.expand(batch, 3, 3)
     src_from_dst = torch.linalg.inv(matrices)
 
     # each destination pixel centre, mapped back into the source (float64 for the division, then float32)

@@ -82,6 +82,7 @@ def warp_3d(
     return_depth: bool = False,
     compile_mode: str | None = None,
     return_grid: bool = False,
+    check_values: bool = True,
 ):
     """Show the source image from the destination camera, with occlusion and hole masks.
 
@@ -104,6 +105,9 @@ def warp_3d(
             eager warp is ~60 small kernel launches, which cost more than their arithmetic at 512x512; compiled,
             they fuse into a few (see :mod:`animator.compiling`). Compiling takes ~30 s per variant (sampling,
             fill, return_depth, size); 8-bit images and ``telea`` (OpenCV on the host) always run eager.
+        check_values: check that the image is finite and the depth positive (one read-back from the device,
+            which on a GPU waits for everything queued before it). The render passes False: it checks each
+            finished frame once instead.
 
     Returns:
         ``(warped, valid)`` or ``(warped, valid, warped_depth)``, then ``grid`` when asked for:
@@ -119,7 +123,7 @@ def warp_3d(
         >>> bool(valid.all()), torch.allclose(warped, image, atol=1e-5)
         (True, True)
     """
-    image, depth, K, dst_from_src = _check_inputs(image, depth, K, dst_from_src, sampling, fill)
+    image, depth, K, dst_from_src = _check_inputs(image, depth, K, dst_from_src, sampling, fill, check_values)
     compute_dtype = torch.float64 if image.dtype == torch.float64 else torch.float32
     K = batched_matrix(K, "K", 3, image.shape[0], image.device, compute_dtype)
     dst_from_src = batched_matrix(dst_from_src, "dst_from_src", 4, image.shape[0], image.device, compute_dtype)
@@ -160,7 +164,7 @@ def _warp(image, depth, K, dst_from_src, sampling: str, fill: str, return_depth:
     return outputs
 
 
-def _check_inputs(image, depth, K, dst_from_src, sampling, fill):
+def _check_inputs(image, depth, K, dst_from_src, sampling, fill, check_values: bool = True):
     if isinstance(image, torch.Tensor) and image.dtype == torch.uint8:
         # 8-bit frames: sampled by OpenCV on the CPU (see _sample_uint8)
         if image.device.type != "cpu":
@@ -181,20 +185,21 @@ def _check_inputs(image, depth, K, dst_from_src, sampling, fill):
         )
     if depth.device != image.device:
         raise AnimatorError(f"is on {depth.device} but image is on {image.device}", field="depth")
-    # reductions instead of elementwise masks (NaN and inf survive a sum, NaN survives amin), read back in ONE
-    # device-to-host copy: on a GPU every read-back stalls the queue of kernels
-    image_total, smallest, total = torch.stack([image.sum(dtype=torch.float32), depth.amin().float(),
-                                                depth.sum(dtype=torch.float32)]).tolist()
-    if not math.isfinite(image_total):
-        raise AnimatorError("contains NaN or infinite values", field="image")
-    if math.isnan(smallest) or math.isnan(total):
-        raise AnimatorError("contains NaN", field="depth", hint="check the depth model output")
-    if not smallest > 0 or math.isinf(total):
-        raise AnimatorError(
-            f"must be positive and finite everywhere (z in scene units), min is {float(smallest):g}",
-            field="depth",
-            hint="map disparity to z with near > 0 before warping",
-        )
+    if check_values:
+        # reductions instead of elementwise masks (NaN and inf survive a sum, NaN survives amin), read back in ONE
+        # device-to-host copy: on a GPU every read-back stalls the queue of kernels
+        image_total, smallest, total = torch.stack([image.sum(dtype=torch.float32), depth.amin().float(),
+                                                    depth.sum(dtype=torch.float32)]).tolist()
+        if not math.isfinite(image_total):
+            raise AnimatorError("contains NaN or infinite values", field="image")
+        if math.isnan(smallest) or math.isnan(total):
+            raise AnimatorError("contains NaN", field="depth", hint="check the depth model output")
+        if not smallest > 0 or math.isinf(total):
+            raise AnimatorError(
+                f"must be positive and finite everywhere (z in scene units), min is {float(smallest):g}",
+                field="depth",
+                hint="map disparity to z with near > 0 before warping",
+            )
     check_choice(sampling, "sampling", SAMPLING_MODES)
     check_choice(fill, "fill", FILL_MODES)
     for name, value in (("K", K), ("dst_from_src", dst_from_src)):

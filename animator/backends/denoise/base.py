@@ -77,8 +77,10 @@ class LatentDenoiser(Denoiser, Protocol):
 _RANGE_SLACK = 1e-3
 
 
-def check_image(image, name: str = "image", *, multiple_of: int = 1) -> None:
-    """Raise AnimatorError unless ``image`` is a Bx3xHxW floating tensor in [0, 1] with H, W multiples of ``multiple_of``."""
+def check_image(image, name: str = "image", *, multiple_of: int = 1, values: bool = True) -> None:
+    """Raise AnimatorError unless ``image`` is a Bx3xHxW floating tensor in [0, 1] with H, W multiples of ``multiple_of``.
+
+    ``values=False`` checks only the shape and dtype: the values need a read-back from the device."""
     import torch
 
     if not isinstance(image, torch.Tensor):
@@ -92,10 +94,11 @@ def check_image(image, name: str = "image", *, multiple_of: int = 1) -> None:
                             hint="convert uint8 frames with image.float() / 255")
     if image.numel() == 0:
         raise AnimatorError(f"{name} is empty: shape {tuple(image.shape)}", field=name)
-    low, high = torch.stack(torch.aminmax(image)).float().tolist()  # one read-back: each one stalls a GPU queue
-    if not (math.isfinite(low) and math.isfinite(high)) or low < -_RANGE_SLACK or high > 1 + _RANGE_SLACK:
-        raise AnimatorError(f"{name} values must lie in [0, 1], got [{low:.3g}, {high:.3g}]", field=name,
-                            hint="images in the loop are floats in [0, 1] (not [-1, 1], not 0-255)")
+    if values:
+        low, high = torch.stack(torch.aminmax(image)).float().tolist()  # one read-back: each one stalls a GPU queue
+        if not (math.isfinite(low) and math.isfinite(high)) or low < -_RANGE_SLACK or high > 1 + _RANGE_SLACK:
+            raise AnimatorError(f"{name} values must lie in [0, 1], got [{low:.3g}, {high:.3g}]", field=name,
+                                hint="images in the loop are floats in [0, 1] (not [-1, 1], not 0-255)")
     height, width = image.shape[-2:]
     if height % multiple_of or width % multiple_of:
         raise AnimatorError(f"{name} height and width must be multiples of {multiple_of}, got {height}x{width}",

@@ -77,6 +77,9 @@ class DiffusersDenoiser:
         self._step_kwargs: dict[int, set[str]] = {}
         self._device_cache: "torch.device | None" = None
         self._dtypes: dict[str, tuple[Any, "torch.dtype"]] = {}
+        # Check input values (finite, in range: a read-back that makes the host wait for a GPU). The render turns it
+        # off: it checks every finished frame once, which catches what a check of the next input would.
+        self.check_values = True
 
     # ---------------------------------------------------------------- public API
 
@@ -91,7 +94,7 @@ class DiffusersDenoiser:
         import torch
 
         # 1. Check arguments before any model work.
-        check_image(image, multiple_of=self.vae_scale_factor)
+        check_image(image, multiple_of=self.vae_scale_factor, values=self.check_values)
         strength = check_strength(strength)
         check_sampling_args(steps=steps, guidance=guidance, generator=generator)
         sampler = normalize_sampler_name(sampler or self.defaults.sampler)
@@ -131,7 +134,7 @@ class DiffusersDenoiser:
         """Bx3xHxW [0,1] -> Bx4xhxw latents (scaled as the UNet takes them; the mean of the VAE's distribution)."""
         import torch
 
-        check_image(image, multiple_of=self.vae_scale_factor)
+        check_image(image, multiple_of=self.vae_scale_factor, values=self.check_values)
         with torch.inference_mode():
             return self._encode_image(image)
 
@@ -251,7 +254,7 @@ class DiffusersDenoiser:
             shape = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
             raise AnimatorError(f"latents must be a float tensor of shape (B, {channels}, h, w), got {shape}",
                                 field="latents", hint="make them with encode(image) or txt2img_latents(...)")
-        if not bool(torch.isfinite(latents.sum())):  # one read-back (NaN and inf survive the sum)
+        if self.check_values and not bool(torch.isfinite(latents.sum())):  # a read-back (NaN, inf survive the sum)
             raise AnimatorError("latents contain NaN or infinite values", field="latents")
 
     def _strength_map(self, strength: float, mask, batch: int, latent_size: tuple[int, int]) -> "Tensor | None":
