@@ -227,7 +227,12 @@ class DepthTracker:
         only when asked: the frame loop never asks."""
         if self._last_fit is None:
             return None
-        return {key: value.tolist() if hasattr(value, "tolist") else value for key, value in self._last_fit.items()}
+        method = self._last_fit["method"]
+        if not isinstance(method, str):  # align mode decided on the device which of the two it kept
+            if not bool(method):
+                return {"method": "smooth"}
+            method = "align"
+        return {**{key: value.tolist() for key, value in self._last_fit.items() if key != "method"}, "method": method}
 
     def reset(self) -> None:
         """Forget the carried scale and shift (a scene cut)."""
@@ -279,17 +284,18 @@ class DepthTracker:
 
         if self.mode == "align" and reference_depth is not None:
             self._check_reference(reference_depth, reference_valid, disparity)
-            fitted = self._align(disparity, reference_depth, reference_valid, near_t, far_t)
-            if fitted is not None:
-                return fitted
-
-        lo, hi = disparity_percentiles(disparity, self.low, self.high)
-        past_lo, past_hi = self._range
-        m = self.momentum
-        lo, hi = m * past_lo.to(lo.device) + (1 - m) * lo, m * past_hi.to(hi.device) + (1 - m) * hi
+            return self._align(disparity, reference_depth, reference_valid, near_t, far_t)
+        lo, hi = self._smoothed_range(disparity)
         self._range = (lo, hi)
         self._last_fit = {"method": "smooth"}
         return _depth_from_normalised(_normalise(disparity, lo, hi), near_t, far_t)
+
+    def _smoothed_range(self, disparity: "Tensor") -> tuple["Tensor", "Tensor"]:
+        """This frame's disparity percentiles, moved only part of the way from the carried range (``momentum``)."""
+        lo, hi = disparity_percentiles(disparity, self.low, self.high)
+        past_lo, past_hi = self._range
+        m = self.momentum
+        return m * past_lo.to(lo.device) + (1 - m) * lo, m * past_hi.to(hi.device) + (1 - m) * hi
 
     @staticmethod
     def _check_reference(reference_depth: "Tensor", reference_valid: "Tensor | None", disparity: "Tensor") -> None:
@@ -300,9 +306,16 @@ class DepthTracker:
                     f"shape {tuple(value.shape)} differs from the disparity's {tuple(disparity.shape)}", field=name,
                 )
 
-    def _align(self, disparity, reference_depth, reference_valid, near_t, far_t) -> "Tensor | None":
-        """Robust least-squares fit of ``1/reference = s * disparity + t`` per image; None if any image can't be fitted."""
+    def _align(self, disparity, reference_depth, reference_valid, near_t, far_t) -> "Tensor":
+        """Robust least-squares fit of ``1/reference = s * disparity + t`` per image; where any image cannot be
+        fitted (too few valid pixels, or a fit that turns near into far), the smoothed normalisation instead.
+
+        Both are computed and one is selected on the device: deciding on the host would read a value back, which
+        on a GPU waits for everything queued (the fallback costs a percentile and a few elementwise passes).
+        """
         import torch
+
+        from animator import compiling
 
         # Two numbers per image do not need every pixel: fit on a regular subsample (<= _FIT_SAMPLES pixels), which
         # keeps the robust iterations (medians sort) cheap at video resolutions; apply the fit to all pixels.
@@ -315,13 +328,8 @@ class DepthTracker:
         valid = (ref > _column(near_t) * (1 + 1e-4)) & (ref < _column(far_t) * (1 - 1e-4)) & torch.isfinite(x)
         if reference_valid is not None:
             valid &= reference_valid.to(x.device).flatten(1)[:, ::stride].bool()
-        from animator import compiling
-
         scale, shift, usable, valid_fraction = compiling.call(_robust_line_fit, self.compile_mode, x, y, valid,
                                                               self.min_valid_fraction)
-        # The tracker's one read-back per frame (on a GPU each one waits for the queue): it picks the branch.
-        if not bool(usable):
-            return None
         # mul + add_ and float clamp bounds: the broadcasting addcmul / tensor-bound clamp are ~5x slower on CPU
         inverse_depth = disparity.mul(scale.view(-1, 1, 1, 1)).add_(shift.view(-1, 1, 1, 1))
         if isinstance(near_t, float) and isinstance(far_t, float):
@@ -329,13 +337,16 @@ class DepthTracker:
         else:
             inverse_depth = torch.maximum(inverse_depth, 1.0 / torch.as_tensor(far_t, device=inverse_depth.device))
             inverse_depth = torch.minimum(inverse_depth, 1.0 / torch.as_tensor(near_t, device=inverse_depth.device))
+        aligned = inverse_depth.reciprocal_()
+        lo_smooth, hi_smooth = self._smoothed_range(disparity)
+        smoothed = _depth_from_normalised(_normalise(disparity, lo_smooth, hi_smooth), near_t, far_t)
         # Keep the smoothing state consistent with the fitted frame, so a later fallback continues from here
         # rather than from an old range: the disparities that map to far and near under this fit.
         lo = (1.0 / _flat(far_t) - shift) / scale
         hi = (1.0 / _flat(near_t) - shift) / scale
-        self._range = (lo, hi)
-        self._last_fit = {"method": "align", "scale": scale, "shift": shift, "valid_fraction": valid_fraction}
-        return inverse_depth.reciprocal_()
+        self._range = (torch.where(usable, lo, lo_smooth), torch.where(usable, hi, hi_smooth))
+        self._last_fit = {"method": usable, "scale": scale, "shift": shift, "valid_fraction": valid_fraction}
+        return torch.where(usable, aligned, smoothed)
 
 
 def _robust_line_fit(x: "Tensor", y: "Tensor", valid: "Tensor", min_valid_fraction: float):
