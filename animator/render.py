@@ -305,15 +305,25 @@ def prepare_init(warped, params: FrameParams, config: "AnimationConfig", backend
     return image
 
 
+def sampling_settings(params: FrameParams, generator) -> dict[str, Any]:
+    """The denoiser's keyword arguments for frame ``params`` (all but strength and the mask): negative prompt,
+    guidance, steps, generator, sampler."""
+    v = params.values
+    return {"negative": params.prompt.negative, "guidance": v["cfg"], "steps": max(int(round(v["steps"])), 1),
+            "generator": generator, "sampler": params.sampler}
+
+
+def img2img_strength(params: FrameParams) -> float:
+    """generation.strength has Deforum's meaning: the share of the previous frame that is kept. The denoiser takes
+    the img2img (diffusers) strength: how much is repainted."""
+    return 1.0 - params.values["strength"]
+
+
 def denoise(init, params: FrameParams, backends: Backends, generator, full_denoise_mask=None):
     if not backends.diffuses:
         return init
-    v = params.values
-    # generation.strength has Deforum's meaning: the share of the previous frame that is kept. The denoiser takes
-    # the img2img (diffusers) strength: how much is repainted.
-    return backends.denoiser.img2img(init, params.prompt.mix, negative=params.prompt.negative, strength=1.0 - v["strength"],
-                                     guidance=v["cfg"], steps=max(int(round(v["steps"])), 1), generator=generator,
-                                     sampler=params.sampler, full_denoise_mask=full_denoise_mask)
+    return backends.denoiser.img2img(init, params.prompt.mix, strength=img2img_strength(params),
+                                     full_denoise_mask=full_denoise_mask, **sampling_settings(params, generator))
 
 
 def frame_generator(params: FrameParams, device: torch.device) -> torch.Generator:
@@ -373,11 +383,9 @@ def advance_in_latents(state: FrameState, dst: int, plan: RenderPlan, config: "A
     with timer("coherence"):
         init = prepare_init_latents(latents, params, config, backends, generator)
     with timer("denoise"):
-        v = params.values
-        latents = backends.denoiser.img2img_latents(
-            init, params.prompt.mix, negative=params.prompt.negative, strength=1.0 - v["strength"], guidance=v["cfg"],
-            steps=max(int(round(v["steps"])), 1), generator=generator, sampler=params.sampler,
-            full_denoise_mask=full_denoise_mask)
+        latents = backends.denoiser.img2img_latents(init, params.prompt.mix, strength=img2img_strength(params),
+                                                    full_denoise_mask=full_denoise_mask,
+                                                    **sampling_settings(params, generator))
         image = quantize(backends.denoiser.decode(latents))
     depth, depth_age = None, 0
     if config.mode == "3d":
@@ -521,13 +529,13 @@ def first_frame(plan: RenderPlan, config: "AnimationConfig", backends: Backends,
             else:
                 image = denoise(init, params, backends, generator)
         elif backends.diffuses:
-            v = params.values
-            make = backends.denoiser.txt2img_latents if backends.latent_feedback else backends.denoiser.txt2img
-            image = make(params.prompt.mix, negative=params.prompt.negative, height=config.height, width=config.width,
-                         guidance=v["cfg"], steps=max(int(round(v["steps"])), 1), generator=generator,
-                         sampler=params.sampler)
+            size = {"height": config.height, "width": config.width}
             if backends.latent_feedback:
-                image, latents = backends.denoiser.decode(image), image
+                latents = backends.denoiser.txt2img_latents(params.prompt.mix, **size,
+                                                            **sampling_settings(params, generator))
+                image = backends.denoiser.decode(latents)
+            else:
+                image = backends.denoiser.txt2img(params.prompt.mix, **size, **sampling_settings(params, generator))
         else:
             raise AnimatorError("there is nothing to start from: no init_image and no diffusion model", field="init_image",
                                 file=config.path, hint="set init_image in the keyframe file, or give --model")
@@ -542,12 +550,10 @@ def first_frame(plan: RenderPlan, config: "AnimationConfig", backends: Backends,
 def denoise_to_latents(image, params: FrameParams, backends: Backends, generator):
     """(image, latents) of the first frame with latent feedback: the init image encoded once and denoised (at
     strength 0 the image stays as it is and its latents are the encoded ones)."""
-    v = params.values
-    latents = backends.denoiser.img2img_latents(
-        backends.denoiser.encode(image), params.prompt.mix, negative=params.prompt.negative,
-        strength=1.0 - v["strength"], guidance=v["cfg"], steps=max(int(round(v["steps"])), 1), generator=generator,
-        sampler=params.sampler)
-    return (image if v["strength"] >= 1.0 else backends.denoiser.decode(latents)), latents
+    strength = img2img_strength(params)
+    latents = backends.denoiser.img2img_latents(backends.denoiser.encode(image), params.prompt.mix, strength=strength,
+                                                **sampling_settings(params, generator))
+    return (image if strength <= 0 else backends.denoiser.decode(latents)), latents
 
 
 # --------------------------------------------------------------------------------------------- the loop
