@@ -33,7 +33,9 @@ class FrameRendered:
     elapsed_s: float           # since the render started
     fps: float                 # frames per second so far in this run
     eta_s: float               # estimated seconds left
-    timings_ms: dict[str, float] = field(default_factory=dict)  # stage -> ms spent on this frame
+    # stage -> ms spent since the previous frame's event: the loop makes a diffused frame before it sends out the
+    # frame before it (so a GPU computes while the host encodes), so its stages arrive with that earlier event
+    timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ class FrameState:
     hybrid_raw: torch.Tensor | None = None  # (1,3,H,W) the hybrid-motion video frame at `index`
     frame: np.ndarray | None = None      # (H,W,3) uint8 host copy of `image` once it was emitted (CPU tweens use it)
     latents: torch.Tensor | None = None  # (1,4,H/8,W/8) the denoised latents `image` was decoded from (latent feedback)
+    tracker: dict | None = None          # the depth tracker's state right after this frame (DepthTracker.snapshot)
 
     def to_checkpoint(self, frame: np.ndarray) -> dict[str, Any]:
         """``frame``: the state's image as the (H,W,3) uint8 host copy already made for the video."""
@@ -577,6 +578,9 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
                checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> Iterator[Emitted]:
     """Yields frames ``start .. stop-1`` in order (from ``resume_state`` when resuming, else from the init).
 
+    Each diffused frame is made before the one before it is yielded: making a frame never waits for the device,
+    so on a GPU frame k + 1 computes while the host copies frame k out and the encoder takes it.
+
     A diffused frame carries a checkpoint (the loop state to resume from) when ``checkpoint_every_s`` seconds have
     passed since the last one, and the first diffused frame always does. Fast renders would otherwise copy the
     depth to the host and pickle it for every frame; a resume re-renders the few frames after the checkpoint, to
@@ -598,23 +602,30 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
             if now - last_checkpoint[0] >= checkpoint_every_s:
                 last_checkpoint[0] = now
                 checkpoint = state_or_image.to_checkpoint(frame)
-                if backends.tracker is not None:
-                    checkpoint["tracker"] = backends.tracker.state_dict()
+                if backends.tracker is not None:  # as it was after this frame: the next one is made already
+                    checkpoint["tracker"] = backends.tracker.state_dict(state_or_image.tracker)
                 if backends.latent_reference is not None:
                     reference = backends.latent_reference
                     checkpoint["latent_reference"] = {"mean": reference.mean.cpu(), "std": reference.std.cpu()}
+        # the stages run since the last event: in time order, so that they add up to the time between events
         return Emitted(index, frame, diffused, int(plan.seeds[index]), timer.take(), checkpoint)
 
     if resume_state is None:
         state = first_frame(plan, config, backends, start, video.frame(start) if video else None, timer)
         state.hybrid_raw = hybrid.frame(start) if hybrid else None
         take_first_frame_as_color_reference(state, config, backends)
-        yield emit(state, start, True)
+        state.tracker = backends.tracker.snapshot() if backends.tracker is not None else None
+        unsent = state
     else:
-        state = resume_state
+        state, unsent = resume_state, None  # the resumed-from frame is in the video already
     for k0, k1 in plan.segments(state.index, stop):
+        # The next diffused frame is queued before this one is copied out: nothing in advance() waits for the
+        # device, so a GPU computes frame k1 while the host copies frame k0 and hands it to the encoder.
         nxt = advance(state, k1, plan, config, backends, timer, raw=video.frame(k1) if video else None,
                       hybrid_raw=hybrid.frame(k1) if hybrid else None)
+        nxt.tracker = backends.tracker.snapshot() if backends.tracker is not None else None
+        if unsent is not None:
+            yield emit(unsent, k0, True)
         residual = None
         if config.motion.cadence_flow and k1 - k0 > 1:
             with timer("flow"):
@@ -623,8 +634,9 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
             with timer("tween"):
                 image = tween(state, nxt, index, plan, config, residual, fade=backends.diffuses)
             yield emit(image, index, False)
-        yield emit(nxt, k1, True)
-        state = nxt
+        state = unsent = nxt
+    if unsent is not None:
+        yield emit(unsent, unsent.index, True)
 
 
 class InputVideo:

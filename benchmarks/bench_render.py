@@ -178,9 +178,11 @@ class RenderProbe:
         for _, timings_ms in timed:
             for stage, ms in timings_ms.items():
                 stages[stage] = stages.get(stage, 0.0) + ms / len(timed)
+        # The loop queues frame k + 1 before it emits frame k: between the events of frames warmup - 1 and the last,
+        # the UNet ran for the frames after `warmup`, one fewer than the timed frames.
         calls = self.unet_calls[warmup - 1:]
         return {"ms_per_frame": ms_per_frame, "stages": stages, "frames": len(timed),
-                "unet_evals_per_frame": (calls[-1] - calls[0]) / len(timed)}
+                "unet_evals_per_frame": (calls[-1] - calls[0]) / max(len(timed) - 1, 1)}
 
 
 @contextlib.contextmanager

@@ -52,9 +52,11 @@ def test_warp_only_row(rows):
     assert row["frames"] == FRAMES and row["warmup"] == 1
     assert row["ms_per_frame"] > 0 and row["ms_per_frame_2n"] > 0
     assert row["fps"] == pytest.approx(1000 / row["ms_per_frame"], rel=0.01)
+    # Three timed frames of a warp-only render are tweens: the anchor they are warped from (8 frames on) is made
+    # before frame 0 is sent to the encoder, in the warm-up.
     stages = row["stages_ms"]
-    assert {"warp", "depth", "coherence", "encode_io"} <= stages.keys()
-    assert all(ms >= 0 for ms in stages.values()) and stages["warp"] > 0 and stages["coherence"] > 0
+    assert {"tween", "to_host", "encode_io"} <= stages.keys()
+    assert all(ms >= 0 for ms in stages.values()) and stages["tween"] > 0
     # The split is of the frame time: the stages cannot add up to more than it.
     assert sum(stages.values()) == pytest.approx(row["ms_per_frame"], rel=0.02, abs=0.1)
     memory = row["memory"]

@@ -81,8 +81,10 @@ def test_filled_holes_cost_the_scheduled_evaluations_and_repainted_holes_the_ful
     fill_counts, repaint_counts = [], []
     filled = _render(keyframes, tiny_model, {"generation.holes": "fill"}, fill_counts)
     repainted = _render(keyframes, tiny_model, {"generation.holes": "repaint"}, repaint_counts)
-    assert fill_counts[1:] == [4, 4, 4]          # frame 0 is the init image's own img2img (no holes there)
-    assert repaint_counts[1:] == [8, 8, 8]
+    # Frame k's event carries the making of frame k + 1 (queued before frame k is copied out): the first also
+    # the init image's own img2img, the last nothing.
+    assert fill_counts[1:] == [4, 4, 0]
+    assert repaint_counts[1:] == [8, 8, 0]
     # The revealed strip is where the two differ most: repaint draws it anew, fill keeps the filled texture.
     assert not np.array_equal(filled[1], repainted[1])
 

@@ -239,9 +239,17 @@ class DepthTracker:
         self._range = None
         self._last_fit = None
 
-    def state_dict(self) -> dict:
-        """The carried state (for a render's resume checkpoint): restoring it makes the next frames identical."""
-        return {"range": None if self._range is None else tuple(t.detach().cpu() for t in self._range)}
+    def snapshot(self) -> dict:
+        """The carried state as it is now, without copying it off the device (the tracker replaces its tensors,
+        never changes them in place): the frame loop keeps one with each frame, because it checkpoints a frame
+        after the tracker has already moved on to the next."""
+        return {"range": self._range}
+
+    def state_dict(self, snapshot: dict | None = None) -> dict:
+        """The carried state (for a render's resume checkpoint) on the host, now or as ``snapshot`` kept it:
+        restoring it makes the next frames identical."""
+        carried = (snapshot if snapshot is not None else self.snapshot())["range"]
+        return {"range": None if carried is None else tuple(t.detach().cpu() for t in carried)}
 
     def load_state_dict(self, state: dict) -> None:
         carried = state.get("range")
