@@ -135,6 +135,8 @@ def _workspace(name: str, like: Tensor, dtype: torch.dtype | None = None) -> Ten
     callers outside this module.
     """
     dtype = dtype or like.dtype
+    if torch.compiler.is_compiling():  # compiled code plans its own memory, and CUDA graphs need no global state
+        return torch.empty(like.shape, dtype=dtype, device=like.device)
     buffers = getattr(_WORKSPACES, "buffers", None)
     if buffers is None:
         buffers = _WORKSPACES.buffers = {}
@@ -171,8 +173,8 @@ def _srgb_to_linear(flat: Tensor, scratch: Tensor) -> Tensor:
     Frames read from 8-bit files or encoded along the way hold only the values k/255; those take the exact curve
     from a 256-entry table (one gather instead of a log and an exp per value). On the CPU only: finding out reads
     values back, which on a GPU waits for its queue, and there the log and exp cost next to nothing."""
-    if flat.device.type == "cpu" and flat.dtype == torch.float32 and flat.numel() >= 4096 \
-            and _looks_quantised(flat.reshape(-1)[:1024]):
+    if flat.device.type == "cpu" and not torch.compiler.is_compiling() and flat.dtype == torch.float32 \
+            and flat.numel() >= 4096 and _looks_quantised(flat.reshape(-1)[:1024]):
         code = torch.mul(flat, 255.0, out=scratch).round_()
         index = _workspace("index", code, torch.int32).copy_(code)
         # exactly quantised <=> every value equals its own code / 255 (a value outside [0, 1] is clamped, as below)
@@ -287,6 +289,7 @@ def match_color(
     *,
     space: str | None = None,
     strength: float = 1.0,
+    compile_mode: str | None = None,
 ) -> Tensor:
     """Matches each channel's histogram of ``image`` to ``reference``'s in a colour space (colour coherence).
 
@@ -302,6 +305,8 @@ def match_color(
         space: ``"lab"``, ``"hsv"`` or ``"rgb"``. Default: the ColorReference's space, or ``"lab"`` for a tensor.
             Naming a space that differs from a ColorReference's is an error.
         strength: 0 returns the image unchanged, 1 the fully matched image; in between blends in the colour space.
+        compile_mode: a ``torch.compile`` mode to run the matching as one compiled graph (``lab`` and ``rgb``; see
+            :mod:`animator.compiling`), None for eager.
 
     Returns:
         ``(B, 3, H, W)`` RGB in [0, 1], the dtype and device of ``image``.
@@ -318,18 +323,26 @@ def match_color(
             hint="use a reference batch of 1 (shared) or the same batch size as the image",
         )
     reference.to(image.device)
+    if reference.space == "hsv":  # the hue cut is found on the host: never compiled
+        values = _to_space(image, "hsv")
+        flat = values.flatten(2)
+        matched = torch.cat([_match_hue(flat[:, :1], reference),
+                             _match_linear(flat[:, 1:], reference.sorted_values[:, 1:])], 1).view_as(values)
+        return _from_space(_blend(values, matched, strength, "hsv") if strength < 1.0 else matched, "hsv", image.dtype)
+    from animator import compiling
+    from animator.devices import upload
 
-    values = _to_space(image, reference.space)  # Bx3xHxW
-    flat = values.flatten(2)  # Bx3xN
-    if reference.space == "hsv":
-        matched = torch.cat([_match_hue(flat[:, :1], reference), _match_linear(flat[:, 1:], reference.sorted_values[:, 1:])], 1)
-    else:
-        matched = _match_linear(flat, reference.sorted_values)
-    matched = matched.view_as(values)
+    if compile_mode is not None:  # a float argument would be compiled in as a constant: one graph per value
+        strength = upload(torch.tensor(strength, dtype=torch.float32), image.device)
+    return compiling.call(_match_on_the_line, compile_mode, image, reference.sorted_values, reference.space, strength)
 
-    if strength < 1.0:
-        matched = _blend(values, matched, strength, reference.space)
-    return _from_space(matched, reference.space, image.dtype)
+
+def _match_on_the_line(image: Tensor, reference_sorted: Tensor, space: str, strength: float | Tensor) -> Tensor:
+    """:func:`match_color` in ``lab`` or ``rgb``: every channel matched on the real line, no read-backs.
+    (``lerp`` at weight 1 is exactly the matched value.)"""
+    values = _to_space(image, space)  # Bx3xHxW
+    matched = _match_linear(values.flatten(2), reference_sorted).view_as(values)
+    return _from_space(torch.lerp(values, matched, strength), space, image.dtype)
 
 
 def _as_reference(reference: ColorReference | Tensor, space: str | None) -> ColorReference:
@@ -380,8 +393,14 @@ def _match_linear(values: Tensor, reference_sorted: Tensor) -> Tensor:
     position = torch.sub(values, low, out=_workspace("position", values)).mul_(scale).add_(row_start)
     # int32: a quarter of the conversion time of int64 on a CPU; bincount and index_select both take it
     bin_index = _workspace("index", position, torch.int32).copy_(position).view(-1)  # truncates, as .to() does
+    bin_index.clamp_(0, rows * _CDF_BINS - 1)  # a NaN value lands anywhere: keep its index inside the table
 
-    counts = torch.bincount(bin_index, minlength=rows * _CDF_BINS).view(batch, channels, _CDF_BINS)
+    if values.device.type == "cpu" and not torch.compiler.is_compiling():
+        counts = torch.bincount(bin_index, minlength=rows * _CDF_BINS)
+    else:  # bincount sizes its result by the largest index, read back from a GPU (a wait); a fixed-size sum instead
+        counts = torch.zeros(rows * _CDF_BINS, dtype=torch.int64, device=values.device)
+        counts.index_add_(0, bin_index, torch.ones_like(bin_index, dtype=torch.int64))
+    counts = counts.view(batch, channels, _CDF_BINS)
     cdf_at_edges = torch.cat([counts.new_zeros(batch, channels, 1), counts.cumsum(-1)], dim=-1).to(values.dtype) / count
     curve = _quantiles(reference_sorted, cdf_at_edges)  # BxCx(bins+1): output value at each bin edge
     # Within bin k the output is linear in the position: curve[k] + (curve[k+1] - curve[k]) * (position - k), that is

@@ -288,13 +288,15 @@ def take_first_frame_as_color_reference(state: FrameState, config: "AnimationCon
 def prepare_init(warped, params: FrameParams, config: "AnimationConfig", backends: Backends, generator, reference=None,
                  *, match_colors: bool = True):
     """Colour coherence, anti-blur, contrast and noise on the warped frame: what the denoiser starts from."""
+    from animator.backends.speed import torch_compile_mode
     from animator.color import add_noise, adjust_contrast, match_color, unsharp_mask
 
     v, g = params.values, config.generation
     image = warped
     reference = reference if reference is not None else backends.color_reference
     if match_colors and config.coherence.color != "none" and reference is not None and v["color_strength"] > 0:
-        image = match_color(image, reference, space=config.coherence.color, strength=v["color_strength"])
+        image = match_color(image, reference, space=config.coherence.color, strength=v["color_strength"],
+                            compile_mode=torch_compile_mode(config.backends.compile, image.device))
     if v["sharpen_amount"] > 0:
         image = unsharp_mask(image, v["sharpen_amount"], sigma=g.sharpen_sigma, threshold=g.sharpen_threshold)
     if v["contrast"] != 1.0:

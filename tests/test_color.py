@@ -319,3 +319,26 @@ def test_cuda_results_match_the_cpu():
     noisy = add_noise(image.cuda(), 0.1, generator=generator, kind="perlin")
     torch.testing.assert_close(noisy.cpu(), add_noise(image, 0.1, generator=torch.Generator().manual_seed(0), kind="perlin"))
     torch.testing.assert_close(unsharp_mask(image.cuda(), 0.5).cpu(), unsharp_mask(image, 0.5), atol=1e-5, rtol=0)
+
+
+def test_compiled_matching_is_one_graph_per_space_for_every_strength(traced, monkeypatch):
+    """``compile_mode`` runs LAB / RGB matching as one compiled graph (``fullgraph``: a read-back such as
+    bincount's output size would raise) that gives the eager result; the per-frame strength is an input, not a
+    constant, so a strength schedule does not compile a graph per value."""
+    from animator import compiling
+
+    graphs = []
+
+    def counting_backend(graph_module, example_inputs):
+        graphs.append(graph_module)
+        return graph_module.forward
+
+    monkeypatch.setattr(compiling, "BACKEND", counting_backend)
+    image, reference = washed_out_warm(photo("astronaut", 64)), photo("coffee", 64)
+    for space in ("lab", "rgb"):
+        prepared = ColorReference(reference, space=space)
+        for strength in (1.0, 0.6, 0.25):
+            eager = match_color(image, prepared, strength=strength)
+            compiled = match_color(image, prepared, strength=strength, compile_mode="default")
+            torch.testing.assert_close(compiled, eager, atol=2e-5, rtol=0)
+    assert len(graphs) == 2
