@@ -77,6 +77,7 @@ class DiffusersDenoiser:
         self._step_kwargs: dict[int, set[str]] = {}
         self._device_cache: "torch.device | None" = None
         self._dtypes: dict[str, tuple[Any, "torch.dtype"]] = {}
+        self._noising: dict[tuple, tuple["Tensor", "Tensor"]] = {}  # see _add_noise
         # Check input values (finite, in range: a read-back that makes the host wait for a GPU). The render turns it
         # off: it checks every finished frame once, which catches what a check of the next input would.
         self.check_values = True
@@ -352,7 +353,8 @@ class DiffusersDenoiser:
         if init_latents is None:
             latents = noise * scheduler.init_noise_sigma
         else:
-            latents = scheduler.add_noise(init_latents, noise, timesteps[:1].repeat(batch))
+            schedule = (sampler, steps, first_step)  # with the step, names the scheduler's state where it noises
+            latents = self._add_noise(scheduler, (*schedule, None), init_latents, noise, timesteps[:1].repeat(batch))
 
         conditioning = self._unet_conditioning(embeddings, batch, guidance, image_size)
         step_kwargs = self._scheduler_step_kwargs(scheduler, generator)
@@ -361,7 +363,8 @@ class DiffusersDenoiser:
             if init_latents is not None and absolute_step < last_start * order:
                 # Pixels whose own strength has not begun yet follow the init image, noised to this timestep.
                 waiting = pixel_start * order > absolute_step
-                noised_init = scheduler.add_noise(init_latents, noise, timestep.reshape(1).repeat(batch))
+                noised_init = self._add_noise(scheduler, (*schedule, absolute_step), init_latents, noise,
+                                              timestep.reshape(1).repeat(batch))
                 latents = torch.where(waiting, noised_init, latents)
             noise_pred = self._predict_noise(scheduler, latents, timestep, conditioning, guidance)
             latents = scheduler.step(noise_pred, timestep, latents, **step_kwargs, return_dict=False)[0]
@@ -370,6 +373,27 @@ class DiffusersDenoiser:
             # Pixels at strength < 1/steps never started: they keep the init latents exactly.
             latents = torch.where(pixel_start >= steps, init_latents, latents)
         return latents
+
+    def _add_noise(self, scheduler, key: tuple, samples: "Tensor", noise: "Tensor", timesteps: "Tensor") -> "Tensor":
+        """``scheduler.add_noise(samples, noise, timesteps)`` as ``a * samples + b * noise``.
+
+        Every diffusers scheduler noises linearly (``x + sigma n``, ``sqrt(alpha) x + sqrt(1 - alpha) n``), but its
+        add_noise copies the sigma table from the host to the device on every call, and that copy waits for the GPU.
+        So the two coefficients are taken from add_noise once per ``key`` (sampler, step count, first step, step
+        of the run: what decides the scheduler's state at this call) and kept on the device: the same products
+        and sums, bit for bit.
+        """
+        import torch
+
+        key = (*key, samples.device, samples.dtype)
+        coefficients = self._noising.get(key)
+        if coefficients is None:
+            one = torch.ones((1,) * samples.ndim, device=samples.device, dtype=samples.dtype)
+            zero = torch.zeros_like(one)
+            coefficients = self._noising[key] = (scheduler.add_noise(one, zero, timesteps[:1]),
+                                                 scheduler.add_noise(zero, one, timesteps[:1]))
+        a, b = coefficients
+        return a * samples + b * noise
 
     def _unet_conditioning(self, embeddings: PromptEmbeddings, batch: int, guidance: float,
                            image_size: tuple[int, int]) -> dict:

@@ -258,26 +258,31 @@ def _fresh_timesteps(cache):
 
 @pytest.fixture(scope="module")
 def kept_and_fresh(tiny_sd_folder):
+    """Two denoisers: one as shipped; one that runs set_timesteps every frame and noises through the scheduler's
+    own add_noise every time (no kept noising coefficients)."""
     kept = load_denoiser(str(tiny_sd_folder), device="cpu")
     fresh = load_denoiser(str(tiny_sd_folder), device="cpu")
     fresh.schedulers.ready = _fresh_timesteps(fresh.schedulers)
+    fresh._add_noise = lambda scheduler, key, samples, noise, timesteps: scheduler.add_noise(samples, noise, timesteps)
     return kept, fresh
 
 
 @pytest.mark.parametrize("sampler", [name for name in sampler_names() if SAMPLERS[name].needs is None])
 def test_kept_timestep_tables_sample_as_fresh_ones(kept_and_fresh, photo, seeded, sampler):
     """A frame's scheduler is put back to the state set_timesteps left it in (its tables made once per step count)
-    instead of running set_timesteps every frame. Every sampler must give bit-identical frames either way, over a
-    run that changes the step count and the strength and comes back to a step count (multistep samplers keep a
-    history of model outputs, LMS its derivatives, PNDM a step counter: stale state from the last frame would
-    show)."""
+    instead of running set_timesteps every frame, and noising uses coefficients taken from add_noise once. Every
+    sampler must give bit-identical frames either way, over a run that changes the step count and the strength,
+    comes back to a step count, and repaints a strip (noised again at every step it waits): multistep samplers
+    keep a history of model outputs, LMS its derivatives, PNDM a step counter; stale state would show."""
     small = torch.nn.functional.interpolate(photo, size=(32, 32))
-    runs = [(4, 0.5), (6, 0.8), (4, 0.5), (4, 1.0)]
+    revealed = torch.zeros(1, 1, 32, 32)
+    revealed[..., :, 20:] = 1.0  # a repainted strip: its latents are noised again before every step it waits
+    runs = [(4, 0.5, None), (6, 0.8, None), (4, 0.5, None), (4, 1.0, None), (6, 0.5, revealed), (6, 0.5, revealed)]
 
     def frames(denoiser):
         return [denoiser.img2img(small, PROMPT, strength=strength, guidance=7.0, steps=steps,
-                                 generator=seeded(frame), sampler=sampler)
-                for frame, (steps, strength) in enumerate(runs)]
+                                 generator=seeded(frame), sampler=sampler, full_denoise_mask=mask)
+                for frame, (steps, strength, mask) in enumerate(runs)]
 
     kept, fresh = kept_and_fresh
     tables = kept.schedulers.timestep_tables
