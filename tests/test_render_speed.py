@@ -228,8 +228,8 @@ def test_cuda_frames_synchronise_only_where_they_must(keyframes, tiny_model, tmp
     """On CUDA, torch's sync debug mode flags every operation that makes the host wait for the GPU (read-backs,
     and copies from ordinary host memory, which wait for the copy). A diffused frame of a 3D render with learned
     depth and LAB coherence may wait at the one place the CPU count above names (the frame's copy), and two more
-    (slack: diffusers' schedulers copy a small table per frame); the message lists where each wait came from
-    (file:line), for whoever has to remove one."""
+    (slack for waits inside libraries: bincount and diffusers' add_noise were two, both removed); the message
+    lists where each wait came from (file:line), for whoever has to remove one."""
     import warnings
 
     from animator.events import FrameRendered

@@ -414,7 +414,9 @@ class DiffusersDenoiser:
 
         conditioning: dict[str, Any] = {"encoder_hidden_states": stack(embeddings.uncond, embeddings.cond)}
         if self.is_sdxl:
-            time_ids = torch.tensor([self._sdxl_time_ids(image_size)], device=device, dtype=dtype)
+            from animator.devices import upload
+
+            time_ids = upload(torch.tensor([self._sdxl_time_ids(image_size)], dtype=dtype), device)  # no GPU wait
             conditioning["added_cond_kwargs"] = {
                 "text_embeds": stack(embeddings.pooled_uncond, embeddings.pooled_cond),
                 "time_ids": stack(time_ids, time_ids),
