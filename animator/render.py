@@ -79,11 +79,13 @@ class Backends:
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
-        described = {}
+        described: dict[str, Any] = {}
         for name in ("denoiser", "depth", "flow"):
             backend = getattr(self, name)
             if backend is not None:
                 described[name] = backend.describe() if hasattr(backend, "describe") else getattr(backend, "name", str(backend))
+        if self.diffuses:
+            described["feedback"] = "latent" if self.latent_feedback else "image"  # what the frames start from
         return described
 
 

@@ -106,3 +106,20 @@ def test_latent_feedback_renders_on_cuda_in_half_precision(tmp_path, init_image,
                                                                       "backends.device": "cuda"})]
     assert len(frames) == 5 and all(frame.shape == (SIZE, SIZE, 3) for frame in frames)
     assert len({frame.tobytes() for frame in frames}) == 5  # every frame is a new picture
+
+
+def test_the_command_line_switches_to_latent_feedback(tmp_path, init_image, tiny_model):
+    import json
+
+    from click.testing import CliRunner
+
+    from animator.cli import main
+
+    path = keyframes(tmp_path, init_image, frames=3, generation={"feedback": "image"})
+    result = CliRunner().invoke(main, ["render", str(path), "-o", str(tmp_path / "out.mp4"), "--model", str(tiny_model),
+                                       "--device", "cpu", "--feedback", "latent", "--run-dir", str(tmp_path / "run"),
+                                       "-q", "--no-metrics"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["overrides"]["generation.feedback"] == "latent" and record["status"] == "complete"
+    assert record["backends"]["feedback"] == "latent"  # what the loop ran with, not only what was asked

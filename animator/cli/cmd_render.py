@@ -52,6 +52,9 @@ class ProgressBar:
 @click.option("--device", help="auto, cpu, cuda, cuda:1, mps (sets backends.device).")
 @click.option("--compile", "compile_mode", type=click.Choice(["none", "default", "cudagraphs"]),
               help="torch.compile the models, cudagraphs adds CUDA graphs (sets backends.compile; GPU).")
+@click.option("--feedback", type=click.Choice(["image", "latent"]),
+              help="What each diffused frame starts from: image (warped pixels) or latent (warped latents, no VAE "
+                   "encode; sets generation.feedback).")
 @click.option("--frames", "frame_range", metavar="A:B", help="Render only frames A..B-1.")
 @click.option("--size", metavar="WxH", help="Override the frame size, e.g. 256x256 for a quick look.")
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Run folder (default runs/<name>-<time>).")
@@ -60,8 +63,8 @@ class ProgressBar:
 @click.option("--gif", is_flag=True, help="Also write an animated GIF next to the video.")
 @click.option("--no-metrics", is_flag=True, help="Skip the flicker metric at the end.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes.")
-def command(keyframe_file, output, model, depth_model, device, compile_mode, frame_range, size, run_dir, resume,
-            frames_dir, gif, no_metrics, quiet):
+def command(keyframe_file, output, model, depth_model, device, compile_mode, feedback, frame_range, size, run_dir,
+            resume, frames_dir, gif, no_metrics, quiet):
     """Render KEYFRAME_FILE into a video.
 
     \b
@@ -81,6 +84,8 @@ def command(keyframe_file, output, model, depth_model, device, compile_mode, fra
         overrides["backends.depth"] = depth_model
     if compile_mode:
         overrides["backends.compile"] = compile_mode
+    if feedback:
+        overrides["generation.feedback"] = feedback
     if device:
         overrides["backends.device"] = device
     if gif:
