@@ -21,6 +21,7 @@ from animator.backends.denoise.base import (
 )
 from animator.backends.denoise.prompts import PromptCache, PromptEmbeddings, PromptInput
 from animator.backends.denoise.samplers import SchedulerCache, normalize_sampler_name
+from animator.devices import upload
 from animator.errors import AnimatorError
 
 if TYPE_CHECKING:
@@ -289,8 +290,8 @@ class DiffusersDenoiser:
         config = self.pipe.vae.config
         mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
         if mean is not None and std is not None:
-            mean = torch.tensor(mean, device=latents.device, dtype=latents.dtype).view(1, -1, 1, 1)
-            std = torch.tensor(std, device=latents.device, dtype=latents.dtype).view(1, -1, 1, 1)
+            mean, std = (upload(torch.tensor(values, dtype=latents.dtype).view(1, -1, 1, 1), latents.device)
+                         for values in (mean, std))  # from pinned memory: no wait for the GPU
             return (latents - mean) * config.scaling_factor / std
         shift = getattr(config, "shift_factor", None) or 0.0
         return (latents - shift) * config.scaling_factor
@@ -304,8 +305,8 @@ class DiffusersDenoiser:
         latents = latents.to(self._dtype_of("vae"))
         mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
         if mean is not None and std is not None:
-            mean = torch.tensor(mean, device=latents.device, dtype=latents.dtype).view(1, -1, 1, 1)
-            std = torch.tensor(std, device=latents.device, dtype=latents.dtype).view(1, -1, 1, 1)
+            mean, std = (upload(torch.tensor(values, dtype=latents.dtype).view(1, -1, 1, 1), latents.device)
+                         for values in (mean, std))  # from pinned memory: no wait for the GPU
             latents = latents * std / config.scaling_factor + mean
         else:
             latents = latents / config.scaling_factor + (getattr(config, "shift_factor", None) or 0.0)
@@ -414,8 +415,6 @@ class DiffusersDenoiser:
 
         conditioning: dict[str, Any] = {"encoder_hidden_states": stack(embeddings.uncond, embeddings.cond)}
         if self.is_sdxl:
-            from animator.devices import upload
-
             time_ids = upload(torch.tensor([self._sdxl_time_ids(image_size)], dtype=dtype), device)  # no GPU wait
             conditioning["added_cond_kwargs"] = {
                 "text_embeds": stack(embeddings.pooled_uncond, embeddings.pooled_cond),

@@ -188,7 +188,12 @@ def _grey(image: "Tensor") -> "Tensor":
     """Rec. 601 luma, ``# Bx3xHxW`` -> ``# Bx1xHxW``."""
     import torch.nn.functional as F
 
-    weights = image.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    import torch
+
+    from animator.devices import upload
+
+    # uploaded from pinned memory: a plain copy to a GPU would wait for everything queued before it
+    weights = upload(torch.tensor([0.299, 0.587, 0.114], dtype=image.dtype).view(1, 3, 1, 1), image.device)
     return F.conv2d(image, weights)  # a 1x1 convolution: one pass over the image, 3x faster than mul + sum
 
 

@@ -154,8 +154,11 @@ class TransformersDepthEstimator:
         if tuple(image.shape[-2:]) != target:
             # antialias matters when shrinking video frames (aliasing reads as texture to the model)
             image = F.interpolate(image, size=target, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
-        mean = image.new_tensor(self.preprocess.mean).view(1, 3, 1, 1)
-        std = image.new_tensor(self.preprocess.std).view(1, 3, 1, 1)
+        from animator.devices import upload
+
+        # uploaded from pinned memory: a plain copy to a GPU would wait for everything queued before it
+        mean, std = (upload(torch.tensor(values, dtype=torch.float32).view(1, 3, 1, 1), image.device)
+                     for values in (self.preprocess.mean, self.preprocess.std))
         pixel_values = ((image - mean) / std).to(self.dtype)
         if self.device.type == "cuda":
             pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
