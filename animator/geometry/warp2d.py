@@ -29,9 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from animator.devices import upload
 from animator.errors import AnimatorError
-from animator.geometry._checks import check_choice, check_finite, check_shape, check_tensor
+from animator.geometry._checks import batched_matrix, check_choice, check_finite, check_shape, check_tensor
 
 __all__ = ["homography_2d", "warp_2d", "BORDER_MODES"]
 
@@ -129,24 +128,8 @@ def homography_2d(
     return transform
 
 
-def _checked_matrices(H: torch.Tensor, batch: int) -> torch.Tensor:
-    """``H`` as a (1|B)x3x3 float64 tensor, checked finite and invertible where it is (checks on the host read no
-    GPU; numpy for those, so that nothing here is a tensor read-back)."""
-    matrices = H.double()
-    if matrices.ndim == 2:
-        matrices = matrices[None]
-    if matrices.ndim != 3 or matrices.shape[-2:] != (3, 3) or matrices.shape[0] not in (1, batch):
-        raise AnimatorError(f"expected shape (3,3) or ({batch},3,3), got {tuple(matrices.shape)}", field="H")
-    on_host = matrices.device.type == "cpu"
-    if not (np.isfinite(matrices.numpy()).all() if on_host else bool(torch.isfinite(matrices).all())):
-        raise AnimatorError("contains NaN or infinite values", field="H")
-    smallest = np.abs(np.linalg.det(matrices.numpy())).min() if on_host else float(torch.linalg.det(matrices).abs().min())
-    if smallest < 1e-12:
-        raise AnimatorError("is singular (zoom 0 or a degenerate perspective)", field="H")
-    return matrices
-
-
-def warp_2d(image: torch.Tensor, H, *, border: str = "replicate", sampling: str = "bilinear", check_values: bool = True):
+def warp_2d(image: torch.Tensor, H, *, border: str = "replicate", sampling: str = "bilinear",
+            check_values: bool = True):
     """Warp images by homographies, as ``cv2.warpPerspective(src, H, (W, H))`` does, batched in torch.
 
     Args:
@@ -169,12 +152,13 @@ def warp_2d(image: torch.Tensor, H, *, border: str = "replicate", sampling: str 
     check_choice(border, "border", BORDER_MODES)
     check_choice(sampling, "sampling", ("bilinear", "bicubic", "nearest"))
     batch, _, height, width = image.shape
-    if isinstance(H, torch.Tensor) and H.device.type != "cpu":
-        matrices = _checked_matrices(H, batch).to(image.device)
-    else:  # on the host (numpy from homography_2d): checked there, uploaded without waiting
-        host = np.array(H.detach().numpy() if isinstance(H, torch.Tensor) else H, dtype=np.float64)
-        matrices = upload(_checked_matrices(torch.from_numpy(host), batch), image.device)
-    matrices = matrices.expand(batch, 3, 3)
+    given = H if isinstance(H, torch.Tensor) else torch.from_numpy(np.array(H, dtype=np.float64))
+    # shape and finiteness checked where H is (on the host for homography_2d's numpy: no GPU waited for), then moved
+    matrices = batched_matrix(given, "H", 3, batch, image.device, torch.float64)
+    on_host = given.device.type == "cpu"
+    determinant = np.linalg.det(given.detach().double().numpy()) if on_host else torch.linalg.det(matrices)
+    if float(abs(determinant).min()) < 1e-12:
+        raise AnimatorError("is singular (zoom 0 or a degenerate perspective)", field="H")
     src_from_dst = torch.linalg.inv(matrices)
 
     # each destination pixel centre, mapped back into the source (float64 for the division, then float32)

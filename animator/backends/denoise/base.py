@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     import torch
     from torch import Tensor
 
-__all__ = ["DenoiseDefaults", "Denoiser", "LatentDenoiser", "check_image", "check_strength", "check_mask", "check_sampling_args"]
+__all__ = ["DenoiseDefaults", "Denoiser", "LatentDenoiser", "check_image", "check_strength", "check_mask",
+           "check_sampling_args"]
 
 
 @dataclass(frozen=True)
