@@ -351,7 +351,7 @@ def advance(state: FrameState, dst: int, plan: RenderPlan, config: "AnimationCon
             warped_depth = valid = None
         else:
             warped, valid, warped_depth = move_camera(state, plan, dst, config)
-            full_denoise_mask = (~valid).float()
+            full_denoise_mask = (~valid).float() if config.generation.holes == "repaint" else None
         if config.generation.holes == "fill":  # holes stay as motion.fill / the flow warp filled them
             full_denoise_mask = None
         if hybrid_raw is not None:

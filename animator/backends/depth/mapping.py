@@ -318,43 +318,68 @@ class DepthTracker:
         """Robust least-squares fit of ``1/reference = s * disparity + t`` per image; where any image cannot be
         fitted (too few valid pixels, or a fit that turns near into far), the smoothed normalisation instead.
 
-        Both are computed and one is selected on the device: deciding on the host would read a value back, which
-        on a GPU waits for everything queued (the fallback costs a percentile and a few elementwise passes).
+        Both are computed and one is selected on the device (:func:`_aligned_depth`, one compiled graph with
+        ``compile_mode``): deciding on the host would read a value back, which on a GPU waits for everything
+        queued (the fallback costs a percentile and a few elementwise passes).
         """
         import torch
 
         from animator import compiling
+        from animator.devices import upload
 
-        # Two numbers per image do not need every pixel: fit on a regular subsample (<= _FIT_SAMPLES pixels), which
-        # keeps the robust iterations (medians sort) cheap at video resolutions; apply the fit to all pixels.
-        stride = max(1, disparity[0].numel() // _FIT_SAMPLES)
-        x = disparity.flatten(1)[:, ::stride]                                       # B x N
-        ref = reference_depth.float().to(x.device).flatten(1)[:, ::stride]
-        y = 1.0 / ref.clamp_min(1e-12)
-        # Reference pixels sitting on the near/far clamp carry no scale information (their true z is unknown):
-        # leave them out of the fit.
-        valid = (ref > _column(near_t) * (1 + 1e-4)) & (ref < _column(far_t) * (1 - 1e-4)) & torch.isfinite(x)
-        if reference_valid is not None:
-            valid &= reference_valid.to(x.device).flatten(1)[:, ::stride].bool()
-        scale, shift, usable, valid_fraction = compiling.call(_robust_line_fit, self.compile_mode, x, y, valid,
-                                                              self.min_valid_fraction)
-        # mul + add_ and float clamp bounds: the broadcasting addcmul / tensor-bound clamp are ~5x slower on CPU
-        inverse_depth = disparity.mul(scale.view(-1, 1, 1, 1)).add_(shift.view(-1, 1, 1, 1))
-        if isinstance(near_t, float) and isinstance(far_t, float):
-            inverse_depth = inverse_depth.clamp_(1.0 / far_t, 1.0 / near_t)
-        else:
-            inverse_depth = torch.maximum(inverse_depth, 1.0 / torch.as_tensor(far_t, device=inverse_depth.device))
-            inverse_depth = torch.minimum(inverse_depth, 1.0 / torch.as_tensor(near_t, device=inverse_depth.device))
-        aligned = inverse_depth.reciprocal_()
-        lo_smooth, hi_smooth = self._smoothed_range(disparity)
-        smoothed = _depth_from_normalised(_normalise(disparity, lo_smooth, hi_smooth), near_t, far_t)
-        # Keep the smoothing state consistent with the fitted frame, so a later fallback continues from here
-        # rather than from an old range: the disparities that map to far and near under this fit.
-        lo = (1.0 / _flat(far_t) - shift) / scale
-        hi = (1.0 / _flat(near_t) - shift) / scale
-        self._range = (torch.where(usable, lo, lo_smooth), torch.where(usable, hi, hi_smooth))
+        if self.compile_mode is not None:
+            # as tensors: a float would be compiled in as a constant, one graph per scheduled near/far value
+            near_t, far_t = (value if not isinstance(value, float) else
+                             upload(torch.full((disparity.shape[0], 1, 1, 1), value), disparity.device)
+                             for value in (near_t, far_t))
+        past_lo, past_hi = (value.to(disparity.device) for value in self._range)
+        depth, lo, hi, usable, scale, shift, valid_fraction = compiling.call(
+            _aligned_depth, self.compile_mode, disparity, reference_depth, reference_valid, near_t, far_t,
+            past_lo, past_hi, self.momentum, self.low, self.high, self.min_valid_fraction)
+        self._range = (lo, hi)
         self._last_fit = {"method": usable, "scale": scale, "shift": shift, "valid_fraction": valid_fraction}
-        return torch.where(usable, aligned, smoothed)
+        return depth
+
+
+def _aligned_depth(disparity, reference_depth, reference_valid, near_t, far_t, past_lo, past_hi, momentum: float,
+                   low: float, high: float, min_valid_fraction: float):
+    """:meth:`DepthTracker._align` as pure tensor code (no read-back: one compiled graph).
+
+    Returns ``(depth, lo, hi, usable, scale, shift, valid_fraction)``: the depth (the fit where ``usable``, the
+    smoothed normalisation elsewhere), the carried range for the next frame, and the fit's diagnostics.
+    """
+    import torch
+
+    # Two numbers per image do not need every pixel: fit on a regular subsample (<= _FIT_SAMPLES pixels), which
+    # keeps the robust iterations (medians sort) cheap at video resolutions; apply the fit to all pixels.
+    stride = max(1, disparity[0].numel() // _FIT_SAMPLES)
+    x = disparity.flatten(1)[:, ::stride]                                       # B x N
+    ref = reference_depth.float().to(x.device).flatten(1)[:, ::stride]
+    y = 1.0 / ref.clamp_min(1e-12)
+    # Reference pixels sitting on the near/far clamp carry no scale information (their true z is unknown):
+    # leave them out of the fit.
+    valid = (ref > _column(near_t) * (1 + 1e-4)) & (ref < _column(far_t) * (1 - 1e-4)) & torch.isfinite(x)
+    if reference_valid is not None:
+        valid &= reference_valid.to(x.device).flatten(1)[:, ::stride].bool()
+    scale, shift, usable, valid_fraction = _robust_line_fit(x, y, valid, min_valid_fraction)
+    # mul + add_ and float clamp bounds: the broadcasting addcmul / tensor-bound clamp are ~5x slower on CPU
+    inverse_depth = disparity.mul(scale.view(-1, 1, 1, 1)).add_(shift.view(-1, 1, 1, 1))
+    if isinstance(near_t, float) and isinstance(far_t, float):
+        inverse_depth = inverse_depth.clamp_(1.0 / far_t, 1.0 / near_t)
+    else:
+        inverse_depth = torch.maximum(inverse_depth, 1.0 / torch.as_tensor(far_t, device=inverse_depth.device))
+        inverse_depth = torch.minimum(inverse_depth, 1.0 / torch.as_tensor(near_t, device=inverse_depth.device))
+    aligned = inverse_depth.reciprocal_()
+    lo_now, hi_now = disparity_percentiles(disparity, low, high)
+    lo_smooth = momentum * past_lo + (1 - momentum) * lo_now
+    hi_smooth = momentum * past_hi + (1 - momentum) * hi_now
+    smoothed = _depth_from_normalised(_normalise(disparity, lo_smooth, hi_smooth), near_t, far_t)
+    # Keep the smoothing state consistent with the fitted frame, so a later fallback continues from here
+    # rather than from an old range: the disparities that map to far and near under this fit.
+    lo = (1.0 / _flat(far_t) - shift) / scale
+    hi = (1.0 / _flat(near_t) - shift) / scale
+    return (torch.where(usable, aligned, smoothed), torch.where(usable, lo, lo_smooth),
+            torch.where(usable, hi, hi_smooth), usable, scale, shift, valid_fraction)
 
 
 def _robust_line_fit(x: "Tensor", y: "Tensor", valid: "Tensor", min_valid_fraction: float):

@@ -162,20 +162,31 @@ def test_tracker_fits_each_image_of_a_batch_separately():
     assert len(tracker.last_fit["scale"]) == 2
 
 
-def test_compiled_tracker_fit_is_one_graph_and_gives_the_eager_depth(traced):
-    """With ``compile_mode`` the robust fit runs as one compiled graph (``fullgraph``: a read-back or a
-    value-dependent shape inside it would raise), fitting the same line as the eager tracker."""
+def test_compiled_tracker_alignment_is_one_graph_and_gives_the_eager_depth(traced):
+    """With ``compile_mode`` the whole alignment (robust fit, smoothed fallback, the choice between them) runs as
+    one compiled graph (``fullgraph``: a read-back or a value-dependent shape inside it would raise), giving the
+    eager tracker's depth, on the fitted path and on the fallback; a scheduled near/far does not compile again."""
+    import torch._dynamo.utils
+
     z = _true_depth(near=1.0, far=20.0)
     valid = torch.ones_like(z, dtype=torch.bool)
     valid[..., :5, :] = False
-    depths = []
+    nothing_valid = torch.zeros_like(valid)
+    runs = []
+    torch._dynamo.utils.counters.clear()
     for compile_mode in (None, "default"):
         tracker = DepthTracker(near=1.0, far=20.0, compile_mode=compile_mode)
         tracker(torch.full_like(z, 0.5))                                  # first frame: anything
-        depths.append(tracker(0.4 / z + 3.0, reference_depth=z, reference_valid=valid))
+        fitted = tracker(0.4 / z + 3.0, reference_depth=z, reference_valid=valid)
         assert tracker.last_fit["method"] == "align"
-    torch.testing.assert_close(depths[1], depths[0], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(depths[1], z, rtol=1e-3, atol=1e-3)
+        fallback = tracker(0.5 / z, reference_depth=z, reference_valid=nothing_valid, near=1.5, far=25.0)
+        assert tracker.last_fit["method"] == "smooth"
+        runs.append((fitted, fallback, tracker.state_dict()["range"]))
+    eager, compiled = runs
+    for got, want in zip(compiled[:2] + compiled[2], eager[:2] + eager[2]):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(compiled[0], z, rtol=1e-3, atol=1e-3)
     from animator import compiling
 
-    assert compiling._compiled.cache_info().currsize == 1  # the compiled fit is what ran
+    assert compiling._compiled.cache_info().currsize == 1  # the compiled alignment is what ran
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1  # the second near/far: no new graph

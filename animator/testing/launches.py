@@ -1,0 +1,128 @@
+"""Counting the tensor operations the frame loop runs one by one: on a GPU, one kernel launch each.
+
+A one-step frame is launch-bound on a GPU: each eager tensor operation costs ~5-10 us of host time (Python,
+dispatch, the launch) whatever its size, so a few hundred small ones between the models cost milliseconds while the
+GPU idles. Compiled regions replay as one CUDA graph, so what is left to count is what runs *between* them. The
+operations are the same on the CPU, so they can be counted here, where there is no GPU:
+
+- every ATen operation dispatched inside the ``with`` block counts once, except views and other metadata-only
+  operations (``view``, ``select``, ``permute``, ``detach``...), which launch nothing;
+- a module passed to :meth:`LaunchCount.opaque` (the UNet, the VAE's networks, the depth model: compiled with CUDA
+  graphs, each is one replay) counts once per call, its insides not at all;
+- :meth:`LaunchCount.graphs_as_one` makes every :func:`animator.compiling.call` with a compile mode run eagerly
+  (no compiler needed) but count once, as its CUDA graph would.
+
+Host-side arithmetic on small CPU tensors (camera matrices) is counted too: it costs host time of the same order.
+
+    >>> import torch
+    >>> with LaunchCount() as launches:
+    ...     _ = (torch.ones(3) * 2).view(3, 1)
+    >>> launches.count  # ones, mul (the view launches nothing)
+    2
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+__all__ = ["LaunchCount"]
+
+# Not views by their schema, but metadata-only all the same.
+_METADATA_ONLY = {"lift_fresh", "_unsafe_view", "alias", "detach", "_reshape_alias", "as_strided", "t"}
+
+
+class LaunchCount(TorchDispatchMode):
+    """``count``: operations counted so far; ``by_name``: a Counter of them by ATen name (``"MODEL:UNet2DConditionModel"``
+    and ``"GRAPH:_warp"`` for opaque modules and compiled regions). ``label``, when set, is prefixed to the names
+    (the frame loop's stage, say); :meth:`take` returns and clears the Counter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_name: Counter[str] = Counter()
+        self.label = ""
+        self._opaque_depth = 0
+        self._hooks: list = []
+        self._active = 0  # opaque modules and compiled regions run outside the block too: count only inside
+
+    def __enter__(self):
+        self._active += 1
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        self._active -= 1
+        return super().__exit__(*exc)
+
+    @property
+    def count(self) -> int:
+        return sum(self.by_name.values())
+
+    def take(self) -> Counter[str]:
+        taken, self.by_name = self.by_name, Counter()
+        return taken
+
+    def _add(self, name: str) -> None:
+        self.by_name[f"{self.label}{name}"] += 1
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not self._opaque_depth:
+            name = func.overloadpacket.__name__
+            if not (func.is_view or name in _METADATA_ONLY):
+                self._add(name)
+        return func(*args, **(kwargs or {}))
+
+    # ----------------------------------------------------------------------------------------- opaque parts
+
+    @contextmanager
+    def _one(self, name: str) -> Iterator[None]:
+        if self._active and not self._opaque_depth:
+            self._add(name)
+        self._opaque_depth += 1
+        try:
+            yield
+        finally:
+            self._opaque_depth -= 1
+
+    def opaque(self, *modules: torch.nn.Module) -> "LaunchCount":
+        """Counts each call of each module once (hooks stay until :meth:`release`)."""
+        for module in modules:
+            entered: list = []
+
+            def before(module, inputs, entered=entered):
+                context = self._one(f"MODEL:{type(module).__name__}")
+                context.__enter__()
+                entered.append(context)
+
+            def after(module, inputs, outputs, entered=entered):
+                entered.pop().__exit__(None, None, None)
+
+            self._hooks += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
+        return self
+
+    def release(self) -> None:
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+
+    @contextmanager
+    def graphs_as_one(self) -> Iterator[None]:
+        """While active, compiled regions (:func:`animator.compiling.call` with a mode) run eagerly and count once."""
+        from animator import compiling
+
+        compile_call = compiling.call
+
+        def call_as_one_graph(function, mode, *args):
+            if mode is None:
+                return function(*args)
+            with self._one(f"GRAPH:{function.__name__}"):
+                return function(*args)
+
+        compiling.call = call_as_one_graph
+        try:
+            yield
+        finally:
+            compiling.call = compile_call

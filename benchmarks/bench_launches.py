@@ -1,0 +1,178 @@
+"""Kernel launches per frame outside the models and compiled graphs: what a GPU frame pays beyond its models.
+
+On a GPU a one-step frame is launch-bound: every eager tensor operation between the models costs ~5-10 us of host
+time, whatever its size. With ``backends.compile: cudagraphs`` each model and each compiled region of the loop (the
+3D warp, colour matching, the depth fit) replays as one CUDA graph, and what is left is the eager glue between them.
+This counts that glue, per frame and per stage, on the CPU (see :mod:`animator.testing.launches`): no GPU needed,
+so the figure can be watched in every session, and a change that adds launches shows up here before a GPU run.
+
+Each configuration renders the demo with the tiny test models at 64x64 (the operation count does not depend on the
+frame size) twice: ``graphs`` as a CUDA-graphs render would run it (compile mode set, every compiled region and
+model counted once) and ``eager`` (``compile: none``, models still counted once each). Prints one JSON line per
+configuration and mode, then a table.
+
+    .venv/bin/python benchmarks/bench_launches.py                      # all configurations
+    .venv/bin/python benchmarks/bench_launches.py --configs turbo --top 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections import Counter
+from contextlib import contextmanager
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+DEMO = ROOT / "keyframes" / "demo.yaml"
+SIZE = 64
+# name -> overrides on top of the tiny models (1 step, no CFG: the turbo regime, where launches matter most)
+TURBO = {"generation.steps": "0:(1)", "generation.strength": "0:(0.35)", "generation.cfg": "0:(0)",
+         "coherence.color": "lab", "backends.depth_every": 1, "generation.holes": "fill"}
+CONFIGS = {
+    "turbo": TURBO,
+    "turbo-latent": {**TURBO, "generation.feedback": "latent"},
+    "turbo-2d": {**TURBO, "mode": "2d"},
+    "turbo-repaint": {**TURBO, "generation.holes": "repaint"},
+    "quality": {**TURBO, "generation.steps": "0:(25)", "generation.cfg": "0:(7)", "backends.depth_every": 2},
+}
+
+
+@contextmanager
+def stage_labels(counter):
+    """Prefixes counted operations with the frame loop's stage (the loop marks its stages with ``StageTimer``)."""
+    from animator import render
+
+    timer_call = render.StageTimer.__call__
+
+    @contextmanager
+    def labelled(timer, stage):
+        counter.label = f"{stage}/"
+        try:
+            with timer_call(timer, stage):
+                yield
+        finally:
+            counter.label = "between/"
+
+    render.StageTimer.__call__ = labelled
+    try:
+        yield
+    finally:
+        render.StageTimer.__call__ = timer_call
+
+
+@contextmanager
+def models_not_compiled():
+    """The ``graphs`` mode sets ``backends.compile`` so the loop takes its compiled code paths, but nothing may
+    actually compile (minutes on a CPU): the models' speed-up step is skipped; compiled regions run eagerly."""
+    from animator.backends import speed
+
+    saved = speed.speed_up_denoiser, speed.speed_up_depth
+    speed.speed_up_denoiser = speed.speed_up_depth = lambda *args, **kwargs: {}
+    try:
+        yield
+    finally:
+        speed.speed_up_denoiser, speed.speed_up_depth = saved
+
+
+def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, warmup: int) -> dict:
+    """Launches per frame of configuration ``name``, after ``warmup`` frames, over ``frames`` frames."""
+    from animator.render import frame_loop, load_backends, prepare
+    from animator.testing.launches import LaunchCount
+
+    sd, depth = models
+    overrides = {"width": SIZE, "height": SIZE, "backends.denoise": str(sd), "backends.depth": str(depth),
+                 "backends.device": "cpu", "backends.vae": str(sd / "tiny_vae"), "cadence": 1,
+                 "backends.compile": "cudagraphs" if graphs else "none", **CONFIGS[name]}
+    config, plan = prepare(DEMO, overrides=overrides)
+    with models_not_compiled():
+        backends = load_backends(config)
+    counter = LaunchCount()
+    pipe = backends.denoiser.pipe
+    counter.opaque(pipe.unet, *(part for part in (pipe.vae.encoder, pipe.vae.decoder)))
+    if backends.depth is not None and getattr(backends.depth, "model", None) is not None:
+        counter.opaque(backends.depth.model)
+    totals: Counter[str] = Counter()
+    # One more frame than yielded: the loop makes frame k + 1 before it yields frame k, so each counted yield
+    # carries the making of exactly one frame.
+    loop = frame_loop(plan, config, backends, start=0, stop=warmup + frames + 1)
+    with stage_labels(counter), (counter.graphs_as_one() if graphs else _nothing()):
+        for _ in range(warmup):
+            next(loop)
+        with counter:
+            for _ in range(frames):
+                next(loop)
+                totals += counter.take()
+    counter.release()
+    by_stage: Counter[str] = Counter()
+    for key, n in totals.items():
+        by_stage[key.split("/")[0]] += n
+    return {"config": name, "mode": "graphs" if graphs else "eager", "frames": frames,
+            "launches_per_frame": round(sum(totals.values()) / frames, 1),
+            "stages": {stage: round(n / frames, 1) for stage, n in by_stage.most_common()},
+            "ops": {key: round(n / frames, 1) for key, n in totals.most_common()}}
+
+
+@contextmanager
+def _nothing():
+    yield
+
+
+def table(rows: list[dict], top: int) -> str:
+    lines = [f"{'config':14} {'mode':7} {'launches/frame':>14}  by stage"]
+    for row in rows:
+        stages = "  ".join(f"{stage} {n:g}" for stage, n in row["stages"].items())
+        lines.append(f"{row['config']:14} {row['mode']:7} {row['launches_per_frame']:>14g}  {stages}")
+    lines.append("")
+    for row in rows:
+        if row["mode"] == "graphs":
+            ops = ", ".join(f"{key} {n:g}" for key, n in list(row["ops"].items())[:top])
+            lines.append(f"{row['config']} (graphs), most frequent: {ops}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configs", default=",".join(CONFIGS), help="comma list of: " + ", ".join(CONFIGS))
+    parser.add_argument("--frames", type=int, default=6, help="counted frames (default 6)")
+    parser.add_argument("--warmup", type=int, default=3, help="frames before counting (default 3)")
+    parser.add_argument("--top", type=int, default=10, help="most frequent operations listed per configuration")
+    parser.add_argument("--json-only", action="store_true", help="print only the JSON lines")
+    args = parser.parse_args(argv)
+    names = [name.strip() for name in args.configs.split(",") if name.strip()]
+    unknown = [name for name in names if name not in CONFIGS]
+    if unknown:
+        parser.error(f"unknown configuration {unknown[0]!r}; choose from: {', '.join(CONFIGS)}")
+    if args.frames < 1 or args.warmup < 1:
+        parser.error("--frames and --warmup must be at least 1")
+    torch.set_num_threads(1)
+
+    from bench_render import make_tiny_folders
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-launches-") as tmp:
+        models = make_tiny_folders(Path(tmp))
+        for name in names:
+            for graphs in (True, False):
+                row = count(name, graphs, models=models, frames=args.frames, warmup=args.warmup)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    if not args.json_only:
+        print()
+        print(table(rows, args.top))
+        print("\nlaunches: ATen operations outside the models (each model call: 1) and, in graphs mode, outside "
+              "compiled regions (each: 1); views not counted. Measured on the CPU: the count is the GPU's.")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
