@@ -579,17 +579,19 @@ CHECKPOINT_EVERY_S = 2.0
 
 def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, *, start: int, stop: int,
                resume_state: FrameState | None = None, profile: bool = False,
-               checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> Iterator[Emitted]:
+               checkpoint_every_s: float | None = None) -> Iterator[Emitted]:
     """Yields frames ``start .. stop-1`` in order (from ``resume_state`` when resuming, else from the init).
 
     Each diffused frame is made before the one before it is yielded: making a frame never waits for the device,
     so on a GPU frame k + 1 computes while the host copies frame k out and the encoder takes it.
 
-    A diffused frame carries a checkpoint (the loop state to resume from) when ``checkpoint_every_s`` seconds have
-    passed since the last one, and the first diffused frame always does. Fast renders would otherwise copy the
-    depth to the host and pickle it for every frame; a resume re-renders the few frames after the checkpoint, to
-    the same pixels.
+    A diffused frame carries a checkpoint (the loop state to resume from) when ``checkpoint_every_s`` (default
+    :data:`CHECKPOINT_EVERY_S`) seconds have passed since the last one, and the first diffused frame always does.
+    Fast renders would otherwise copy the depth to the host and pickle it for every frame; a resume re-renders the
+    few frames after the checkpoint, to the same pixels.
     """
+    if checkpoint_every_s is None:
+        checkpoint_every_s = CHECKPOINT_EVERY_S
     timer = StageTimer(backends.device, sync=profile)
     video = InputVideo.for_video_input(config, backends.device) if config.mode == "video" else None
     hybrid = InputVideo.for_hybrid(config, backends.device) if config.hybrid is not None else None

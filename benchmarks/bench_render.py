@@ -17,6 +17,9 @@ Configurations (``--configs``):
   DPT-Large depth model (random weights), at each ``--sizes`` size. CUDA only unless ``--cpu-full``.
 - ``quality-latent``, ``turbo-latent``: the same with ``generation.feedback: latent`` (the previous frame's
   latents warped instead of its pixels re-encoded: a frame runs the VAE decoder only).
+- ``turbo-small-depth``, ``turbo-latent-small-depth``: turbo with Depth Anything V2 Small (random weights, its
+  real architecture) at a 266-pixel input on every frame instead of DPT-Large: the depth model the README
+  recommends, a 14th of DPT-Large's parameters.
 - ``tiny``: quality, turbo and turbo-latent with the tiny test SD pipeline and tiny DPT at 64x64 on the CPU (CI
   runs this).
 
@@ -63,7 +66,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 DEMO = ROOT / "keyframes" / "demo.yaml"
-ALL_CONFIGS = ("warp-only", "tiny", "quality", "turbo", "quality-latent", "turbo-latent")
+ALL_CONFIGS = ("warp-only", "tiny", "quality", "turbo", "quality-latent", "turbo-latent", "turbo-small-depth",
+               "turbo-latent-small-depth")
 TINY_SIZE = 64
 # A render of more frames than this ought to use about the same memory; above it, call it growth.
 RSS_GROWTH_TOLERANCE_MB = 32.0
@@ -84,6 +88,7 @@ class Diffusion:
     depth_every: int = 1
     depth_resolution: int | None = None
     feedback: str = "image"  # generation.feedback: latent skips the VAE encode of every frame
+    depth: str = "dpt-large"  # the depth model: "dpt-large" (Intel/dpt-large) or "da-v2-small" (Depth Anything V2 S)
 
     @property
     def denoise(self) -> float:
@@ -111,7 +116,11 @@ TURBO = Diffusion("turbo", steps=1, keep=0.35, cfg=0.0, naive_steps=2, naive_str
 # The same with latent feedback: the previous frame's latents warped, so a frame runs the VAE decoder only.
 QUALITY_LATENT = replace(QUALITY, name="quality-latent", feedback="latent")
 TURBO_LATENT = replace(TURBO, name="turbo-latent", feedback="latent")
-FULL_SIZE = (QUALITY, TURBO, QUALITY_LATENT, TURBO_LATENT)
+# Turbo with the depth model this project recommends: Depth Anything V2 Small (ViT-S, ~25M parameters, a 14th of
+# DPT-Large) at a 266-pixel input (19 x 19 patches, about DPT-Large's 256), on every frame.
+TURBO_SMALL_DEPTH = replace(TURBO, name="turbo-small-depth", depth="da-v2-small", depth_resolution=266)
+TURBO_LATENT_SMALL_DEPTH = replace(TURBO_SMALL_DEPTH, name="turbo-latent-small-depth", feedback="latent")
+FULL_SIZE = (QUALITY, TURBO, QUALITY_LATENT, TURBO_LATENT, TURBO_SMALL_DEPTH, TURBO_LATENT_SMALL_DEPTH)
 
 
 # --------------------------------------------------------------------------------------------- measuring
@@ -328,6 +337,16 @@ def make_dpt_large_folder(folder: Path) -> Path:
 
     if not (folder / "config.json").is_file():
         make_dpt_large(folder)
+        gc.collect()
+    return folder
+
+
+def make_depth_anything_folder(folder: Path) -> Path:
+    """Depth Anything V2 Small (its architecture and preprocessing) with random weights, as a save_pretrained folder."""
+    from animator.testing.tiny_depth import make_depth_anything_v2_small
+
+    if not (folder / "config.json").is_file():
+        make_depth_anything_v2_small(folder)
         gc.collect()
     return folder
 
@@ -625,7 +644,9 @@ def run_all(args) -> list[dict]:
             say("building the SD 1.5 architecture and DPT-Large with random weights (once)")
             models = Path(args.models_dir) if args.models_dir else workdir  # kept between runs when given
             model = make_sd15_folder(models / "sd15-random")
-            depth = make_dpt_large_folder(models / "dpt-large-random")
+            depths = {"dpt-large": make_dpt_large_folder(models / "dpt-large-random")}
+            if any(setting.depth == "da-v2-small" for setting in full):
+                depths["da-v2-small"] = make_depth_anything_folder(models / "depth-anything-v2-small-random")
             tiny_vae = make_taesd_folder(models / "taesd-random")
             for size in sizes:  # every configuration at the first size before any at the next
                 for setting in full:
@@ -636,8 +657,9 @@ def run_all(args) -> list[dict]:
                         continue
                     say(f"{setting.name} {size}x{size} on {device} (compile: {compile_setting(args.compile, device)})")
                     try:
-                        emit(bench_diffusion(setting, size, model=model, depth=depth, tiny_vae=tiny_vae,
-                                             label=setting.name, device=device, args=args, workdir=workdir))
+                        emit(bench_diffusion(setting, size, model=model, depth=depths[setting.depth],
+                                             tiny_vae=tiny_vae, label=setting.name, device=device, args=args,
+                                             workdir=workdir))
                     except Exception as exc:  # one broken configuration must not cost the others' figures
                         if not args.keep_going:
                             raise

@@ -124,13 +124,23 @@ def make_tiny_depth_anything(folder: str | Path, *, seed: int = 0, preprocessor:
 
     With ``preprocessor`` its ``preprocessor_config.json`` asks for a 56-pixel short side in multiples of 14.
     """
+    return _make_depth_anything(folder, tiny_depth_anything_config(), 56, seed=seed, preprocessor=preprocessor)
+
+
+def make_depth_anything_v2_small(folder: str | Path, *, seed: int = 0, preprocessor: bool = True):
+    """Write Depth Anything V2 Small (depth-anything/Depth-Anything-V2-Small-hf's architecture and preprocessing,
+    518-pixel short side) with random weights to ``folder``: the real model's cost, for benchmarks."""
+    return _make_depth_anything(folder, depth_anything_v2_small_config(), 518, seed=seed, preprocessor=preprocessor)
+
+
+def _make_depth_anything(folder: str | Path, config, size: int, *, seed: int, preprocessor: bool):
     from transformers import DepthAnythingForDepthEstimation
 
-    model = _build(DepthAnythingForDepthEstimation, tiny_depth_anything_config(), seed, 56)
+    model = _build(DepthAnythingForDepthEstimation, config, seed, size)
     folder = Path(folder)
     _save_quietly(model, folder)
     if preprocessor:
-        _write_preprocessor(folder, "DPTImageProcessor", {"height": 56, "width": 56}, [0.485, 0.456, 0.406],
+        _write_preprocessor(folder, "DPTImageProcessor", {"height": size, "width": size}, [0.485, 0.456, 0.406],
                             [0.229, 0.224, 0.225], keep_aspect_ratio=True, multiple_of=14)
     return model
 

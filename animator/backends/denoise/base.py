@@ -118,8 +118,10 @@ def check_strength(strength, name: str = "strength") -> float:
     return value
 
 
-def check_mask(mask, image, name: str = "full_denoise_mask") -> None:
-    """Raise AnimatorError unless ``mask`` is a Bx1xHxW (or 1x1xHxW) floating/bool tensor in [0, 1] matching ``image``."""
+def check_mask(mask, image, name: str = "full_denoise_mask", *, values: bool = True) -> None:
+    """Raise AnimatorError unless ``mask`` is a Bx1xHxW (or 1x1xHxW) floating/bool tensor in [0, 1] matching ``image``.
+
+    ``values=False`` checks shape and dtype only: the value check reads the mask back, which waits for a GPU."""
     import torch
 
     if not isinstance(mask, torch.Tensor):
@@ -132,6 +134,8 @@ def check_mask(mask, image, name: str = "full_denoise_mask") -> None:
     if mask.dtype != torch.bool:
         if not mask.is_floating_point():
             raise AnimatorError(f"{name} must be float in [0, 1] or bool, got dtype {mask.dtype}", field=name)
+        if not values:
+            return
         low, high = float(mask.min()), float(mask.max())
         if not (math.isfinite(low) and math.isfinite(high)) or low < -_RANGE_SLACK or high > 1 + _RANGE_SLACK:
             raise AnimatorError(f"{name} values must lie in [0, 1], got [{low:.3g}, {high:.3g}]", field=name)

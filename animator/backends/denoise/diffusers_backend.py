@@ -100,7 +100,7 @@ class DiffusersDenoiser:
         strength = check_strength(strength)
         check_sampling_args(steps=steps, guidance=guidance, generator=generator)
         sampler = normalize_sampler_name(sampler or self.defaults.sampler)
-        full_denoise_mask = self._used_mask(full_denoise_mask, image)
+        full_denoise_mask = self._used_mask(full_denoise_mask, image, strength)
         if strength == 0 and full_denoise_mask is None:
             return image.to(torch.float32)
         # 2. Encode, sample, decode.
@@ -124,7 +124,7 @@ class DiffusersDenoiser:
         strength = check_strength(strength)
         check_sampling_args(steps=steps, guidance=guidance, generator=generator)
         sampler = normalize_sampler_name(sampler or self.defaults.sampler)
-        full_denoise_mask = self._used_mask(full_denoise_mask, latents)
+        full_denoise_mask = self._used_mask(full_denoise_mask, latents, strength)
         if strength == 0 and full_denoise_mask is None:
             return latents
         with torch.inference_mode():
@@ -238,13 +238,19 @@ class DiffusersDenoiser:
         return self._sample(init_latents, strength, strength_map, embeddings, guidance=float(guidance), steps=steps,
                             generator=generator, sampler=sampler, image_size=image_size)
 
-    def _used_mask(self, mask: "Tensor | None", like: "Tensor") -> "Tensor | None":
-        """The checked mask, or None when it repaints nothing (one read-back, and only when a mask is given)."""
+    def _used_mask(self, mask: "Tensor | None", like: "Tensor", strength: float) -> "Tensor | None":
+        """The checked mask; at strength 0, None when it repaints nothing (then the input is returned as it is).
+
+        Whether a mask repaints anything is a read-back, asked only at strength 0: at any other strength an empty
+        mask samples exactly as no mask (every pixel starts at the frame's strength), and the sampler reads the
+        strength range once anyway."""
         import torch
 
         if mask is None:
             return None
-        check_mask(mask, like)
+        check_mask(mask, like, values=self.check_values)
+        if strength > 0:
+            return mask
         return mask if bool(mask.to(torch.float32).gt(0).any()) else None
 
     def _check_latents(self, latents) -> None:
@@ -332,17 +338,22 @@ class DiffusersDenoiser:
         batch = latent_shape[0]
         shape = (batch, unet.config.in_channels, *latent_shape[1:])
 
-        # Steps each latent pixel runs (out of `steps` for strength 1), and the step it starts at.
-        strength_max = strength if strength_map is None else float(strength_map.max())
-        steps = steps_for_strength(steps, strength_max)
+        # Steps each latent pixel runs (out of `steps` for strength 1), and the step it starts at. With a map, its
+        # range is the one read-back (it decides the schedule); the map is float64, so the host's arithmetic on
+        # its extremes gives exactly the extreme start steps of the device's per-pixel arithmetic.
+        def start_step(pixel_strength: float) -> int:
+            return steps - min(math.floor(pixel_strength * steps + _STEP_EPS), steps)
+
         if strength_map is None:
-            pixel_start = None
-            first_step = last_start = steps - min(math.floor(strength * steps + _STEP_EPS), steps)
+            strength_min = strength_max = strength
         else:
+            strength_min, strength_max = torch.stack(torch.aminmax(strength_map)).tolist()
+        steps = steps_for_strength(steps, strength_max)
+        first_step, last_start = start_step(strength_max), start_step(strength_min)
+        pixel_start = None
+        if strength_map is not None:
             pixel_steps = torch.floor(strength_map * steps + _STEP_EPS).clamp(max=steps)   # Bx1xhxw
             pixel_start = steps - pixel_steps                                             # Bx1xhxw
-            first_step = int(pixel_start.min())
-            last_start = int(pixel_start.max())
 
         scheduler = self.schedulers.ready(sampler, steps, device)
         order = getattr(scheduler, "order", 1)
