@@ -193,8 +193,9 @@ def test_frames_read_back_from_the_device_only_where_they_must(keyframes, tiny_m
     from animator.testing.host_reads import HostReads
     from animator.testing.tiny_depth import make_tiny_dpt
 
-    import animator.render as render_module
+    import importlib
 
+    render_module = importlib.import_module("animator.render")  # `animator.render` is also the function's name
     monkeypatch.setattr(warp3d_module, "_dense_holes", lambda device: True)
     # checkpoints (every 2 s, deliberate read-backs) only at the first frame, however slow the machine is today
     monkeypatch.setattr(render_module, "CHECKPOINT_EVERY_S", float("inf"))
