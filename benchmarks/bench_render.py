@@ -27,6 +27,9 @@ For each diffusion configuration the same run also measures
 
 - the UNet floor: the bare UNet evaluations of that configuration (same module, dtype and batch, CFG included),
   timed with ``torch.cuda.synchronize`` + ``perf_counter``; ``ratio = ours / floor``;
+- the other models bare, the same way: the VAE (decode, plus encode with image feedback) and the depth model at
+  its configured input; ``models_floor_ms`` = UNet floor + VAE + depth / depth_every, the frame's cost if the loop
+  between the models were free (``ratio_to_models_floor``: what the loop itself adds);
 - a naive Deforum-style baseline on the same loaded models: per frame the depth model with a numpy round trip, a
   ``cv2.remap`` parallax zoom, a numpy/cv2 LAB histogram match, numpy noise, one
   ``StableDiffusionImg2ImgPipeline`` call with PIL in and PIL out, and a PNG save; ``speedup = naive / ours``.
@@ -376,6 +379,22 @@ def make_tiny_folders(workdir: Path) -> tuple[Path, Path]:
 # --------------------------------------------------------------------------------------------- floors
 
 
+def median_ms(work, device: torch.device, *, repeats: int, warmup: int = 3) -> float:
+    """Median ms of ``work()`` over ``repeats`` timed calls, after ``warmup`` untimed ones (allocator, cuDNN/cuBLAS
+    heuristics, compiled graphs), synchronised on CUDA so that the GPU's work is what is timed."""
+    with torch.inference_mode():
+        for _ in range(warmup):
+            work()
+        times = []
+        for _ in range(repeats):
+            sync(device)
+            start = time.perf_counter()
+            work()
+            sync(device)
+            times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
 def unet_floor_ms(denoiser, setting: Diffusion, size: int, *, repeats: int) -> float:
     """Median ms of ``setting.unet_evals`` bare UNet evaluations (same module, dtype, batch) back to back."""
     unet = denoiser.pipe.unet
@@ -390,19 +409,30 @@ def unet_floor_ms(denoiser, setting: Diffusion, size: int, *, repeats: int) -> f
                               dtype=unet.dtype)
         timestep = torch.tensor(500.0, device=device)
 
-        def evaluate(count: int) -> None:
-            for _ in range(count):
-                unet(latents, timestep, encoder_hidden_states=hidden, return_dict=False)
+    def evaluate() -> None:
+        for _ in range(setting.unet_evals):
+            unet(latents, timestep, encoder_hidden_states=hidden, return_dict=False)
 
-        evaluate(3)  # warm-up: allocator, cuDNN/cuBLAS heuristics, compiled graphs
-        times = []
-        for _ in range(repeats):
-            sync(device)
-            start = time.perf_counter()
-            evaluate(setting.unet_evals)
-            sync(device)
-            times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return median_ms(evaluate, device, repeats=repeats)
+
+
+def model_floors_ms(backends, setting: Diffusion, size: int, *, repeats: int) -> dict[str, float]:
+    """What a frame spends in its other models, bare (same loaded, compiled modules): the VAE (decode, plus the
+    encode of image feedback) and the depth model at its configured input (per call; it runs every
+    ``depth_every``-th frame). With the UNet floor, the frame's cost if the loop between the models were free."""
+    denoiser, device = backends.denoiser, backends.device
+    with torch.inference_mode():
+        image = torch.rand(1, 3, size, size, device=device)
+        latents = denoiser.encode(image)
+
+    def vae() -> None:
+        encoded = denoiser.encode(image) if setting.feedback == "image" else latents
+        denoiser.decode(encoded)
+
+    floors = {"vae_ms": median_ms(vae, device, repeats=repeats)}
+    if backends.depth is not None:
+        floors["depth_model_ms"] = median_ms(lambda: backends.depth(image), device, repeats=repeats)
+    return floors
 
 
 def match_histograms_lab(image: np.ndarray, reference_lab: np.ndarray) -> np.ndarray:
@@ -534,6 +564,8 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
     stages["encode_io"] = max(steady["ms_per_frame"] - sum(stages.values()), 0.0)
 
     floor = unet_floor_ms(backends.denoiser, setting, size, repeats=args.floor_repeats)
+    floors = model_floors_ms(backends, setting, size, repeats=args.floor_repeats)
+    models_floor = floor + floors["vae_ms"] + floors.get("depth_model_ms", 0.0) / setting.depth_every
     from animator.render import prepare
 
     prompt = prepare(DEMO, overrides=overrides)[1].params(0).prompt  # the demo's first prompt, as the render used
@@ -558,6 +590,8 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
         "unet_evals_nominal": setting.unet_evals, "unet_batch": setting.unet_batch,
         "unet_evals_per_frame": _round1(steady["unet_evals_per_frame"]),
         "unet_floor_ms": round(floor, 2), "ratio_to_unet_floor": round(ours / floor, 3),
+        **{key: round(ms, 2) for key, ms in floors.items()},
+        "models_floor_ms": round(models_floor, 2), "ratio_to_models_floor": round(ours / models_floor, 3),
         "naive_ms_per_frame": round(naive["ms_per_frame"], 2),
         "naive_unet_evals_per_frame": round(naive["unet_evals_per_frame"], 1),
         "speedup_vs_naive": round(naive["ms_per_frame"] / ours, 3),
@@ -685,7 +719,8 @@ def _cell(value, digits: int = 1) -> str:
 def table(rows: list[dict]) -> str:
     """The readable summary: one line per configuration."""
     header = ["config", "size", "device", "ms/frame", "fps", "UNet evals", "UNet floor ms", "ours/floor",
-              "naive ms", "naive/ours", "peak GPU MB", "peak RSS MB", "stages ms/frame"]
+              "models floor ms", "ours/models", "naive ms", "naive/ours", "peak GPU MB", "peak RSS MB",
+              "stages ms/frame"]
     lines = [header]
     for row in rows:
         if "error" in row:
@@ -698,6 +733,7 @@ def table(rows: list[dict]) -> str:
         stages = " ".join(f"{name} {ms:.1f}" for name, ms in row["stages_ms"].items())
         lines.append([row["config"], row["size"], row["device"], _cell(row["ms_per_frame"]), _cell(row["fps"]),
                       evals_text, _cell(row.get("unet_floor_ms")), _cell(row.get("ratio_to_unet_floor"), 2),
+                      _cell(row.get("models_floor_ms")), _cell(row.get("ratio_to_models_floor"), 2),
                       _cell(row.get("naive_ms_per_frame")), _cell(row.get("speedup_vs_naive"), 2),
                       _cell(row.get("peak_gpu_mb"), 0), _cell(row.get("peak_rss_mb"), 0), stages])
     widths = [max(len(line[i]) for line in lines if len(line) > i and not line[3].startswith("skipped"))

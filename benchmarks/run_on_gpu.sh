@@ -35,7 +35,7 @@ fi
 # the model folders are built once. Seen on an H200 (session 2): a 512 pair took ~130 s, mostly compiling; quality
 # at 768 over 200 s. Since then the warp, the depth fit and colour matching compile too: RUN_TIMEOUT is 400.
 : > "$OUT/bench.jsonl"
-for run in ${RUNS:-turbo:512 turbo-latent:512 quality:512 quality-latent:512 turbo:768 quality:768}; do
+for run in ${RUNS:-turbo:512 turbo-latent-small-depth:512 quality-latent:512 quality:512 turbo-small-depth:512 turbo-latent:512 turbo:768 quality:768}; do
     if (( SECONDS > BUDGET )); then
         echo "{\"config\": \"${run%%:*}\", \"size\": \"${run##*:}\", \"skipped\": \"budget of ${BUDGET} s spent\"}" \
             | tee -a "$OUT/bench.jsonl"

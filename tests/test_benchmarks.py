@@ -21,7 +21,8 @@ COMMON_KEYS = {"config", "size", "device", "model", "depth_model", "frames", "wa
                "stages_ms", "peak_rss_mb"}
 DIFFUSION_KEYS = COMMON_KEYS | {"dtype", "steps", "denoise", "cfg", "stages_profiled", "unet_evals_nominal",
                                 "unet_batch", "unet_evals_per_frame", "unet_floor_ms", "ratio_to_unet_floor",
-                                "naive_ms_per_frame", "naive_unet_evals_per_frame", "speedup_vs_naive", "peak_gpu_mb"}
+                                "naive_ms_per_frame", "naive_unet_evals_per_frame", "speedup_vs_naive", "peak_gpu_mb",
+                                "vae_ms", "depth_model_ms", "models_floor_ms", "ratio_to_models_floor"}
 WARP_KEYS = COMMON_KEYS | {"ms_per_frame_2n", "memory", "stages_profiled"}
 FRAMES = 3
 
@@ -82,6 +83,11 @@ def test_diffusion_rows(rows, name, nominal_evals, batch):
         assert row[key] > 0, key
     assert row["ratio_to_unet_floor"] == pytest.approx(row["ms_per_frame"] / row["unet_floor_ms"], rel=0.02)
     assert row["speedup_vs_naive"] == pytest.approx(row["naive_ms_per_frame"] / row["ms_per_frame"], rel=0.02)
+    assert row["vae_ms"] > 0 and row["depth_model_ms"] > 0
+    depth_every = row["speed"]["depth_every"]
+    assert row["models_floor_ms"] == pytest.approx(
+        row["unet_floor_ms"] + row["vae_ms"] + row["depth_model_ms"] / depth_every, abs=0.02)
+    assert row["ratio_to_models_floor"] == pytest.approx(row["ms_per_frame"] / row["models_floor_ms"], rel=0.02)
     stages = row["stages_ms"]
     assert {"warp", "depth", "coherence", "denoise", "encode_io"} <= stages.keys()
     assert stages["denoise"] > 0 and stages["depth"] > 0
