@@ -240,10 +240,12 @@ def homography_between(plan: RenderPlan, config: "AnimationConfig", src: int, ds
 
 
 def move_2d(image, plan: RenderPlan, src: int, dst: int, config: "AnimationConfig"):
+    from animator.backends.speed import torch_compile_mode
     from animator.geometry import warp_2d
 
     H = homography_between(plan, config, src, dst)  # on the host: warp_2d checks it there and uploads it
-    warped, valid = warp_2d(image, H, border=config.motion.border, check_values=False)
+    warped, valid = warp_2d(image, H, border=config.motion.border, check_values=False,
+                            compile_mode=torch_compile_mode(config.backends.compile, image.device))
     return warped, valid, None
 
 
@@ -404,13 +406,15 @@ def move_latents(state: FrameState, plan: RenderPlan, dst: int, config: "Animati
     pixels the move revealed (Bx1xhxw bool), and in 3D the pixel-resolution valid mask and depth the depth tracker
     and the carried depth need. 3D moves the latents along the exact warp's own sampling grid (see
     :mod:`animator.latents`)."""
+    from animator.backends.speed import torch_compile_mode
     from animator.geometry import warp_2d
     from animator.latents import grid_at_latents, homography_at_latents, latent_factor, revealed_at_latents, sample_latents
 
     factor = latent_factor((config.height, config.width), state.latents)
     if config.mode == "2d":
         H = homography_at_latents(homography_between(plan, config, state.index, dst), factor)
-        latents, latent_valid = warp_2d(state.latents.float(), H, border=config.motion.border, check_values=False)
+        latents, latent_valid = warp_2d(state.latents.float(), H, border=config.motion.border, check_values=False,
+                                        compile_mode=torch_compile_mode(config.backends.compile, state.latents.device))
         return latents, ~latent_valid, None, None
     _, valid, warped_depth, grid = move_3d(state.image, state.depth, plan, state.index, dst, config, return_grid=True)
     fill = config.motion.fill

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from animator import compiling
 from animator.errors import AnimatorError
 from animator.geometry._checks import batched_matrix, check_choice, check_finite, check_shape, check_tensor
 
@@ -129,7 +130,7 @@ def homography_2d(
 
 
 def warp_2d(image: torch.Tensor, H, *, border: str = "replicate", sampling: str = "bilinear",
-            check_values: bool = True):
+            check_values: bool = True, compile_mode: str | None = None):
     """Warp images by homographies, as ``cv2.warpPerspective(src, H, (W, H))`` does, batched in torch.
 
     Args:
@@ -140,6 +141,8 @@ def warp_2d(image: torch.Tensor, H, *, border: str = "replicate", sampling: str 
         sampling: ``"bilinear"``, ``"bicubic"`` or ``"nearest"``.
         check_values: check that the image is finite (a read-back, which on a GPU waits for its queue; the render
             passes False and checks each finished frame instead). ``H`` given on the host is checked there.
+        compile_mode: a ``torch.compile`` mode to run the warp (after the checks) as one compiled graph (see
+            :mod:`animator.compiling`), None for eager.
 
     Returns:
         ``(warped (B, 3, H, W), valid (B, 1, H, W) bool)``: ``valid`` is False where the destination pixel comes
@@ -159,7 +162,13 @@ def warp_2d(image: torch.Tensor, H, *, border: str = "replicate", sampling: str 
     determinant = np.linalg.det(given.detach().double().numpy()) if on_host else torch.linalg.det(matrices)
     if float(abs(determinant).min()) < 1e-12:
         raise AnimatorError("is singular (zoom 0 or a degenerate perspective)", field="H")
-    src_from_dst = torch.linalg.inv(matrices)
+    return compiling.call(_warp, compile_mode, image, matrices, border, sampling)
+
+
+def _warp(image: torch.Tensor, dst_from_src: torch.Tensor, border: str, sampling: str):
+    """:func:`warp_2d` after its checks: pure tensor code (one compiled graph with a compile mode)."""
+    batch, _, height, width = image.shape
+    src_from_dst = torch.linalg.inv(dst_from_src)
 
     # each destination pixel centre, mapped back into the source (float64 for the division, then float32)
     ys, xs = torch.meshgrid(torch.arange(height, device=image.device, dtype=torch.float64),

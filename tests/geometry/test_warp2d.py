@@ -73,6 +73,26 @@ def test_batched_homographies():
     assert torch.allclose(warped[0], single[0], atol=1e-6)
 
 
+@pytest.mark.parametrize("border", ["replicate", "wrap", "reflect"])
+def test_compiled_warp_2d_is_one_graph_and_gives_the_eager_result(border, traced):
+    """``compile_mode`` runs the warp as ONE compiled graph (a graph break would raise: ``fullgraph``), giving the
+    eager warp's pixels and mask; the next frame's homography is new data for the same graph, not a new graph."""
+    import torch._dynamo.utils
+
+    from animator import compiling
+
+    image = to_tensor(smooth_image())
+    torch._dynamo.utils.counters.clear()
+    for angle in (12.0, -3.0):
+        H = homography_2d(angle, 0.8, 9.0, -6.0, 0.4, 0.55, WIDTH, HEIGHT, perspective=(5.0, 8.0, -6.0, 53.0))
+        eager = warp_2d(image, H, border=border)
+        compiled = warp_2d(image, H, border=border, compile_mode="default")
+        torch.testing.assert_close(compiled[0], eager[0], rtol=1e-5, atol=1e-5)
+        assert torch.equal(compiled[1], eager[1])
+    assert compiling._compiled.cache_info().currsize == 1
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+
+
 # ---- directions, as Deforum's 2D mode moves the picture ----
 
 CENTRE = ((WIDTH - 1) / 2, (HEIGHT - 1) / 2)
