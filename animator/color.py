@@ -22,12 +22,12 @@ Example:
 from __future__ import annotations
 
 import math
-import threading
 
 import torch
 from torch import Tensor
 
 from animator.errors import AnimatorError
+from animator.workspace import scratch
 
 __all__ = ["SPACES", "NOISE_KINDS", "ColorReference", "match_color", "adjust_contrast", "add_noise", "perlin_noise", "unsharp_mask"]
 
@@ -123,28 +123,9 @@ _LAB_F_KNEE = 0.2068966  # f(_LAB_KNEE) = 6/29
 _LAB_SLOPE = 7.787
 _SRGB_LUT: dict = {}
 _LAB_MATRICES: dict = {}
-_WORKSPACES = threading.local()
-
-
 def _workspace(name: str, like: Tensor, dtype: torch.dtype | None = None) -> Tensor:
-    """A scratch tensor shaped like ``like`` (in ``dtype``), reused from call to call by this thread.
-
-    Temporaries that live only inside one call come from here: on a CPU a fresh multi-megabyte tensor is handed out
-    by the C allocator as new pages, and faulting those in every frame costs about as much as the arithmetic on
-    them. One buffer per (name, dtype, device) per thread, grown to the largest size asked for; never handed to
-    callers outside this module.
-    """
-    dtype = dtype or like.dtype
-    if torch.compiler.is_compiling():  # compiled code plans its own memory, and CUDA graphs need no global state
-        return torch.empty(like.shape, dtype=dtype, device=like.device)
-    buffers = getattr(_WORKSPACES, "buffers", None)
-    if buffers is None:
-        buffers = _WORKSPACES.buffers = {}
-    key = (name, dtype, like.device)
-    buffer = buffers.get(key)
-    if buffer is None or buffer.numel() < like.numel():
-        buffer = buffers[key] = torch.empty(like.numel(), dtype=dtype, device=like.device)
-    return buffer[: like.numel()].view(like.shape)
+    """A scratch tensor shaped like ``like`` (in ``dtype``), reused by later calls (:mod:`animator.workspace`)."""
+    return scratch(f"color.{name}", like.shape, dtype or like.dtype, like.device)
 
 
 def _lab_matrices(dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -28,7 +28,6 @@ to the CPU and back); every other fill stays on the tensor's device.
 from __future__ import annotations
 
 import math
-import threading
 
 import cv2
 import numpy as np
@@ -39,6 +38,7 @@ from animator import compiling
 from animator.errors import AnimatorError
 from animator.geometry._checks import batched_matrix, check_choice, check_shape, check_tensor
 from animator.geometry.camera import invert_pose
+from animator.workspace import scratch
 
 __all__ = ["warp_3d", "SAMPLING_MODES", "FILL_MODES"]
 
@@ -48,27 +48,9 @@ FILL_MODES = ("none", "border", "reflection", "telea", "background")
 # A crack fill is consistent when its predicted source z lies within the source depths around where it lands,
 # widened by this fraction (float32 round-off plus the half-pixel offset of a nearest-pixel splat).
 _DEPTH_TOLERANCE = 0.02
-_WORKSPACES = threading.local()
-
-
 def _workspace(name: str, shape, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """A scratch tensor for a temporary that lives only inside one call, reused from call to call by this thread.
-
-    On a CPU a fresh multi-megabyte tensor is handed out by the C allocator as new pages, and faulting those in on
-    every frame costs about as much as the arithmetic on them. One buffer per (name, dtype, device) per thread,
-    grown to the largest size asked for; never returned to callers.
-    """
-    if torch.compiler.is_compiling():  # compiled code plans its own memory, and CUDA graphs need no global state
-        return torch.empty(shape, dtype=dtype, device=device)
-    buffers = getattr(_WORKSPACES, "buffers", None)
-    if buffers is None:
-        buffers = _WORKSPACES.buffers = {}
-    numel = math.prod(shape)  # (np.prod costs more than the lookup itself)
-    key = (name, dtype, device)
-    buffer = buffers.get(key)
-    if buffer is None or buffer.numel() < numel:
-        buffer = buffers[key] = torch.empty(numel, dtype=dtype, device=device)
-    return buffer[:numel].view(shape)
+    """A scratch tensor reused by later calls (:mod:`animator.workspace`)."""
+    return scratch(f"warp3d.{name}", shape, dtype, device)
 
 
 def warp_3d(
