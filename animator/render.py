@@ -408,12 +408,15 @@ def move_latents(state: FrameState, plan: RenderPlan, dst: int, config: "Animati
     :mod:`animator.latents`)."""
     from animator.backends.speed import torch_compile_mode
     from animator.geometry import warp_2d
-    from animator.latents import grid_at_latents, homography_at_latents, latent_factor, revealed_at_latents, sample_latents
+    from animator.latents import (
+        LATENT_SAMPLING, grid_at_latents, homography_at_latents, latent_factor, revealed_at_latents, sample_latents,
+    )
 
     factor = latent_factor((config.height, config.width), state.latents)
     if config.mode == "2d":
         H = homography_at_latents(homography_between(plan, config, state.index, dst), factor)
         latents, latent_valid = warp_2d(state.latents.float(), H, border=config.motion.border, check_values=False,
+                                        sampling=LATENT_SAMPLING, bounded=False,
                                         compile_mode=torch_compile_mode(config.backends.compile, state.latents.device))
         return latents, ~latent_valid, None, None
     _, valid, warped_depth, grid = move_3d(state.image, state.depth, plan, state.index, dst, config, return_grid=True)

@@ -130,7 +130,7 @@ def homography_2d(
 
 
 def warp_2d(image: torch.Tensor, H, *, border: str = "replicate", sampling: str = "bilinear",
-            check_values: bool = True, compile_mode: str | None = None):
+            check_values: bool = True, compile_mode: str | None = None, bounded: bool = True):
     """Warp images by homographies, as ``cv2.warpPerspective(src, H, (W, H))`` does, batched in torch.
 
     Args:
@@ -143,6 +143,8 @@ def warp_2d(image: torch.Tensor, H, *, border: str = "replicate", sampling: str 
             passes False and checks each finished frame instead). ``H`` given on the host is checked there.
         compile_mode: a ``torch.compile`` mode to run the warp (after the checks) as one compiled graph (see
             :mod:`animator.compiling`), None for eager.
+        bounded: the values are an image in [0, 1], so bicubic overshoot is clamped back; False for unbounded
+            data (latents).
 
     Returns:
         ``(warped (B, 3, H, W), valid (B, 1, H, W) bool)``: ``valid`` is False where the destination pixel comes
@@ -162,10 +164,10 @@ def warp_2d(image: torch.Tensor, H, *, border: str = "replicate", sampling: str 
     determinant = np.linalg.det(given.detach().double().numpy()) if on_host else torch.linalg.det(matrices)
     if float(abs(determinant).min()) < 1e-12:
         raise AnimatorError("is singular (zoom 0 or a degenerate perspective)", field="H")
-    return compiling.call(_warp, compile_mode, image, matrices, border, sampling)
+    return compiling.call(_warp, compile_mode, image, matrices, border, sampling, bounded)
 
 
-def _warp(image: torch.Tensor, dst_from_src: torch.Tensor, border: str, sampling: str):
+def _warp(image: torch.Tensor, dst_from_src: torch.Tensor, border: str, sampling: str, bounded: bool):
     """:func:`warp_2d` after its checks: pure tensor code (one compiled graph with a compile mode)."""
     batch, _, height, width = image.shape
     src_from_dst = torch.linalg.inv(dst_from_src)
@@ -192,6 +194,6 @@ def _warp(image: torch.Tensor, dst_from_src: torch.Tensor, border: str, sampling
         grid_w, grid_h, padding = width, height, ("border" if border == "replicate" else "reflection")
     grid = torch.stack([(2 * u + 1) / grid_w - 1, (2 * v + 1) / grid_h - 1], -1).to(source.dtype)
     warped = F.grid_sample(source, grid, mode=sampling, padding_mode=padding, align_corners=False)
-    if sampling == "bicubic":
+    if sampling == "bicubic" and bounded:
         warped = warped.clamp(0.0, 1.0)
     return warped.to(image.dtype), valid[:, None]

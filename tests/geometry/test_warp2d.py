@@ -93,6 +93,16 @@ def test_compiled_warp_2d_is_one_graph_and_gives_the_eager_result(border, traced
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
 
 
+def test_bicubic_clamps_images_but_not_unbounded_data():
+    data = to_tensor(smooth_image()) * 8.0 - 4.0          # latent-like values in [-4, 4]
+    H = homography_2d(3.0, 1.05, 0.5, 0.25, 0.5, 0.5, WIDTH, HEIGHT)
+    image, _ = warp_2d(data, H, sampling="bicubic")
+    latents, _ = warp_2d(data, H, sampling="bicubic", bounded=False)
+    assert image.min() >= 0.0 and image.max() <= 1.0
+    assert latents.min() < -3.0 and latents.max() > 3.0
+    assert torch.allclose(latents.clamp(0, 1), image)
+
+
 # ---- directions, as Deforum's 2D mode moves the picture ----
 
 CENTRE = ((WIDTH - 1) / 2, (HEIGHT - 1) / 2)
