@@ -25,8 +25,9 @@ import torch.nn.functional as F
 
 from animator.errors import AnimatorError
 
-__all__ = ["LATENT_SAMPLING", "LatentStatistics", "latent_factor", "grid_at_latents", "revealed_at_latents", "sample_latents",
-           "homography_at_latents", "match_latent_statistics", "add_latent_noise"]
+__all__ = ["LATENT_SAMPLING", "LatentStatistics", "latent_factor", "grid_at_latents", "revealed_at_latents",
+           "sample_latents", "latents_along_grid", "homography_at_latents", "match_latent_statistics",
+           "add_latent_noise"]
 
 
 def latent_factor(image_size: tuple[int, int], latents: torch.Tensor) -> int:
@@ -56,19 +57,34 @@ def revealed_at_latents(valid: torch.Tensor, factor: int) -> torch.Tensor:
     return F.max_pool2d((~valid).float(), factor) > 0
 
 
-# Latents are resampled bicubically. A feedback loop resamples them once per frame, and bilinear interpolation
-# averages neighbours at every sub-pixel offset: on a latent field with detail up to 0.35 cycles per latent pixel,
-# 10 frames of a 1% zoom leave 69% of its spread (30 frames: 54%), which decodes as a washed-out, mushy picture the
-# denoiser must re-invent. Bicubic keeps the spread (101-105%) and halves the error against the exact move
-# (tests/test_latents.py measures both). Latents are not a bounded image: nothing is clamped.
-LATENT_SAMPLING = "bicubic"
+# A feedback loop resamples the latents once per frame: Catmull-Rom keeps their detail where bilinear averages it
+# away (a latent field with detail up to 0.35 cycles per pixel keeps ~half its spread after 20 frames of a 1% zoom,
+# which decodes as a washed-out picture), and unlike PyTorch's bicubic it never amplifies anything
+# (see animator.geometry.resample; tests/test_latents.py measures both).
+LATENT_SAMPLING = "catmull_rom"
 
 
 def sample_latents(latents: torch.Tensor, grid: torch.Tensor, *, padding: str = "border",
                    mode: str = LATENT_SAMPLING) -> torch.Tensor:
-    """Latents resampled at ``grid`` (latent resolution, from :func:`grid_at_latents`), in float32."""
-    return F.grid_sample(latents.float(), grid.to(torch.float32), mode=mode, padding_mode=padding,
-                         align_corners=False)
+    """Latents resampled at ``grid`` (latent resolution, from :func:`grid_at_latents`), in float32, unclamped."""
+    from animator.geometry.resample import resample
+
+    return resample(latents.float(), grid.to(torch.float32), mode=mode, padding=padding)
+
+
+def latents_along_grid(latents: torch.Tensor, grid: torch.Tensor, valid: torch.Tensor, factor: int,
+                       fill: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """3D latent feedback's move: ``(moved latents, revealed)`` from the pixel warp's ``grid`` and ``valid`` mask.
+
+    ``fill`` is ``motion.fill``: ``reflection`` mirrors at the frame's edge, ``none`` leaves zero latents (no
+    content) where anything was revealed, as the pixel loop leaves holes black; the rest repeat the edge. Pure
+    tensor code (one compiled graph with :mod:`animator.compiling`)."""
+    moved = sample_latents(latents, grid_at_latents(grid, factor),
+                           padding="reflection" if fill == "reflection" else "border")
+    revealed = revealed_at_latents(valid, factor)
+    if fill == "none":
+        moved = moved.masked_fill(revealed, 0.0)
+    return moved, revealed
 
 
 def homography_at_latents(H: np.ndarray, factor: int) -> np.ndarray:

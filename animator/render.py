@@ -406,26 +406,21 @@ def move_latents(state: FrameState, plan: RenderPlan, dst: int, config: "Animati
     pixels the move revealed (Bx1xhxw bool), and in 3D the pixel-resolution valid mask and depth the depth tracker
     and the carried depth need. 3D moves the latents along the exact warp's own sampling grid (see
     :mod:`animator.latents`)."""
+    from animator import compiling
     from animator.backends.speed import torch_compile_mode
     from animator.geometry import warp_2d
-    from animator.latents import (
-        LATENT_SAMPLING, grid_at_latents, homography_at_latents, latent_factor, revealed_at_latents, sample_latents,
-    )
+    from animator.latents import LATENT_SAMPLING, homography_at_latents, latent_factor, latents_along_grid
 
     factor = latent_factor((config.height, config.width), state.latents)
+    compile_mode = torch_compile_mode(config.backends.compile, state.latents.device)
     if config.mode == "2d":
         H = homography_at_latents(homography_between(plan, config, state.index, dst), factor)
         latents, latent_valid = warp_2d(state.latents.float(), H, border=config.motion.border, check_values=False,
-                                        sampling=LATENT_SAMPLING, bounded=False,
-                                        compile_mode=torch_compile_mode(config.backends.compile, state.latents.device))
+                                        sampling=LATENT_SAMPLING, bounded=False, compile_mode=compile_mode)
         return latents, ~latent_valid, None, None
     _, valid, warped_depth, grid = move_3d(state.image, state.depth, plan, state.index, dst, config, return_grid=True)
-    fill = config.motion.fill
-    latents = sample_latents(state.latents, grid_at_latents(grid, factor),
-                             padding="reflection" if fill == "reflection" else "border")
-    revealed = revealed_at_latents(valid, factor)
-    if fill == "none":  # as the pixel loop leaves holes black: no content (zero latents) where anything was revealed
-        latents = latents.masked_fill(revealed, 0.0)
+    latents, revealed = compiling.call(latents_along_grid, compile_mode, state.latents, grid, valid, factor,
+                                       config.motion.fill)
     return latents, revealed, valid, warped_depth
 
 

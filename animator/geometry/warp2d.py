@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from animator import compiling
 from animator.errors import AnimatorError
 from animator.geometry._checks import batched_matrix, check_choice, check_finite, check_shape, check_tensor
+from animator.geometry.resample import RESAMPLE_MODES, resample
 
 __all__ = ["homography_2d", "warp_2d", "BORDER_MODES"]
 
@@ -138,7 +139,8 @@ def warp_2d(image: torch.Tensor, H, *, border: str = "replicate", sampling: str 
         H: ``(3, 3)`` or ``(B, 3, 3)`` ``dst_from_src`` in pixels (numpy or tensor), e.g. from :func:`homography_2d`.
         border: what pixels from outside the source show: ``"replicate"`` (edge), ``"wrap"`` (tile),
             ``"reflect"`` (mirror, OpenCV's BORDER_REFLECT).
-        sampling: ``"bilinear"``, ``"bicubic"`` or ``"nearest"``.
+        sampling: ``"bilinear"``, ``"bicubic"``, ``"nearest"`` or ``"catmull_rom"`` (see
+            :mod:`animator.geometry.resample`: what a feedback loop of unbounded data such as latents wants).
         check_values: check that the image is finite (a read-back, which on a GPU waits for its queue; the render
             passes False and checks each finished frame instead). ``H`` given on the host is checked there.
         compile_mode: a ``torch.compile`` mode to run the warp (after the checks) as one compiled graph (see
@@ -155,7 +157,7 @@ def warp_2d(image: torch.Tensor, H, *, border: str = "replicate", sampling: str 
     if check_values:
         check_finite(image, "image")
     check_choice(border, "border", BORDER_MODES)
-    check_choice(sampling, "sampling", ("bilinear", "bicubic", "nearest"))
+    check_choice(sampling, "sampling", RESAMPLE_MODES)
     batch, _, height, width = image.shape
     given = H if isinstance(H, torch.Tensor) else torch.from_numpy(np.array(H, dtype=np.float64))
     # shape and finiteness checked where H is (on the host for homography_2d's numpy: no GPU waited for), then moved
@@ -193,7 +195,7 @@ def _warp(image: torch.Tensor, dst_from_src: torch.Tensor, border: str, sampling
     else:
         grid_w, grid_h, padding = width, height, ("border" if border == "replicate" else "reflection")
     grid = torch.stack([(2 * u + 1) / grid_w - 1, (2 * v + 1) / grid_h - 1], -1).to(source.dtype)
-    warped = F.grid_sample(source, grid, mode=sampling, padding_mode=padding, align_corners=False)
-    if sampling == "bicubic" and bounded:
+    warped = resample(source, grid, mode=sampling, padding=padding)
+    if sampling in ("bicubic", "catmull_rom") and bounded:
         warped = warped.clamp(0.0, 1.0)
     return warped.to(image.dtype), valid[:, None]
