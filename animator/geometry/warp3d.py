@@ -32,17 +32,17 @@ import math
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from animator import compiling
 from animator.errors import AnimatorError
 from animator.geometry._checks import batched_matrix, check_choice, check_shape, check_tensor
 from animator.geometry.camera import invert_pose
+from animator.geometry.resample import resample
 from animator.workspace import scratch
 
 __all__ = ["warp_3d", "SAMPLING_MODES", "FILL_MODES"]
 
-SAMPLING_MODES = ("bilinear", "bicubic")
+SAMPLING_MODES = ("bilinear", "bicubic", "catmull_rom")
 FILL_MODES = ("none", "border", "reflection", "telea", "background")
 
 # A crack fill is consistent when its predicted source z lies within the source depths around where it lands,
@@ -73,7 +73,8 @@ def warp_3d(
         depth: ``(B, 1, H, W)`` z > 0 of every source pixel in the source camera, in scene units.
         K: ``(3, 3)`` or ``(B, 3, 3)`` intrinsics (same for both cameras), pixel centres at integers.
         dst_from_src: ``(4, 4)`` or ``(B, 4, 4)`` rigid move from source to destination camera coordinates.
-        sampling: ``"bilinear"`` or ``"bicubic"`` (clamped to [0, 1]).
+        sampling: ``"bilinear"``, ``"bicubic"`` or ``"catmull_rom"`` (both clamped to [0, 1]; in a feedback loop
+            bicubic sharpens a little more every frame, Catmull-Rom does not: see :mod:`animator.geometry.resample`).
         fill: what invalid pixels show: ``"none"`` black; ``"border"``/``"reflection"`` the source sampled with
             that padding at the reprojection of a background depth (Deforum-like smear); ``"telea"`` OpenCV
             inpainting (host, per image); ``"background"`` the valid pixel on the far side of the hole (of the
@@ -375,10 +376,13 @@ def _reprojection_agrees(z, row, col, z_src, K, src_from_dst) -> torch.Tensor:
 
 def _sample(image: torch.Tensor, grid: torch.Tensor, mode: str, padding: str) -> torch.Tensor:
     if image.dtype == torch.uint8:
-        return _sample_uint8(image, grid, mode, padding)
+        if mode in _CV_INTERPOLATION:
+            return _sample_uint8(image, grid, mode, padding)
+        # OpenCV has no Catmull-Rom: 8-bit frames take the float path and are rounded back to 8 bits
+        return resample(image.float(), grid, mode=mode, padding=padding).round_().clamp_(0, 255).to(torch.uint8)
     source = image if image.dtype in (torch.float32, torch.float64) else image.float()
-    out = F.grid_sample(source, grid.to(source.dtype), mode=mode, padding_mode=padding, align_corners=False)
-    return out.clamp(0.0, 1.0) if mode == "bicubic" else out
+    out = resample(source, grid, mode=mode, padding=padding)
+    return out.clamp(0.0, 1.0) if mode != "bilinear" else out
 
 
 _CV_INTERPOLATION = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}

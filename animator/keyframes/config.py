@@ -71,7 +71,9 @@ class MotionConfig:
     fill: str = field(
         default="background", metadata=_spec("enum", choices=("none", "border", "reflection", "telea", "background"))
     )  # how 3D disocclusion holes are filled
-    sampling: str = field(default="bilinear", metadata=_spec("enum", choices=("bilinear", "bicubic")))
+    # resampling of warped frames: bicubic (Deforum's, OpenCV's and PyTorch's a = -0.75 kernel) sharpens a little
+    # more on every frame of a feedback loop; catmull_rom keeps more detail than bilinear and never sharpens
+    sampling: str = field(default="bilinear", metadata=_spec("enum", choices=("bilinear", "bicubic", "catmull_rom")))
     # scene: translations in scene units (depth runs near..far). deforum: the 3D values mean what they mean in
     # Deforum (set by `animator import deforum`); translation_z and rotation_3d_z are rescaled by the render so an
     # imported file zooms and rolls by the same amount as in Deforum (animator.geometry.deforum_motion_to_scene).

@@ -62,10 +62,11 @@ def test_warp_matches_the_ray_cast_view(scene, move):
     assert (~valid).any() and (warped[(~valid).expand_as(warped)] == 0).all()
 
 
-def test_bicubic_sampling_also_matches(scene):
+@pytest.mark.parametrize("sampling", ["bicubic", "catmull_rom"])
+def test_cubic_sampling_also_matches(scene, sampling):
     _, K, image, depth = scene
     truth, _, visible, dst_from_src = _truth(scene, "forward_turning")
-    warped, valid = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float(), sampling="bicubic")
+    warped, valid = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float(), sampling=sampling)
     assert psnr(warped.double(), truth, valid & visible) >= 30.0
     assert warped.min() >= 0 and warped.max() <= 1
 
@@ -261,7 +262,7 @@ def test_a_one_pixel_disocclusion_is_not_bridged():
 
 
 @pytest.mark.parametrize("fill", ["background", "border", "reflection", "none"])
-@pytest.mark.parametrize("sampling", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("sampling", ["bilinear", "bicubic", "catmull_rom"])
 def test_uint8_frames_warp_like_float_frames_rounded(scene, fill, sampling):
     """8-bit frames (sampled by OpenCV) give the float warp rounded to 8 bits, within OpenCV's fixed-point
     interpolation, and the same masks; a channels-last view of HxWx3 frames is accepted as it is."""
