@@ -3,8 +3,8 @@
 #
 #   bash benchmarks/run_on_gpu.sh OUTDIR [BUDGET_S]
 #
-# For a machine without the project's install (a lent GPU box): wheels in .whl/ (diffusers, kornia, imageio-ffmpeg,
-# built for that machine's Python) are installed to /tmp/site first. Results: OUTDIR/bench.jsonl (one JSON line per
+# For a machine without the project's install (a lent GPU box): wheels in .whl/ (diffusers, kornia, kornia_rs,
+# imageio-ffmpeg, qoi, importlib_metadata, built for that machine's Python 3.12) are installed to /tmp/site first. Results: OUTDIR/bench.jsonl (one JSON line per
 # configuration), OUTDIR/bench.txt (the tables), OUTDIR/tests.txt. Environment: RUNS, TEST_TIMEOUT, SKIP_TESTS, RUN_TIMEOUT (see below).
 set -u
 OUT=${1:-/tmp/animator-gpu}
@@ -18,8 +18,10 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 fi
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
-python3 -c "import torch, diffusers, transformers, kornia, cv2; print('torch', torch.__version__, 'diffusers', \
-diffusers.__version__, 'transformers', transformers.__version__, 'cuda', torch.cuda.is_available())" | tee -a "$OUT/gpu.txt"
+# everything a render imports that a bare GPU image may lack (qoi: the resume journal; imageio_ffmpeg: the encoder)
+python3 -c "import torch, diffusers, transformers, kornia, cv2, qoi, imageio_ffmpeg; print('torch', torch.__version__, \
+'diffusers', diffusers.__version__, 'transformers', transformers.__version__, 'cuda', torch.cuda.is_available())" \
+    2>&1 | tee -a "$OUT/gpu.txt"
 
 # CUDA-only tests (skipped on CPU CI): fp16 img2img, warp, colour, flow, depth, compiled renders. SKIP_TESTS=1 leaves them out
 if [ -z "${SKIP_TESTS:-}" ]; then
