@@ -123,6 +123,8 @@ _LAB_F_KNEE = 0.2068966  # f(_LAB_KNEE) = 6/29
 _LAB_SLOPE = 7.787
 _SRGB_LUT: dict = {}
 _LAB_MATRICES: dict = {}
+
+
 def _workspace(name: str, like: Tensor, dtype: torch.dtype | None = None) -> Tensor:
     """A scratch tensor shaped like ``like`` (in ``dtype``), reused by later calls (:mod:`animator.workspace`)."""
     return scratch(f"color.{name}", like.shape, dtype or like.dtype, like.device)

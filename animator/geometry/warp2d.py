@@ -145,8 +145,8 @@ def warp_2d(image: torch.Tensor, H, *, border: str = "replicate", sampling: str 
             passes False and checks each finished frame instead). ``H`` given on the host is checked there.
         compile_mode: a ``torch.compile`` mode to run the warp (after the checks) as one compiled graph (see
             :mod:`animator.compiling`), None for eager.
-        bounded: the values are an image in [0, 1], so bicubic overshoot is clamped back; False for unbounded
-            data (latents).
+        bounded: the values are an image in [0, 1], so cubic overshoot (bicubic, catmull_rom) is clamped back;
+            False for unbounded data (latents).
 
     Returns:
         ``(warped (B, 3, H, W), valid (B, 1, H, W) bool)``: ``valid`` is False where the destination pixel comes

@@ -48,6 +48,8 @@ FILL_MODES = ("none", "border", "reflection", "telea", "background")
 # A crack fill is consistent when its predicted source z lies within the source depths around where it lands,
 # widened by this fraction (float32 round-off plus the half-pixel offset of a nearest-pixel splat).
 _DEPTH_TOLERANCE = 0.02
+
+
 def _workspace(name: str, shape, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """A scratch tensor reused by later calls (:mod:`animator.workspace`)."""
     return scratch(f"warp3d.{name}", shape, dtype, device)

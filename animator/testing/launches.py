@@ -100,7 +100,8 @@ class LaunchCount(TorchDispatchMode):
             def after(module, inputs, outputs, entered=entered):
                 entered.pop().__exit__(None, None, None)
 
-            self._hooks += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
+            self._hooks += [module.register_forward_pre_hook(before),
+                            module.register_forward_hook(after, always_call=True)]  # also when forward raises
         return self
 
     def release(self) -> None:

@@ -8,7 +8,8 @@ Each builder writes what a user would have on disk, so tests go through exactly 
   ``scratch.refinenetN...``) made by renaming a tiny DPT's weights, plus that DPT for comparison.
 
 The full-size configs (:func:`dpt_large_config`, :func:`depth_anything_v2_small_config`) have the cost of the
-pretrained models: benchmarks time them with random weights.
+pretrained models: benchmarks time them with random weights (:func:`make_dpt_large`,
+:func:`make_depth_anything_v2_small` write them as folders).
 """
 
 from __future__ import annotations
