@@ -30,6 +30,9 @@ For each diffusion configuration the same run also measures
 - the other models bare, the same way: the VAE (decode, plus encode with image feedback) and the depth model at
   its configured input; ``models_floor_ms`` = UNet floor + VAE + depth / depth_every, the frame's cost if the loop
   between the models were free (``ratio_to_models_floor``: what the loop itself adds);
+- the models' arithmetic (``*_gflop``, counted on ``meta`` copies) and ``flop_bound_ratio`` = all models' GFLOP /
+  the UNet's: the ratio to the UNet floor a frame could reach if every model ran as efficiently as the UNet
+  (e.g. SD 1.5 at 512: the VAE decoder alone is ~10% of 16 CFG evaluations, its encoder another ~4%);
 - a naive Deforum-style baseline on the same loaded models: per frame the depth model with a numpy round trip, a
   ``cv2.remap`` parallax zoom, a numpy/cv2 LAB histogram match, numpy noise, one
   ``StableDiffusionImg2ImgPipeline`` call with PIL in and PIL out, and a PNG save; ``speedup = naive / ours``.
@@ -416,6 +419,49 @@ def unet_floor_ms(denoiser, setting: Diffusion, size: int, *, repeats: int) -> f
     return median_ms(evaluate, device, repeats=repeats)
 
 
+def model_gflops(backends, setting: Diffusion, size: int) -> dict[str, float]:
+    """Arithmetic of a frame's models in GFLOP (torch's FlopCounterMode, multiply-adds counted as 2), counted on
+    copies built on the ``meta`` device from the loaded models' configs: no weights, no device, nothing run.
+
+    ``unet``: the frame's evaluations (CFG batch included); ``vae``: decode, plus encode with image feedback;
+    ``depth``: one depth-model call at its configured input, divided by ``depth_every``. ``flop_bound_ratio``
+    (UNet + VAE + depth) / UNet is what the frame would cost relative to the UNet floor if every model ran at the
+    UNet's efficiency and the loop between them were free: a device-independent floor for ``ratio_to_unet_floor``.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def gflop(work) -> float:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            work()
+        return counter.get_total_flops() / 1e9
+
+    def on_meta(module):
+        with torch.device("meta"):
+            return type(module).from_config(module.config) if hasattr(type(module), "from_config") \
+                else type(module)(module.config)
+
+    def meta(*shape):
+        return torch.empty(*shape, device="meta")
+
+    pipe = backends.denoiser.pipe
+    unet, vae = on_meta(pipe.unet), on_meta(pipe.vae)
+    latent = size // backends.denoiser.vae_scale_factor
+    batch = setting.unet_batch
+    per_eval = gflop(lambda: unet(meta(batch, unet.config.in_channels, latent, latent), torch.tensor(500.0),
+                                  encoder_hidden_states=meta(batch, 77, unet.config.cross_attention_dim)))
+    flops = {"unet": per_eval * setting.unet_evals,
+             "vae": gflop(lambda: vae.decoder(meta(1, vae.config.latent_channels, latent, latent)))}
+    if setting.feedback == "image":
+        flops["vae"] += gflop(lambda: vae.encoder(meta(1, 3, size, size)))
+    depth = backends.depth
+    if depth is not None and getattr(depth, "model", None) is not None:
+        model = on_meta(depth.model)
+        height, width = depth.preprocess.target_size(size, size)
+        flops["depth"] = gflop(lambda: model(pixel_values=meta(1, 3, height, width))) / setting.depth_every
+    rounded_flops = {f"{name}_gflop": float(f"{value:.4g}") for name, value in flops.items()}
+    return {**rounded_flops, "flop_bound_ratio": round(sum(flops.values()) / flops["unet"], 3)}
+
+
 def model_floors_ms(backends, setting: Diffusion, size: int, *, repeats: int) -> dict[str, float]:
     """What a frame spends in its other models, bare (same loaded, compiled modules): the VAE (decode, plus the
     encode of image feedback) and the depth model at its configured input (per call; it runs every
@@ -565,6 +611,7 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
 
     floor = unet_floor_ms(backends.denoiser, setting, size, repeats=args.floor_repeats)
     floors = model_floors_ms(backends, setting, size, repeats=args.floor_repeats)
+    flops = model_gflops(backends, setting, size)
     models_floor = floor + floors["vae_ms"] + floors.get("depth_model_ms", 0.0) / setting.depth_every
     from animator.render import prepare
 
@@ -592,6 +639,7 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
         "unet_floor_ms": round(floor, 2), "ratio_to_unet_floor": round(ours / floor, 3),
         **{key: round(ms, 2) for key, ms in floors.items()},
         "models_floor_ms": round(models_floor, 2), "ratio_to_models_floor": round(ours / models_floor, 3),
+        **flops,
         "naive_ms_per_frame": round(naive["ms_per_frame"], 2),
         "naive_unet_evals_per_frame": round(naive["unet_evals_per_frame"], 1),
         "speedup_vs_naive": round(naive["ms_per_frame"] / ours, 3),

@@ -22,7 +22,8 @@ COMMON_KEYS = {"config", "size", "device", "model", "depth_model", "frames", "wa
 DIFFUSION_KEYS = COMMON_KEYS | {"dtype", "steps", "denoise", "cfg", "stages_profiled", "unet_evals_nominal",
                                 "unet_batch", "unet_evals_per_frame", "unet_floor_ms", "ratio_to_unet_floor",
                                 "naive_ms_per_frame", "naive_unet_evals_per_frame", "speedup_vs_naive", "peak_gpu_mb",
-                                "vae_ms", "depth_model_ms", "models_floor_ms", "ratio_to_models_floor"}
+                                "vae_ms", "depth_model_ms", "models_floor_ms", "ratio_to_models_floor",
+                                "unet_gflop", "vae_gflop", "depth_gflop", "flop_bound_ratio"}
 WARP_KEYS = COMMON_KEYS | {"ms_per_frame_2n", "memory", "stages_profiled"}
 FRAMES = 3
 
@@ -88,6 +89,10 @@ def test_diffusion_rows(rows, name, nominal_evals, batch):
     assert row["models_floor_ms"] == pytest.approx(
         row["unet_floor_ms"] + row["vae_ms"] + row["depth_model_ms"] / depth_every, abs=0.02)
     assert row["ratio_to_models_floor"] == pytest.approx(row["ms_per_frame"] / row["models_floor_ms"], rel=0.02)
+    # quality's 16 evaluations at batch 2 are 32 batch-1 evaluations' arithmetic; turbo's one is one
+    assert row["unet_gflop"] > 0 and row["vae_gflop"] > 0 and row["depth_gflop"] > 0
+    assert row["flop_bound_ratio"] == pytest.approx(
+        (row["unet_gflop"] + row["vae_gflop"] + row["depth_gflop"]) / row["unet_gflop"], rel=0.01)
     stages = row["stages_ms"]
     assert {"warp", "depth", "coherence", "denoise", "encode_io"} <= stages.keys()
     assert stages["denoise"] > 0 and stages["depth"] > 0
