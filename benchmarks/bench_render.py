@@ -767,7 +767,7 @@ def _cell(value, digits: int = 1) -> str:
 def table(rows: list[dict]) -> str:
     """The readable summary: one line per configuration."""
     header = ["config", "size", "device", "ms/frame", "fps", "UNet evals", "UNet floor ms", "ours/floor",
-              "models floor ms", "ours/models", "naive ms", "naive/ours", "peak GPU MB", "peak RSS MB",
+              "FLOP bound", "models floor ms", "ours/models", "naive ms", "naive/ours", "peak GPU MB", "peak RSS MB",
               "stages ms/frame"]
     lines = [header]
     for row in rows:
@@ -781,6 +781,7 @@ def table(rows: list[dict]) -> str:
         stages = " ".join(f"{name} {ms:.1f}" for name, ms in row["stages_ms"].items())
         lines.append([row["config"], row["size"], row["device"], _cell(row["ms_per_frame"]), _cell(row["fps"]),
                       evals_text, _cell(row.get("unet_floor_ms")), _cell(row.get("ratio_to_unet_floor"), 2),
+                      _cell(row.get("flop_bound_ratio"), 2),
                       _cell(row.get("models_floor_ms")), _cell(row.get("ratio_to_models_floor"), 2),
                       _cell(row.get("naive_ms_per_frame")), _cell(row.get("speedup_vs_naive"), 2),
                       _cell(row.get("peak_gpu_mb"), 0), _cell(row.get("peak_rss_mb"), 0), stages])
