@@ -23,7 +23,7 @@ import os
 import sys
 import tempfile
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -104,7 +104,7 @@ def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, wa
     # One more frame than yielded: the loop makes frame k + 1 before it yields frame k, so each counted yield
     # carries the making of exactly one frame.
     loop = frame_loop(plan, config, backends, start=0, stop=warmup + frames + 1)
-    with stage_labels(counter), (counter.graphs_as_one() if graphs else _nothing()):
+    with stage_labels(counter), (counter.graphs_as_one() if graphs else nullcontext()):
         for _ in range(warmup):
             next(loop)
         with counter:
@@ -119,11 +119,6 @@ def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, wa
             "launches_per_frame": round(sum(totals.values()) / frames, 1),
             "stages": {stage: round(n / frames, 1) for stage, n in by_stage.most_common()},
             "ops": {key: round(n / frames, 1) for key, n in totals.most_common()}}
-
-
-@contextmanager
-def _nothing():
-    yield
 
 
 def table(rows: list[dict], top: int) -> str:
