@@ -355,7 +355,8 @@ class DiffusersDenoiser:
             pixel_steps = torch.floor(strength_map * steps + _STEP_EPS).clamp(max=steps)   # Bx1xhxw
             pixel_start = steps - pixel_steps                                             # Bx1xhxw
 
-        scheduler = self.schedulers.ready(sampler, steps, device)
+        unet_timesteps = self.schedulers.unet_timesteps(sampler, steps, device)  # the scheduler's, on the device
+        scheduler = self.schedulers.ready(sampler, steps)                        # its tables on the host
         order = getattr(scheduler, "order", 1)
         timesteps = scheduler.timesteps[first_step * order:]
         if hasattr(scheduler, "set_begin_index"):
@@ -378,7 +379,8 @@ class DiffusersDenoiser:
                 noised_init = self._add_noise(scheduler, (*schedule, absolute_step), init_latents, noise,
                                               timestep.reshape(1).repeat(batch))
                 latents = torch.where(waiting, noised_init, latents)
-            noise_pred = self._predict_noise(scheduler, latents, timestep, conditioning, guidance)
+            noise_pred = self._predict_noise(scheduler, latents, timestep, unet_timesteps[absolute_step],
+                                             conditioning, guidance)
             latents = scheduler.step(noise_pred, timestep, latents, **step_kwargs, return_dict=False)[0]
 
         if init_latents is not None and pixel_start is not None and last_start >= steps:
@@ -446,14 +448,17 @@ class DiffusersDenoiser:
             return [height, width, 0, 0, 6.0]  # the refiner takes an aesthetic score instead of the target size
         return [height, width, 0, 0, height, width]
 
-    def _predict_noise(self, scheduler, latents: "Tensor", timestep, conditioning: dict, guidance: float) -> "Tensor":
+    def _predict_noise(self, scheduler, latents: "Tensor", timestep, unet_timestep, conditioning: dict,
+                       guidance: float) -> "Tensor":
+        """The UNet's noise prediction (CFG combined); ``timestep`` is the scheduler's (on the host),
+        ``unet_timestep`` the same value on the UNet's device."""
         import torch
 
         use_cfg = conditioning["_use_cfg"]
         model_input = torch.cat([latents] * 2) if use_cfg else latents
         model_input = scheduler.scale_model_input(model_input, timestep)
         kwargs = {k: v for k, v in conditioning.items() if not k.startswith("_")}
-        noise_pred = self.pipe.unet(model_input, timestep, return_dict=False, **kwargs)[0]
+        noise_pred = self.pipe.unet(model_input, unet_timestep, return_dict=False, **kwargs)[0]
         if use_cfg:
             uncond, cond = noise_pred.chunk(2)
             noise_pred = uncond + guidance * (cond - uncond)

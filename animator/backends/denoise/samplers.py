@@ -110,29 +110,37 @@ def _init_keys(scheduler_class) -> set[str]:
 
 class SchedulerCache:
     """Schedulers of one model, built once per sampler name (a per-frame sampler schedule switches for free), and
-    their timestep tables made once per step count (:meth:`ready`)."""
+    their timestep tables made once per step count (:meth:`ready`).
+
+    The tables stay on the host, whatever device the model runs on. A scheduler's step is scalar arithmetic on
+    them (``sigma ** 2``, ``sigma_next - sigma``, a comparison, LMS's integrals): on the host that is free, while
+    on a GPU each is a kernel launch for one number, and the comparisons and ``float(sigma)`` read the number back,
+    which waits for everything queued (up to a hundred times a step for LMS). Host scalars mix with device
+    tensors without any copy; only the UNet needs the timestep on its device (:meth:`unet_timesteps`).
+    """
 
     def __init__(self, base_config: Mapping[str, Any], *, trailing: bool = False) -> None:
         self.base_config = dict(base_config)
         self.trailing = trailing
         self._built: dict[str, Any] = {}
-        self._ready: dict[tuple[str, int, str], dict[str, Any]] = {}
+        self._ready: dict[tuple[str, int], dict[str, Any]] = {}
+        self._uploaded: dict[tuple[str, int, str], Any] = {}
         self.builds = 0  # how many schedulers were constructed (tests check switching does not rebuild)
         self.timestep_tables = 0  # how many times set_timesteps ran
 
-    def ready(self, name: str, steps: int, device):
-        """The scheduler for ``name`` exactly as ``set_timesteps(steps, device=device)`` leaves it.
+    def ready(self, name: str, steps: int):
+        """The scheduler for ``name`` exactly as ``set_timesteps(steps)`` leaves it, its tables on the host.
 
-        ``set_timesteps`` rebuilds the sigma and timestep tables in numpy and copies them to the device, which on a
-        GPU waits for the queue: every frame, for the same tables. The first call per (name, steps, device) runs it
-        and keeps the scheduler's attributes; later calls put those back (lists and arrays copied: samplers append
-        to their history lists and index their step counters during a run).
+        ``set_timesteps`` rebuilds the sigma and timestep tables in numpy every time, for the same tables. The
+        first call per (name, steps) runs it and keeps the scheduler's attributes; later calls put those back
+        (lists and arrays copied: samplers append to their history lists and index their step counters during a
+        run).
         """
         scheduler = self.get(name)
-        key = (normalize_sampler_name(name), int(steps), str(device))
+        key = (normalize_sampler_name(name), int(steps))
         state = self._ready.get(key)
         if state is None:
-            scheduler.set_timesteps(steps, device=device)
+            scheduler.set_timesteps(steps, device="cpu")
             self.timestep_tables += 1
             self._ready[key] = _copied(vars(scheduler))
             return scheduler
@@ -140,6 +148,16 @@ class SchedulerCache:
         attributes.clear()
         attributes.update(_copied(state))
         return scheduler
+
+    def unet_timesteps(self, name: str, steps: int, device):
+        """``ready(name, steps).timesteps`` on ``device``, uploaded once (from pinned memory: no GPU wait)."""
+        from animator.devices import upload
+
+        key = (normalize_sampler_name(name), int(steps), str(device))
+        uploaded = self._uploaded.get(key)
+        if uploaded is None:
+            uploaded = self._uploaded[key] = upload(self.ready(name, steps).timesteps, device)
+        return uploaded
 
     def get(self, name: str):
         key = normalize_sampler_name(name)

@@ -249,9 +249,9 @@ def test_fp16_on_cuda(tiny_sd_folder, photo, seeded):
 
 def _fresh_timesteps(cache):
     """SchedulerCache.ready as it was before it kept timestep tables: set_timesteps on every call."""
-    def ready(name, steps, device):
+    def ready(name, steps):
         scheduler = cache.get(name)
-        scheduler.set_timesteps(steps, device=device)
+        scheduler.set_timesteps(steps, device="cpu")
         return scheduler
     return ready
 
@@ -289,3 +289,29 @@ def test_kept_timestep_tables_sample_as_fresh_ones(kept_and_fresh, photo, seeded
     for frame, (a, b) in enumerate(zip(frames(kept), frames(fresh))):
         assert torch.equal(a, b), f"{sampler}, frame {frame}"
     assert kept.schedulers.timestep_tables == tables + 2  # one per step count (4 and 6)
+
+
+@pytest.fixture(scope="module")
+def on_meta(tiny_sd_folder):
+    """A denoiser whose models live on the ``meta`` device: tensors with shapes and no data. A value read back from
+    one (``.item()``, ``bool()``, ``float()``, a copy to the host) raises, and so does arithmetic mixing host and
+    device tensors that CUDA would refuse: sampling on it shows, without a GPU, what would wait for one or fail."""
+    denoiser = load_denoiser(str(tiny_sd_folder), device="cpu")
+    denoiser.check_values = False       # as the render runs it: the frame's values are checked once, at the end
+    denoiser.prompts.resolve(PROMPT, "")  # the text encoder runs once per prompt, on the host here
+    denoiser.pipe.to("meta")
+    denoiser._device_cache = torch.device("meta")
+    return denoiser
+
+
+@pytest.mark.parametrize("sampler", [name for name in sampler_names() if SAMPLERS[name].needs is None])
+def test_sampling_never_reads_the_device_back(on_meta, sampler):
+    """Every sampler's img2img runs with its latents and models on the meta device. The scheduler's tables stay on
+    the host, where its scalar arithmetic and comparisons are free (with its tables on the device, euler, ddim,
+    ddpm, lms, pndm, lcm and tcd read values back at every step: on a GPU each read waits for the queue)."""
+    latents = torch.zeros(1, 4, 8, 8, device="meta")
+    out = on_meta.img2img_latents(latents, PROMPT, strength=0.65, guidance=7.0, steps=6,
+                                  generator=torch.Generator().manual_seed(0), sampler=sampler)
+    assert out.device.type == "meta" and out.shape == latents.shape
+    tables = [value for value in vars(on_meta.schedulers.ready(sampler, 6)).values() if isinstance(value, torch.Tensor)]
+    assert tables and all(table.device.type == "cpu" for table in tables)
