@@ -315,3 +315,41 @@ def test_sampling_never_reads_the_device_back(on_meta, sampler):
     assert out.device.type == "meta" and out.shape == latents.shape
     tables = [value for value in vars(on_meta.schedulers.ready(sampler, 6)).values() if isinstance(value, torch.Tensor)]
     assert tables and all(table.device.type == "cpu" for table in tables)
+
+
+@pytest.fixture(scope="module")
+def cpu_and_cuda(tiny_sd_folder):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    return {device: load_denoiser(str(tiny_sd_folder), device=device, dtype=torch.float32)
+            for device in ("cpu", "cuda")}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("sampler", [name for name in sampler_names() if SAMPLERS[name].needs is None])
+def test_cuda_sampling_waits_for_nothing_and_matches_the_cpu(cpu_and_cuda, sampler):
+    """On a real GPU: every sampler's img2img (after a first call that makes its tables and noising coefficients)
+    runs with torch's sync debug mode raising at any wait, and, drawing its noise from the same CPU generator,
+    gives the CPU's latents (float32, within the GPU's rounding)."""
+    denoisers = cpu_and_cuda
+    start = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(3))
+
+    def sample(device, generator):
+        denoisers[device].check_values = False
+        return denoisers[device].img2img_latents(start.to(device), PROMPT, strength=0.65, guidance=7.0, steps=6,
+                                                 sampler=sampler, generator=generator)
+
+    sample("cuda", torch.Generator(device="cuda").manual_seed(0))     # tables, coefficients, prompt: once
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    latents_gpu = start.to("cuda")
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        denoisers["cuda"].img2img_latents(latents_gpu, PROMPT, strength=0.65, guidance=7.0, steps=6, sampler=sampler,
+                                          generator=generator)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    # the same noise on both (a CPU generator: diffusers draws on the CPU and moves it), so the same latents
+    on_cpu = sample("cpu", torch.Generator().manual_seed(0))
+    on_gpu = sample("cuda", torch.Generator().manual_seed(0))
+    torch.testing.assert_close(on_gpu.cpu(), on_cpu, rtol=1e-3, atol=1e-3)
