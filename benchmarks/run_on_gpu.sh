@@ -26,7 +26,7 @@ python3 -c "import torch, diffusers, transformers, kornia, cv2, qoi, imageio_ffm
 # CUDA-only tests (skipped on CPU CI): fp16 img2img, warp, colour, flow, depth, compiled renders. SKIP_TESTS=1 leaves them out
 if [ -z "${SKIP_TESTS:-}" ]; then
     timeout "${TEST_TIMEOUT:-240}" python3 -m pytest -q -p no:cacheprovider -p no:logging --tb=short -k "cuda or fp16" \
-        tests/geometry/test_warp3d.py tests/test_color.py tests/backends/flow/test_flow_estimators.py \
+        tests/geometry/test_warp3d.py tests/geometry/test_resample.py tests/test_color.py tests/backends/flow/test_flow_estimators.py \
         tests/backends/depth/test_depth_transformers.py tests/backends/denoise/test_denoise_img2img.py \
         tests/test_render_speed.py tests/test_render_latent.py > "$OUT/tests.txt" 2>&1
     grep -E "passed|failed|Error|assert" "$OUT/tests.txt" | tail -15

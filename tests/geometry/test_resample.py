@@ -109,3 +109,13 @@ def test_unknown_choices_are_refused(kwargs, field):
     with pytest.raises(AnimatorError) as caught:
         resample(torch.zeros(1, 1, 4, 4), torch.zeros(1, 2, 2, 2), **kwargs)
     assert caught.value.field == field
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("padding", ["border", "reflection"])
+def test_catmull_rom_on_cuda_matches_the_cpu(padding):
+    image = torch.rand(2, 4, H, W, generator=torch.Generator().manual_seed(6))
+    grid = torch.rand(2, 10, 13, 2, generator=torch.Generator().manual_seed(7)) * 2.4 - 1.2
+    on_cpu = resample(image, grid, mode="catmull_rom", padding=padding)
+    on_gpu = resample(image.cuda(), grid.cuda(), mode="catmull_rom", padding=padding)
+    torch.testing.assert_close(on_gpu.cpu(), on_cpu, rtol=1e-5, atol=1e-5)
