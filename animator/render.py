@@ -207,7 +207,7 @@ class StageTimer:
 
 
 def move_3d(image, depth, plan: RenderPlan, src: int, dst: int, config: "AnimationConfig", return_depth: bool = True,
-            return_grid: bool = False):
+            return_grid: bool = False, return_image: bool = True):
     """Frame ``src`` seen from the camera of frame ``dst`` (exact reprojection, z-buffer, hole mask); compiled
     with the models when ``backends.compile`` says so."""
     from animator.backends.speed import torch_compile_mode
@@ -218,7 +218,7 @@ def move_3d(image, depth, plan: RenderPlan, src: int, dst: int, config: "Animati
     K = intrinsics_from_fov(fov, config.height, config.width)
     dst_from_src = relative_pose(plan.world_from_cam, src, dst).to(torch.float32)
     return warp_3d(image, depth, K, dst_from_src, sampling=config.motion.sampling, fill=config.motion.fill,
-                   return_depth=return_depth, return_grid=return_grid, check_values=False,
+                   return_depth=return_depth, return_grid=return_grid, return_image=return_image, check_values=False,
                    compile_mode=torch_compile_mode(config.backends.compile, image.device))
 
 
@@ -418,7 +418,8 @@ def move_latents(state: FrameState, plan: RenderPlan, dst: int, config: "Animati
         latents, latent_valid = warp_2d(state.latents.float(), H, border=config.motion.border, check_values=False,
                                         sampling=LATENT_SAMPLING, bounded=False, compile_mode=compile_mode)
         return latents, ~latent_valid, None, None
-    _, valid, warped_depth, grid = move_3d(state.image, state.depth, plan, state.index, dst, config, return_grid=True)
+    _, valid, warped_depth, grid = move_3d(state.image, state.depth, plan, state.index, dst, config, return_grid=True,
+                                           return_image=False)  # the latents follow the grid: no pixels needed
     latents, revealed = compiling.call(latents_along_grid, compile_mode, state.latents, grid, valid, factor,
                                        config.motion.fill)
     return latents, revealed, valid, warped_depth

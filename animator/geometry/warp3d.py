@@ -67,6 +67,7 @@ def warp_3d(
     compile_mode: str | None = None,
     return_grid: bool = False,
     check_values: bool = True,
+    return_image: bool = True,
 ):
     """Show the source image from the destination camera, with occlusion and hole masks.
 
@@ -93,6 +94,8 @@ def warp_3d(
         check_values: check that the image is finite and the depth positive (one read-back from the device,
             which on a GPU waits for everything queued before it). The render passes False: it checks each
             finished frame once instead.
+        return_image: False skips sampling and filling the image (``warped`` is None): for callers that move
+            something else along the returned grid (latent feedback) and only need the masks and depth.
 
     Returns:
         ``(warped, valid)`` or ``(warped, valid, warped_depth)``, then ``grid`` when asked for:
@@ -114,10 +117,12 @@ def warp_3d(
     dst_from_src = batched_matrix(dst_from_src, "dst_from_src", 4, image.shape[0], image.device, compute_dtype)
     if fill == "telea" or image.dtype == torch.uint8:  # OpenCV on the host: never compiled
         compile_mode = None
-    return compiling.call(_warp, compile_mode, image, depth, K, dst_from_src, sampling, fill, return_depth, return_grid)
+    return compiling.call(_warp, compile_mode, image, depth, K, dst_from_src, sampling, fill, return_depth, return_grid,
+                          return_image)
 
 
-def _warp(image, depth, K, dst_from_src, sampling: str, fill: str, return_depth: bool, return_grid: bool = False):
+def _warp(image, depth, K, dst_from_src, sampling: str, fill: str, return_depth: bool, return_grid: bool = False,
+          return_image: bool = True):
     """:func:`warp_3d` on checked inputs (K, dst_from_src batched in the compute dtype). Nothing here reads a value
     back to the host (on GPUs: see :func:`_dense_holes`), so it compiles to one graph."""
     z_src = depth.to(K.dtype)
@@ -131,16 +136,18 @@ def _warp(image, depth, K, dst_from_src, sampling: str, fill: str, return_depth:
     find_holes = _DenseHoles.find if _dense_holes(image.device) else _SparseHoles.find
     z_lookup, valid, holes = find_holes(z_src, z_splat, K, src_from_dst, needs_far_side)
     grid = _source_grid(z_lookup, K, src_from_dst)  # BxHxWx2
-    # border/reflection: holes show the source at the reprojection of a background depth, a smear as Deforum's
-    warped = _sample(image, grid, sampling, padding="reflection" if fill == "reflection" else "border")
-
-    if fill == "none":
-        warped = holes.clear(warped)
-    elif fill == "background":
-        warped = holes.copy_far_side(warped)
-    elif fill == "telea":
-        warped = _inpaint_telea(warped, valid)
-    outputs = (warped.to(image.dtype), valid)
+    warped = None
+    if return_image:
+        # border/reflection: holes show the source at the reprojection of a background depth, a smear as Deforum's
+        warped = _sample(image, grid, sampling, padding="reflection" if fill == "reflection" else "border")
+        if fill == "none":
+            warped = holes.clear(warped)
+        elif fill == "background":
+            warped = holes.copy_far_side(warped)
+        elif fill == "telea":
+            warped = _inpaint_telea(warped, valid)
+        warped = warped.to(image.dtype)
+    outputs = (warped, valid)
     if return_depth:
         warped_depth = _inpaint_telea_depth(z_lookup, valid) if fill == "telea" else z_lookup
         outputs += (warped_depth.to(depth.dtype),)

@@ -310,6 +310,18 @@ def test_gpu_hole_bookkeeping_gives_the_cpu_results(scene, move, fill, monkeypat
     torch.testing.assert_close(dense[2][agree[:, :1]], sparse[2][agree[:, :1]])
 
 
+@pytest.mark.parametrize("fill", ["background", "reflection", "none"])
+def test_without_the_image_the_masks_depth_and_grid_are_the_same(scene, fill):
+    """``return_image=False`` (latent feedback moves its latents along the grid) skips the pixels and nothing else."""
+    _, K, image, depth = scene
+    args = (image.float(), depth.float(), K.float(), _truth(scene, "forward_turning")[3].float())
+    full = warp_3d(*args, fill=fill, return_depth=True, return_grid=True)
+    masks_only = warp_3d(*args, fill=fill, return_depth=True, return_grid=True, return_image=False)
+    assert masks_only[0] is None and len(masks_only) == 4
+    for with_image, without in zip(full[1:], masks_only[1:]):
+        assert torch.equal(with_image, without)
+
+
 @pytest.mark.parametrize("fill", ["background", "border", "none"])
 def test_compiled_warp_is_one_graph_and_gives_the_eager_result(scene, fill, traced):
     """``compile_mode`` runs the warp as ONE compiled graph (a graph break would raise: ``fullgraph``) with the hole
