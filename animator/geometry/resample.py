@@ -44,7 +44,8 @@ def resample(image: torch.Tensor, grid: torch.Tensor, *, mode: str = "bilinear",
 
 
 def _catmull_rom(image: torch.Tensor, grid: torch.Tensor, padding: str) -> torch.Tensor:
-    """Separable 4 x 4 taps gathered from the flattened image: pure tensor code, no read-back (compilable)."""
+    """4 x 4 taps gathered from the flattened image, a row of taps at a time (a quarter of the memory of all 16 at
+    once: frame-sized temporaries); pure tensor code, no read-back (compilable)."""
     batch, channels, height, width = image.shape
     out_h, out_w = grid.shape[1:3]
     dtype = torch.float64 if image.dtype == torch.float64 else torch.float32
@@ -54,12 +55,15 @@ def _catmull_rom(image: torch.Tensor, grid: torch.Tensor, padding: str) -> torch
     taps = torch.arange(-1, 3, device=image.device, dtype=dtype)   # the four neighbours: -1, 0, +1, +2
     columns = _tap_index((x0[..., None] + taps).long(), width, padding)   # (B, H, W, 4)
     rows = _tap_index((y0[..., None] + taps).long(), height, padding)
-    weight_x, weight_y = _weights(x - x0), _weights(y - y0)               # (B, H, W, 4) each
-    index = (rows[..., :, None] * width + columns[..., None, :]).view(batch, 1, -1)  # (B, 1, H*W*16)
-    values = image.to(dtype).flatten(2).gather(2, index.expand(batch, channels, -1))
-    values = values.view(batch, channels, out_h, out_w, 4, 4)
-    weights = (weight_y[..., :, None] * weight_x[..., None, :])[:, None]          # (B, 1, H, W, 4, 4)
-    return (values * weights).sum(dim=(-2, -1)).to(image.dtype)
+    weight_x, weight_y = _weights(x - x0)[:, None], _weights(y - y0)[:, None]   # (B, 1, H, W, 4) each
+    flat = image.to(dtype).flatten(2)                                           # (B, C, h*w)
+    result = None
+    for row in range(4):
+        index = (rows[..., row, None] * width + columns).view(batch, 1, -1)     # (B, 1, H*W*4)
+        values = flat.gather(2, index.expand(batch, channels, -1)).view(batch, channels, out_h, out_w, 4)
+        term = (values * weight_x).sum(-1) * weight_y[..., row]
+        result = term if result is None else result + term
+    return result.to(image.dtype)
 
 
 def _source_position(normalised: torch.Tensor, size: int, padding: str) -> torch.Tensor:
