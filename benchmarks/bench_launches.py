@@ -101,6 +101,7 @@ def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, wa
     if backends.depth is not None and getattr(backends.depth, "model", None) is not None:
         counter.opaque(backends.depth.model)
     totals: Counter[str] = Counter()
+    scalars: Counter[str] = Counter()
     # One more frame than yielded: the loop makes frame k + 1 before it yields frame k, so each counted yield
     # carries the making of exactly one frame.
     loop = frame_loop(plan, config, backends, start=0, stop=warmup + frames + 1)
@@ -110,22 +111,26 @@ def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, wa
         with counter:
             for _ in range(frames):
                 next(loop)
-                totals += counter.take()
+                launched, host = counter.take()
+                totals += launched
+                scalars += host
     counter.release()
     by_stage: Counter[str] = Counter()
     for key, n in totals.items():
         by_stage[key.split("/")[0]] += n
     return {"config": name, "mode": "graphs" if graphs else "eager", "frames": frames,
             "launches_per_frame": round(sum(totals.values()) / frames, 1),
+            "scalar_ops_per_frame": round(sum(scalars.values()) / frames, 1),
             "stages": {stage: round(n / frames, 1) for stage, n in by_stage.most_common()},
             "ops": {key: round(n / frames, 1) for key, n in totals.most_common()}}
 
 
 def table(rows: list[dict], top: int) -> str:
-    lines = [f"{'config':14} {'mode':7} {'launches/frame':>14}  by stage"]
+    lines = [f"{'config':14} {'mode':7} {'launches/frame':>14} {'host scalars':>12}  launches by stage"]
     for row in rows:
         stages = "  ".join(f"{stage} {n:g}" for stage, n in row["stages"].items())
-        lines.append(f"{row['config']:14} {row['mode']:7} {row['launches_per_frame']:>14g}  {stages}")
+        lines.append(f"{row['config']:14} {row['mode']:7} {row['launches_per_frame']:>14g} "
+                     f"{row['scalar_ops_per_frame']:>12g}  {stages}")
     lines.append("")
     for row in rows:
         if row["mode"] == "graphs":
@@ -162,10 +167,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     if not args.json_only:
+        from animator.testing.launches import SCALAR_SIZE
+
         print()
         print(table(rows, args.top))
         print("\nlaunches: ATen operations outside the models (each model call: 1) and, in graphs mode, outside "
-              "compiled regions (each: 1); views not counted. Measured on the CPU: the count is the GPU's.")
+              "compiled regions (each: 1); views not counted. Measured on the CPU: the count is the GPU's. host "
+              f"scalars: operations on tensors of at most {SCALAR_SIZE} elements, numbers: in graphs mode the camera's "
+              "and the samplers' tables, which the loop keeps on the host (no launch on a GPU); eager, also the depth "
+              "tracker's per-image numbers, which live on the device.")
     return rows
 
 

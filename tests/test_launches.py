@@ -21,19 +21,23 @@ from animator.testing.launches import LaunchCount
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_counts_operations_but_not_views():
-    x = torch.ones(4, 4)
+def test_counts_operations_but_not_views_and_numbers_apart():
+    x = torch.ones(8, 8)
+    sigma = torch.tensor([14.6, 7.1, 0.0])
     with LaunchCount() as launches:
-        y = (x * 2).view(16)[::2].permute(0).detach()   # mul; the rest are views
+        y = (x * 2).view(64)[::2].permute(0).detach()   # mul; the rest are views
         y.add_(1)                                       # add_
-    assert launches.count == 2
-    assert launches.by_name == {"mul": 1, "add_": 1}
+        step = sigma[1] ** 2 - sigma[0] ** 2            # a sampler's arithmetic on its table: numbers
+        y.mul_(step)                                    # a frame-sized operation with a number: a launch
+    assert launches.count == 3
+    assert launches.by_name == {"mul": 1, "add_": 1, "mul_": 1}
+    assert launches.scalars == {"pow": 2, "sub": 1}
 
 
 def test_an_opaque_module_counts_once_per_call_and_only_inside_the_block():
-    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.ReLU(), torch.nn.Linear(3, 4))
     launches = LaunchCount().opaque(model)
-    x = torch.ones(2, 3)
+    x = torch.ones(8, 3)
     model(x)                                           # outside the block: not counted
     with launches:
         model(x)
@@ -49,13 +53,13 @@ def test_compiled_regions_count_once_and_run_eagerly():
     def region(a, b):
         return (a * b + 1).relu()
 
-    launches, one, two = LaunchCount(), torch.ones(3), torch.full((3,), 2.0)
+    launches, one, two = LaunchCount(), torch.ones(32), torch.full((32,), 2.0)
     compiling.reset()
     with launches.graphs_as_one(), launches:
         out = compiling.call(region, "reduce-overhead", one, two)
         eager = compiling.call(region, None, one, one)
     assert compiling._compiled.cache_info().currsize == 0  # nothing was compiled
-    assert torch.equal(out, torch.full((3,), 3.0)) and torch.equal(eager, torch.full((3,), 2.0))
+    assert torch.equal(out, torch.full((32,), 3.0)) and torch.equal(eager, torch.full((32,), 2.0))
     assert launches.by_name == {"GRAPH:region": 1, "mul": 1, "add": 1, "relu": 1}
 
 

@@ -12,13 +12,16 @@ operations are the same on the CPU, so they can be counted here, where there is 
 - :meth:`LaunchCount.graphs_as_one` makes every :func:`animator.compiling.call` with a compile mode run eagerly
   (no compiler needed) but count once, as its CUDA graph would.
 
-Host-side arithmetic on small CPU tensors (camera matrices) is counted too: it costs host time of the same order.
+Operations whose tensors all have at most :data:`SCALAR_SIZE` elements (a camera matrix, a sampler's sigma, a
+comparison of two numbers) are counted apart, in ``scalars``: the loop keeps such values on the host, where they
+launch nothing on a GPU (a few microseconds of Python each all the same).
 
     >>> import torch
     >>> with LaunchCount() as launches:
-    ...     _ = (torch.ones(3) * 2).view(3, 1)
-    >>> launches.count  # ones, mul (the view launches nothing)
-    2
+    ...     _ = (torch.ones(64) * 2).view(8, 8)
+    ...     _ = torch.tensor(0.5) ** 2
+    >>> launches.count, sum(launches.scalars.values())  # ones, mul (a view launches nothing); pow, on a number
+    (2, 1)
 """
 
 from __future__ import annotations
@@ -29,21 +32,26 @@ from typing import Iterator
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
-__all__ = ["LaunchCount"]
+__all__ = ["LaunchCount", "SCALAR_SIZE"]
 
 # Not views by their schema, but metadata-only all the same.
 _METADATA_ONLY = {"lift_fresh", "_unsafe_view", "alias", "detach", "_reshape_alias", "as_strided", "t"}
+# Tensors this small are host-side numbers in the frame loop: a 4x4 camera pose at most.
+SCALAR_SIZE = 16
 
 
 class LaunchCount(TorchDispatchMode):
     """``count``: operations counted so far; ``by_name``: a Counter of them by ATen name (``"MODEL:UNet2DConditionModel"``
-    and ``"GRAPH:_warp"`` for opaque modules and compiled regions). ``label``, when set, is prefixed to the names
-    (the frame loop's stage, say); :meth:`take` returns and clears the Counter."""
+    and ``"GRAPH:_warp"`` for opaque modules and compiled regions); ``scalars``: the small-tensor arithmetic counted
+    apart. ``label``, when set, is prefixed to the names (the frame loop's stage, say); :meth:`take` returns and
+    clears both Counters."""
 
     def __init__(self) -> None:
         super().__init__()
         self.by_name: Counter[str] = Counter()
+        self.scalars: Counter[str] = Counter()
         self.label = ""
         self._opaque_depth = 0
         self._hooks: list = []
@@ -61,19 +69,27 @@ class LaunchCount(TorchDispatchMode):
     def count(self) -> int:
         return sum(self.by_name.values())
 
-    def take(self) -> Counter[str]:
-        taken, self.by_name = self.by_name, Counter()
+    def take(self) -> tuple[Counter[str], Counter[str]]:
+        """``(by_name, scalars)`` so far, both cleared."""
+        taken = self.by_name, self.scalars
+        self.by_name, self.scalars = Counter(), Counter()
         return taken
 
     def _add(self, name: str) -> None:
         self.by_name[f"{self.label}{name}"] += 1
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
         if not self._opaque_depth:
             name = func.overloadpacket.__name__
             if not (func.is_view or name in _METADATA_ONLY):
-                self._add(name)
-        return func(*args, **(kwargs or {}))
+                tensors = [leaf for leaf in tree_leaves((args, kwargs, out)) if isinstance(leaf, torch.Tensor)]
+                if tensors and all(tensor.numel() <= SCALAR_SIZE for tensor in tensors):
+                    self.scalars[f"{self.label}{name}"] += 1
+                else:
+                    self._add(name)
+        return out
 
     # ----------------------------------------------------------------------------------------- opaque parts
 
