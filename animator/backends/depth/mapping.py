@@ -299,11 +299,8 @@ class DepthTracker:
         return _depth_from_normalised(_normalise(disparity, lo, hi), near_t, far_t)
 
     def _smoothed_range(self, disparity: "Tensor") -> tuple["Tensor", "Tensor"]:
-        """This frame's disparity percentiles, moved only part of the way from the carried range (``momentum``)."""
-        lo, hi = disparity_percentiles(disparity, self.low, self.high)
-        past_lo, past_hi = self._range
-        m = self.momentum
-        return m * past_lo.to(lo.device) + (1 - m) * lo, m * past_hi.to(hi.device) + (1 - m) * hi
+        past_lo, past_hi = (value.to(disparity.device) for value in self._range)
+        return _smoothed_range(disparity, past_lo, past_hi, self.momentum, self.low, self.high)
 
     @staticmethod
     def _check_reference(reference_depth: "Tensor", reference_valid: "Tensor | None", disparity: "Tensor") -> None:
@@ -370,9 +367,7 @@ def _aligned_depth(disparity, reference_depth, reference_valid, near_t, far_t, p
         inverse_depth = torch.maximum(inverse_depth, 1.0 / torch.as_tensor(far_t, device=inverse_depth.device))
         inverse_depth = torch.minimum(inverse_depth, 1.0 / torch.as_tensor(near_t, device=inverse_depth.device))
     aligned = inverse_depth.reciprocal_()
-    lo_now, hi_now = disparity_percentiles(disparity, low, high)
-    lo_smooth = momentum * past_lo + (1 - momentum) * lo_now
-    hi_smooth = momentum * past_hi + (1 - momentum) * hi_now
+    lo_smooth, hi_smooth = _smoothed_range(disparity, past_lo, past_hi, momentum, low, high)
     smoothed = _depth_from_normalised(_normalise(disparity, lo_smooth, hi_smooth), near_t, far_t)
     # Keep the smoothing state consistent with the fitted frame, so a later fallback continues from here
     # rather than from an old range: the disparities that map to far and near under this fit.
@@ -380,6 +375,12 @@ def _aligned_depth(disparity, reference_depth, reference_valid, near_t, far_t, p
     hi = (1.0 / _flat(near_t) - shift) / scale
     return (torch.where(usable, aligned, smoothed), torch.where(usable, lo, lo_smooth),
             torch.where(usable, hi, hi_smooth), usable, scale, shift, valid_fraction)
+
+
+def _smoothed_range(disparity, past_lo, past_hi, momentum: float, low: float, high: float):
+    """This frame's disparity percentiles, moved only part of the way from the carried range (``momentum``)."""
+    lo, hi = disparity_percentiles(disparity, low, high)
+    return momentum * past_lo + (1 - momentum) * lo, momentum * past_hi + (1 - momentum) * hi
 
 
 def _robust_line_fit(x: "Tensor", y: "Tensor", valid: "Tensor", min_valid_fraction: float):
