@@ -26,6 +26,7 @@ import math
 import torch
 from torch import Tensor
 
+from animator.checks import check_bchw
 from animator.errors import AnimatorError
 from animator.workspace import scratch
 
@@ -42,21 +43,6 @@ _CDF_BINS = 2048
 # Hue is circular: both histograms are cut open at the hue where the two images have the least mass.
 _HUE_CUT_BINS = 72
 _TWO_PI = 2.0 * math.pi
-
-
-def _check_image(image: Tensor, name: str) -> None:
-    if not isinstance(image, Tensor):
-        raise AnimatorError(f"{name} must be a torch.Tensor of shape (B, 3, H, W), got {type(image).__name__}", field=name)
-    if image.ndim != 4 or image.shape[1] != 3:
-        raise AnimatorError(f"{name} must have shape (B, 3, H, W), got {tuple(image.shape)}", field=name)
-    if not image.is_floating_point():
-        raise AnimatorError(
-            f"{name} must be a float tensor in [0, 1], got dtype {image.dtype}",
-            field=name,
-            hint="convert uint8 images with image.float() / 255",
-        )
-    if image.shape[2] * image.shape[3] < 2:
-        raise AnimatorError(f"{name} must have at least 2 pixels, got {tuple(image.shape)}", field=name)
 
 
 def _check_space(space: str) -> str:
@@ -245,7 +231,7 @@ class ColorReference:
     """
 
     def __init__(self, reference: Tensor, space: str = "lab") -> None:
-        _check_image(reference, "reference")
+        check_bchw(reference, "reference", min_pixels=2)
         self.space = _check_space(space)
         values = _to_space(reference, self.space).flatten(2)  # Bx3xN
         self.sorted_values = torch.sort(values, dim=-1).values
@@ -294,7 +280,7 @@ def match_color(
     Returns:
         ``(B, 3, H, W)`` RGB in [0, 1], the dtype and device of ``image``.
     """
-    _check_image(image, "image")
+    check_bchw(image, "image", min_pixels=2)
     strength = _check_range(strength, "strength", 0.0, 1.0)
     reference = _as_reference(reference, space)
     if strength == 0.0:
@@ -458,7 +444,7 @@ def adjust_contrast(image: Tensor, contrast: float) -> Tensor:
     Returns:
         ``(B, 3, H, W)`` in [0, 1].
     """
-    _check_image(image, "image")
+    check_bchw(image, "image", min_pixels=2)
     contrast = _check_range(contrast, "contrast", 0.0)
     if contrast == 1.0:
         return image.clone()
@@ -505,7 +491,7 @@ def add_noise(
     Returns:
         ``(B, 3, H, W)`` in [0, 1].
     """
-    _check_image(image, "image")
+    check_bchw(image, "image", min_pixels=2)
     amount = _check_range(amount, "amount", 0.0)
     if not isinstance(generator, torch.Generator):
         raise AnimatorError(
@@ -625,7 +611,7 @@ def unsharp_mask(image: Tensor, amount: float, *, sigma: float = 1.0, threshold:
     """
     import kornia
 
-    _check_image(image, "image")
+    check_bchw(image, "image", min_pixels=2)
     amount = _check_range(amount, "amount", 0.0)
     sigma = _check_range(sigma, "sigma", 1e-3)
     threshold = _check_range(threshold, "threshold", 0.0, 1.0)

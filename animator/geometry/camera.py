@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from animator.errors import AnimatorError
-from animator.geometry._checks import check_finite
+from animator.checks import check_finite
 
 #: Deforum's 3D mode multiplies translation schedules by this ("matches Disco") before moving its camera.
 DEFORUM_TRANSLATION_SCALE = 1.0 / 200.0

@@ -27,6 +27,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from animator.checks import check_bchw
 from animator.errors import AnimatorError
 
 __all__ = ["warp_by_flow", "resize_flow", "consistency_mask", "leaves_frame", "clean_mask", "flow_tween", "pixel_grid"]
@@ -43,30 +44,6 @@ _BOUNDARY_BETA = 0.002
 
 # --------------------------------------------------------------------------------------------------------------------
 # checks
-
-
-def _check_flow(flow: torch.Tensor, name: str) -> None:
-    if not isinstance(flow, torch.Tensor):
-        raise AnimatorError(f"{name} must be a torch.Tensor (B,2,H,W), got {type(flow).__name__}", field=name)
-    if flow.ndim != 4 or flow.shape[1] != 2:
-        raise AnimatorError(f"{name} must have shape (B,2,H,W), got {tuple(flow.shape)}", field=name)
-    if not flow.is_floating_point():
-        raise AnimatorError(f"{name} must be a floating-point tensor of pixels, got {flow.dtype}", field=name)
-
-
-def _check_image(image: torch.Tensor, name: str, channels: int | None = None) -> None:
-    if not isinstance(image, torch.Tensor):
-        raise AnimatorError(f"{name} must be a torch.Tensor (B,C,H,W), got {type(image).__name__}", field=name)
-    if image.ndim != 4:
-        raise AnimatorError(f"{name} must have shape (B,C,H,W), got {tuple(image.shape)}", field=name)
-    if channels is not None and image.shape[1] != channels:
-        raise AnimatorError(f"{name} must have {channels} channel(s), got shape {tuple(image.shape)}", field=name)
-    if not image.is_floating_point():
-        raise AnimatorError(
-            f"{name} must be floating point (images in [0, 1]), got {image.dtype}",
-            field=name,
-            hint="convert uint8 images with image.float() / 255",
-        )
 
 
 def _check_same_grid(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) -> None:
@@ -111,8 +88,8 @@ def warp_by_flow(
         ``(B,C,H,W)`` tensor of ``image``'s dtype. Sampling runs in float32 even for half images, because half
         precision cannot address pixels of a large frame to better than ~0.5 px.
     """
-    _check_image(image, "image")
-    _check_flow(flow, "flow")
+    check_bchw(image, "image", channels=None)
+    check_bchw(flow, "flow", channels=2)
     if border not in _PADDING:
         raise AnimatorError(f"unknown border {border!r}", field="border", hint="use one of: " + ", ".join(_PADDING))
     if mode not in _MODES:
@@ -139,7 +116,7 @@ def resize_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
     ``(B,2,H,W) -> (B,2,h,w)``: a 10 px motion at 1024 wide is a 5 px motion at 512 wide.
     """
-    _check_flow(flow, "flow")
+    check_bchw(flow, "flow", channels=2)
     height, width = int(size[0]), int(size[1])
     if flow.shape[-2:] == (height, width):
         return flow
@@ -166,7 +143,7 @@ def _flow_gradient_energy(flow: torch.Tensor) -> torch.Tensor:
 
 def leaves_frame(flow: torch.Tensor) -> torch.Tensor:
     """``(B,1,H,W)`` bool: True where ``x + flow(x)`` falls outside the frame (over half a pixel beyond an edge)."""
-    _check_flow(flow, "flow")
+    check_bchw(flow, "flow", channels=2)
     height, width = flow.shape[-2:]
     target = pixel_grid(height, width, device=flow.device, dtype=flow.dtype) + flow
     x, y = target[:, 0:1], target[:, 1:2]
@@ -200,8 +177,8 @@ def consistency_mask(
     Returns:
         ``reliable`` ``(B,1,H,W)`` bool on frame 1's grid.
     """
-    _check_flow(flow_fw, "flow_fw")
-    _check_flow(flow_bw, "flow_bw")
+    check_bchw(flow_fw, "flow_fw", channels=2)
+    check_bchw(flow_bw, "flow_bw", channels=2)
     if flow_fw.shape != flow_bw.shape:
         raise AnimatorError(
             f"flow_fw {tuple(flow_fw.shape)} and flow_bw {tuple(flow_bw.shape)} must have the same shape",
@@ -320,10 +297,10 @@ def flow_tween(
     Returns:
         ``(B,C,H,W)`` in the dtype of ``prev_img``.
     """
-    _check_image(prev_img, "prev_img")
-    _check_image(next_img, "next_img")
-    _check_flow(flow_prev_to_next, "flow_prev_to_next")
-    _check_flow(flow_next_to_prev, "flow_next_to_prev")
+    check_bchw(prev_img, "prev_img", channels=None)
+    check_bchw(next_img, "next_img", channels=None)
+    check_bchw(flow_prev_to_next, "flow_prev_to_next", channels=2)
+    check_bchw(flow_next_to_prev, "flow_next_to_prev", channels=2)
     if prev_img.shape != next_img.shape:
         raise AnimatorError(
             f"prev_img {tuple(prev_img.shape)} and next_img {tuple(next_img.shape)} must have the same shape",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from animator.geometry._checks import check_choice
+from animator.checks import check_choice
 
 __all__ = ["resample", "RESAMPLE_MODES"]
 

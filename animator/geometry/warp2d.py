@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from animator import compiling
 from animator.errors import AnimatorError
-from animator.geometry._checks import batched_matrix, check_choice, check_finite, check_shape, check_tensor
+from animator.checks import batched_matrix, check_choice, check_finite, check_shape, check_tensor
 from animator.geometry.resample import RESAMPLE_MODES, resample
 
 __all__ = ["homography_2d", "warp_2d", "BORDER_MODES"]

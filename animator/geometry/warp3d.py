@@ -35,7 +35,7 @@ import torch
 
 from animator import compiling
 from animator.errors import AnimatorError
-from animator.geometry._checks import batched_matrix, check_choice, check_shape, check_tensor
+from animator.checks import batched_matrix, check_choice, check_shape, check_tensor
 from animator.geometry.camera import invert_pose
 from animator.geometry.resample import resample
 from animator.workspace import scratch

@@ -32,16 +32,10 @@ _QUANTILE_SAMPLES = 16384
 _FIT_SAMPLES = 8192
 
 
-def _check_bchw(name: str, value: "Tensor", channels: int | None = 1) -> None:
-    import torch
+def _check_depth_map(name: str, value: "Tensor") -> None:
+    from animator.checks import check_bchw  # imports torch: this module stays importable without it
 
-    if not isinstance(value, torch.Tensor):
-        raise AnimatorError(f"expected a torch.Tensor, got {type(value).__name__}", field=name)
-    if value.ndim != 4 or (channels is not None and value.shape[1] != channels):
-        want = f"(B,{channels},H,W)" if channels is not None else "(B,C,H,W)"
-        raise AnimatorError(f"expected shape {want}, got {tuple(value.shape)}", field=name)
-    if not value.is_floating_point():
-        raise AnimatorError(f"expected a floating point tensor, got {value.dtype}", field=name)
+    check_bchw(value, name, channels=1)
 
 
 def _per_sample(name: str, value: "float | Tensor", batch: int, like: "Tensor") -> "float | Tensor":
@@ -133,7 +127,7 @@ def disparity_to_depth(
         >>> disparity_to_depth(disparity, near=1.0, far=10.0, low=0.0, high=1.0).flatten().tolist()
         [10.0, 2.5, 1.0]
     """
-    _check_bchw("disparity", disparity)
+    _check_depth_map("disparity", disparity)
     batch = disparity.shape[0]
     near_t = _per_sample("near", near, batch, disparity)
     far_t = _per_sample("far", far, batch, disparity)
@@ -277,7 +271,7 @@ class DepthTracker:
         Returns:
             ``# Bx1xHxW`` float32 z on the disparity's device, within ``[near, far]``.
         """
-        _check_bchw("disparity", disparity)
+        _check_depth_map("disparity", disparity)
         batch = disparity.shape[0]
         near_t = _per_sample("near", self.near if near is None else near, batch, disparity)
         far_t = _per_sample("far", self.far if far is None else far, batch, disparity)
@@ -304,7 +298,7 @@ class DepthTracker:
 
     @staticmethod
     def _check_reference(reference_depth: "Tensor", reference_valid: "Tensor | None", disparity: "Tensor") -> None:
-        _check_bchw("reference_depth", reference_depth)
+        _check_depth_map("reference_depth", reference_depth)
         for name, value in (("reference_depth", reference_depth), ("reference_valid", reference_valid)):
             if value is not None and value.shape != disparity.shape:
                 raise AnimatorError(

@@ -28,19 +28,13 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 
-def _check_image(image: "Tensor") -> None:
-    import torch
+def check_depth_input(image: "Tensor") -> None:
+    from animator.checks import check_bchw  # imports torch: this module stays importable without it
 
-    if not isinstance(image, torch.Tensor):
-        raise AnimatorError(f"expected a torch.Tensor, got {type(image).__name__}", field="image")
-    if image.ndim != 4 or image.shape[1] != 3:
-        raise AnimatorError(f"expected shape (B,3,H,W), got {tuple(image.shape)}", field="image",
-                            hint="images are RGB float tensors in [0, 1], batch first")
-    if not image.is_floating_point():
-        raise AnimatorError(f"expected a float tensor in [0, 1], got {image.dtype}", field="image",
-                            hint="convert uint8 images with image.float() / 255")
+    check_bchw(image, "image")
     if image.shape[-1] < 2 or image.shape[-2] < 2:
-        raise AnimatorError(f"image is too small: {tuple(image.shape[-2:])}", field="image")
+        raise AnimatorError(f"image is too small: {tuple(image.shape[-2:])}", field="image",
+                            hint="depth needs at least 2x2 pixels")
 
 
 def box_blur(x: "Tensor", radius: int) -> "Tensor":
@@ -143,7 +137,7 @@ class OfflineDepthEstimator:
         import torch
         import torch.nn.functional as F
 
-        _check_image(image)
+        check_depth_input(image)
         with torch.no_grad():
             image = image.float()  # no clamp: a full-size copy per frame, and inputs are in [0, 1] by contract
             height, width = image.shape[-2:]

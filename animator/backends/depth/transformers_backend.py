@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from animator.errors import AnimatorError
-from animator.backends.depth.offline import _check_image
+from animator.backends.depth.offline import check_depth_input
 
 if TYPE_CHECKING:
     import torch
@@ -128,7 +128,7 @@ class TransformersDepthEstimator:
         """``# Bx3xHxW`` RGB in [0, 1] (any device) -> ``# Bx1xHxW`` float32 disparity on the same device."""
         import torch
 
-        _check_image(image)
+        check_depth_input(image)
         height, width = image.shape[-2:]
         outputs = [self._run_batch(chunk, height, width) for chunk in image.split(self.batch_size)]
         return torch.cat(outputs).to(image.device)
