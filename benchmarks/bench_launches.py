@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections import Counter
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -47,8 +48,9 @@ CONFIGS = {
 
 
 @contextmanager
-def stage_labels(counter):
-    """Prefixes counted operations with the frame loop's stage (the loop marks its stages with ``StageTimer``)."""
+def stage_labels(counter, host_s: Counter):
+    """Prefixes counted operations with the frame loop's stage (the loop marks its stages with ``StageTimer``) and
+    adds each stage's host seconds (its wall time less the time inside models and compiled regions) to ``host_s``."""
     from animator import render
 
     timer_call = render.StageTimer.__call__
@@ -56,11 +58,13 @@ def stage_labels(counter):
     @contextmanager
     def labelled(timer, stage):
         counter.label = f"{stage}/"
+        start, inside = time.perf_counter(), counter.inside_s
         try:
             with timer_call(timer, stage):
                 yield
         finally:
             counter.label = "between/"
+            host_s[stage] += (time.perf_counter() - start) - (counter.inside_s - inside)
 
     render.StageTimer.__call__ = labelled
     try:
@@ -83,8 +87,9 @@ def models_not_compiled():
         speed.speed_up_denoiser, speed.speed_up_depth = saved
 
 
-def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, warmup: int) -> dict:
-    """Launches per frame of configuration ``name``, after ``warmup`` frames, over ``frames`` frames."""
+def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, warmup: int, timed: int) -> dict:
+    """Launches per frame of configuration ``name``, after ``warmup`` frames, over ``frames`` frames; then the host's
+    own time per frame over ``timed`` more frames, not counted (counting slows every operation down)."""
     from animator.render import frame_loop, load_backends, prepare
     from animator.testing.launches import LaunchCount
 
@@ -104,8 +109,9 @@ def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, wa
     scalars: Counter[str] = Counter()
     # One more frame than yielded: the loop makes frame k + 1 before it yields frame k, so each counted yield
     # carries the making of exactly one frame.
-    loop = frame_loop(plan, config, backends, start=0, stop=warmup + frames + 1)
-    with stage_labels(counter), (counter.graphs_as_one() if graphs else nullcontext()):
+    loop = frame_loop(plan, config, backends, start=0, stop=warmup + frames + timed + 1)
+    host_s: Counter[str] = Counter()
+    with stage_labels(counter, host_s), (counter.graphs_as_one() if graphs else nullcontext()):
         for _ in range(warmup):
             next(loop)
         with counter:
@@ -114,6 +120,11 @@ def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, wa
                 launched, host = counter.take()
                 totals += launched
                 scalars += host
+        host_s.clear()
+        start, inside = time.perf_counter(), counter.inside_s
+        for _ in range(timed):
+            next(loop)
+        wall, inside = time.perf_counter() - start, counter.inside_s - inside
     counter.release()
     by_stage: Counter[str] = Counter()
     for key, n in totals.items():
@@ -121,21 +132,28 @@ def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, wa
     return {"config": name, "mode": "graphs" if graphs else "eager", "frames": frames,
             "launches_per_frame": round(sum(totals.values()) / frames, 1),
             "scalar_ops_per_frame": round(sum(scalars.values()) / frames, 1),
+            "host_ms_per_frame": round(1e3 * (wall - inside) / timed, 2),
+            "host_ms_by_stage": {stage: round(1e3 * s / timed, 2) for stage, s in host_s.most_common()},
             "stages": {stage: round(n / frames, 1) for stage, n in by_stage.most_common()},
             "ops": {key: round(n / frames, 1) for key, n in totals.most_common()}}
 
 
 def table(rows: list[dict], top: int) -> str:
-    lines = [f"{'config':14} {'mode':7} {'launches/frame':>14} {'host scalars':>12}  launches by stage"]
+    lines = [f"{'config':14} {'mode':7} {'launches/frame':>14} {'host scalars':>12} {'host ms':>8}  launches by stage"]
     for row in rows:
         stages = "  ".join(f"{stage} {n:g}" for stage, n in row["stages"].items())
         lines.append(f"{row['config']:14} {row['mode']:7} {row['launches_per_frame']:>14g} "
-                     f"{row['scalar_ops_per_frame']:>12g}  {stages}")
+                     f"{row['scalar_ops_per_frame']:>12g} {row['host_ms_per_frame']:>8.2f}  {stages}")
     lines.append("")
     for row in rows:
         if row["mode"] == "graphs":
             ops = ", ".join(f"{key} {n:g}" for key, n in list(row["ops"].items())[:top])
             lines.append(f"{row['config']} (graphs), most frequent: {ops}")
+    lines.append("")
+    for row in rows:
+        if row["mode"] == "graphs":
+            stages = ", ".join(f"{stage} {ms:.2f}" for stage, ms in row["host_ms_by_stage"].items())
+            lines.append(f"{row['config']} (graphs), host ms by stage: {stages}")
     return "\n".join(lines)
 
 
@@ -145,6 +163,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma list of: " + ", ".join(CONFIGS))
     parser.add_argument("--frames", type=int, default=6, help="counted frames (default 6)")
     parser.add_argument("--warmup", type=int, default=3, help="frames before counting (default 3)")
+    parser.add_argument("--timed", type=int, default=12, help="frames timed after counting (default 12)")
     parser.add_argument("--top", type=int, default=10, help="most frequent operations listed per configuration")
     parser.add_argument("--json-only", action="store_true", help="print only the JSON lines")
     args = parser.parse_args(argv)
@@ -152,8 +171,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     unknown = [name for name in names if name not in CONFIGS]
     if unknown:
         parser.error(f"unknown configuration {unknown[0]!r}; choose from: {', '.join(CONFIGS)}")
-    if args.frames < 1 or args.warmup < 1:
-        parser.error("--frames and --warmup must be at least 1")
+    if min(args.frames, args.warmup, args.timed) < 1:
+        parser.error("--frames, --warmup and --timed must be at least 1")
     torch.set_num_threads(1)
 
     from bench_render import make_tiny_folders
@@ -163,7 +182,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         models = make_tiny_folders(Path(tmp))
         for name in names:
             for graphs in (True, False):
-                row = count(name, graphs, models=models, frames=args.frames, warmup=args.warmup)
+                row = count(name, graphs, models=models, frames=args.frames, warmup=args.warmup, timed=args.timed)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     if not args.json_only:
@@ -175,7 +194,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
               "compiled regions (each: 1); views not counted. Measured on the CPU: the count is the GPU's. host "
               f"scalars: operations on tensors of at most {SCALAR_SIZE} elements, numbers: in graphs mode the camera's "
               "and the samplers' tables, which the loop keeps on the host (no launch on a GPU); eager, also the depth "
-              "tracker's per-image numbers, which live on the device.")
+              "tracker's per-image numbers, which live on the device. host ms: a frame's wall time less the time inside "
+              "models and compiled regions, not counting (the host's own work per frame: Python, dispatch, the eager "
+              "glue, here at 64x64 where the glue computes next to nothing); a GPU frame cannot be faster than it.")
     return rows
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -49,6 +50,27 @@ def test_an_opaque_module_counts_once_per_call_and_only_inside_the_block():
     assert launches.by_name["addmm"] == 2
 
 
+def test_inside_s_adds_the_time_inside_models_and_regions_only_once_when_nested():
+    class Slow(torch.nn.Module):
+        def forward(self, x):
+            time.sleep(0.05)
+            return x
+
+    outer, inner = Slow(), Slow()
+    launches = LaunchCount().opaque(outer, inner)
+
+    def region(x):
+        return outer(inner(x))  # a model inside a region, a model inside a model: timed once, as the outermost
+
+    start = time.perf_counter()
+    with launches.graphs_as_one():
+        compiling.call(region, "reduce-overhead", torch.ones(2))   # outside the block: timed all the same
+        time.sleep(0.05)                                          # not inside anything
+    wall = time.perf_counter() - start
+    launches.release()
+    assert 0.1 <= launches.inside_s <= wall - 0.05
+
+
 def test_compiled_regions_count_once_and_run_eagerly():
     def region(a, b):
         return (a * b + 1).relu()
@@ -85,3 +107,7 @@ def test_bench_launches_reports_stages_and_fewer_launches_with_graphs():
     assert graphs["stages"]["depth"] <= 10, graphs["ops"]       # model, graph, the model's input preparation
     assert graphs["stages"]["coherence"] <= 5, graphs["ops"]    # graph, noise
     assert graphs["launches_per_frame"] < eager["launches_per_frame"] / 4
+    # the host's own time: positive, split by stage, the stages within the frame's total
+    for row in (graphs, eager):
+        assert row["host_ms_per_frame"] > 0 and {"denoise", "warp"} <= set(row["host_ms_by_stage"])
+    assert sum(graphs["host_ms_by_stage"].values()) <= graphs["host_ms_per_frame"] * 1.05

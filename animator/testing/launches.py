@@ -12,6 +12,10 @@ operations are the same on the CPU, so they can be counted here, where there is 
 - :meth:`LaunchCount.graphs_as_one` makes every :func:`animator.compiling.call` with a compile mode run eagerly
   (no compiler needed) but count once, as its CUDA graph would.
 
+``inside_s`` adds up the seconds spent inside opaque modules and compiled regions, counted or not (outside the
+``with`` block too): a frame's wall time less that is the host's own work between them (Python and eager glue), a
+cost a GPU frame pays on the host whatever the GPU's speed.
+
 Operations whose tensors all have at most :data:`SCALAR_SIZE` elements (a camera matrix, a sampler's sigma, a
 comparison of two numbers) are counted apart, in ``scalars``: the loop keeps such values on the host, where they
 launch nothing on a GPU (a few microseconds of Python each all the same).
@@ -26,6 +30,7 @@ launch nothing on a GPU (a few microseconds of Python each all the same).
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from contextlib import contextmanager
 from typing import Iterator
@@ -56,6 +61,7 @@ class LaunchCount(TorchDispatchMode):
         self._opaque_depth = 0
         self._hooks: list = []
         self._active = 0  # opaque modules and compiled regions run outside the block too: count only inside
+        self.inside_s = 0.0
 
     def __enter__(self):
         self._active += 1
@@ -95,13 +101,17 @@ class LaunchCount(TorchDispatchMode):
 
     @contextmanager
     def _one(self, name: str) -> Iterator[None]:
-        if self._active and not self._opaque_depth:
+        outermost = not self._opaque_depth
+        if self._active and outermost:
             self._add(name)
         self._opaque_depth += 1
+        start = time.perf_counter()
         try:
             yield
         finally:
             self._opaque_depth -= 1
+            if outermost:
+                self.inside_s += time.perf_counter() - start
 
     def opaque(self, *modules: torch.nn.Module) -> "LaunchCount":
         """Counts each call of each module once (hooks stay until :meth:`release`)."""
