@@ -308,3 +308,43 @@ def test_cuda_frames_synchronise_only_where_they_must(keyframes, tiny_model, tmp
             torch.cuda.set_sync_debug_mode("default")
     steady = per_frame[2:]  # past the first frame and the first compile-free warm-up
     assert steady and all(len(sites) <= 3 for sites in steady), per_frame
+
+
+@pytest.mark.parametrize("mode, feedback", [("3d", "image"), ("3d", "latent"), ("2d", "image")])
+def test_compiled_regions_do_not_recompile_when_schedules_change_every_frame(keyframes, tiny_model, tmp_path,
+                                                                           monkeypatch, traced, mode, feedback):
+    """Every per-frame value a compiled region sees (camera move, near/far, strengths, noise, contrast, sharpening)
+    changes on every frame here. A value baked into a graph as a constant would trace a new graph each frame (on a
+    GPU: seconds each, and past torch.compile's recompile limit the region silently runs eagerly): after the first
+    frames have traced each region's graph, no frame may add one."""
+    import torch._dynamo.utils
+
+    from animator.backends import speed
+    from animator.events import FrameRendered
+    from animator.render import render_frames
+    from animator.testing.tiny_depth import make_tiny_dpt
+
+    monkeypatch.setattr(speed, "speed_up_denoiser", lambda *args, **kwargs: {})
+    monkeypatch.setattr(speed, "speed_up_depth", lambda *args, **kwargs: {})
+    make_tiny_dpt(tmp_path / "tiny-dpt")
+    changing = {"motion.translation_x": "0:(10+3*t)", "motion.translation_z": "0:(5+2*t)",
+                "motion.rotation_3d_y": "0:(1+0.5*t)", "motion.near": "0:(200+10*t)", "motion.far": "0:(9000+100*t)",
+                "motion.zoom": "0:(1.01+0.002*t)", "motion.angle": "0:(0.5*t)",
+                "generation.strength": "0:(0.5+0.03*t)", "generation.noise": "0:(0.01+0.002*t)",
+                "coherence.color": "lab", "coherence.color_strength": "0:(0.5+0.05*t)"}
+    if feedback == "image":
+        changing |= {"generation.contrast": "0:(1+0.01*t)", "generation.sharpen_amount": "0:(0.1+0.02*t)"}
+    overrides = {"backends.denoise": str(tiny_model), "backends.device": "cpu", "backends.compile": "default",
+                 "backends.depth": str(tmp_path / "tiny-dpt"), "mode": mode, "generation.feedback": feedback,
+                 "frames": 8, **changing}
+    graphs_after_frame = []
+
+    def on_event(event):
+        if isinstance(event, FrameRendered):
+            graphs_after_frame.append(torch._dynamo.utils.counters["stats"]["unique_graphs"])
+
+    torch._dynamo.utils.counters.clear()
+    frames = list(render_frames(keyframes, overrides=overrides, callbacks=[on_event]))
+    assert len(frames) == 8 and graphs_after_frame[0] > 0
+    # frame k's event follows the making of frame k + 1; two frames in, every region has run with its inputs
+    assert graphs_after_frame[2:] == [graphs_after_frame[2]] * 6, graphs_after_frame
