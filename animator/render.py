@@ -143,10 +143,12 @@ def load_backends(config: "AnimationConfig") -> Backends:
 
 
 def to_tensor(frame: np.ndarray, device: torch.device) -> torch.Tensor:
-    """(H,W,3) uint8 -> (1,3,H,W) float in [0,1] on ``device``."""
+    """(H,W,3) uint8 -> (1,3,H,W) float in [0,1] on ``device``, contiguous: the frames the loop makes are, and a
+    compiled model given another memory layout compiles (and on a GPU records) a second graph for it."""
     if not frame.flags.writeable:  # frames decoded by ffmpeg are read-only views of its buffer
         frame = frame.copy()
-    return torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1)[None].float().div_(255)
+    pixels = torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1)[None]
+    return pixels.to(memory_format=torch.contiguous_format, dtype=torch.float32).div_(255)
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:

@@ -110,6 +110,32 @@ def test_compiled_module_gives_the_eager_result():
     torch.testing.assert_close(module(x), expected)
 
 
+@pytest.mark.parametrize("maker", ["make_tiny_dpt", "make_tiny_depth_anything"])
+def test_a_compiled_transformers_depth_model_is_one_graph(tmp_path, monkeypatch, maker):
+    """transformers installs output-capturing hooks on a model's first call, under a lock dynamo cannot trace: DPT
+    compiled before it would stay two graphs for good. speed_up_depth primes the model first (dynamo traces with
+    the ``eager`` backend here: the same graphs and breaks, no code generation)."""
+    import torch._dynamo.utils
+
+    from animator.backends import speed
+    from animator.backends.depth import load_depth_estimator
+    from animator.testing import tiny_depth
+
+    getattr(tiny_depth, maker)(tmp_path / "depth")
+    estimator = load_depth_estimator(str(tmp_path / "depth"), device="cpu")
+    traced_module = speed.speed_up_module
+    monkeypatch.setattr(speed, "speed_up_module",
+                        lambda module, **kwargs: traced_module(module, **{**kwargs, "backend": "eager"}))
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    assert speed.speed_up_depth(estimator, compile="default") == {"compile": "default"}
+    frame = torch.rand(1, 3, SIZE, SIZE)
+    first, second = estimator(frame), estimator(frame)
+    torch.testing.assert_close(first, second)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
+    assert not torch._dynamo.utils.counters["graph_break"], dict(torch._dynamo.utils.counters["graph_break"])
+
+
 @pytest.mark.parametrize("mode, feedback", [("3d", "image"), ("3d", "latent"), ("2d", "image"), ("2d", "latent")])
 def test_the_loops_compiled_regions_give_the_eager_frames(keyframes, tiny_model, tmp_path, monkeypatch, traced, mode,
                                                           feedback):
@@ -315,8 +341,8 @@ def test_compiled_regions_do_not_recompile_when_schedules_change_every_frame(key
                                                                            monkeypatch, traced, mode, feedback):
     """Every per-frame value a compiled region sees (camera move, near/far, strengths, noise, contrast, sharpening)
     changes on every frame here. A value baked into a graph as a constant would trace a new graph each frame (on a
-    GPU: seconds each, and past torch.compile's recompile limit the region silently runs eagerly): after the first
-    frames have traced each region's graph, no frame may add one."""
+    GPU: seconds each, and past torch.compile's recompile limit the region silently runs eagerly): no compiled
+    function may be traced twice, and no frame after the first two may add a graph."""
     import torch._dynamo.utils
 
     from animator.backends import speed
@@ -344,7 +370,45 @@ def test_compiled_regions_do_not_recompile_when_schedules_change_every_frame(key
             graphs_after_frame.append(torch._dynamo.utils.counters["stats"]["unique_graphs"])
 
     torch._dynamo.utils.counters.clear()
-    frames = list(render_frames(keyframes, overrides=overrides, callbacks=[on_event]))
+    with torch._dynamo.config.patch(error_on_recompile=True):  # any guard that fails on a later call raises
+        frames = list(render_frames(keyframes, overrides=overrides, callbacks=[on_event]))
     assert len(frames) == 8 and graphs_after_frame[0] > 0
     # frame k's event follows the making of frame k + 1; two frames in, every region has run with its inputs
     assert graphs_after_frame[2:] == [graphs_after_frame[2]] * 6, graphs_after_frame
+
+
+@pytest.mark.parametrize("feedback", ["image", "latent"])
+def test_compiled_models_do_not_recompile_across_steps_and_frames(keyframes, tiny_model, tmp_path, monkeypatch,
+                                                                  traced, feedback):
+    """The UNet, the VAE's networks and the depth model, compiled (traced by dynamo with the ``eager`` backend: the
+    guards a GPU render has, without code generation), are traced once each while the step count, the strength (so
+    every timestep), the guidance scale, the prompt and the camera change every frame. A timestep passed as a Python
+    number would trace a graph per value (16 per quality frame; tried: this test fails), and so would a frame whose
+    memory layout differs from the others' (the init image's did)."""
+    import torch._dynamo.utils
+
+    from animator.backends import speed
+    from animator.events import FrameRendered
+    from animator.render import render_frames
+    from animator.testing.tiny_depth import make_tiny_dpt
+
+    traced_module = speed.speed_up_module
+    monkeypatch.setattr(speed, "speed_up_module",
+                        lambda module, **kwargs: traced_module(module, **{**kwargs, "backend": "eager"}))
+    make_tiny_dpt(tmp_path / "tiny-dpt")
+    overrides = {"backends.denoise": str(tiny_model), "backends.device": "cpu", "backends.compile": "default",
+                 "backends.depth": str(tmp_path / "tiny-dpt"), "generation.feedback": feedback, "frames": 7,
+                 "generation.steps": "0:(5+t)", "generation.strength": "0:(0.3+0.08*t)",
+                 "generation.cfg": "0:(3+0.5*t)", "motion.translation_z": "0:(5+2*t)",
+                 "prompts": {"0": "a red house", "3": "a blue lake at night"}}
+    graphs_after_frame = []
+
+    def on_event(event):
+        if isinstance(event, FrameRendered):
+            graphs_after_frame.append(torch._dynamo.utils.counters["stats"]["unique_graphs"])
+
+    torch._dynamo.utils.counters.clear()
+    with torch._dynamo.config.patch(error_on_recompile=True):  # any guard that fails on a later call raises
+        frames = list(render_frames(keyframes, overrides=overrides, callbacks=[on_event]))
+    assert len(frames) == 7
+    assert graphs_after_frame == [graphs_after_frame[0]] * 7, graphs_after_frame

@@ -92,6 +92,8 @@ def speed_up_depth(estimator, *, compile: str = "none", channels_last: bool = Fa
     model = getattr(estimator, "model", None)
     if model is None:
         return {}
+    if torch_compile_mode(compile, estimator.device) is not None and hasattr(estimator, "prime"):
+        estimator.prime()  # transformers' first call installs hooks that would split the compiled model in two
     return speed_up_module(model, device=estimator.device, compile=compile, channels_last=channels_last)
 
 

@@ -124,6 +124,17 @@ class TransformersDepthEstimator:
             "library versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         }
 
+    def prime(self) -> None:
+        """One forward pass on a blank frame, to be run before the model is compiled.
+
+        transformers installs its output-capturing hooks on a model's first call, under a lock torch.compile cannot
+        trace: a model compiled before that call is split in two graphs, with that Python between them, on every
+        call after (with CUDA graphs: two replays and a gap). Called once hooks exist, it compiles as one graph."""
+        import torch
+
+        side = self.preprocess.size
+        self(torch.zeros(1, 3, side, side, device=self.device))
+
     def __call__(self, image: "Tensor") -> "Tensor":
         """``# Bx3xHxW`` RGB in [0, 1] (any device) -> ``# Bx1xHxW`` float32 disparity on the same device."""
         import torch
