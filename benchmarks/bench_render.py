@@ -41,6 +41,10 @@ Timings are steady state: the first ``--warmup`` frames of every run are not cou
 the run up to the finished video (so encoding that lags behind is counted). The stage split is the loop's own
 ``timings_ms``; ``encode_io`` is the remainder (ffmpeg pipe, resume journal, checkpoints, waiting for them).
 On CUDA the split comes from a second, profiled pass (``frame_loop(profile=True)`` synchronises around stages).
+A third pass on CUDA traces a few frames with ``torch.profiler`` (unsynchronised, as rendered): ``gpu_busy``, the
+share of that time some kernel runs (1.0: the loop keeps the GPU fed, what is left is the models' own speed; lower:
+the GPU waits for the host), ``gpu_kernel_ms`` per frame and ``top_kernels``. ``--trace-dir DIR`` keeps each trace
+as a gzipped Chrome trace (also on a CPU, where only the host side is recorded).
 
     .venv/bin/python benchmarks/bench_render.py                                # everything this machine can run
     .venv/bin/python benchmarks/bench_render.py --configs warp-only,tiny --sizes 512
@@ -260,6 +264,63 @@ def profiled_split(overrides: dict, backends, *, frames: int, warmup: int) -> di
         for stage, ms in emitted.timings_ms.items():
             stages[stage] = stages.get(stage, 0.0) + ms
     return {stage: ms / max(timed, 1) for stage, ms in stages.items()}
+
+
+def busy_time(intervals: list[tuple[float, float]]) -> tuple[float, float]:
+    """``(busy, span)``: the length of the union of ``(start, end)`` intervals (kernels on several streams may
+    overlap: counted once) and of the span from the first start to the last end."""
+    busy, reach = 0.0, -math.inf
+    for start, end in sorted(intervals):
+        if end > reach:
+            busy += end - max(start, reach)
+            reach = end
+    span = max(end for _, end in intervals) - min(start for start, _ in intervals) if intervals else 0.0
+    return busy, span
+
+
+def device_activity(overrides: dict, backends, *, frames: int, warmup: int, trace: Path | None) -> dict:
+    """How busy the GPU is while the loop runs unsynchronised, from a ``torch.profiler`` trace of ``frames`` frames
+    after ``warmup`` (same loaded models): ``gpu_busy`` is the share of the traced kernels' span in which some
+    kernel runs (below 1: the GPU waited for the host; the profiler's own host cost makes it a little pessimistic),
+    ``gpu_kernel_ms`` the busy time per frame, ``top_kernels`` where it goes. ``trace``: also written there as a
+    gzipped Chrome trace (chrome://tracing, Perfetto). On a CPU only the trace is made (no kernels to time)."""
+    import gzip
+
+    from torch.profiler import ProfilerActivity, profile
+
+    from animator.render import frame_loop, prepare
+
+    config, plan = prepare(DEMO, overrides=overrides)
+    cuda = backends.device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    loop = frame_loop(plan, config, backends, start=0, stop=min(warmup + frames + 1, plan.frames))
+    for _ in range(warmup):
+        next(loop)
+    with profile(activities=activities) as recording:
+        traced = sum(1 for _ in zip(range(frames), loop))
+        if cuda:
+            torch.cuda.synchronize(backends.device)
+    loop.close()
+    if trace is not None:
+        trace.parent.mkdir(parents=True, exist_ok=True)
+        raw = trace.with_suffix("")  # profiler writes plain JSON; kept gzipped (a few MB instead of tens)
+        recording.export_chrome_trace(str(raw))
+        with open(raw, "rb") as plain, gzip.open(trace, "wb") as packed:
+            packed.writelines(plain)
+        raw.unlink()
+    if not cuda:
+        return {"gpu_busy": None, "gpu_kernel_ms": None, "top_kernels": None}
+    kernels = [(event.time_range.start, event.time_range.end, event.name) for event in recording.events()
+               if event.device_type == torch.autograd.DeviceType.CUDA and event.time_range.end > event.time_range.start]
+    if not kernels:
+        return {"gpu_busy": None, "gpu_kernel_ms": None, "top_kernels": None}
+    busy_us, span_us = busy_time([(start, end) for start, end, _ in kernels])
+    by_name: dict[str, float] = {}
+    for start, end, name in kernels:
+        by_name[name] = by_name.get(name, 0.0) + (end - start)
+    top = sorted(by_name.items(), key=lambda item: -item[1])[:8]
+    return {"gpu_busy": round(busy_us / span_us, 3), "gpu_kernel_ms": round(busy_us / 1e3 / traced, 2),
+            "top_kernels": {name[:80]: round(us / 1e3 / traced, 2) for name, us in top}}
 
 
 def rounded(stages: dict[str, float]) -> dict[str, float]:
@@ -608,6 +669,10 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
     if profiled:  # unsynchronised stage times on CUDA measure kernel launches, not work
         stages = profiled_split(overrides, backends, frames=min(args.frames, 12), warmup=args.warmup)
     stages["encode_io"] = max(steady["ms_per_frame"] - sum(stages.values()), 0.0)
+    activity = {}
+    if profiled or args.trace_dir:
+        trace = Path(args.trace_dir) / f"trace-{label}-{size}.json.gz" if args.trace_dir else None
+        activity = device_activity(overrides, backends, frames=min(args.frames, 4), warmup=args.warmup, trace=trace)
 
     floor = unet_floor_ms(backends.denoiser, setting, size, repeats=args.floor_repeats)
     floors = model_floors_ms(backends, setting, size, repeats=args.floor_repeats)
@@ -633,7 +698,7 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
         "steps": setting.steps, "denoise": round(setting.denoise, 3), "cfg": setting.cfg,
         "frames": steady["frames"], "warmup": args.warmup,
         "ms_per_frame": round(ours, 2), "fps": round(1000 / ours, 2),
-        "stages_ms": rounded(stages), "stages_profiled": profiled,
+        "stages_ms": rounded(stages), "stages_profiled": profiled, **activity,
         "unet_evals_nominal": setting.unet_evals, "unet_batch": setting.unet_batch,
         "unet_evals_per_frame": _round1(steady["unet_evals_per_frame"]),
         "unet_floor_ms": round(floor, 2), "ratio_to_unet_floor": round(ours / floor, 3),
@@ -767,8 +832,8 @@ def _cell(value, digits: int = 1) -> str:
 def table(rows: list[dict]) -> str:
     """The readable summary: one line per configuration."""
     header = ["config", "size", "device", "ms/frame", "fps", "UNet evals", "UNet floor ms", "ours/floor",
-              "FLOP bound", "models floor ms", "ours/models", "naive ms", "naive/ours", "peak GPU MB", "peak RSS MB",
-              "stages ms/frame"]
+              "FLOP bound", "models floor ms", "ours/models", "GPU busy", "naive ms", "naive/ours", "peak GPU MB",
+              "peak RSS MB", "stages ms/frame"]
     lines = [header]
     for row in rows:
         if "error" in row:
@@ -783,7 +848,7 @@ def table(rows: list[dict]) -> str:
                       evals_text, _cell(row.get("unet_floor_ms")), _cell(row.get("ratio_to_unet_floor"), 2),
                       _cell(row.get("flop_bound_ratio"), 2),
                       _cell(row.get("models_floor_ms")), _cell(row.get("ratio_to_models_floor"), 2),
-                      _cell(row.get("naive_ms_per_frame")), _cell(row.get("speedup_vs_naive"), 2),
+                      _cell(row.get("gpu_busy"), 2), _cell(row.get("naive_ms_per_frame")), _cell(row.get("speedup_vs_naive"), 2),
                       _cell(row.get("peak_gpu_mb"), 0), _cell(row.get("peak_rss_mb"), 0), stages])
     widths = [max(len(line[i]) for line in lines if len(line) > i and not line[3].startswith("skipped"))
               for i in range(len(header))]
@@ -829,6 +894,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--keep-going", action="store_true",
                         help="a quality/turbo configuration that fails prints an error row and the next one runs")
     parser.add_argument("--floor-repeats", type=int, default=5, help="repeats of the UNet floor timing (median)")
+    parser.add_argument("--trace-dir", default=None,
+                        help="write a torch.profiler Chrome trace of a few frames of each diffusion configuration "
+                             "here (trace-CONFIG-SIZE.json.gz; open in chrome://tracing or ui.perfetto.dev)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's own choice; 1 is kinder on a shared machine)")
     parser.add_argument("--json-only", action="store_true", help="print only the JSON lines (no table, no progress)")

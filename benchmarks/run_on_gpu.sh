@@ -5,7 +5,9 @@
 #
 # For a machine without the project's install (a lent GPU box): wheels in .whl/ (diffusers, kornia, kornia_rs,
 # imageio-ffmpeg, qoi, importlib_metadata, built for that machine's Python 3.12) are installed to /tmp/site first. Results: OUTDIR/bench.jsonl (one JSON line per
-# configuration), OUTDIR/bench.txt (the tables), OUTDIR/tests.txt. Environment: RUNS, TEST_TIMEOUT, SKIP_TESTS, RUN_TIMEOUT (see below).
+# configuration), OUTDIR/bench.txt (the tables), OUTDIR/tests.txt. Environment: RUNS, TEST_TIMEOUT, SKIP_TESTS, RUN_TIMEOUT (see below),
+# TRACES=1: also a profiler trace per configuration, OUTDIR/trace-CONFIG-SIZE.json.gz (the device tool returns at most
+# 8 files: with TRACES, at most 3 RUNS per call).
 set -u
 OUT=${1:-/tmp/animator-gpu}
 BUDGET=${2:-330}
@@ -45,6 +47,7 @@ for run in ${RUNS:-turbo:512 turbo-latent-small-depth:512 quality-latent:512 qua
     fi
     timeout "${RUN_TIMEOUT:-400}" python3 benchmarks/bench_render.py --configs "${run%%:*}" --sizes "${run##*:}" \
         --frames 24 --warmup 4 --naive-frames 6 --floor-repeats 5 --keep-going --models-dir /tmp/animator-models \
+        ${TRACES:+--trace-dir "$OUT"} \
         2> >(grep -v Warning | tail -40 >> "$OUT/bench.log") | tee -a "$OUT/bench.txt"
     grep '^{' "$OUT/bench.txt" | tail -1 >> "$OUT/bench.jsonl"
 done

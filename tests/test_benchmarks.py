@@ -6,6 +6,7 @@ and hold positive timings that add up. Speed itself is never asserted (shared CI
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -29,10 +30,15 @@ FRAMES = 3
 
 
 @pytest.fixture(scope="module")
-def rows() -> list[dict]:
+def traces(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("traces")
+
+
+@pytest.fixture(scope="module")
+def rows(traces) -> list[dict]:
     # One torch thread: the test shares 2 cores with the rest of the suite (and oversubscribed threads are slower).
     command = [sys.executable, str(SCRIPT), "--configs", "tiny,warp-only", "--frames", str(FRAMES), "--sizes", "64",
-               "--warmup", "1", "--threads", "1", "--floor-repeats", "2", "--json-only"]
+               "--warmup", "1", "--threads", "1", "--floor-repeats", "2", "--json-only", "--trace-dir", str(traces)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -107,6 +113,28 @@ def test_cpu_skips_full_size_configs_with_a_reason():
     assert result.returncode == 0, result.stderr[-4000:]
     (row,) = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert row["config"] == "quality" and row["size"] == "512x512" and "--cpu-full" in row["skipped"]
+
+
+def test_traces_are_written_per_diffusion_config(rows, traces):
+    """--trace-dir: a gzipped Chrome trace per diffusion configuration, holding the frame loop's operations; on the
+    CPU there are no kernels to time, so the GPU fields are empty."""
+    names = sorted(path.name for path in traces.iterdir())
+    assert names == [f"trace-tiny-{name}-64.json.gz" for name in ("quality", "turbo", "turbo-latent")]
+    with gzip.open(traces / names[1], "rt") as handle:
+        events = json.load(handle)["traceEvents"]
+    assert any(event.get("name") == "aten::grid_sampler_2d" for event in events)  # the warp ran while traced
+    for row in rows:
+        if row["config"].startswith("tiny-"):
+            assert row["gpu_busy"] is None and row["top_kernels"] is None
+
+
+def test_busy_time_counts_overlapping_kernels_once():
+    sys.path.insert(0, str(SCRIPT.parent))
+    from bench_render import busy_time
+
+    # 0-4 and 2-6 overlap (two streams): busy 6 of 0..6; then a gap to 10-11
+    assert busy_time([(2.0, 6.0), (0.0, 4.0), (10.0, 11.0), (3.0, 5.0)]) == (7.0, 11.0)
+    assert busy_time([]) == (0.0, 0.0)
 
 
 def test_bad_arguments_are_refused():
