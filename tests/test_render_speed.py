@@ -342,9 +342,11 @@ def test_compiled_regions_do_not_recompile_when_schedules_change_every_frame(key
     """Every per-frame value a compiled region sees (camera move, near/far, strengths, noise, contrast, sharpening)
     changes on every frame here. A value baked into a graph as a constant would trace a new graph each frame (on a
     GPU: seconds each, and past torch.compile's recompile limit the region silently runs eagerly): no compiled
-    function may be traced twice, and no frame after the first two may add a graph."""
+    function may be traced twice, and no frame after the first two may add a graph. Nor may a region write into
+    its inputs: CUDA graphs skip a function that mutates an input (it would run as loose kernels)."""
     import torch._dynamo.utils
 
+    from animator import compiling
     from animator.backends import speed
     from animator.events import FrameRendered
     from animator.render import render_frames
@@ -363,16 +365,27 @@ def test_compiled_regions_do_not_recompile_when_schedules_change_every_frame(key
     overrides = {"backends.denoise": str(tiny_model), "backends.device": "cpu", "backends.compile": "default",
                  "backends.depth": str(tmp_path / "tiny-dpt"), "mode": mode, "generation.feedback": feedback,
                  "frames": 8, **changing}
-    graphs_after_frame = []
+    graphs_after_frame, mutated, compile_call = [], set(), compiling.call
 
     def on_event(event):
         if isinstance(event, FrameRendered):
             graphs_after_frame.append(torch._dynamo.utils.counters["stats"]["unique_graphs"])
 
+    def version_checking_call(function, compile_mode, *args):
+        tensors = [arg for arg in args if isinstance(arg, torch.Tensor)]
+        before = [tensor.clone() for tensor in tensors]  # (inference tensors keep no version counter: compare values)
+        outputs = compile_call(function, compile_mode, *args)
+        if not all(torch.equal(tensor, copy) or torch.allclose(tensor, copy, rtol=0, atol=0, equal_nan=True)
+                   for tensor, copy in zip(tensors, before)):
+            mutated.add(function.__name__)
+        return outputs
+
+    monkeypatch.setattr(compiling, "call", version_checking_call)
     torch._dynamo.utils.counters.clear()
     with torch._dynamo.config.patch(error_on_recompile=True):  # any guard that fails on a later call raises
         frames = list(render_frames(keyframes, overrides=overrides, callbacks=[on_event]))
     assert len(frames) == 8 and graphs_after_frame[0] > 0
+    assert not mutated, f"compiled regions wrote into their inputs: {sorted(mutated)}"
     # frame k's event follows the making of frame k + 1; two frames in, every region has run with its inputs
     assert graphs_after_frame[2:] == [graphs_after_frame[2]] * 6, graphs_after_frame
 
