@@ -46,6 +46,12 @@ _BOUNDARY_BETA = 0.002
 # checks
 
 
+def _check_same_shape(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) -> None:
+    if a.shape != b.shape:
+        raise AnimatorError(f"{a_name} {tuple(a.shape)} and {b_name} {tuple(b.shape)} must have the same shape",
+                            field=b_name)
+
+
 def _check_same_grid(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) -> None:
     if a.shape[0] != b.shape[0] or a.shape[-2:] != b.shape[-2:]:
         raise AnimatorError(
@@ -179,11 +185,7 @@ def consistency_mask(
     """
     check_bchw(flow_fw, "flow_fw", channels=2)
     check_bchw(flow_bw, "flow_bw", channels=2)
-    if flow_fw.shape != flow_bw.shape:
-        raise AnimatorError(
-            f"flow_fw {tuple(flow_fw.shape)} and flow_bw {tuple(flow_bw.shape)} must have the same shape",
-            field="flow_bw",
-        )
+    _check_same_shape(flow_fw, "flow_fw", flow_bw, "flow_bw")
     if alpha < 0 or beta < 0:
         raise AnimatorError(f"alpha and beta must be >= 0, got alpha={alpha}, beta={beta}", field="alpha")
     flow_fw, flow_bw = flow_fw.float(), flow_bw.float()
@@ -301,11 +303,7 @@ def flow_tween(
     check_bchw(next_img, "next_img", channels=None)
     check_bchw(flow_prev_to_next, "flow_prev_to_next", channels=2)
     check_bchw(flow_next_to_prev, "flow_next_to_prev", channels=2)
-    if prev_img.shape != next_img.shape:
-        raise AnimatorError(
-            f"prev_img {tuple(prev_img.shape)} and next_img {tuple(next_img.shape)} must have the same shape",
-            field="next_img",
-        )
+    _check_same_shape(prev_img, "prev_img", next_img, "next_img")
     _check_same_grid(prev_img, "prev_img", flow_prev_to_next, "flow_prev_to_next")
     _check_same_grid(prev_img, "prev_img", flow_next_to_prev, "flow_next_to_prev")
     if not 0.0 <= float(position) <= 1.0:
