@@ -158,14 +158,51 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     for a GPU): a float frame with NaN or infinite values raises, read back in the same copy as the pixels."""
     if image.dtype == torch.uint8:
         return np.ascontiguousarray(image[0].permute(1, 2, 0).cpu().numpy())
+    flat, shape = _frame_bytes(image)
+    return _checked_frame(flat.cpu().numpy(), shape)
+
+
+def _frame_bytes(image: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
+    """The frame's HxWx3 bytes, flat, and one more byte: 1 when every value of ``image`` is finite."""
     pixels = image[0].clamp(0, 1).mul(255).round_().to(torch.uint8).permute(1, 2, 0)   # HxWx3 (NaN would give 0)
     finite = torch.isfinite(image).all().to(torch.uint8).view(1)
-    copied = torch.cat([pixels.reshape(-1), finite]).cpu().numpy()
+    return torch.cat([pixels.reshape(-1), finite]), tuple(pixels.shape)
+
+
+def _checked_frame(copied: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     if not copied[-1]:
         raise AnimatorError("a frame came out with NaN or infinite values", field="backends.dtype",
                             hint="half precision can overflow in some models and VAEs: try backends.dtype: "
                                  "bfloat16 or float32, or a VAE made for float16")
-    return copied[:-1].reshape(pixels.shape)
+    return copied[:-1].reshape(shape)
+
+
+class HostCopy:
+    """A frame's copy to the host (as :func:`to_uint8`), started now and waited for by :meth:`result`.
+
+    On CUDA the copy goes into pinned memory without waiting, behind the frame's own kernels, and an event marks its
+    end. The loop starts it before it queues the next frame: a copy started after that would wait, in the stream's
+    order, for the next frame's kernels too, and the GPU would idle while the host then queued the frame after.
+    Elsewhere the copy is made at once (a CPU has no queue to keep ahead of)."""
+
+    def __init__(self, image: torch.Tensor) -> None:
+        self._frame: np.ndarray | None = None
+        if image.device.type != "cuda" or image.dtype == torch.uint8:
+            self._frame = to_uint8(image)
+            return
+        self._flat, self._shape = _frame_bytes(image)  # (kept referenced until the copy has been waited for)
+        self._staging = torch.empty(self._flat.shape, dtype=torch.uint8, pin_memory=True)
+        self._staging.copy_(self._flat, non_blocking=True)
+        self._copied = torch.cuda.Event()
+        self._copied.record()
+
+    def result(self) -> np.ndarray:
+        """The (H,W,3) uint8 frame; waits for the copy (raises for a frame with NaN or infinite values)."""
+        if self._frame is None:
+            self._copied.synchronize()
+            self._frame = _checked_frame(self._staging.numpy(), self._shape)  # the array keeps the pinned buffer
+            self._flat = self._staging = None
+        return self._frame
 
 
 def quantize(image: torch.Tensor) -> torch.Tensor:
@@ -602,10 +639,10 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
     hybrid = InputVideo.for_hybrid(config, backends.device) if config.hybrid is not None else None
     last_checkpoint = [-float("inf")]
 
-    def emit(state_or_image, index: int, diffused: bool) -> Emitted:
+    def emit(state_or_image, index: int, diffused: bool, copy: HostCopy | None = None) -> Emitted:
         image = state_or_image.image if isinstance(state_or_image, FrameState) else state_or_image
         with timer("to_host"):
-            frame = to_uint8(image)
+            frame = (copy or HostCopy(image)).result()
         checkpoint = None
         if isinstance(state_or_image, FrameState):
             state_or_image.frame = frame
@@ -630,13 +667,17 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
     else:
         state, unsent = resume_state, None  # the resumed-from frame is in the video already
     for k0, k1 in plan.segments(state.index, stop):
-        # The next diffused frame is queued before this one is copied out: nothing in advance() waits for the
-        # device, so a GPU computes frame k1 while the host copies frame k0 and hands it to the encoder.
+        # Frame k0's copy to the host is started, then frame k1 is queued, then the copy is waited for: nothing in
+        # advance() waits for the device, so a GPU computes frame k1 while the host hands frame k0 to the encoder.
+        copy = None
+        if unsent is not None:
+            with timer("to_host"):
+                copy = HostCopy(unsent.image)
         nxt = advance(state, k1, plan, config, backends, timer, raw=video.frame(k1) if video else None,
                       hybrid_raw=hybrid.frame(k1) if hybrid else None)
         nxt.tracker = backends.tracker.snapshot() if backends.tracker is not None else None
         if unsent is not None:
-            yield emit(unsent, k0, True)
+            yield emit(unsent, k0, True, copy)
         residual = None
         if config.motion.cadence_flow and k1 - k0 > 1:
             with timer("flow"):

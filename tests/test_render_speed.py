@@ -292,6 +292,65 @@ def test_frames_read_back_from_the_device_only_where_they_must(keyframes, tiny_m
         assert _by_function(where) == expected_here, f"frame {index}: {where}"
 
 
+def test_a_frames_copy_to_the_host_starts_before_the_next_frame_is_queued(keyframes, tiny_model, monkeypatch):
+    """On a GPU a copy waits, in stream order, for every kernel queued before it: frame k's copy must be started
+    before frame k + 1's work is queued, and waited for only after, or the host would wait for frame k + 1 too and
+    the GPU would idle while the host queued frame k + 2. The order is the same on the CPU, so it is checked here."""
+    import importlib
+
+    render_module = importlib.import_module("animator.render")
+    order: list[str] = []
+    advance, host_copy = render_module.advance, render_module.HostCopy
+
+    class RecordingCopy(host_copy):
+        def __init__(self, image):
+            super().__init__(image)
+            self.index = len([entry for entry in order if entry.startswith("copy")])
+            order.append(f"copy {self.index}")
+
+        def result(self):
+            order.append(f"wait {self.index}")
+            return super().result()
+
+    def recording_advance(state, dst, *args, **kwargs):
+        order.append(f"queue {dst}")
+        return advance(state, dst, *args, **kwargs)
+
+    monkeypatch.setattr(render_module, "HostCopy", RecordingCopy)
+    monkeypatch.setattr(render_module, "advance", recording_advance)
+    frames = _render(keyframes, tiny_model, {"frames": 4})
+    assert len(frames) == 4
+    assert order == ["copy 0", "queue 1", "wait 0", "copy 1", "queue 2", "wait 1", "copy 2", "queue 3", "wait 2",
+                     "copy 3", "wait 3"], order
+
+
+def test_host_copy_gives_to_uint8s_frame_and_refuses_nan():
+    from animator.render import HostCopy, to_uint8
+
+    image = torch.rand(1, 3, 5, 7)
+    assert np.array_equal(HostCopy(image).result(), to_uint8(image))
+    image[0, 1, 2, 3] = float("nan")
+    with pytest.raises(AnimatorError, match="NaN or infinite"):
+        HostCopy(image).result()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_host_copy_on_cuda_matches_the_cpu_and_does_not_wait_when_started():
+    from animator.render import HostCopy, to_uint8
+
+    image = torch.rand(1, 3, 64, 96)
+    torch.cuda.set_sync_debug_mode("error")  # starting the copy must not make the host wait
+    try:
+        started = HostCopy(image.cuda())
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert np.array_equal(started.result(), to_uint8(image))
+    broken = image.clone()
+    broken[0, 0, 0, 0] = float("inf")
+    with pytest.raises(AnimatorError, match="NaN or infinite"):
+        HostCopy(broken.cuda()).result()
+
+
 def _by_function(where: dict) -> dict:
     """``"folder/file.py:line function"`` -> ``"file.py function"``: line numbers change with every edit."""
     counts: dict[str, int] = {}
