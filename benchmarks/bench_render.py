@@ -672,7 +672,11 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
     activity = {}
     if profiled or args.trace_dir:
         trace = Path(args.trace_dir) / f"trace-{label}-{size}.json.gz" if args.trace_dir else None
-        activity = device_activity(overrides, backends, frames=min(args.frames, 4), warmup=args.warmup, trace=trace)
+        try:
+            activity = device_activity(overrides, backends, frames=min(args.frames, 4), warmup=args.warmup,
+                                       trace=trace)
+        except Exception as exc:  # a profiler failure (CUPTI, CUDA graphs) must not cost the row its timings
+            activity = {"gpu_busy": None, "activity_error": f"{type(exc).__name__}: {exc}"[:300]}
 
     floor = unet_floor_ms(backends.denoiser, setting, size, repeats=args.floor_repeats)
     floors = model_floors_ms(backends, setting, size, repeats=args.floor_repeats)
