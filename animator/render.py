@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 import torch
 
+from animator.devices import upload
 from animator.errors import AnimatorError
 from animator.events import FrameRendered, RenderCallback, RenderFinished, RenderStarted
 from animator.plan import FrameParams, RenderPlan, make_plan
@@ -147,7 +148,8 @@ def to_tensor(frame: np.ndarray, device: torch.device) -> torch.Tensor:
     compiled model given another memory layout compiles (and on a GPU records) a second graph for it."""
     if not frame.flags.writeable:  # frames decoded by ffmpeg are read-only views of its buffer
         frame = frame.copy()
-    pixels = torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1)[None]
+    # uploaded without waiting for the GPU (video mode reads a frame while the previous one is still queued)
+    pixels = upload(torch.from_numpy(np.ascontiguousarray(frame)), device).permute(2, 0, 1)[None]
     return pixels.to(memory_format=torch.contiguous_format, dtype=torch.float32).div_(255)
 
 
