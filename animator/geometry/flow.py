@@ -110,8 +110,9 @@ def warp_by_flow(
     height, width = flow.shape[-2:]
     coords = pixel_grid(height, width, device=flow.device) + flow.float()  # Bx2xHxW, pixels
     # grid_sample with align_corners=True maps -1 and +1 to the centres of the first and last pixels.
-    scale = torch.tensor([max(width - 1, 1), max(height - 1, 1)], device=flow.device, dtype=torch.float32)
-    grid = (2.0 * coords / scale.view(1, 2, 1, 1) - 1.0).permute(0, 2, 3, 1)  # BxHxWx2
+    # divided by numbers, not by a tensor made here (on a GPU, an upload that waits for the queue)
+    grid = torch.stack([2.0 * coords[:, 0] / max(width - 1, 1) - 1.0,
+                        2.0 * coords[:, 1] / max(height - 1, 1) - 1.0], dim=-1)  # BxHxWx2
     source = image.float().expand(batch, -1, -1, -1)
     warped = F.grid_sample(source, grid, mode=mode, padding_mode=_PADDING[border], align_corners=True)
     return warped.to(image.dtype)
@@ -127,8 +128,7 @@ def resize_flow(flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if flow.shape[-2:] == (height, width):
         return flow
     resized = F.interpolate(flow, size=(height, width), mode="bilinear", align_corners=False)
-    scale = torch.tensor([width / flow.shape[-1], height / flow.shape[-2]], device=flow.device, dtype=flow.dtype)
-    return resized * scale.view(1, 2, 1, 1)
+    return torch.stack([resized[:, 0] * (width / flow.shape[-1]), resized[:, 1] * (height / flow.shape[-2])], dim=1)
 
 
 # --------------------------------------------------------------------------------------------------------------------

@@ -316,10 +316,12 @@ def _source_grid(z_dst: torch.Tensor, K: torch.Tensor, src_from_dst: torch.Tenso
     The pixel-to-[-1, 1] normalisation is folded into the projection's intrinsics: ``2 (u + 0.5) / W - 1``.
     """
     height, width = z_dst.shape[-2:]
-    scale = torch.tensor([2.0 / width, 2.0 / height, 1.0], dtype=K.dtype, device=K.device).view(1, 3, 1)
-    shift = torch.tensor([1.0 / width - 1.0, 1.0 / height - 1.0, 0.0], dtype=K.dtype, device=K.device)
-    K_grid = K * scale
-    K_grid[:, :, 2] += shift
+    # rows scaled and shifted by numbers, not by tensors made here: on a GPU a tensor made from host numbers is an
+    # upload that waits for everything queued before it
+    K_grid = torch.stack([K[:, 0] * (2.0 / width), K[:, 1] * (2.0 / height), K[:, 2]], dim=1)
+    shift = torch.zeros_like(K_grid)
+    shift[:, 0, 2], shift[:, 1, 2] = 1.0 / width - 1.0, 1.0 / height - 1.0
+    K_grid = K_grid + shift
     # unproject with the pixel intrinsics, project with the grid ones
     rays = _rays(K, height, width)
     if torch.compiler.is_compiling():  # traced code cannot write into strided views; the compiler fuses the stack
