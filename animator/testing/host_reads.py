@@ -6,9 +6,19 @@ queueing work ahead and the GPU idles while it catches up. A frame loop that sho
 has to keep these few and deliberate. They are the same calls on the CPU, so tests count them on the CPU, where
 there is no GPU to ask.
 
+A tensor made from host numbers straight on a device (``torch.tensor(values, device=d)``, ``torch.as_tensor``,
+``x.new_tensor``) is counted too: on a GPU it is a copy from ordinary host memory, which waits for the queue the
+same way. (Loop code makes such tensors on the host and hands them to :func:`animator.devices.upload`, which copies
+from pinned memory without waiting; made without a device, they are not counted.)
+
     >>> import torch
     >>> with HostReads() as reads:
     ...     _ = float(torch.ones(3).sum())
+    >>> reads.count
+    1
+    >>> with HostReads() as reads:
+    ...     _ = torch.tensor([1.0, 2.0], device="cpu")  # on a GPU: an upload that waits
+    ...     _ = torch.tensor([1.0, 2.0])                 # on the host: free
     >>> reads.count
     1
 """
@@ -30,11 +40,16 @@ _READS = {
 }
 
 
+# make a tensor from host data (new_tensor: on its own tensor's device, which in the loop is the render's)
+_MAKERS = {torch.tensor, torch.as_tensor, torch.Tensor.new_tensor}
+
+
 class HostReads(TorchFunctionMode):
     """Records every read-back inside the ``with`` block, by the first frame of the caller's code outside torch.
 
     ``count``: how many; ``where``: a Counter of ``"file:line function"`` strings, for telling which call it was.
-    A boolean-mask index (``x[mask]``) is counted too: its result's size depends on the values.
+    A boolean-mask index (``x[mask]``) is counted too: its result's size depends on the values; so is a tensor made
+    from host data with an explicit ``device`` (an upload that waits, on a GPU).
     """
 
     def __init__(self) -> None:
@@ -47,9 +62,18 @@ class HostReads(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if func in _READS or (func is torch.Tensor.__getitem__ and _has_bool_mask(args[1])):
+        if (func in _READS or (func is torch.Tensor.__getitem__ and _has_bool_mask(args[1]))
+                or (func in _MAKERS and _made_on_a_device(func, args, kwargs))):
             self.where[_caller()] += 1
         return func(*args, **kwargs)
+
+
+def _made_on_a_device(func, args: tuple, kwargs: dict) -> bool:
+    if func is torch.Tensor.new_tensor:
+        return True
+    data = args[0] if args else kwargs.get("data")
+    device = kwargs.get("device", args[2] if len(args) > 2 else None)  # as_tensor(data, dtype, device)
+    return device is not None and not isinstance(data, torch.Tensor)
 
 
 def _has_bool_mask(index) -> bool:
@@ -61,5 +85,5 @@ def _caller() -> str:
     for frame in reversed(traceback.extract_stack()):
         path = frame.filename.replace("\\", "/")
         if "/torch/" not in path and "/host_reads.py" not in path:
-            return f"{path.rsplit('/', 2)[-2]}/{path.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}"
+            return f"{'/'.join(path.rsplit('/', 2)[-2:])}:{frame.lineno} {frame.name}"  # folder/file
     return "?"

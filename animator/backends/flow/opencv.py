@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from animator.devices import upload
 from animator.errors import AnimatorError
 
 __all__ = ["DISFlow", "FarnebackFlow", "check_image_pair", "to_grey_uint8"]
@@ -39,14 +40,14 @@ def check_image_pair(source: torch.Tensor, target: torch.Tensor) -> None:
 
 def to_grey_uint8(images: torch.Tensor) -> np.ndarray:
     """``(B,3,H,W)`` float RGB in [0,1] -> ``(B,H,W)`` uint8 grey on the host (the luma is computed on-device)."""
-    weights = torch.tensor(_LUMA, device=images.device, dtype=torch.float32).view(1, 3, 1, 1)
+    weights = upload(torch.tensor(_LUMA, dtype=torch.float32), images.device).view(1, 3, 1, 1)  # without a GPU wait
     grey = (images.float().clamp(0.0, 1.0) * weights).sum(dim=1)  # BxHxW
     return (grey * 255.0).round_().to(torch.uint8).cpu().numpy()
 
 
 def _flows_to_tensor(flows: list[np.ndarray], device: torch.device) -> torch.Tensor:
     stacked = torch.from_numpy(np.stack(flows)).permute(0, 3, 1, 2)  # Bx2xHxW from BxHxWx2
-    return stacked.to(device=device, dtype=torch.float32).contiguous()
+    return upload(stacked.float(), device).contiguous()
 
 
 class DISFlow:
