@@ -196,7 +196,7 @@ class HostCopy:
         self._staging = torch.empty(self._flat.shape, dtype=torch.uint8, pin_memory=True)
         self._staging.copy_(self._flat, non_blocking=True)
         self._copied = torch.cuda.Event()
-        self._copied.record()
+        self._copied.record(torch.cuda.current_stream(image.device))  # the stream the copy went on (any GPU)
 
     def result(self) -> np.ndarray:
         """The (H,W,3) uint8 frame; waits for the copy (raises for a frame with NaN or infinite values)."""
