@@ -136,13 +136,28 @@ def test_a_compiled_transformers_depth_model_is_one_graph(tmp_path, monkeypatch,
     assert not torch._dynamo.utils.counters["graph_break"], dict(torch._dynamo.utils.counters["graph_break"])
 
 
+# every per-frame value a compiled region sees, changing on every frame
+CHANGING = {"motion.translation_x": "0:(10+3*t)", "motion.translation_z": "0:(5+2*t)",
+            "motion.rotation_3d_y": "0:(1+0.5*t)", "motion.near": "0:(200+10*t)", "motion.far": "0:(9000+100*t)",
+            "motion.zoom": "0:(1.01+0.002*t)", "motion.angle": "0:(0.5*t)", "generation.strength": "0:(0.5+0.03*t)",
+            "generation.noise": "0:(0.01+0.002*t)", "coherence.color": "lab", "coherence.color_strength": "0:(0.5+0.05*t)"}
+PIXEL_ONLY = {"generation.contrast": "0:(1+0.01*t)", "generation.sharpen_amount": "0:(0.1+0.02*t)"}
+
+
 @pytest.mark.parametrize("mode, feedback", [("3d", "image"), ("3d", "latent"), ("2d", "image"), ("2d", "latent")])
 def test_the_loops_compiled_regions_give_the_eager_frames(keyframes, tiny_model, tmp_path, monkeypatch, traced, mode,
                                                           feedback):
     """``backends.compile`` also compiles the loop's own tensor code (warps, colour matching, depth tracking, the
     latent move), each as one graph: a render with them compiled gives the eager render's frames. The models stay
     eager here (compiling them with TorchInductor takes minutes on a CPU; test_compiled_module_gives_the_eager_result
-    checks a compiled module), and the regions are traced with the aot_eager backend."""
+    checks a compiled module), and the regions are traced with the aot_eager backend.
+
+    Every value the regions see (camera move, near/far, strengths, noise, contrast, sharpening) changes on every
+    frame. A value baked into a graph as a constant would trace a new graph each frame (on a GPU: seconds each, and
+    past torch.compile's recompile limit the region silently runs eagerly): no compiled function may be traced
+    twice. Nor may a region write into its inputs: CUDA graphs skip a function that mutates an input."""
+    import torch._dynamo.utils
+
     from animator import compiling
     from animator.backends import speed
     from animator.testing.tiny_depth import make_tiny_dpt
@@ -151,22 +166,30 @@ def test_the_loops_compiled_regions_give_the_eager_frames(keyframes, tiny_model,
     monkeypatch.setattr(speed, "speed_up_depth", lambda *args, **kwargs: {})
     make_tiny_dpt(tmp_path / "tiny-dpt")
     overrides = {"backends.depth": str(tmp_path / "tiny-dpt"), "mode": mode, "generation.feedback": feedback,
-                 "coherence.color": "lab", "generation.noise": "0:(0.02)", "frames": 4}
+                 "frames": 5, **CHANGING, **(PIXEL_ONLY if feedback == "image" else {})}
     eager = _render(keyframes, tiny_model, overrides)
-    regions, compile_call = set(), compiling.call
+    regions, mutated, compile_call = set(), set(), compiling.call
 
     def recording_call(function, compile_mode, *args):
         if compile_mode is not None:
             regions.add(function.__name__)
-        return compile_call(function, compile_mode, *args)
+        tensors = [arg for arg in args if isinstance(arg, torch.Tensor)]
+        before = [tensor.clone() for tensor in tensors]  # (inference tensors keep no version counter: compare values)
+        outputs = compile_call(function, compile_mode, *args)
+        if not all(torch.allclose(tensor, copy, rtol=0, atol=0, equal_nan=True) for tensor, copy in zip(tensors, before)):
+            mutated.add(function.__name__)
+        return outputs
 
     monkeypatch.setattr(compiling, "call", recording_call)
-    compiled = _render(keyframes, tiny_model, {**overrides, "backends.compile": "default"})
+    torch._dynamo.utils.counters.clear()
+    with torch._dynamo.config.patch(error_on_recompile=True):  # any guard that fails on a later call raises
+        compiled = _render(keyframes, tiny_model, {**overrides, "backends.compile": "default"})
     expected = {"_warp"} | ({"_aligned_depth"} if mode == "3d" else set())
     expected |= {"latents_along_grid"} if (mode, feedback) == ("3d", "latent") else set()
     expected |= {"_match_on_the_line"} if feedback == "image" else set()
     assert expected <= regions, regions
-    assert len(compiled) == len(eager) == 4
+    assert not mutated, f"compiled regions wrote into their inputs: {sorted(mutated)}"
+    assert len(compiled) == len(eager) == 5
     # The first diffused frame: the same up to rounding (traced code may round differently in the last bit, which
     # can flip a pixel by one level). Later frames are not compared: a random tiny model in a feedback loop
     # amplifies such a flip (seen in 2D: 1, then 10, then 70 levels), whatever the code.
@@ -393,60 +416,6 @@ def test_cuda_frames_synchronise_only_where_they_must(keyframes, tiny_model, tmp
             torch.cuda.set_sync_debug_mode("default")
     steady = per_frame[2:]  # past the first frame and the first compile-free warm-up
     assert steady and all(len(sites) <= 3 for sites in steady), per_frame
-
-
-@pytest.mark.parametrize("mode, feedback", [("3d", "image"), ("3d", "latent"), ("2d", "image")])
-def test_compiled_regions_do_not_recompile_when_schedules_change_every_frame(keyframes, tiny_model, tmp_path,
-                                                                           monkeypatch, traced, mode, feedback):
-    """Every per-frame value a compiled region sees (camera move, near/far, strengths, noise, contrast, sharpening)
-    changes on every frame here. A value baked into a graph as a constant would trace a new graph each frame (on a
-    GPU: seconds each, and past torch.compile's recompile limit the region silently runs eagerly): no compiled
-    function may be traced twice, and no frame after the first two may add a graph. Nor may a region write into
-    its inputs: CUDA graphs skip a function that mutates an input (it would run as loose kernels)."""
-    import torch._dynamo.utils
-
-    from animator import compiling
-    from animator.backends import speed
-    from animator.events import FrameRendered
-    from animator.render import render_frames
-    from animator.testing.tiny_depth import make_tiny_dpt
-
-    monkeypatch.setattr(speed, "speed_up_denoiser", lambda *args, **kwargs: {})
-    monkeypatch.setattr(speed, "speed_up_depth", lambda *args, **kwargs: {})
-    make_tiny_dpt(tmp_path / "tiny-dpt")
-    changing = {"motion.translation_x": "0:(10+3*t)", "motion.translation_z": "0:(5+2*t)",
-                "motion.rotation_3d_y": "0:(1+0.5*t)", "motion.near": "0:(200+10*t)", "motion.far": "0:(9000+100*t)",
-                "motion.zoom": "0:(1.01+0.002*t)", "motion.angle": "0:(0.5*t)",
-                "generation.strength": "0:(0.5+0.03*t)", "generation.noise": "0:(0.01+0.002*t)",
-                "coherence.color": "lab", "coherence.color_strength": "0:(0.5+0.05*t)"}
-    if feedback == "image":
-        changing |= {"generation.contrast": "0:(1+0.01*t)", "generation.sharpen_amount": "0:(0.1+0.02*t)"}
-    overrides = {"backends.denoise": str(tiny_model), "backends.device": "cpu", "backends.compile": "default",
-                 "backends.depth": str(tmp_path / "tiny-dpt"), "mode": mode, "generation.feedback": feedback,
-                 "frames": 8, **changing}
-    graphs_after_frame, mutated, compile_call = [], set(), compiling.call
-
-    def on_event(event):
-        if isinstance(event, FrameRendered):
-            graphs_after_frame.append(torch._dynamo.utils.counters["stats"]["unique_graphs"])
-
-    def version_checking_call(function, compile_mode, *args):
-        tensors = [arg for arg in args if isinstance(arg, torch.Tensor)]
-        before = [tensor.clone() for tensor in tensors]  # (inference tensors keep no version counter: compare values)
-        outputs = compile_call(function, compile_mode, *args)
-        if not all(torch.equal(tensor, copy) or torch.allclose(tensor, copy, rtol=0, atol=0, equal_nan=True)
-                   for tensor, copy in zip(tensors, before)):
-            mutated.add(function.__name__)
-        return outputs
-
-    monkeypatch.setattr(compiling, "call", version_checking_call)
-    torch._dynamo.utils.counters.clear()
-    with torch._dynamo.config.patch(error_on_recompile=True):  # any guard that fails on a later call raises
-        frames = list(render_frames(keyframes, overrides=overrides, callbacks=[on_event]))
-    assert len(frames) == 8 and graphs_after_frame[0] > 0
-    assert not mutated, f"compiled regions wrote into their inputs: {sorted(mutated)}"
-    # frame k's event follows the making of frame k + 1; two frames in, every region has run with its inputs
-    assert graphs_after_frame[2:] == [graphs_after_frame[2]] * 6, graphs_after_frame
 
 
 @pytest.mark.parametrize("feedback", ["image", "latent"])
