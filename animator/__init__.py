@@ -13,6 +13,22 @@ import os as _os
 # torch loads MKL, which is why it lives here (the CLI and the library import this module before torch).
 _os.environ.setdefault("MKL_DYNAMIC", "FALSE")
 
+import logging as _logging  # noqa: E402
+
+
+class _NoTorchvisionFallbackNote(_logging.Filter):
+    """Drops transformers' "X requires torchvision (not installed); falling back to XPil ... Install torchvision"
+    notes, printed when diffusers imports the image processors of pipelines' safety checkers and feature
+    extractors. animator keeps torchvision out on purpose (pip brings a CUDA torch of several GB with it) and never
+    uses those processors, so the note would only send people to install it. Installed here, before anything of
+    animator's (backends, notebook helpers, test models) can import transformers."""
+
+    def filter(self, record: _logging.LogRecord) -> bool:
+        return "requires torchvision (not installed); falling back" not in record.getMessage()
+
+
+_logging.getLogger("transformers.utils.import_utils").addFilter(_NoTorchvisionFallbackNote())
+
 from animator.errors import AnimatorError  # noqa: E402
 
 __version__ = "0.1.0"

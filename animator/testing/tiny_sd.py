@@ -19,8 +19,6 @@ import json
 import os
 from pathlib import Path
 
-import animator.backends  # noqa: F401  (before transformers: its filter drops the "install torchvision" notes)
-
 __all__ = ["make_tiny_sd", "make_tiny_sdxl", "make_sd15_architecture", "make_tiny_tokenizer", "save_single_file"]
 
 # Text encoder width of the tiny models. SDXL concatenates two encoders' hidden states, so its UNet sees twice this.

@@ -10,8 +10,9 @@ import sys
 def test_no_install_torchvision_note_when_diffusers_loads():
     """transformers notes that its image processors fall back to PIL without torchvision and says to install it;
     animator keeps torchvision out on purpose (it brings a CUDA torch of several GB), so the note is dropped. The
-    note is printed once per process: a fresh interpreter sees it or not."""
-    code = ("import animator.backends.denoise\n"
+    note is printed once per process: a fresh interpreter sees it or not. ``import animator`` is all it takes (test
+    models and notebook helpers import transformers without the backends)."""
+    code = ("import animator\n"
             "from diffusers import StableDiffusionImg2ImgPipeline\n"
             "import transformers\n"
             "transformers.CLIPImageProcessor\n"
