@@ -366,9 +366,11 @@ def _match_linear(values: Tensor, reference_sorted: Tensor) -> Tensor:
 
     if values.device.type == "cpu" and not torch.compiler.is_compiling():
         counts = torch.bincount(bin_index, minlength=rows * _CDF_BINS)
-    else:  # bincount sizes its result by the largest index, read back from a GPU (a wait); a fixed-size sum instead
-        counts = torch.zeros(rows * _CDF_BINS, dtype=torch.int64, device=values.device)
-        counts.index_add_(0, bin_index, torch.ones_like(bin_index, dtype=torch.int64))
+    else:  # bincount sizes its result by the largest index, read back from a GPU (a wait); a fixed-size sum instead.
+        # int32, not int64: inductor has no atomic add for int64 and falls back to index_put's sort-based accumulate,
+        # which took 23 ms of a 34 ms turbo frame at 512x512 on an H100; int32 is one atomic add per value.
+        counts = torch.zeros(rows * _CDF_BINS, dtype=torch.int32, device=values.device)
+        counts.index_add_(0, bin_index, torch.ones_like(bin_index))
     counts = counts.view(batch, channels, _CDF_BINS)
     cdf_at_edges = torch.cat([counts.new_zeros(batch, channels, 1), counts.cumsum(-1)], dim=-1).to(values.dtype) / count
     curve = _quantiles(reference_sorted, cdf_at_edges)  # BxCx(bins+1): output value at each bin edge

@@ -52,10 +52,12 @@ def one_thread():
 @pytest.fixture
 def traced(monkeypatch):
     """animator.compiling with torch.compile's ``aot_eager`` backend: every compiled function is traced as the one
-    graph (``fullgraph``) TorchInductor would get, without its minute of code generation per function."""
+    graph (``fullgraph``) TorchInductor would get, without its minute of code generation per function. The graph
+    must also hold no accumulation TorchInductor would run with its slow fallback (``checked_aot_eager``)."""
     from animator import compiling
+    from animator.testing.traced import checked_aot_eager
 
-    monkeypatch.setattr(compiling, "BACKEND", "aot_eager")
+    monkeypatch.setattr(compiling, "BACKEND", checked_aot_eager)
     compiling.reset()
     yield
     compiling.reset()

@@ -326,12 +326,13 @@ def test_compiled_matching_is_one_graph_per_space_for_every_strength(traced, mon
     bincount's output size would raise) that gives the eager result; the per-frame strength is an input, not a
     constant, so a strength schedule does not compile a graph per value."""
     from animator import compiling
+    from animator.testing.traced import checked_aot_eager
 
     graphs = []
 
     def counting_backend(graph_module, example_inputs):
         graphs.append(graph_module)
-        return graph_module.forward
+        return checked_aot_eager(graph_module, example_inputs)
 
     monkeypatch.setattr(compiling, "BACKEND", counting_backend)
     image, reference = washed_out_warm(photo("astronaut", 64)), photo("coffee", 64)

@@ -362,9 +362,11 @@ def test_host_copy_on_cuda_matches_the_cpu_and_does_not_wait_when_started():
     from animator.render import HostCopy, to_uint8
 
     image = torch.rand(1, 3, 64, 96)
+    on_gpu = image.cuda()  # (an upload from pageable memory: itself a wait, so before the check)
+    torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")  # starting the copy must not make the host wait
     try:
-        started = HostCopy(image.cuda())
+        started = HostCopy(on_gpu)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert np.array_equal(started.result(), to_uint8(image))
