@@ -38,7 +38,9 @@ For each diffusion configuration the same run also measures
   ``StableDiffusionImg2ImgPipeline`` call with PIL in and PIL out, and a PNG save; ``speedup = naive / ours``.
 
 Timings are steady state: the first ``--warmup`` frames of every run are not counted; ms/frame covers the rest of
-the run up to the finished video (so encoding that lags behind is counted). The stage split is the loop's own
+the run up to the finished video (so encoding that lags behind is counted; ``finish_ms`` is the part after the
+last frame: x264 encoding what its look-ahead held, closing the file, paid once per render and here spread over
+the timed frames). The stage split is the loop's own
 ``timings_ms``; ``encode_io`` is the remainder (ffmpeg pipe, resume journal, checkpoints, waiting for them).
 On CUDA the split comes from a second, profiled pass (``frame_loop(profile=True)`` synchronises around stages).
 A third pass on CUDA traces a few frames with ``torch.profiler`` (unsynchronised, as rendered): ``gpu_busy``, the
@@ -200,7 +202,10 @@ class RenderProbe:
         # The loop queues frame k + 1 before it emits frame k: between the events of frames warmup - 1 and the last,
         # the UNet ran for the frames after `warmup`, one fewer than the timed frames.
         calls = self.unet_calls[warmup - 1:]
-        return {"ms_per_frame": ms_per_frame, "stages": stages, "frames": len(timed),
+        # What the run spent after its last frame (x264 encoding the frames its look-ahead held, closing the video,
+        # the run record): paid once per render, here spread over the timed frames' ms/frame
+        finish_ms = (self.finished.elapsed_s - self.frames[-1][0]) * 1000
+        return {"ms_per_frame": ms_per_frame, "finish_ms": finish_ms, "stages": stages, "frames": len(timed),
                 "unet_evals_per_frame": (calls[-1] - calls[0]) / max(len(timed) - 1, 1)}
 
 
@@ -363,7 +368,7 @@ def bench_warp_only(size: int, args, device: str, workdir: Path) -> dict:
         "depth_model": "offline", "frames": first["frames"], "warmup": args.warmup,
         "ms_per_frame": round(first["ms_per_frame"], 2), "fps": round(1000 / first["ms_per_frame"], 2),
         "stages_ms": rounded(stages), "stages_profiled": first["device"].startswith("cuda"),
-        "ms_per_frame_2n": round(second["ms_per_frame"], 2),
+        "finish_ms": round(first["finish_ms"], 1), "ms_per_frame_2n": round(second["ms_per_frame"], 2),
         "peak_rss_mb": _round1(first["peak_rss_mb"]),
         "memory": {"frames_n": first["frames"] + args.warmup, "peak_rss_mb_n": _round1(peaks[0]),
                    "frames_2n": second["frames"] + args.warmup, "peak_rss_mb_2n": _round1(peaks[1]),
@@ -701,7 +706,7 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
         "dtype": dtype, "speed": {**{key.split(".")[-1]: value for key, value in speed.items()}, "vae": setting.vae},
         "steps": setting.steps, "denoise": round(setting.denoise, 3), "cfg": setting.cfg,
         "frames": steady["frames"], "warmup": args.warmup,
-        "ms_per_frame": round(ours, 2), "fps": round(1000 / ours, 2),
+        "ms_per_frame": round(ours, 2), "fps": round(1000 / ours, 2), "finish_ms": round(steady["finish_ms"], 1),
         "stages_ms": rounded(stages), "stages_profiled": profiled, **activity,
         "unet_evals_nominal": setting.unet_evals, "unet_batch": setting.unet_batch,
         "unet_evals_per_frame": _round1(steady["unet_evals_per_frame"]),

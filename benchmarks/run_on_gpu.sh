@@ -28,7 +28,8 @@ python3 -c "import torch, diffusers, transformers, kornia, cv2, qoi, imageio_ffm
 # RUNS: configuration:size pairs, in order (turbo first: the 60 fps target). A pair starts only while fewer than
 # BUDGET seconds have passed since the script started; each is its own process (fresh compile caches and memory),
 # the model folders are built once. Seen on an H200 (session 2): a 512 pair took ~130 s, mostly compiling; quality
-# at 768 over 200 s. Since then the warp, the depth fit and colour matching compile too: RUN_TIMEOUT is 400.
+# at 768 over 200 s. On an H100 (session 6, the regions compiled too): turbo:512 and quality:512 ~180 s each, the
+# CUDA tests ~100 s, pip and the GPU's start ~30 s: one 600 s call holds two 512 rows and the tests.
 : > "$OUT/bench.jsonl"
 for run in ${RUNS:-turbo:512 turbo-latent-small-depth:512 quality-latent:512 quality:512 turbo-small-depth:512 turbo-latent:512 turbo:768 quality:768}; do
     if (( SECONDS > BUDGET )); then
@@ -37,7 +38,7 @@ for run in ${RUNS:-turbo:512 turbo-latent-small-depth:512 quality-latent:512 qua
         continue
     fi
     timeout "${RUN_TIMEOUT:-400}" python3 benchmarks/bench_render.py --configs "${run%%:*}" --sizes "${run##*:}" \
-        --frames 24 --warmup 4 --naive-frames 6 --floor-repeats 5 --keep-going --models-dir /tmp/animator-models \
+        --frames 48 --warmup 4 --naive-frames 6 --floor-repeats 5 --keep-going --models-dir /tmp/animator-models \
         ${TRACES:+--trace-dir "$OUT"} \
         2> >(grep -v Warning | tail -40 >> "$OUT/bench.log") | tee -a "$OUT/bench.txt"
     grep '^{' "$OUT/bench.txt" | tail -1 >> "$OUT/bench.jsonl"
