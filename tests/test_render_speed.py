@@ -110,6 +110,45 @@ def test_compiled_module_gives_the_eager_result():
     torch.testing.assert_close(module(x), expected)
 
 
+class _Block(torch.nn.Module):
+    """A model's own module (as a diffusers block is): a torch layer and a setting of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+        self.gain = 2.0
+
+    def forward(self, x):
+        return self.conv(x) * self.gain
+
+
+def test_a_compiled_model_checks_its_own_settings_but_not_torch_layers():
+    """Before each call a compiled model checks the guards of its graph; speed_up_module drops those on torch's own
+    layers (hundreds of parameters and settings in a UNet: most of the check's host time) and keeps the rest.
+
+    So: weights replaced by others of the same shape are used (graph inputs, read at each call); a torch layer's
+    setting changed after compiling is not looked at (the price: they are fixed once a model is compiled, as they
+    are after loading); a setting of the model's own module is, and traces the graph again."""
+    from torch._dynamo.exc import RecompileError
+
+    torch.manual_seed(0)
+    block = _Block()
+    x = torch.rand(1, 3, 8, 8)
+    speed_up_module(block, device=torch.device("cpu"), compile="default", backend="eager")
+    torch.testing.assert_close(block(x), block.conv(x) * 2.0)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        with torch.no_grad():
+            block.conv.weight = torch.nn.Parameter(torch.randn_like(block.conv.weight))
+        torch.testing.assert_close(block(x), block.conv(x) * 2.0)
+        block.conv.padding = (0, 0)
+        block(x)                            # not re-checked: no new trace (and so no RecompileError)
+        block.conv.padding = (1, 1)
+        block.gain = 3.0
+        with pytest.raises(RecompileError):
+            block(x)                        # re-checked: a new trace
+    torch.testing.assert_close(block(x), block.conv(x) * 3.0)
+
+
 @pytest.mark.parametrize("maker", ["make_tiny_dpt", "make_tiny_depth_anything"])
 def test_a_compiled_transformers_depth_model_is_one_graph(tmp_path, monkeypatch, maker):
     """transformers installs output-capturing hooks on a model's first call, under a lock dynamo cannot trace: DPT
