@@ -230,8 +230,10 @@ def _move_and_project(z: torch.Tensor, K: torch.Tensor, pose: torch.Tensor, rays
     # points behind the camera get a huge coordinate instead of a sign flip (they never count as inside)
     inv_z = torch.clamp(z_moved, min=1e-6, out=_workspace("inv_z", z.shape, z.dtype, z.device)).reciprocal_()
     out_u, out_v = out if out is not None else (x, y)
-    u = torch.addcmul(K[:, 0, 2].view(-1, 1, 1, 1), x.mul_(inv_z), K[:, 0, 0].view(-1, 1, 1, 1), out=out_u)
-    v = torch.addcmul(K[:, 1, 2].view(-1, 1, 1, 1), y.mul_(inv_z), K[:, 1, 1].view(-1, 1, 1, 1), out=out_v)
+    # (a multiply and an add, not one addcmul: addcmul(scalar, full, scalar) misses the CPU's vectorised loop and
+    # takes 3x as long at 512x512; compiled, both are the same fused kernel)
+    u = torch.mul(x.mul_(inv_z), K[:, 0, 0].view(-1, 1, 1, 1), out=out_u).add_(K[:, 0, 2].view(-1, 1, 1, 1))
+    v = torch.mul(y.mul_(inv_z), K[:, 1, 1].view(-1, 1, 1, 1), out=out_v).add_(K[:, 1, 2].view(-1, 1, 1, 1))
     return u, v, z_moved
 
 
@@ -409,9 +411,11 @@ def _sample_uint8(image: torch.Tensor, grid: torch.Tensor, mode: str, padding: s
     ``align_corners=False`` (both mirror about the outer pixel edges).
     """
     height, width = image.shape[-2:]
-    # normalised (align_corners=False) -> pixel coordinates: ((g + 1) * size - 1) / 2
-    half = grid.new_tensor([width / 2, height / 2])
-    maps = torch.addcmul(half - 0.5, grid, half).to(torch.float32).numpy()            # BxHxWx2
+    # normalised (align_corners=False) -> pixel coordinates: ((g + 1) * size - 1) / 2. Over rows of (x, y) pairs
+    # (scale and offset repeated along a row): a 2-long innermost axis keeps the CPU from vectorising (10x slower)
+    half = grid.new_tensor([width / 2, height / 2]).repeat(width)
+    rows = grid.reshape(grid.shape[0], height, width * 2)
+    maps = torch.addcmul(half - 0.5, rows, half).to(torch.float32).view(grid.shape).numpy()   # BxHxWx2
     results = []
     for item in range(image.shape[0]):
         planes = [image[item].permute(1, 2, 0)] if image.shape[1] <= 4 else [plane[..., None] for plane in image[item]]
