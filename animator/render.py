@@ -626,8 +626,10 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
                checkpoint_every_s: float | None = None) -> Iterator[Emitted]:
     """Yields frames ``start .. stop-1`` in order (from ``resume_state`` when resuming, else from the init).
 
-    Each diffused frame is made before the one before it is yielded: making a frame never waits for the device,
-    so on a GPU frame k + 1 computes while the host copies frame k out and the encoder takes it.
+    Every frame's copy to the host is started, then the next piece of work is queued (the next diffused frame
+    after a diffused one, the next in-between after an in-between), and only then is the copy waited for and the
+    frame yielded: making a frame never waits for the device, so on a GPU the next frame computes while the host
+    copies this one out and the encoder takes it.
 
     A diffused frame carries a checkpoint (the loop state to resume from) when ``checkpoint_every_s`` (default
     :data:`CHECKPOINT_EVERY_S`) seconds have passed since the last one, and the first diffused frame always does.
@@ -641,10 +643,9 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
     hybrid = InputVideo.for_hybrid(config, backends.device) if config.hybrid is not None else None
     last_checkpoint = [-float("inf")]
 
-    def emit(state_or_image, index: int, diffused: bool, copy: HostCopy | None = None) -> Emitted:
-        image = state_or_image.image if isinstance(state_or_image, FrameState) else state_or_image
+    def emit(state_or_image, index: int, diffused: bool, copy: HostCopy) -> Emitted:
         with timer("to_host"):
-            frame = (copy or HostCopy(image)).result()
+            frame = copy.result()
         checkpoint = None
         if isinstance(state_or_image, FrameState):
             state_or_image.frame = frame
@@ -660,6 +661,18 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
         # the stages run since the last event: in time order, so that they add up to the time between events
         return Emitted(index, frame, diffused, int(plan.seeds[index]), timer.take(), checkpoint)
 
+    # Frames whose copy to the host has started, oldest first: a copy waits, in the device's order, for all work
+    # queued before it, so it is started before the next frame is queued and waited for (hand_on) only after.
+    started: list[tuple[FrameState | torch.Tensor, int, bool, HostCopy]] = []
+
+    def start_copy(frame: FrameState | torch.Tensor, index: int, diffused: bool) -> None:
+        with timer("to_host"):
+            started.append((frame, index, diffused, HostCopy(frame.image if isinstance(frame, FrameState) else frame)))
+
+    def hand_on(keep: int = 0) -> Iterator[Emitted]:
+        while len(started) > keep:
+            yield emit(*started.pop(0))
+
     if resume_state is None:
         state = first_frame(plan, config, backends, start, video.frame(start) if video else None, timer)
         state.hybrid_raw = hybrid.frame(start) if hybrid else None
@@ -669,17 +682,12 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
     else:
         state, unsent = resume_state, None  # the resumed-from frame is in the video already
     for k0, k1 in plan.segments(state.index, stop):
-        # Frame k0's copy to the host is started, then frame k1 is queued, then the copy is waited for: nothing in
-        # advance() waits for the device, so a GPU computes frame k1 while the host hands frame k0 to the encoder.
-        copy = None
         if unsent is not None:
-            with timer("to_host"):
-                copy = HostCopy(unsent.image)
+            start_copy(unsent, k0, True)
         nxt = advance(state, k1, plan, config, backends, timer, raw=video.frame(k1) if video else None,
                       hybrid_raw=hybrid.frame(k1) if hybrid else None)
         nxt.tracker = backends.tracker.snapshot() if backends.tracker is not None else None
-        if unsent is not None:
-            yield emit(unsent, k0, True, copy)
+        yield from hand_on()  # frame k0 (and the last in-between before it) while frame k1 computes
         residual = None
         if config.motion.cadence_flow and k1 - k0 > 1:
             with timer("flow"):
@@ -687,10 +695,12 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
         for index in range(k0 + 1, k1):
             with timer("tween"):
                 image = tween(state, nxt, index, plan, config, residual, fade=backends.diffuses)
-            yield emit(image, index, False)
+            start_copy(image, index, False)
+            yield from hand_on(keep=1)  # the in-between before this one, while this one computes
         state = unsent = nxt
     if unsent is not None:
-        yield emit(unsent, unsent.index, True)
+        start_copy(unsent, unsent.index, True)
+    yield from hand_on()
 
 
 class InputVideo:

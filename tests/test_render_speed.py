@@ -341,28 +341,39 @@ def test_frames_read_back_from_the_device_only_where_they_must(keyframes, tiny_m
     with reads:
         for _ in render_frames(keyframes, overrides=overrides, callbacks=[take]):
             pass
-    # (a tween's event also carries the making of the diffused frame after it: it is made before the tweens)
     assert [index for index, _ in per_frame] == list(range(7))
-    expected = {"render.py to_uint8": 1}
+    # Frames are counted when their events come, and on the CPU a frame's copy is made when it starts. The tween
+    # (odd frame) is handed on after the next diffused frame's copy has started and the one after it is queued:
+    # its event carries its own copy, the next diffused frame's, and the making of the diffused frame after that.
+    # The diffused frames' events then carry nothing. One copy per frame in all.
     for index, where in per_frame[1:]:
-        # the event of diffused frame k carries the making of diffused frame k + 2 (tweens' events carry none)
-        makes_a_frame = index % 2 == 0 and index + 2 < 7
-        if holes == "repaint" and makes_a_frame:
-            expected_here = {**expected, "diffusers_backend.py _sample": 1}
-        else:
-            expected_here = expected
-        assert _by_function(where) == expected_here, f"frame {index}: {where}"
+        expected = {}
+        if index % 2:
+            expected = {"render.py to_uint8": 2}
+            if holes == "repaint" and index + 3 < 7:
+                expected["diffusers_backend.py _sample"] = 1
+        assert _by_function(where) == expected, f"frame {index}: {where}"
 
 
-def test_a_frames_copy_to_the_host_starts_before_the_next_frame_is_queued(keyframes, tiny_model, monkeypatch):
+@pytest.mark.parametrize("cadence, expected", [
+    (1, ["copy 0", "queue 1", "wait 0", "copy 1", "queue 2", "wait 1", "copy 2", "queue 3", "wait 2", "copy 3",
+         "wait 3"]),
+    # in-betweens: each one's copy is waited for after the next in-between (or the next diffused frame) is queued
+    (3, ["copy 0", "queue 3", "wait 0", "tween 1", "copy 1", "tween 2", "copy 2", "wait 1", "copy 3", "queue 6",
+         "wait 2", "wait 3", "tween 4", "copy 4", "tween 5", "copy 5", "wait 4", "copy 6", "wait 5", "wait 6"]),
+])
+def test_a_frames_copy_to_the_host_starts_before_the_next_frame_is_queued(keyframes, tiny_model, monkeypatch,
+                                                                         cadence, expected):
     """On a GPU a copy waits, in stream order, for every kernel queued before it: frame k's copy must be started
     before frame k + 1's work is queued, and waited for only after, or the host would wait for frame k + 1 too and
-    the GPU would idle while the host queued frame k + 2. The order is the same on the CPU, so it is checked here."""
+    the GPU would idle while the host queued frame k + 2. With a cadence the same holds from one in-between to the
+    next. The order is the same on the CPU, so it is checked here (copies are numbered in the order they start,
+    which is the frames' order)."""
     import importlib
 
     render_module = importlib.import_module("animator.render")
     order: list[str] = []
-    advance, host_copy = render_module.advance, render_module.HostCopy
+    advance, host_copy, tween = render_module.advance, render_module.HostCopy, render_module.tween
 
     class RecordingCopy(host_copy):
         def __init__(self, image):
@@ -378,12 +389,16 @@ def test_a_frames_copy_to_the_host_starts_before_the_next_frame_is_queued(keyfra
         order.append(f"queue {dst}")
         return advance(state, dst, *args, **kwargs)
 
+    def recording_tween(prev, nxt, index, *args, **kwargs):
+        order.append(f"tween {index}")
+        return tween(prev, nxt, index, *args, **kwargs)
+
     monkeypatch.setattr(render_module, "HostCopy", RecordingCopy)
     monkeypatch.setattr(render_module, "advance", recording_advance)
-    frames = _render(keyframes, tiny_model, {"frames": 4})
-    assert len(frames) == 4
-    assert order == ["copy 0", "queue 1", "wait 0", "copy 1", "queue 2", "wait 1", "copy 2", "queue 3", "wait 2",
-                     "copy 3", "wait 3"], order
+    monkeypatch.setattr(render_module, "tween", recording_tween)
+    frames = _render(keyframes, tiny_model, {"frames": 7 if cadence > 1 else 4, "cadence": cadence})
+    assert len(frames) == (7 if cadence > 1 else 4)
+    assert order == expected, order
 
 
 def test_host_copy_gives_to_uint8s_frame_and_refuses_nan():
