@@ -40,7 +40,8 @@ For each diffusion configuration the same run also measures
 Timings are steady state: the first ``--warmup`` frames of every run are not counted; ms/frame covers the rest of
 the run up to the finished video (so encoding that lags behind is counted; ``finish_ms`` is the part after the
 last frame: x264 encoding what its look-ahead held, closing the file, paid once per render and here spread over
-the timed frames). The stage split is the loop's own
+the timed frames; ``frame_interval_ms`` leaves it out: the time between the frames' events, what a long render
+settles at while the encoder keeps up). The stage split is the loop's own
 ``timings_ms``; ``encode_io`` is the remainder (ffmpeg pipe, resume journal, checkpoints, waiting for them).
 On CUDA the split comes from a second, profiled pass (``frame_loop(profile=True)`` synchronises around stages).
 A third pass on CUDA traces a few frames with ``torch.profiler`` (unsynchronised, as rendered): ``gpu_busy``, the
@@ -205,7 +206,12 @@ class RenderProbe:
         # What the run spent after its last frame (x264 encoding the frames its look-ahead held, closing the video,
         # the run record): paid once per render, here spread over the timed frames' ms/frame
         finish_ms = (self.finished.elapsed_s - self.frames[-1][0]) * 1000
-        return {"ms_per_frame": ms_per_frame, "finish_ms": finish_ms, "stages": stages, "frames": len(timed),
+        # The same frames between frame events, without that one-time end: the rate a long render settles at when
+        # the encoder keeps up (it does on a GPU machine; on a small CPU, where it does not, the backlog shows only
+        # once the queue is full, so ms_per_frame is the figure there)
+        interval_ms = (self.frames[-1][0] - self.frames[warmup - 1][0]) * 1000 / len(timed)
+        return {"ms_per_frame": ms_per_frame, "finish_ms": finish_ms, "frame_interval_ms": interval_ms,
+                "stages": stages, "frames": len(timed),
                 "unet_evals_per_frame": (calls[-1] - calls[0]) / max(len(timed) - 1, 1)}
 
 
@@ -368,7 +374,8 @@ def bench_warp_only(size: int, args, device: str, workdir: Path) -> dict:
         "depth_model": "offline", "frames": first["frames"], "warmup": args.warmup,
         "ms_per_frame": round(first["ms_per_frame"], 2), "fps": round(1000 / first["ms_per_frame"], 2),
         "stages_ms": rounded(stages), "stages_profiled": first["device"].startswith("cuda"),
-        "finish_ms": round(first["finish_ms"], 1), "ms_per_frame_2n": round(second["ms_per_frame"], 2),
+        "finish_ms": round(first["finish_ms"], 1), "frame_interval_ms": round(first["frame_interval_ms"], 2),
+        "ms_per_frame_2n": round(second["ms_per_frame"], 2),
         "peak_rss_mb": _round1(first["peak_rss_mb"]),
         "memory": {"frames_n": first["frames"] + args.warmup, "peak_rss_mb_n": _round1(peaks[0]),
                    "frames_2n": second["frames"] + args.warmup, "peak_rss_mb_2n": _round1(peaks[1]),
@@ -707,6 +714,7 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
         "steps": setting.steps, "denoise": round(setting.denoise, 3), "cfg": setting.cfg,
         "frames": steady["frames"], "warmup": args.warmup,
         "ms_per_frame": round(ours, 2), "fps": round(1000 / ours, 2), "finish_ms": round(steady["finish_ms"], 1),
+        "frame_interval_ms": round(steady["frame_interval_ms"], 2),
         "stages_ms": rounded(stages), "stages_profiled": profiled, **activity,
         "unet_evals_nominal": setting.unet_evals, "unet_batch": setting.unet_batch,
         "unet_evals_per_frame": _round1(steady["unet_evals_per_frame"]),
@@ -840,7 +848,7 @@ def _cell(value, digits: int = 1) -> str:
 
 def table(rows: list[dict]) -> str:
     """The readable summary: one line per configuration."""
-    header = ["config", "size", "device", "ms/frame", "fps", "UNet evals", "UNet floor ms", "ours/floor",
+    header = ["config", "size", "device", "ms/frame", "fps", "interval ms", "UNet evals", "UNet floor ms", "ours/floor",
               "FLOP bound", "models floor ms", "ours/models", "GPU busy", "naive ms", "naive/ours", "peak GPU MB",
               "peak RSS MB", "stages ms/frame"]
     lines = [header]
@@ -854,7 +862,7 @@ def table(rows: list[dict]) -> str:
         evals_text = "-" if "unet_evals_nominal" not in row else f"{_cell(evals)} ({row['unet_evals_nominal']}x{row['unet_batch']})"
         stages = " ".join(f"{name} {ms:.1f}" for name, ms in row["stages_ms"].items())
         lines.append([row["config"], row["size"], row["device"], _cell(row["ms_per_frame"]), _cell(row["fps"]),
-                      evals_text, _cell(row.get("unet_floor_ms")), _cell(row.get("ratio_to_unet_floor"), 2),
+                      _cell(row.get("frame_interval_ms")), evals_text, _cell(row.get("unet_floor_ms")), _cell(row.get("ratio_to_unet_floor"), 2),
                       _cell(row.get("flop_bound_ratio"), 2),
                       _cell(row.get("models_floor_ms")), _cell(row.get("ratio_to_models_floor"), 2),
                       _cell(row.get("gpu_busy"), 2), _cell(row.get("naive_ms_per_frame")), _cell(row.get("speedup_vs_naive"), 2),

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_render.py"
 
 COMMON_KEYS = {"config", "size", "device", "model", "depth_model", "frames", "warmup", "ms_per_frame", "fps",
-               "finish_ms", "stages_ms", "peak_rss_mb"}
+               "finish_ms", "frame_interval_ms", "stages_ms", "peak_rss_mb"}
 DIFFUSION_KEYS = COMMON_KEYS | {"dtype", "steps", "denoise", "cfg", "stages_profiled", "unet_evals_nominal",
                                 "unet_batch", "unet_evals_per_frame", "unet_floor_ms", "ratio_to_unet_floor",
                                 "naive_ms_per_frame", "naive_unet_evals_per_frame", "speedup_vs_naive", "peak_gpu_mb",
@@ -60,6 +60,9 @@ def test_warp_only_row(rows):
     assert row["frames"] == FRAMES and row["warmup"] == 1
     assert row["ms_per_frame"] > 0 and row["ms_per_frame_2n"] > 0
     assert 0 < row["finish_ms"] < row["ms_per_frame"] * row["frames"]  # closing the video: a part of the total
+    # the frames' events and the end add up to the run (to rounding)
+    assert row["frame_interval_ms"] * row["frames"] + row["finish_ms"] == pytest.approx(
+        row["ms_per_frame"] * row["frames"], rel=0.01, abs=0.5)
     assert row["fps"] == pytest.approx(1000 / row["ms_per_frame"], rel=0.01)
     # Three timed frames of a warp-only render are tweens: the anchor they are warped from (8 frames on) is made
     # before frame 0 is sent to the encoder, in the warm-up.
