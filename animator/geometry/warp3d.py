@@ -413,8 +413,9 @@ def _sample_uint8(image: torch.Tensor, grid: torch.Tensor, mode: str, padding: s
     height, width = image.shape[-2:]
     # normalised (align_corners=False) -> pixel coordinates: ((g + 1) * size - 1) / 2. Over rows of (x, y) pairs
     # (scale and offset repeated along a row): a 2-long innermost axis keeps the CPU from vectorising (10x slower)
-    half = grid.new_tensor([width / 2, height / 2]).repeat(width)
-    rows = grid.reshape(grid.shape[0], height, width * 2)
+    batch, out_height, out_width, _ = grid.shape   # the output's size (the image's scales the coordinates)
+    half = grid.new_tensor([width / 2, height / 2]).repeat(out_width)
+    rows = grid.reshape(batch, out_height, out_width * 2)
     maps = torch.addcmul(half - 0.5, rows, half).to(torch.float32).view(grid.shape).numpy()   # BxHxWx2
     results = []
     for item in range(image.shape[0]):
@@ -422,7 +423,7 @@ def _sample_uint8(image: torch.Tensor, grid: torch.Tensor, mode: str, padding: s
         remapped = [cv2.remap(np.ascontiguousarray(plane.numpy()), maps[item], None, _CV_INTERPOLATION[mode],
                               borderMode=_CV_BORDER[padding]) for plane in planes]
         result = remapped[0] if len(remapped) == 1 else np.stack(remapped, axis=-1)
-        results.append(result.reshape(height, width, -1))
+        results.append(result.reshape(out_height, out_width, -1))
     # BxCxHxW over HxWxC memory (channels-last): handing the frame on as HxWxC needs no transposing copy
     return torch.from_numpy(np.stack(results) if len(results) > 1 else results[0][None]).permute(0, 3, 1, 2)
 

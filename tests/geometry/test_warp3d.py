@@ -280,6 +280,24 @@ def test_uint8_frames_warp_like_float_frames_rounded(scene, fill, sampling):
     assert psnr(warped.double() / 255, expected.double(), valid) >= 40.0
 
 
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_opencv_sampling_of_8_bit_frames_matches_grid_sample_for_any_output_size(mode):
+    """OpenCV's maps are built from a grid whose size (the output's) need not be the image's: same pixels as
+    grid_sample on the float frame, rounded, within OpenCV's fixed-point interpolation."""
+    from animator.geometry.resample import resample
+    from animator.geometry.warp3d import _sample
+
+    generator = torch.Generator().manual_seed(0)
+    smooth = torch.nn.functional.interpolate(torch.rand(1, 3, 3, 5, generator=generator), size=(12, 20),
+                                             mode="bilinear", align_corners=False)
+    frame = (smooth * 255).round().to(torch.uint8)                            # 1x3x12x20
+    grid = torch.rand(1, 7, 9, 2, generator=generator) * 1.8 - 0.9           # 7x9 output, inside the image
+    warped = _sample(frame, grid, mode, "border")
+    expected = resample(frame.float(), grid, mode=mode, padding="border").round().clamp(0, 255)
+    assert warped.shape == (1, 3, 7, 9)
+    assert (warped.float() - expected).abs().max() <= 2
+
+
 def test_uint8_frames_refuse_what_opencv_cannot_do(scene):
     _, K, image, depth = scene
     frame = (image.float() * 255).to(torch.uint8)
