@@ -848,8 +848,8 @@ def _cell(value, digits: int = 1) -> str:
 
 def table(rows: list[dict]) -> str:
     """The readable summary: one line per configuration."""
-    header = ["config", "size", "device", "ms/frame", "fps", "interval ms", "UNet evals", "UNet floor ms", "ours/floor",
-              "FLOP bound", "models floor ms", "ours/models", "GPU busy", "naive ms", "naive/ours", "peak GPU MB",
+    header = ["config", "size", "device", "ms/frame", "fps", "interval ms", "UNet evals", "UNet floor ms",
+              "ours/floor", "FLOP bound", "models floor ms", "ours/models", "GPU busy", "naive ms", "naive/ours", "peak GPU MB",
               "peak RSS MB", "stages ms/frame"]
     lines = [header]
     for row in rows:
@@ -862,7 +862,8 @@ def table(rows: list[dict]) -> str:
         evals_text = "-" if "unet_evals_nominal" not in row else f"{_cell(evals)} ({row['unet_evals_nominal']}x{row['unet_batch']})"
         stages = " ".join(f"{name} {ms:.1f}" for name, ms in row["stages_ms"].items())
         lines.append([row["config"], row["size"], row["device"], _cell(row["ms_per_frame"]), _cell(row["fps"]),
-                      _cell(row.get("frame_interval_ms")), evals_text, _cell(row.get("unet_floor_ms")), _cell(row.get("ratio_to_unet_floor"), 2),
+                      _cell(row.get("frame_interval_ms")), evals_text, _cell(row.get("unet_floor_ms")),
+                      _cell(row.get("ratio_to_unet_floor"), 2),
                       _cell(row.get("flop_bound_ratio"), 2),
                       _cell(row.get("models_floor_ms")), _cell(row.get("ratio_to_models_floor"), 2),
                       _cell(row.get("gpu_busy"), 2), _cell(row.get("naive_ms_per_frame")), _cell(row.get("speedup_vs_naive"), 2),
