@@ -100,7 +100,7 @@ def load_backends(config: "AnimationConfig") -> Backends:
     dtype = pick_dtype(device, b.dtype)
     denoiser = load_denoiser(b.denoise, device=device, dtype=dtype, vae=b.vae, model_config=b.model_config,
                              lora=tuple((entry.path, entry.scale) for entry in b.lora), sampler=b.sampler)
-    speed_up_denoiser(denoiser, compile=b.compile, channels_last=b.channels_last)
+    speed_up_denoiser(denoiser, compile=b.compile, channels_last=b.channels_last, subpixel_upsample=b.subpixel_upsample)
     if hasattr(denoiser, "check_values"):
         denoiser.check_values = False  # every finished frame is checked once (to_uint8): no read-back per input
     backends = Backends(device=device, denoiser=denoiser, diffuses=(b.denoise or "none") != "none")

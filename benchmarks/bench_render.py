@@ -26,7 +26,8 @@ Configurations (``--configs``):
 For each diffusion configuration the same run also measures
 
 - the UNet floor: the bare UNet evaluations of that configuration (same module, dtype and batch, CFG included),
-  timed with ``torch.cuda.synchronize`` + ``perf_counter``; ``ratio = ours / floor``;
+  timed with ``torch.cuda.synchronize`` + ``perf_counter``; ``ratio_to_unet_floor = ours / floor`` (and
+  ``interval_ratio_to_unet_floor``: ``frame_interval_ms / floor``, the ratio of a long render);
 - the other models bare, the same way: the VAE (decode, plus encode with image feedback) and the depth model at
   its configured input; ``models_floor_ms`` = UNet floor + VAE + depth / depth_every, the frame's cost if the loop
   between the models were free (``ratio_to_models_floor``: what the loop itself adds);
@@ -516,8 +517,13 @@ def model_gflops(backends, setting: Diffusion, size: int) -> dict[str, float]:
     def meta(*shape):
         return torch.empty(*shape, device="meta")
 
+    from animator.backends.subpixel import use_subpixel_upsampling, uses_subpixel_upsampling
+
     pipe = backends.denoiser.pipe
     unet, vae = on_meta(pipe.unet), on_meta(pipe.vae)
+    for loaded, copy in ((pipe.unet, unet), (pipe.vae, vae)):
+        if uses_subpixel_upsampling(loaded):  # count the arithmetic the render's layers run
+            use_subpixel_upsampling(copy)
     latent = size // backends.denoiser.vae_scale_factor
     batch = setting.unet_batch
     per_eval = gflop(lambda: unet(meta(batch, unet.config.in_channels, latent, latent), torch.tensor(500.0),
@@ -646,6 +652,7 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
     used where the setting asks for the tiny VAE; ``label``: the row's configuration name.
     """
     speed = {"backends.compile": compile_setting(args.compile, device), "backends.channels_last": True,
+             "backends.subpixel_upsample": args.subpixel_upsample == "on",
              "backends.vae": str(tiny_vae) if setting.vae == "tiny" else setting.vae,
              "backends.depth_every": setting.depth_every, "backends.depth_resolution": setting.depth_resolution,
              "generation.holes": "fill", "generation.feedback": setting.feedback}
@@ -719,6 +726,7 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
         "unet_evals_nominal": setting.unet_evals, "unet_batch": setting.unet_batch,
         "unet_evals_per_frame": _round1(steady["unet_evals_per_frame"]),
         "unet_floor_ms": round(floor, 2), "ratio_to_unet_floor": round(ours / floor, 3),
+        "interval_ratio_to_unet_floor": round(steady["frame_interval_ms"] / floor, 3),
         **{key: round(ms, 2) for key, ms in floors.items()},
         "models_floor_ms": round(models_floor, 2), "ratio_to_models_floor": round(ours / models_floor, 3),
         **flops,
@@ -849,7 +857,7 @@ def _cell(value, digits: int = 1) -> str:
 def table(rows: list[dict]) -> str:
     """The readable summary: one line per configuration."""
     header = ["config", "size", "device", "ms/frame", "fps", "interval ms", "UNet evals", "UNet floor ms",
-              "ours/floor", "FLOP bound", "models floor ms", "ours/models", "GPU busy", "naive ms", "naive/ours", "peak GPU MB",
+              "ours/floor", "interval/floor", "FLOP bound", "models floor ms", "ours/models", "GPU busy", "naive ms", "naive/ours", "peak GPU MB",
               "peak RSS MB", "stages ms/frame"]
     lines = [header]
     for row in rows:
@@ -863,7 +871,7 @@ def table(rows: list[dict]) -> str:
         stages = " ".join(f"{name} {ms:.1f}" for name, ms in row["stages_ms"].items())
         lines.append([row["config"], row["size"], row["device"], _cell(row["ms_per_frame"]), _cell(row["fps"]),
                       _cell(row.get("frame_interval_ms")), evals_text, _cell(row.get("unet_floor_ms")),
-                      _cell(row.get("ratio_to_unet_floor"), 2),
+                      _cell(row.get("ratio_to_unet_floor"), 2), _cell(row.get("interval_ratio_to_unet_floor"), 2),
                       _cell(row.get("flop_bound_ratio"), 2),
                       _cell(row.get("models_floor_ms")), _cell(row.get("ratio_to_models_floor"), 2),
                       _cell(row.get("gpu_busy"), 2), _cell(row.get("naive_ms_per_frame")), _cell(row.get("speedup_vs_naive"), 2),
@@ -904,6 +912,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         help="timed frames of the naive baseline (default: --frames, at most 12)")
     parser.add_argument("--compile", default="auto", choices=("auto", "none", "default", "cudagraphs"),
                         help="backends.compile for quality/turbo (auto: cudagraphs on CUDA, none on the CPU)")
+    parser.add_argument("--subpixel-upsample", default="on", choices=("on", "off"),
+                        help="backends.subpixel_upsample for quality/turbo (default on, as in renders)")
     parser.add_argument("--time-budget-s", type=float, default=None,
                         help="start no further quality/turbo configuration after this many seconds (rows say skipped)")
     parser.add_argument("--models-dir", default=None,

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# One GPU session's checks, as one command: bench_render's turbo and quality rows, then the CUDA-only tests.
+# One GPU session's checks, as one command: bench_upsample, bench_render's turbo and quality rows, then the CUDA-only
+# tests.
 #
 #   bash benchmarks/run_on_gpu.sh OUTDIR [BUDGET_S]
 #
 # For a machine without the project's install (a lent GPU box): wheels in .whl/ (diffusers, kornia, kornia_rs,
-# imageio-ffmpeg, qoi, importlib_metadata, built for that machine's Python 3.12) are installed to /tmp/site first. Results: OUTDIR/bench.jsonl (one JSON line per
+# imageio-ffmpeg, qoi, importlib_metadata, built for that machine's Python 3.12) are installed to /tmp/site first. Results: OUTDIR/upsample.txt, OUTDIR/bench.jsonl (one JSON line per
 # configuration), OUTDIR/bench.txt (the tables), OUTDIR/tests.txt. Environment: RUNS, END_S, SKIP_TESTS, RUN_TIMEOUT (see below),
 # TRACES=1: also a profiler trace per configuration, OUTDIR/trace-CONFIG-SIZE.json.gz (the device tool returns at most
 # 8 files: with TRACES, at most 3 RUNS per call).
@@ -31,6 +32,11 @@ python3 -c "import torch, diffusers, transformers, kornia, cv2, qoi, imageio_ffm
 # the model folders are built once. Seen on an H200 (session 2): a 512 pair took ~130 s, mostly compiling; quality
 # at 768 over 200 s. On an H100 (session 6, the regions compiled too): turbo:512 and quality:512 ~180 s each, the
 # CUDA tests ~100 s, pip and the GPU's start ~30 s: one 600 s call holds two 512 rows and the tests.
+# sub-pixel upsampling against diffusers' layers, eager fp16 (each layer, the VAE decoder, one UNet eval), also with
+# cudnn.benchmark on (off in renders so far): ~40 s
+timeout 120 python3 benchmarks/bench_upsample.py --devices cuda --cudnn-benchmark --json > "$OUT/upsample.txt" 2>&1
+grep '^|' "$OUT/upsample.txt"
+
 : > "$OUT/bench.jsonl"
 for run in ${RUNS:-turbo:512 quality-latent:512 quality:512 turbo-latent-small-depth:512 turbo-small-depth:512 turbo-latent:512 turbo:768 quality:768}; do
     if (( SECONDS > BUDGET )); then
@@ -54,7 +60,7 @@ if [ -z "${SKIP_TESTS:-}" ]; then
         timeout "$left" python3 -m pytest -q -p no:cacheprovider -p no:logging --tb=short -k "cuda or fp16" \
             tests/geometry/test_warp3d.py tests/geometry/test_resample.py tests/test_color.py \
             tests/backends/flow/test_flow_estimators.py tests/backends/depth/test_depth_transformers.py \
-            tests/backends/denoise/test_denoise_img2img.py tests/test_render_speed.py tests/test_render_latent.py \
+            tests/backends/denoise/test_denoise_img2img.py tests/backends/test_subpixel.py tests/test_render_speed.py tests/test_render_latent.py \
             > "$OUT/tests.txt" 2>&1
         grep -E "passed|failed|Error|assert" "$OUT/tests.txt" | tail -15
     else

@@ -22,6 +22,7 @@ COMMON_KEYS = {"config", "size", "device", "model", "depth_model", "frames", "wa
                "finish_ms", "frame_interval_ms", "stages_ms", "peak_rss_mb"}
 DIFFUSION_KEYS = COMMON_KEYS | {"dtype", "steps", "denoise", "cfg", "stages_profiled", "unet_evals_nominal",
                                 "unet_batch", "unet_evals_per_frame", "unet_floor_ms", "ratio_to_unet_floor",
+                                "interval_ratio_to_unet_floor",
                                 "naive_ms_per_frame", "naive_unet_evals_per_frame", "speedup_vs_naive", "peak_gpu_mb",
                                 "vae_ms", "depth_model_ms", "models_floor_ms", "ratio_to_models_floor",
                                 "unet_gflop", "vae_gflop", "depth_gflop", "flop_bound_ratio"}
@@ -93,7 +94,10 @@ def test_diffusion_rows(rows, name, nominal_evals, batch):
     for key in ("ms_per_frame", "fps", "unet_floor_ms", "naive_ms_per_frame", "peak_rss_mb"):
         assert row[key] > 0, key
     assert row["ratio_to_unet_floor"] == pytest.approx(row["ms_per_frame"] / row["unet_floor_ms"], rel=0.02)
+    assert row["interval_ratio_to_unet_floor"] == pytest.approx(row["frame_interval_ms"] / row["unet_floor_ms"],
+                                                                rel=0.02)
     assert row["speedup_vs_naive"] == pytest.approx(row["naive_ms_per_frame"] / row["ms_per_frame"], rel=0.02)
+    assert row["speed"]["subpixel_upsample"] is True  # the render's default
     assert row["vae_ms"] > 0 and row["depth_model_ms"] > 0
     depth_every = row["speed"]["depth_every"]
     assert row["models_floor_ms"] == pytest.approx(

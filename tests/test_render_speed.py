@@ -247,7 +247,8 @@ def test_render_record_says_which_speed_switches_ran(keyframes, tiny_model, tmp_
 
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     speed = record["backends"]["denoiser"]["speed"]
-    assert speed == {"attention": "sdpa"}        # no compile by default, channels_last only on CUDA
+    # no compile by default, channels_last only on CUDA; the upsampling layers of the tiny UNet (1) and VAE (3)
+    assert speed == {"attention": "sdpa", "subpixel_upsample": {"unet": 1, "vae": 3}}
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
