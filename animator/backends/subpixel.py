@@ -20,7 +20,7 @@ The result equals the original up to floating-point rounding (the summed weights
 weights' dtype). The layer keeps its parameters and their names (state dicts, LoRA loading and saving are
 unchanged): :func:`use_subpixel_upsampling` swaps the layer's class for a subclass whose ``forward`` takes this
 path, and falls back to diffusers' own ``forward`` for anything else (a transposed convolution, another kernel
-size, a convolution wrapped by a LoRA adapter, an explicit output size that is not 2x).
+size, a convolution wrapped by a LoRA adapter or with hooks, an explicit output size that is not 2x).
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ def _takes_subpixel_path(layer, hidden_states: torch.Tensor, output_size) -> boo
     conv = layer.conv if layer.name == "conv" else getattr(layer, "Conv2d_0", None)
     if not (layer.interpolate and layer.use_conv and not layer.use_conv_transpose and type(conv) is nn.Conv2d):
         return False  # a LoRA adapter wraps the Conv2d in its own class: diffusers' path runs it
+    if conv._forward_pre_hooks or conv._forward_hooks or hasattr(conv, "_hf_hook"):
+        return False  # hooks on the convolution (accelerate's sequential offload brings its weights) must run
     if not (conv.kernel_size == (3, 3) and conv.padding == (1, 1) and conv.stride == (1, 1)
             and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"):
         return False

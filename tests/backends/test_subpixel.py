@@ -115,6 +115,13 @@ def test_other_layers_keep_diffusers_path():
     assert Adapted.calls == 1
     torch.testing.assert_close(out, _definition(adapted, x) + 1.0, rtol=0, atol=1e-12)
 
+    # hooks on the convolution (accelerate's sequential CPU offload moves its weights in one) must run
+    hooked = _switched(Upsample2D(4, use_conv=True).double())
+    seen = []
+    hooked.conv.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].shape))
+    torch.testing.assert_close(hooked(x), _definition(hooked, x), rtol=0, atol=1e-12)
+    assert seen == [(2, 4, 10, 12)]
+
 
 def test_kept_phase_kernels_follow_weight_changes():
     """Eager calls keep the summed kernels; weights changed in place or replaced must still be used."""
