@@ -149,3 +149,28 @@ def test_bad_arguments_are_refused():
     result = subprocess.run([sys.executable, str(SCRIPT), "--configs", "warp-only,fast"], capture_output=True,
                             text=True, cwd=ROOT, timeout=120)
     assert result.returncode != 0 and "unknown configuration: fast" in result.stderr
+
+
+def test_plot_draws_every_measured_row(rows, tmp_path):
+    """benchmarks/plot_render.py reads bench_render's output as printed (tables and JSON lines mixed)."""
+    from PIL import Image
+
+    printed = tmp_path / "bench.txt"
+    printed.write_text("| config | size |\n" + "\n".join(json.dumps(row) for row in rows) + "\nnot json {\n")
+    out = tmp_path / "bench.png"
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plot_render.py"), str(printed), "-o", str(out),
+                             "--width", "1000"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    measured = [row for row in rows if "ms_per_frame" in row]
+    assert f"{len(measured)} configuration(s)" in result.stdout
+    with Image.open(out) as image:
+        assert image.width == 1000 and image.height >= 200 * len(measured)  # a panel per row
+
+
+def test_plot_refuses_input_without_rows(tmp_path):
+    empty = tmp_path / "log.txt"
+    empty.write_text("compiling...\n{\"config\": \"quality\", \"skipped\": \"budget spent\"}\n")
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plot_render.py"), str(empty), "-o",
+                             str(tmp_path / "x.png")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "no measured rows" in result.stderr
+    assert not (tmp_path / "x.png").exists()
