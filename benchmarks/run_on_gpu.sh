@@ -6,7 +6,7 @@
 #
 # For a machine without the project's install (a lent GPU box): wheels in .whl/ (diffusers, kornia, kornia_rs,
 # imageio-ffmpeg, qoi, importlib_metadata, built for that machine's Python 3.12) are installed to /tmp/site first. Results: OUTDIR/upsample.txt, OUTDIR/bench.jsonl (one JSON line per
-# configuration), OUTDIR/bench.txt (the tables), OUTDIR/tests.txt. Environment: RUNS, END_S, SKIP_TESTS, RUN_TIMEOUT (see below),
+# configuration), OUTDIR/bench.txt (the tables), OUTDIR/tests.txt. Environment: RUNS, END_S, SKIP_TESTS, SKIP_UPSAMPLE, RUN_TIMEOUT (see below),
 # TRACES=1: also a profiler trace per configuration, OUTDIR/trace-CONFIG-SIZE.json.gz (the device tool returns at most
 # 8 files: with TRACES, at most 3 RUNS per call).
 set -u
@@ -26,6 +26,13 @@ python3 -c "import torch, diffusers, transformers, kornia, cv2, qoi, imageio_ffm
 'diffusers', diffusers.__version__, 'transformers', transformers.__version__, 'cuda', torch.cuda.is_available())" \
     2>&1 | tee -a "$OUT/gpu.txt"
 
+# sub-pixel upsampling against diffusers' layers, eager fp16 (each layer, the VAE decoder, one UNet eval), also with
+# cudnn.benchmark on (off in renders so far): ~60 s with building the model twice. SKIP_UPSAMPLE=1 leaves it out.
+if [ -z "${SKIP_UPSAMPLE:-}" ]; then
+    timeout 120 python3 benchmarks/bench_upsample.py --devices cuda --cudnn-benchmark --json > "$OUT/upsample.txt" 2>&1
+    grep '^|' "$OUT/upsample.txt"
+fi
+
 # RUNS: configuration:size pairs, in order (quality-latent: the quality frame whose models leave room for 1.15x the
 # UNet floor, see the README; quality: Deforum's image feedback; turbo: the 60 fps target, met in session 6; the
 # second quality row reuses the first one's compiled UNet, VAE and depth kernels from TorchInductor's on-disk cache).
@@ -34,11 +41,6 @@ python3 -c "import torch, diffusers, transformers, kornia, cv2, qoi, imageio_ffm
 # the model folders are built once. Seen on an H200 (session 2): a 512 pair took ~130 s, mostly compiling; quality
 # at 768 over 200 s. On an H100 (session 6, the regions compiled too): turbo:512 and quality:512 ~180 s each, the
 # CUDA tests ~100 s, pip and the GPU's start ~30 s: one 600 s call holds two 512 rows and the tests.
-# sub-pixel upsampling against diffusers' layers, eager fp16 (each layer, the VAE decoder, one UNet eval), also with
-# cudnn.benchmark on (off in renders so far): ~40 s
-timeout 120 python3 benchmarks/bench_upsample.py --devices cuda --cudnn-benchmark --json > "$OUT/upsample.txt" 2>&1
-grep '^|' "$OUT/upsample.txt"
-
 : > "$OUT/bench.jsonl"
 for run in ${RUNS:-quality-latent:512 quality:512 turbo:512 turbo-latent-small-depth:512 turbo-small-depth:512 turbo-latent:512 turbo:768 quality:768}; do
     if (( SECONDS > BUDGET )); then

@@ -31,6 +31,7 @@ from torch import nn
 
 __all__ = ["use_subpixel_upsampling", "uses_subpixel_upsampling", "subpixel_upsample_conv", "phase_kernels"]
 
+
 def phase_kernels(weight: torch.Tensor) -> torch.Tensor:
     """(4*out, in, 2, 2) kernels of the four output phases, ordered (row parity, column parity, out channel),
     from a (out, in, 3, 3) kernel that runs after a nearest 2x upsampling.
@@ -129,10 +130,7 @@ def use_subpixel_upsampling(model: nn.Module) -> int:
     """Switches every diffusers ``Upsample2D`` in ``model`` to the sub-pixel path, in place; returns how many.
 
     Idempotent; parameters, buffers and their names are untouched."""
-    try:
-        from diffusers.models.upsampling import Upsample2D
-    except ImportError:  # diffusers < 0.26 kept it in diffusers.models.resnet
-        from diffusers.models.resnet import Upsample2D
+    from diffusers.models.upsampling import Upsample2D
     switched = 0
     for module in model.modules():
         if type(module) is Upsample2D:
