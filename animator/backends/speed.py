@@ -4,7 +4,8 @@ A render calls the same models on tensors of one fixed shape thousands of times,
 switches are made for:
 
 - **subpixel_upsample** computes the diffusion model's "nearest 2x, then 3x3 convolution" layers as one 2x2
-  convolution at the input's resolution (:mod:`animator.backends.subpixel`): same result, 4/9 of their arithmetic.
+  convolution at the input's resolution (:mod:`animator.backends.subpixel`; inputs of at least 8x8): same result,
+  4/9 of their arithmetic.
 - **channels_last** stores convolution weights NHWC, the layout the tensor-core kernels read without transposes
   (CUDA only; on the CPU oneDNN picks its own layout).
 - **compile** ``default`` traces each model once per input shape with TorchInductor (fused kernels);

@@ -20,7 +20,8 @@ The result equals the original up to floating-point rounding (the summed weights
 weights' dtype). The layer keeps its parameters and their names (state dicts, LoRA loading and saving are
 unchanged): :func:`use_subpixel_upsampling` swaps the layer's class for a subclass whose ``forward`` takes this
 path, and falls back to diffusers' own ``forward`` for anything else (a transposed convolution, another kernel
-size, a convolution wrapped by a LoRA adapter or with hooks, an explicit output size that is not 2x).
+size, a convolution wrapped by a LoRA adapter or with hooks, an explicit output size that is not 2x, an input
+smaller than 8x8, where the sub-pixel form saves little: SD 1.5 at 512x512 upsamples 8x8, 16x16 and 32x32 maps).
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ def subpixel_upsample_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Te
     return out
 
 
+# Smaller inputs keep diffusers' path: the phase map's extra row and column cost most there (at 4x4 the arithmetic
+# is 0.69x, at 2x2 1.0x the original's), and on a CPU the 1280-channel UNet layers at 2x2 and 4x4 measured 0.6-0.7x
+# the original's speed, while 8x8 and larger measured 1.1-2.2x (benchmarks/bench_upsample.py).
+MIN_SIDE = 8
+
+
 def _takes_subpixel_path(layer, hidden_states: torch.Tensor, output_size) -> bool:
     conv = layer.conv if layer.name == "conv" else getattr(layer, "Conv2d_0", None)
     if not (layer.interpolate and layer.use_conv and not layer.use_conv_transpose and type(conv) is nn.Conv2d):
@@ -80,6 +87,8 @@ def _takes_subpixel_path(layer, hidden_states: torch.Tensor, output_size) -> boo
             and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"):
         return False
     height, width = hidden_states.shape[-2:]
+    if min(height, width) < MIN_SIDE:
+        return False
     return output_size is None or tuple(output_size) == (2 * height, 2 * width)
 
 
@@ -99,10 +108,13 @@ def _kept_phase_kernels(layer, conv: nn.Conv2d) -> torch.Tensor | None:
     small feature maps costs about what the smaller convolution saves. Eager calls keep them, keyed by the
     weight's storage and version counter, so weights replaced (``.to()``, ``fuse_lora``) or changed in place
     (``load_state_dict``, ``copy_``) are re-summed at the next call. Compiled graphs sum them inside the graph
-    (fused into one kernel; the weights stay graph inputs, read at every call), and training sums them per call
-    so that gradients reach the weights."""
+    (fused into one kernel; the weights stay graph inputs, read at every call), training sums them per call so
+    that gradients reach the weights, and so do weights made under ``inference_mode`` (they have no version
+    counter to tell a change)."""
     weight = conv.weight
     if torch.compiler.is_compiling() or (torch.is_grad_enabled() and weight.requires_grad):
+        return None
+    if weight.is_inference():  # made under inference_mode: no version counter says whether it changed
         return None
     key = (weight.data_ptr(), weight._version, weight.dtype, weight.device, tuple(weight.shape))
     kept = layer.__dict__.get("_animator_phase_kernels")

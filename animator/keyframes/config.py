@@ -162,8 +162,8 @@ class BackendConfig:
     compile: str = field(default="none", metadata=_spec("enum", choices=("none", "default", "cudagraphs")))
     # convolutions in channels-last memory layout on CUDA (faster tensor-core kernels); no effect on the CPU
     channels_last: bool = field(default=True, metadata=_spec("bool"))
-    # the UNet's and VAE decoder's "upsample 2x, then 3x3 conv" layers as one 2x2 convolution at the input's size:
-    # the same result up to rounding with 4/9 of their arithmetic (animator/backends/subpixel.py); any device
+    # the UNet's and VAE decoder's "upsample 2x, then 3x3 conv" layers as one 2x2 convolution at the input's size
+    # (inputs of 8x8 and more): the same result up to rounding with 4/9 of their arithmetic; any device
     subpixel_upsample: bool = field(default=True, metadata=_spec("bool"))
 
 

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 from diffusers.models.upsampling import Upsample2D
 from torch.utils.flop_counter import FlopCounterMode
 
-from animator.backends.subpixel import phase_kernels, use_subpixel_upsampling, uses_subpixel_upsampling
+from animator.backends.subpixel import (phase_kernels, subpixel_upsample_conv, use_subpixel_upsampling,
+                                       uses_subpixel_upsampling)
 
 
 def _definition(layer: Upsample2D, x: torch.Tensor) -> torch.Tensor:
@@ -29,21 +30,54 @@ def _switched(layer):
     return switched
 
 
-@pytest.mark.parametrize("channels, out_channels, height, width, bias, name", [
-    (8, 8, 16, 16, True, "conv"),
-    (6, 10, 7, 11, True, "conv"),       # odd, non-square, more output channels
-    (5, 3, 1, 2, False, "Conv2d_0"),    # one-pixel rows (every tap at a border), no bias, the other attribute name
+@pytest.mark.parametrize("channels, out_channels, height, width, bias", [
+    (8, 8, 16, 16, True),
+    (6, 10, 7, 11, True),    # odd, non-square, more output channels
+    (5, 3, 1, 2, False),     # one-pixel rows (every tap at a border), no bias
 ])
-def test_equals_upsampling_then_convolution(channels, out_channels, height, width, bias, name):
+def test_the_sub_pixel_convolution_equals_upsampling_then_convolution(channels, out_channels, height, width, bias):
     torch.manual_seed(0)
-    layer = Upsample2D(channels, use_conv=True, out_channels=out_channels, bias=bias, name=name).double()
+    conv = torch.nn.Conv2d(channels, out_channels, 3, padding=1, bias=bias).double()
     x = torch.randn(3, channels, height, width, dtype=torch.float64)
-    out = _switched(layer)(x)
-    expected = _definition(layer, x)
+    out = subpixel_upsample_conv(x, conv.weight, conv.bias)
+    expected = conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
     assert out.shape == (3, out_channels, 2 * height, 2 * width)
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+
+
+@pytest.fixture
+def sub_pixel_calls(monkeypatch):
+    """How often the layers took the sub-pixel path."""
+    from animator.backends import subpixel
+
+    calls = []
+    original = subpixel.subpixel_upsample_conv
+    monkeypatch.setattr(subpixel, "subpixel_upsample_conv",
+                        lambda *args, **kwargs: calls.append(args[0].shape) or original(*args, **kwargs))
+    return calls
+
+
+@pytest.mark.parametrize("height, width, name", [(8, 8, "conv"), (9, 13, "Conv2d_0")])
+def test_switched_layers_equal_upsampling_then_convolution(height, width, name, sub_pixel_calls):
+    torch.manual_seed(0)
+    layer = Upsample2D(6, use_conv=True, out_channels=10, name=name).double()
+    x = torch.randn(2, 6, height, width, dtype=torch.float64)
+    expected = _definition(layer, x)
+    torch.testing.assert_close(_switched(layer)(x), expected, rtol=0, atol=1e-12)
     # an explicit output size of exactly 2x is the same layer
     torch.testing.assert_close(_switched(layer)(x, output_size=(2 * height, 2 * width)), expected, rtol=0, atol=1e-12)
+    assert len(sub_pixel_calls) == 2
+
+
+def test_inputs_smaller_than_8x8_keep_diffusers_path(sub_pixel_calls):
+    torch.manual_seed(0)
+    layer = Upsample2D(4, use_conv=True).double()
+    for shape in ((1, 4, 4, 4), (1, 4, 7, 30)):
+        x = torch.randn(*shape, dtype=torch.float64)
+        torch.testing.assert_close(_switched(layer)(x), layer(x), rtol=0, atol=0)
+    assert sub_pixel_calls == []
+    _switched(layer)(torch.randn(1, 4, 8, 30, dtype=torch.float64))
+    assert len(sub_pixel_calls) == 1
 
 
 def test_phase_kernels_sum_the_taps_that_read_one_input_pixel():
@@ -87,12 +121,12 @@ def test_cuda_half_precision_matches_the_definition():
 
 def test_other_layers_keep_diffusers_path():
     torch.manual_seed(2)
-    x = torch.randn(2, 4, 5, 6, dtype=torch.float64)
+    x = torch.randn(2, 4, 8, 9, dtype=torch.float64)
 
     # an output size that is not 2x (a UNet's upsample_size for odd latents)
     layer = Upsample2D(4, use_conv=True).double()
     switched = _switched(layer)
-    torch.testing.assert_close(switched(x, output_size=(9, 11)), layer(x, output_size=(9, 11)), rtol=0, atol=0)
+    torch.testing.assert_close(switched(x, output_size=(17, 19)), layer(x, output_size=(17, 19)), rtol=0, atol=0)
 
     # a transposed convolution and a 1x1 kernel are left to diffusers
     for other in (Upsample2D(4, use_conv_transpose=True), Upsample2D(4, use_conv=True, kernel_size=1, padding=0)):
@@ -120,31 +154,48 @@ def test_other_layers_keep_diffusers_path():
     seen = []
     hooked.conv.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].shape))
     torch.testing.assert_close(hooked(x), _definition(hooked, x), rtol=0, atol=1e-12)
-    assert seen == [(2, 4, 10, 12)]
+    assert seen == [(2, 4, 16, 18)]
 
 
 def test_kept_phase_kernels_follow_weight_changes():
     """Eager calls keep the summed kernels; weights changed in place or replaced must still be used."""
     torch.manual_seed(5)
     layer = _switched(Upsample2D(4, use_conv=True).double())
-    x = torch.randn(1, 4, 6, 6, dtype=torch.float64)
+    x = torch.randn(1, 4, 8, 8, dtype=torch.float64)
     with torch.inference_mode():
+        layer(x)  # as a render calls it
+    kept = layer.__dict__["_animator_phase_kernels"][1]
+    with torch.no_grad():  # no autograd: the kept kernels are used from here on
         layer(x)
-    with torch.no_grad():
+        assert layer.__dict__["_animator_phase_kernels"][1] is kept
         layer.conv.weight.mul_(-2.0)                                # in place (load_state_dict does this)
-    torch.testing.assert_close(layer(x), _definition(layer, x), rtol=0, atol=1e-12)
-    layer.conv.weight.data = torch.randn_like(layer.conv.weight)  # replaced (fuse_lora does this)
-    torch.testing.assert_close(layer(x), _definition(layer, x), rtol=0, atol=1e-12)
-    layer.float()
-    torch.testing.assert_close(layer(x.float()), _definition(layer, x.float()), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(layer(x), _definition(layer, x), rtol=0, atol=1e-12)
+        layer.conv.weight.data = torch.randn_like(layer.conv.weight)  # replaced (fuse_lora does this)
+        torch.testing.assert_close(layer(x), _definition(layer, x), rtol=0, atol=1e-12)
+        layer.float()
+        torch.testing.assert_close(layer(x.float()), _definition(layer, x.float()), rtol=1e-5, atol=1e-5)
     assert "_animator_phase_kernels" not in str(list(layer.state_dict()))
+
+
+def test_weights_made_in_inference_mode_are_summed_per_call():
+    """Inference tensors have no version counter: a change in place could not be seen, so nothing is kept."""
+    torch.manual_seed(8)
+    x = torch.randn(1, 4, 8, 8, dtype=torch.float64)
+    with torch.inference_mode():
+        layer = _switched(Upsample2D(4, use_conv=True).double())
+        assert layer.conv.weight.is_inference()
+        first = layer(x)
+        layer.conv.weight.mul_(3.0)  # allowed in inference mode, invisible to a version check
+        torch.testing.assert_close(layer(x), _definition(layer, x), rtol=0, atol=1e-12)
+        assert not torch.equal(layer(x), first)
+    assert "_animator_phase_kernels" not in layer.__dict__
 
 
 def test_gradients_reach_the_weights():
     torch.manual_seed(6)
     layer = Upsample2D(3, use_conv=True).double()
     switched = _switched(layer)
-    x = torch.randn(1, 3, 4, 4, dtype=torch.float64)
+    x = torch.randn(1, 3, 8, 8, dtype=torch.float64)
     _definition(layer, x).square().sum().backward()
     switched(x).square().sum().backward()
     torch.testing.assert_close(switched.conv.weight.grad, layer.conv.weight.grad, rtol=1e-10, atol=1e-10)
@@ -156,7 +207,7 @@ def test_compiled_layer_sums_the_kernels_in_its_graph():
 
     torch.manual_seed(7)
     layer = _switched(Upsample2D(4, use_conv=True))
-    x = torch.randn(2, 4, 5, 7)
+    x = torch.randn(2, 4, 8, 11)
     compiled = torch.compile(layer, backend=checked_aot_eager, fullgraph=True, dynamic=False)
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), _definition(layer, x), rtol=1e-5, atol=1e-5)
@@ -170,7 +221,7 @@ def test_a_norm_before_upsampling_is_applied():
     layer = Upsample2D(6, use_conv=True, norm_type="ln_norm", eps=1e-6, elementwise_affine=True).double()
     with torch.no_grad():
         layer.norm.weight.uniform_(0.5, 1.5)
-    x = torch.randn(2, 6, 4, 5, dtype=torch.float64)
+    x = torch.randn(2, 6, 8, 10, dtype=torch.float64)
     torch.testing.assert_close(_switched(layer)(x), layer(x), rtol=0, atol=1e-12)
 
 
@@ -203,7 +254,7 @@ def test_arithmetic_is_four_ninths():
     assert ratio == pytest.approx(4 / 9 * (65 / 64) ** 2)  # the (H+1)x(W+1) phase map holds one extra row, column
 
 
-def test_a_render_with_it_gives_the_frames_of_one_without(tiny_model, init_image):
+def test_a_render_with_it_gives_the_frames_of_one_without(tiny_model, init_image, monkeypatch):
     """Through the user-facing path (keyframe fields, the render's model loading), the default against off."""
     import numpy as np
 
@@ -214,9 +265,19 @@ def test_a_render_with_it_gives_the_frames_of_one_without(tiny_model, init_image
             "generation": {"steps": "0:(6)", "strength": "0:(0.5)"},
             "backends": {"denoise": str(tiny_model), "device": "cpu", "dtype": "float32"}}
     frames = {}
+    from animator import render as render_module
+
+    loaded = []
+    load_backends = render_module.load_backends
+    monkeypatch.setattr(render_module, "load_backends",
+                        lambda config: loaded.append(load_backends(config)) or loaded[-1])  # kept to look into
     for subpixel in (True, False):
         overrides = {"backends.subpixel_upsample": subpixel}
         frames[subpixel] = [event.image for event in render_frames(data, overrides=overrides)]
+    # the render's layers took the sub-pixel path with kept kernels (its weights are not inference tensors)
+    upsampler = loaded[0].denoiser.pipe.vae.decoder.up_blocks[0].upsamplers[0]
+    assert type(upsampler).__name__ == "SubpixelUpsample2D" and "_animator_phase_kernels" in upsampler.__dict__
+    assert type(loaded[1].denoiser.pipe.vae.decoder.up_blocks[0].upsamplers[0]).__name__ == "Upsample2D"
     assert len(frames[True]) == 3
     # frame 0 is one img2img of the init image: float32 rounding of the summed weights may move a pixel by one
     # level. Later frames feed back, and a random tiny model amplifies such a flip, whatever the code.
