@@ -120,7 +120,9 @@ def _kept_phase_kernels(layer, conv: nn.Conv2d) -> torch.Tensor | None:
     kept = layer.__dict__.get("_animator_phase_kernels")
     if kept is None or kept[0] != key:
         with torch.inference_mode(False), torch.no_grad():  # an ordinary tensor, usable outside inference mode
-            kept = (key, phase_kernels(weight))
+            # the weights' storage is held with the key, so that its address cannot be reused by another weight
+            # tensor (replaced twice between two calls) that would then match the key
+            kept = (key, phase_kernels(weight), weight.untyped_storage())
         layer.__dict__["_animator_phase_kernels"] = kept  # a plain attribute: not in the state dict
     return kept[1]
 

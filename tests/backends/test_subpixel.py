@@ -177,6 +177,20 @@ def test_kept_phase_kernels_follow_weight_changes():
     assert "_animator_phase_kernels" not in str(list(layer.state_dict()))
 
 
+def test_weights_replaced_twice_between_calls_are_not_mistaken_for_the_kept_ones():
+    """A freed weight's address is soon reused by the next tensor of its size, with the same (zero) version: the
+    key alone would match (seen: 33 stale results in 50 rounds). The kept storage keeps its address taken."""
+    torch.manual_seed(9)
+    layer = _switched(Upsample2D(4, use_conv=True).double())
+    x = torch.randn(1, 4, 8, 8, dtype=torch.float64)
+    with torch.no_grad():
+        for _ in range(20):
+            layer(x)
+            layer.conv.weight.data = torch.randn_like(layer.conv.weight)
+            layer.conv.weight.data = torch.randn_like(layer.conv.weight)
+            torch.testing.assert_close(layer(x), _definition(layer, x), rtol=0, atol=1e-12)
+
+
 def test_weights_made_in_inference_mode_are_summed_per_call():
     """Inference tensors have no version counter: a change in place could not be seen, so nothing is kept."""
     torch.manual_seed(8)
