@@ -65,6 +65,10 @@ def compare(name: str, module, make_input, *, device: torch.device, repeats: int
         module.to(memory_format=torch.channels_last)
         switched.to(memory_format=torch.channels_last)
     inputs = make_input()
+    if channels_last:  # as a render feeds them (speed_up_module's layout)
+        inputs = torch.utils._pytree.tree_map(
+            lambda value: value.contiguous(memory_format=torch.channels_last)
+            if isinstance(value, torch.Tensor) and value.ndim == 4 else value, inputs)
     row = {"name": name, "device": device.type, "dtype": str(next(module.parameters()).dtype).replace("torch.", ""),
            "layers": layers, "compiled": compile}
     outputs = {}
