@@ -1,7 +1,8 @@
-"""Choosing the device and dtype a run computes on."""
+"""Choosing the device and dtype a run computes on; marking work for the profiler."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from animator.errors import AnimatorError
@@ -58,3 +59,14 @@ def upload(tensor: "torch.Tensor", device: "torch.device | str | None") -> "torc
     if device.type != "cuda" or tensor.device.type != "cpu":
         return tensor.to(device)
     return tensor.pin_memory().to(device, non_blocking=True)
+
+
+def profiled(name: str):
+    """A ``torch.profiler`` range called ``name`` while a profiler records (``bench_render``'s traces, where
+    ``benchmarks/analyze_trace.py`` charges each GPU kernel to the range that launched it), else nothing: renders
+    pay one flag check."""
+    import torch
+
+    if torch.autograd._profiler_enabled():
+        return torch.profiler.record_function(name)
+    return contextlib.nullcontext()

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from animator.devices import upload
+from animator.devices import profiled, upload
 from animator.errors import AnimatorError
 from animator.events import FrameRendered, RenderCallback, RenderFinished, RenderStarted
 from animator.plan import FrameParams, RenderPlan, make_plan
@@ -234,7 +234,8 @@ class StageTimer:
         if self.sync:
             torch.cuda.synchronize()
         start = time.perf_counter()
-        yield
+        with profiled(f"stage:{stage}"):
+            yield
         if self.sync:
             torch.cuda.synchronize()
         self.ms[stage] = self.ms.get(stage, 0.0) + (time.perf_counter() - start) * 1000
@@ -305,7 +306,8 @@ def move_camera(state: FrameState, plan: RenderPlan, dst: int, config: "Animatio
 
 def estimate_depth(image, backends: Backends, params: FrameParams, reference=None):
     """z of ``image``, aligned to the previous frame's warped depth so surfaces keep their depth over time."""
-    disparity = backends.depth(image)
+    with profiled("model:depth"):
+        disparity = backends.depth(image)
     warped_depth, valid = reference if reference is not None else (None, None)
     return backends.tracker(disparity, reference_depth=warped_depth, reference_valid=valid,
                             near=params.values["near"], far=params.values["far"])

@@ -21,7 +21,7 @@ from animator.backends.denoise.base import (
 )
 from animator.backends.denoise.prompts import PromptCache, PromptEmbeddings, PromptInput
 from animator.backends.denoise.samplers import SchedulerCache, normalize_sampler_name
-from animator.devices import upload
+from animator.devices import profiled, upload
 from animator.errors import AnimatorError
 
 if TYPE_CHECKING:
@@ -282,7 +282,8 @@ class DiffusersDenoiser:
         """Bx3xHxW [0,1] -> Bx4xhxw scaled latents in the UNet's dtype."""
         vae = self.pipe.vae
         pixels = image.to(device=self._execution_device, dtype=self._dtype_of("vae")) * 2 - 1
-        encoded = vae.encode(pixels)
+        with profiled("model:vae_encode"):
+            encoded = vae.encode(pixels)
         if hasattr(encoded, "latent_dist"):
             # The distribution's mean, not a sample: sampling adds fresh noise to every frame, which shows as flicker.
             latents = encoded.latent_dist.mode()
@@ -316,7 +317,8 @@ class DiffusersDenoiser:
             latents = latents * std / config.scaling_factor + mean
         else:
             latents = latents / config.scaling_factor + (getattr(config, "shift_factor", None) or 0.0)
-        pixels = vae.decode(latents).sample
+        with profiled("model:vae_decode"):
+            pixels = vae.decode(latents).sample
         return (pixels.float() / 2 + 0.5).clamp(0, 1)
 
     def _sample(self, init_latents, strength: float, strength_map: "Tensor | None", embeddings: PromptEmbeddings, *,
@@ -458,7 +460,8 @@ class DiffusersDenoiser:
         model_input = torch.cat([latents] * 2) if use_cfg else latents
         model_input = scheduler.scale_model_input(model_input, timestep)
         kwargs = {k: v for k, v in conditioning.items() if not k.startswith("_")}
-        noise_pred = self.pipe.unet(model_input, unet_timestep, return_dict=False, **kwargs)[0]
+        with profiled("model:unet"):
+            noise_pred = self.pipe.unet(model_input, unet_timestep, return_dict=False, **kwargs)[0]
         if use_cfg:
             uncond, cond = noise_pred.chunk(2)
             noise_pred = uncond + guidance * (cond - uncond)
