@@ -13,7 +13,6 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "analyze_trace.py"
