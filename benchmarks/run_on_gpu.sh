@@ -5,8 +5,8 @@
 #   bash benchmarks/run_on_gpu.sh OUTDIR [BUDGET_S]
 #
 # For a machine without the project's install (a lent GPU box): wheels in .whl/ (diffusers, kornia, kornia_rs,
-# imageio-ffmpeg, qoi, importlib_metadata, built for that machine's Python 3.12) are installed to /tmp/site first. Results: OUTDIR/upsample.txt, OUTDIR/bench.jsonl (one JSON line per
-# configuration), OUTDIR/bench.txt (the tables), OUTDIR/tests.txt. Environment: RUNS, END_S, SKIP_TESTS, SKIP_UPSAMPLE, RUN_TIMEOUT (see below),
+# imageio-ffmpeg, qoi, importlib_metadata, built for that machine's Python 3.12) are installed to /tmp/site first. Results: OUTDIR/bench.jsonl (one JSON line per
+# configuration), OUTDIR/bench.txt (the tables: bench_upsample's, bench_render's, analyze_trace's), OUTDIR/tests.txt. Environment: RUNS, END_S, SKIP_TESTS, SKIP_UPSAMPLE, RUN_TIMEOUT (see below),
 # TRACES=1: also a profiler trace per configuration, OUTDIR/trace-CONFIG-SIZE.json.gz (the device tool returns at most
 # 8 files: with TRACES, at most 3 RUNS per call).
 set -u
@@ -29,8 +29,8 @@ python3 -c "import torch, diffusers, transformers, kornia, cv2, qoi, imageio_ffm
 # sub-pixel upsampling against diffusers' layers, eager fp16 (each layer, the VAE decoder, one UNet eval), also with
 # cudnn.benchmark on (off in renders so far): ~60 s with building the model twice. SKIP_UPSAMPLE=1 leaves it out.
 if [ -z "${SKIP_UPSAMPLE:-}" ]; then
-    timeout 120 python3 benchmarks/bench_upsample.py --devices cuda --cudnn-benchmark --json > "$OUT/upsample.txt" 2>&1
-    grep '^|' "$OUT/upsample.txt"
+    timeout 120 python3 benchmarks/bench_upsample.py --devices cuda --cudnn-benchmark 2>> "$OUT/bench.log" \
+        | tee -a "$OUT/bench.txt" | grep '^|'
 fi
 
 # RUNS: configuration:size pairs, in order (quality-latent: the quality frame whose models leave room for 1.15x the
@@ -53,6 +53,10 @@ for run in ${RUNS:-quality-latent:512 quality:512 turbo:512 turbo-latent-small-d
         ${TRACES:+--trace-dir "$OUT"} \
         2> >(grep -v Warning | tail -40 >> "$OUT/bench.log") | tee -a "$OUT/bench.txt"
     grep '^{' "$OUT/bench.txt" | tail -1 >> "$OUT/bench.jsonl"
+    trace="$OUT/trace-${run%%:*}-${run##*:}.json.gz"
+    if [ -n "${TRACES:-}" ] && [ -f "$trace" ]; then  # the GPU time per stage and model, read here
+        python3 benchmarks/analyze_trace.py "$trace" --frames 4 2>&1 | tee -a "$OUT/bench.txt"
+    fi
 done
 
 # CUDA-only tests (skipped on CPU CI): fp16 img2img, warp, colour, flow, depth, compiled renders. They run after the
