@@ -18,8 +18,8 @@ of the upsamplers' share: the phase map is one row and column larger than the in
 
 The result equals the original up to floating-point rounding (the summed weights are rounded once, in the
 weights' dtype). The layer keeps its parameters and their names (state dicts, LoRA loading and saving are
-unchanged): :func:`use_subpixel_upsampling` swaps the layer's class for a subclass whose ``forward`` takes this
-path, and falls back to diffusers' own ``forward`` for anything else (a transposed convolution, another kernel
+unchanged): :func:`use_subpixel_upsampling` swaps the layer's class for :class:`SubpixelUpsample2D`, whose
+``forward`` takes this path, and falls back to diffusers' own ``forward`` for anything else (a transposed convolution, another kernel
 size, a convolution wrapped by a LoRA adapter or with hooks, an explicit output size that is not 2x, an input
 smaller than 8x8, where the sub-pixel form saves little: SD 1.5 at 512x512 upsamples 8x8, 16x16 and 32x32 maps).
 """
@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from diffusers.models.upsampling import Upsample2D
 from torch import nn
 
-__all__ = ["use_subpixel_upsampling", "uses_subpixel_upsampling", "subpixel_upsample_conv", "phase_kernels"]
+__all__ = ["SubpixelUpsample2D", "use_subpixel_upsampling", "uses_subpixel_upsampling", "subpixel_upsample_conv",
+           "phase_kernels"]
 
 
 def phase_kernels(weight: torch.Tensor) -> torch.Tensor:
@@ -92,15 +94,6 @@ def _takes_subpixel_path(layer, hidden_states: torch.Tensor, output_size) -> boo
     return output_size is None or tuple(output_size) == (2 * height, 2 * width)
 
 
-def _subpixel_forward(self, hidden_states: torch.Tensor, output_size=None, *args, **kwargs) -> torch.Tensor:
-    if args or kwargs or not _takes_subpixel_path(self, hidden_states, output_size):
-        return self._diffusers_forward(hidden_states, output_size, *args, **kwargs)
-    if self.norm is not None:  # as diffusers: a channels-last norm before upsampling
-        hidden_states = self.norm(hidden_states.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-    conv = self.conv if self.name == "conv" else self.Conv2d_0
-    return subpixel_upsample_conv(hidden_states, conv.weight, conv.bias, kernels=_kept_phase_kernels(self, conv))
-
-
 def _kept_phase_kernels(layer, conv: nn.Conv2d) -> torch.Tensor | None:
     """The phase kernels of ``conv``'s current weights, made once and kept on the layer (None: make them per call).
 
@@ -127,34 +120,32 @@ def _kept_phase_kernels(layer, conv: nn.Conv2d) -> torch.Tensor | None:
     return kept[1]
 
 
-_SUBCLASSES: dict[type, type] = {}
+class SubpixelUpsample2D(Upsample2D):
+    """diffusers' ``Upsample2D``, computed as a sub-pixel convolution where it can be (see the module's docstring).
+    :func:`use_subpixel_upsampling` gives loaded layers this class: ``isinstance(layer, Upsample2D)`` still holds."""
 
-
-def _subpixel_class(cls: type) -> type:
-    """A subclass of diffusers' ``Upsample2D`` class ``cls`` whose forward takes the sub-pixel path (one per class,
-    so modules of one class share it and ``isinstance`` checks keep working)."""
-    if cls not in _SUBCLASSES:
-        _SUBCLASSES[cls] = type("Subpixel" + cls.__name__, (cls,), {
-            "forward": _subpixel_forward, "_diffusers_forward": cls.forward,
-            "__doc__": f"{cls.__name__} computed as a sub-pixel convolution (animator.backends.subpixel)."})
-    return _SUBCLASSES[cls]
+    def forward(self, hidden_states: torch.Tensor, output_size=None, *args, **kwargs) -> torch.Tensor:
+        if args or kwargs or not _takes_subpixel_path(self, hidden_states, output_size):
+            return super().forward(hidden_states, output_size, *args, **kwargs)
+        if self.norm is not None:  # as diffusers: a channels-last norm before upsampling
+            hidden_states = self.norm(hidden_states.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        conv = self.conv if self.name == "conv" else self.Conv2d_0
+        return subpixel_upsample_conv(hidden_states, conv.weight, conv.bias, kernels=_kept_phase_kernels(self, conv))
 
 
 def use_subpixel_upsampling(model: nn.Module) -> int:
     """Switches every diffusers ``Upsample2D`` in ``model`` to the sub-pixel path, in place; returns how many.
 
     Idempotent; parameters, buffers and their names are untouched."""
-    from diffusers.models.upsampling import Upsample2D
     switched = 0
     for module in model.modules():
         if type(module) is Upsample2D:
-            module.__class__ = _subpixel_class(Upsample2D)
-            switched += 1
-        elif type(module) is _SUBCLASSES.get(Upsample2D):
+            module.__class__ = SubpixelUpsample2D
+        if type(module) is SubpixelUpsample2D:
             switched += 1
     return switched
 
 
 def uses_subpixel_upsampling(model: nn.Module) -> bool:
     """Whether :func:`use_subpixel_upsampling` switched any layer of ``model``."""
-    return any(type(module) in _SUBCLASSES.values() for module in model.modules())
+    return any(type(module) is SubpixelUpsample2D for module in model.modules())
