@@ -41,7 +41,8 @@ def __getattr__(name: str):
         import importlib
 
         # The frame loop lives in the module animator/render.py; importing it makes Python bind the *module* to
-        # ``animator.render``. Re-bind the names to the functions so ``animator.render(...)`` is the API.
+        # ``animator.render``. Re-bind the names to the functions so ``animator.render(...)`` is the API (and when
+        # the module was imported first, so this is never asked, the module itself renders when called).
         module = importlib.import_module("animator.render")
         globals()["render"] = module.render
         globals()["render_frames"] = module.render_frames

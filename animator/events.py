@@ -47,5 +47,14 @@ class RenderFinished:
     stats: dict[str, float] = field(default_factory=dict)  # e.g. flicker metric, mean ms per stage
 
 
-RenderEvent = Union[RenderStarted, FrameRendered, RenderFinished]
+@dataclass(frozen=True)
+class MetricProgress:
+    """A quality metric of the finished video is being measured (after the last frame, before RenderFinished):
+    sent once with ``done = 0`` when it starts, then as it goes."""
+    metric: str                # "flicker"
+    done: int                  # frame pairs measured so far
+    total: int                 # frame pairs to measure
+
+
+RenderEvent = Union[RenderStarted, FrameRendered, MetricProgress, RenderFinished]
 RenderCallback = Callable[[RenderEvent], None]

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
 import numpy as np
 
 from animator.errors import AnimatorError
-from animator.events import FrameRendered, RenderFinished, RenderStarted
+from animator.events import FrameRendered, MetricProgress, RenderFinished, RenderStarted
 
 if TYPE_CHECKING:
     import torch
@@ -111,6 +111,8 @@ class LiveView:
             self._on_started(event)
         elif isinstance(event, FrameRendered):
             self._on_frame(event)
+        elif isinstance(event, MetricProgress):
+            self._on_metric(event)
         elif isinstance(event, RenderFinished):
             self._on_finished(event)
 
@@ -125,6 +127,16 @@ class LiveView:
         now = self._clock()
         if self._last_update_s is None or now - self._last_update_s >= self.min_interval_s:
             self._show_pending(now)
+
+    def _on_metric(self, event: MetricProgress) -> None:
+        now = self._clock()
+        if event.done == 0:  # the last frame first: it is what the render ends on
+            if self._pending is not None:
+                self._show_pending(now)
+        elif now - (self._last_update_s or 0.0) < self.min_interval_s and event.done < event.total:
+            return
+        self._sink().update(None, f"video written; measuring {event.metric}: {event.done}/{event.total} frame pairs")
+        self._last_update_s = now
 
     def _on_finished(self, event: RenderFinished) -> None:
         if self._pending is not None:  # the last frame is always shown, however soon after the previous update

@@ -16,18 +16,20 @@ the run reproducible and resumable, and reports progress through callbacks (the 
 from __future__ import annotations
 
 import os
+import sys
 import time
+import types
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from animator.devices import profiled, upload
 from animator.errors import AnimatorError
-from animator.events import FrameRendered, RenderCallback, RenderFinished, RenderStarted
+from animator.events import FrameRendered, MetricProgress, RenderCallback, RenderFinished, RenderStarted
 from animator.plan import FrameParams, RenderPlan, make_plan
 
 if TYPE_CHECKING:
@@ -884,7 +886,7 @@ def render(config_or_path, output: str | os.PathLike | None = None, *, overrides
     stats = {"frames": clock.done, "elapsed_s": clock.elapsed(), "fps": clock.done / max(clock.elapsed(), 1e-9),
              "ms_per_frame_by_stage": {k: v / max(clock.done, 1) for k, v in stage_totals.items()}}
     if metrics:
-        stats["flicker"] = _flicker(folder)
+        stats["flicker"] = _flicker(folder, lambda done, total: _notify(callbacks, MetricProgress("flicker", done, total)))
     folder.finish(keep_frames_in=Path(frames_dir) if frames_dir else None, stats=stats)
     result = RenderResult(output=output, run_dir=folder.path, frames=clock.done, stats=stats)
     _notify(callbacks, RenderFinished(output=output, frames=clock.done, elapsed_s=clock.elapsed(), run_dir=folder.path,
@@ -989,15 +991,17 @@ def _add_soundtrack(config: "AnimationConfig", output: Path, start: int, mux_aud
             mux_audio(output, source.path, offset_s=offset)
 
 
-def _flicker(folder) -> dict[str, Any] | None:
-    """Flicker metric of the finished frames (read from the lossless journal)."""
+def _flicker(folder, progress: Callable[[int, int], None]) -> dict[str, Any] | None:
+    """Flicker metric of the finished frames (read from the lossless journal); ``progress(done, total)`` as it goes."""
     try:
         from animator.metrics import flicker
     except ImportError:
         return None
-    frames = folder.journal_frames()
-    # dis_fast at <= 256 px: a few seconds per thousand frames, and scores that compare across render sizes.
-    report = flicker(frames, estimator="dis_fast", max_side=256)
+    pairs = max(folder.journal_frame_count() - 1, 0)
+    progress(0, pairs)
+    # dis_fast at <= 256 px: scores that compare across render sizes; ~8 ms a frame on two CPU cores
+    report = flicker(folder.journal_frames(), estimator="dis_fast", max_side=256,
+                     progress=lambda done: progress(done, pairs))
     return report.to_dict()
 
 
@@ -1011,3 +1015,16 @@ def _versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             pass
     return versions
+
+
+class _CallableModule(types.ModuleType):
+    """This module's name is also the package's render function: ``animator.render(...)``. A package attribute
+    resolves to the function (``animator.__getattr__``), but code that imports this module first (``from
+    animator.render import render_frames``) makes Python bind ``animator.render`` to the module instead, and
+    ``animator.render("demo.yaml")`` would then fail depending on import order. Calling the module renders."""
+
+    def __call__(self, *args, **kwargs) -> RenderResult:
+        return render(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -117,11 +117,17 @@ class RunFolder:
                                 hint="the journal is incomplete; start the render again")
         return load_frame(path)
 
+    def _journal_paths(self) -> list[Path]:
+        return sorted(self.journal.glob(f"*.{JOURNAL_FORMAT}"))
+
+    def journal_frame_count(self) -> int:
+        return len(self._journal_paths())
+
     def journal_frames(self) -> Iterator[np.ndarray]:
         """Every frame of the journal, in order."""
         from animator.video import load_frame
 
-        for path in sorted(self.journal.glob(f"*.{JOURNAL_FORMAT}")):
+        for path in self._journal_paths():
             yield load_frame(path)
 
     def finish(self, *, keep_frames_in: Path | None, stats: dict[str, Any]) -> None:
@@ -130,7 +136,7 @@ class RunFolder:
             from animator.video import load_frame, save_frame
 
             keep_frames_in.mkdir(parents=True, exist_ok=True)
-            for path in sorted(self.journal.glob(f"*.{JOURNAL_FORMAT}")):
+            for path in self._journal_paths():
                 save_frame(keep_frames_in / f"{path.stem}.png", load_frame(path))
         shutil.rmtree(self.journal, ignore_errors=True)
         (self.path / CHECKPOINT).unlink(missing_ok=True)

@@ -84,6 +84,64 @@ def test_bad_frames():
         flicker(torch.zeros(4, 1, 8, 8))
 
 
+def measured_on_threads(monkeypatch) -> list[str]:
+    """The names of the threads each frame pair is measured on (the real measurement still runs)."""
+    import threading
+
+    from animator import metrics
+
+    names: list[str] = []
+    measure = metrics._pair_flicker
+
+    def recording(*args):
+        names.append(threading.current_thread().name)
+        return measure(*args)
+
+    monkeypatch.setattr(metrics, "_pair_flicker", recording)
+    return names
+
+
+def test_pairs_measured_on_worker_threads_give_the_one_thread_values(panning, monkeypatch):
+    frames = to_uint8_frames(panning)
+    glitched = [frame.copy() for frame in frames]
+    glitched[3] = np.clip(glitched[3].astype(int) + 30, 0, 255).astype(np.uint8)
+    threads = measured_on_threads(monkeypatch)
+    serial = flicker(iter(glitched), estimator="dis_fast", workers=1)
+    assert set(threads) == {"MainThread"}
+    threads.clear()
+    done: list[int] = []
+    torch_threads = torch.get_num_threads()
+    parallel = flicker(iter(glitched), estimator="dis_fast", workers=3, progress=done.append)
+    assert threads and all(name.startswith("flicker") for name in threads)  # each its own DIS (one shared crashes)
+    assert torch.get_num_threads() == torch_threads  # one torch thread per worker only while measuring
+    # same values, in frame order (pairs finish out of order on threads), and progress counts up to every pair
+    np.testing.assert_allclose(parallel.series, serial.series, rtol=1e-6)
+    np.testing.assert_allclose(parallel.consistent_fraction, serial.consistent_fraction, rtol=1e-6)
+    assert set(np.argsort(parallel.series)[-2:]) == {2, 3} and done == [1, 2, 3, 4, 5]
+    assert parallel.estimator == serial.estimator == "dis_fast"
+
+
+def test_an_estimator_object_is_never_shared_between_threads(panning, monkeypatch):
+    from animator.backends.flow import load_flow_estimator
+
+    threads = measured_on_threads(monkeypatch)
+    report = flicker(panning, estimator=load_flow_estimator("dis_fast"), workers=4)
+    assert report.series.shape == (5,) and set(threads) == {"MainThread"}
+    with pytest.raises(AnimatorError, match="workers"):
+        flicker(panning, estimator="dis_fast", workers=0)
+
+
+def test_a_bad_frame_mid_stream_stops_the_workers():
+    import threading
+
+    frames = [np.zeros((32, 32, 3), np.uint8)] * 4 + [np.zeros((32, 48, 3), np.uint8)]
+    with pytest.raises(AnimatorError, match="frame 4 is 48x32"):
+        flicker(iter(frames), estimator="dis_fast", workers=2)
+    assert not [t for t in threading.enumerate() if t.name.startswith("flicker")]
+    with pytest.raises(AnimatorError, match="flow"):  # an unknown estimator fails before any thread starts
+        flicker(iter(frames[:2]), estimator="dis_slowest", workers=2)
+
+
 def write_video(path, frames: list[np.ndarray], fps: int = 12) -> None:
     height, width = frames[0].shape[:2]
     # lossless x264 in 4:4:4, so the decoded frames differ from the originals by colour-conversion rounding only

@@ -16,7 +16,7 @@ pytest.importorskip("IPython")
 pytest.importorskip("matplotlib")
 
 from animator.errors import AnimatorError  # noqa: E402
-from animator.events import FrameRendered, RenderFinished, RenderStarted  # noqa: E402
+from animator.events import FrameRendered, MetricProgress, RenderFinished, RenderStarted  # noqa: E402
 from animator.notebook import (  # noqa: E402
     LiveView,
     flow_to_color,
@@ -86,6 +86,23 @@ def test_live_view_with_all_events_at_one_instant_updates_twice():
     sink, clock = FakeSink(), FakeClock()
     run_burst(LiveView(max_updates_per_s=4, sink=sink, clock=clock), clock, spacing_s=0.0)
     assert [int(image[0, 0, 0]) for image in sink.images] == [0, 99]
+
+
+def test_live_view_shows_the_last_frame_then_the_metrics_progress_at_its_rate():
+    sink, clock = FakeSink(), FakeClock()
+    view = LiveView(max_updates_per_s=4, sink=sink, clock=clock)
+    view(RenderStarted(total_frames=10, first_frame=0, width=12, height=8, fps=24, run_dir=None))
+    for index in range(10):
+        view(frame_event(index, 10))  # all at one instant: frame 0 shown, 9 pending
+    for done in range(41):  # 40 pairs over 2 s
+        view(MetricProgress("flicker", done, 40))
+        clock.now += 0.05
+    view(RenderFinished(output=None, frames=10, elapsed_s=2.0, run_dir=None))
+    assert [int(image[0, 0, 0]) for image in sink.images] == [0, 9]  # the last frame before the metric starts
+    statuses = [status for image, status in sink.calls if image is None and "measuring" in status]
+    assert statuses[0] == "video written; measuring flicker: 0/40 frame pairs"
+    assert statuses[-1].endswith("40/40 frame pairs") and len(statuses) <= 2 * 4 + 2  # ~4 a second, and the end
+    assert sink.calls[-1][1].startswith("done: 10 frames")
 
 
 def test_live_view_shows_every_frame_of_a_slow_render():

@@ -76,6 +76,37 @@ def test_cli_render_3d_writes_what_the_file_asked_for(tmp_path, init_image):
     assert "flicker" in json.loads((run_dir / "metrics.json").read_text())
 
 
+def test_the_flicker_metric_is_measured_from_the_lossless_frames_with_progress(tmp_path, init_image):
+    import animator
+    from animator.events import FrameRendered, MetricProgress, RenderFinished
+    from animator.metrics import flicker
+
+    keyframes = write_keyframes(tmp_path, init_image, motion={"translation_z": "0:(2)", "rotation_3d_z": "0:(1)"})
+    events: list = []
+    result = animator.render(keyframes, tmp_path / "out.mp4", run_dir=tmp_path / "run", callbacks=[events.append])
+    frames = [e.image for e in events if isinstance(e, FrameRendered)]
+    progress = [(e.metric, e.done, e.total) for e in events if isinstance(e, MetricProgress)]
+    # after the last frame, before the end: started at 0, then every pair in order
+    assert progress == [("flicker", done, 11) for done in range(12)]
+    kinds = [type(e).__name__ for e in events]
+    assert kinds.index("MetricProgress") == kinds.index("FrameRendered") + 12 and isinstance(events[-1], RenderFinished)
+    # the recorded series is the metric of the frames the render made (not of the lossy video), measured on one thread
+    expected = flicker(iter(frames), estimator="dis_fast", max_side=256, workers=1)
+    np.testing.assert_allclose(result.stats["flicker"]["series"], expected.series, atol=1e-4)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["flicker"]["mean"] == pytest.approx(expected.mean)
+
+
+def test_animator_render_renders_whatever_was_imported_first(tmp_path, init_image):
+    # importing the module animator/render.py before asking for the function binds the *module* to the name
+    keyframes = write_keyframes(tmp_path, init_image, frames=2)
+    code = ("import animator\nfrom animator.render import render_frames\n"
+            f"result = animator.render({str(keyframes)!r}, {str(tmp_path / 'x.mp4')!r}, run_dir={str(tmp_path / 'r')!r},"
+            " metrics=False)\nprint(type(result).__name__, result.frames)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["RenderResult", "2"]
+
+
 def test_2d_translation_moves_the_picture_the_scheduled_way(tmp_path, init_image):
     # Deforum's 2D mode adds translation_x to the affine's x offset: positive moves the picture right.
     keyframes = write_keyframes(tmp_path, init_image, mode="2d", frames=6,

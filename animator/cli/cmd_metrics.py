@@ -25,9 +25,16 @@ def command(video: str, estimator: str, max_frames: int | None, max_side: int | 
     changes in place (shimmer, boiling textures, brightness pumping) does. For scale: a clean camera pan
     over a photograph scores about 1.5 (interpolation error); the same pan with 4% per-frame noise about 10.
     """
+    import sys
+
+    from tqdm import tqdm
+
     from animator.metrics import flicker_of_video
 
-    report = flicker_of_video(video, estimator=estimator, max_frames=max_frames, max_side=max_side)
+    # on a terminal only (disable=None): the count of frame pairs measured and the rate, on stderr
+    with tqdm(unit="pair", desc="flicker", file=sys.stderr, disable=None, dynamic_ncols=True) as bar:
+        report = flicker_of_video(video, estimator=estimator, max_frames=max_frames, max_side=max_side,
+                                  progress=lambda done: bar.update(done - bar.n))
     summary = report.to_dict()
     if plot:
         _plot_series(report, plot, title=video)

@@ -27,21 +27,31 @@ class ProgressBar:
         self.bar = None
 
     def __call__(self, event) -> None:
-        from animator.events import FrameRendered, RenderFinished, RenderStarted
+        from animator.events import FrameRendered, MetricProgress, RenderFinished, RenderStarted
 
         if isinstance(event, RenderStarted):
             if not self.quiet:
                 for note in event.notes:
                     click.secho(f"note: {note}", fg="yellow", err=True)
                 click.echo(f"run folder: {event.run_dir}  ({event.width}x{event.height}, {event.fps:g} fps)", err=True)
-                from tqdm import tqdm
-
-                self.bar = tqdm(total=event.total_frames, unit="frame", file=sys.stderr, dynamic_ncols=True)
+                self.bar = self._bar(event.total_frames, unit="frame")
         elif isinstance(event, FrameRendered) and self.bar is not None:
             self.bar.set_postfix_str(f"frame {event.index}", refresh=False)
             self.bar.update(1)
+        elif isinstance(event, MetricProgress) and self.bar is not None:
+            if event.done == 0:  # the video is written; the frames' bar makes way for the metric's
+                self.bar.close()
+                self.bar = self._bar(event.total, unit="pair", desc=f"{event.metric} metric (--no-metrics skips it)")
+            else:
+                self.bar.update(event.done - self.bar.n)
         elif isinstance(event, RenderFinished) and self.bar is not None:
             self.bar.close()
+
+    @staticmethod
+    def _bar(total: int, **settings):
+        from tqdm import tqdm
+
+        return tqdm(total=total, file=sys.stderr, dynamic_ncols=True, **settings)
 
 
 @click.command("render")
