@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from animator.backends import hub
 from animator.backends.denoise.base import DenoiseDefaults
 from animator.backends.denoise.identity import IdentityDenoiser
 from animator.backends.denoise.samplers import normalize_sampler_name
@@ -138,13 +139,6 @@ def load_denoiser(
 # -------------------------------------------------------------------- sources
 
 
-def _offline() -> bool:
-    from huggingface_hub import constants
-
-    flag = os.environ.get("HF_HUB_OFFLINE", "")
-    return bool(constants.HF_HUB_OFFLINE) or flag.upper() in ("1", "ON", "YES", "TRUE")
-
-
 def _resolve_source(spec: str | os.PathLike) -> dict[str, str]:
     """{'type': folder|file|hub, 'path': ..., 'label': ...}; AnimatorError for things that are none of those."""
     text = os.fspath(spec)
@@ -241,9 +235,25 @@ def _pipeline_class(family: str):
 
 
 def _load_pipeline(source: dict, *, dtype, kind: str, model_config) -> tuple[Any, str]:
-    """(pipeline, architecture); the pipeline is on the CPU in ``dtype``."""
+    """(pipeline, architecture); the pipeline is on the CPU in ``dtype``. A hub id in the local cache loads from
+    it without the network; one that is not is asked about first (:mod:`animator.backends.hub`)."""
     forced = kind if kind in ("sd1", "sd2", "sdxl") else None
-    local_only = _offline()
+    local_only = hub.offline()
+    if source["type"] == "hub" and not local_only:
+        if hub.in_cache(source["path"], "model_index.json"):
+            try:
+                return _load_pipeline_from(source, dtype=dtype, forced=forced, model_config=model_config,
+                                           local_only=True)
+            except AnimatorError as exc:
+                if exc.__cause__ is None:  # a model we refuse (not a library's failure to read the cache)
+                    raise
+                # some files are missing from the cache: the normal load below downloads them
+        else:
+            hub.check_downloadable(source["path"], what="model", field="model")
+    return _load_pipeline_from(source, dtype=dtype, forced=forced, model_config=model_config, local_only=local_only)
+
+
+def _load_pipeline_from(source: dict, *, dtype, forced: str | None, model_config, local_only: bool):
     common = dict(torch_dtype=dtype, local_files_only=local_only)
     try:
         if source["type"] == "file":
@@ -331,7 +341,7 @@ def _load_vae(vae: str | os.PathLike, architecture: str, dtype):
 
     spec = _TINY_VAE_IDS[architecture] if str(vae) == "tiny" else os.fspath(vae)
     folder = Path(spec).expanduser()
-    local_only = _offline()
+    local_only = hub.offline()
     if folder.is_dir():
         class_name = _read_json(folder / "config.json").get("_class_name", "")
         if class_name not in ("AutoencoderKL", "AutoencoderTiny"):
@@ -343,6 +353,14 @@ def _load_vae(vae: str | os.PathLike, architecture: str, dtype):
     else:
         class_name = "AutoencoderTiny" if "taesd" in spec.lower() else "AutoencoderKL"
     vae_class = AutoencoderTiny if class_name == "AutoencoderTiny" else AutoencoderKL
+    if not folder.is_dir() and not local_only:  # a hub id: from the cache without the network when it is there
+        if hub.in_cache(spec, "config.json"):
+            try:
+                return vae_class.from_pretrained(spec, torch_dtype=dtype, local_files_only=True)
+            except Exception:
+                pass  # weights missing from the cache: the normal load downloads them
+        else:
+            hub.check_downloadable(spec, what="VAE", field="vae")
     try:
         return vae_class.from_pretrained(str(folder) if folder.is_dir() else spec, torch_dtype=dtype,
                                          local_files_only=local_only)
@@ -404,6 +422,8 @@ def _quiet_loading():
         with warnings.catch_warnings():
             # diffusers >= 0.36 renamed torch_dtype to dtype; we keep torch_dtype so older releases load too.
             warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+            # diffusers still passes huggingface_hub an argument the hub has deprecated: nothing a user can change
+            warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*", category=UserWarning)
             yield
     finally:
         if diffusers_on:

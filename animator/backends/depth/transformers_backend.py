@@ -196,8 +196,9 @@ def read_preprocessor_config(location: str | Path, *, is_folder: bool) -> dict |
         return None
 
 
-def load_pretrained_model(location: str | Path, *, is_folder: bool):
-    """``AutoModelForDepthEstimation.from_pretrained`` with every failure turned into an :class:`AnimatorError`."""
+def load_pretrained_model(location: str | Path, *, is_folder: bool, local_files_only: bool = False):
+    """``AutoModelForDepthEstimation.from_pretrained`` with every failure turned into an :class:`AnimatorError`
+    (``local_files_only``: a hub id from the local cache only, no network)."""
     from transformers import AutoConfig, AutoModelForDepthEstimation
     from transformers.utils import logging as hf_logging
 
@@ -205,7 +206,7 @@ def load_pretrained_model(location: str | Path, *, is_folder: bool):
     download_hint = f"download it once with `hf download {where}` (or `huggingface-cli download {where}`); " \
                     "it is stored in ~/.cache/huggingface/hub and then works offline"
     try:
-        config = AutoConfig.from_pretrained(where)
+        config = AutoConfig.from_pretrained(where, local_files_only=local_files_only)
     except (OSError, ValueError) as exc:
         if is_folder:
             raise AnimatorError(f"not a model folder: no readable config.json ({_first_line(exc)})", file=where,
@@ -225,7 +226,7 @@ def load_pretrained_model(location: str | Path, *, is_folder: bool):
     progress_was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # loading is part of a run: no stray progress bars
     try:
-        model = AutoModelForDepthEstimation.from_pretrained(where, config=config)
+        model = AutoModelForDepthEstimation.from_pretrained(where, config=config, local_files_only=local_files_only)
     except Exception as exc:  # OSError, safetensors errors, RuntimeError on shape mismatch ...
         raise AnimatorError(
             f"cannot load the weights of depth model {where!r} ({type(exc).__name__}: {_first_line(exc)})",
