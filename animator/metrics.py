@@ -198,7 +198,8 @@ def flicker(
         workers: frame pairs measured at the same time, each on a thread with its own estimator (OpenCV's flow
             and torch's operations on one frame use about one core; torch runs one thread per worker meanwhile).
             Default: torch's thread count, at most 8. Only OpenCV estimators given by name run in parallel; an
-            estimator object or RAFT measures one pair at a time. The values do not depend on it.
+            estimator object or RAFT measures one pair at a time. The values do not depend on it (beyond float
+            rounding: torch's sums differ in the last bits with its thread count).
         progress: called with the number of frame pairs measured so far, after each one.
 
     Returns:

@@ -41,6 +41,9 @@ fi
 # the model folders are built once. Seen on an H200 (session 2): a 512 pair took ~130 s, mostly compiling; quality
 # at 768 over 200 s. On an H100 (session 6, the regions compiled too): turbo:512 and quality:512 ~180 s each, the
 # CUDA tests ~100 s, pip and the GPU's start ~30 s: one 600 s call holds two 512 rows and the tests.
+# FRAMES (default 96) timed frames per row: the headline ms/frame counts until the video is finished, so x264's
+# end-of-run flush (~108 ms on the H100 in session 6, 2% of a 48-frame quality row) is spread over more frames; a
+# quality row's 96 frames take ~12 s.
 : > "$OUT/bench.jsonl"
 for run in ${RUNS:-quality-latent:512 quality:512 turbo:512 turbo-latent-small-depth:512 turbo-small-depth:512 turbo-latent:512 turbo:768 quality:768}; do
     if (( SECONDS > BUDGET )); then
@@ -49,7 +52,7 @@ for run in ${RUNS:-quality-latent:512 quality:512 turbo:512 turbo-latent-small-d
         continue
     fi
     timeout "${RUN_TIMEOUT:-400}" python3 benchmarks/bench_render.py --configs "${run%%:*}" --sizes "${run##*:}" \
-        --frames 48 --warmup 4 --naive-frames 6 --floor-repeats 5 --keep-going --models-dir /tmp/animator-models \
+        --frames "${FRAMES:-96}" --warmup 4 --naive-frames 6 --floor-repeats 5 --keep-going --models-dir /tmp/animator-models \
         ${TRACES:+--trace-dir "$OUT"} \
         2> >(grep -v Warning | tail -40 >> "$OUT/bench.log") | tee -a "$OUT/bench.txt"
     grep '^{' "$OUT/bench.txt" | tail -1 >> "$OUT/bench.jsonl"
