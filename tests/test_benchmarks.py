@@ -174,3 +174,15 @@ def test_plot_refuses_input_without_rows(tmp_path):
                              str(tmp_path / "x.png")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "no measured rows" in result.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_bench_flicker_rows_agree_on_the_value():
+    command = [sys.executable, str(ROOT / "benchmarks" / "bench_flicker.py"), "--frames", "4", "--size", "64",
+               "--max-side", "64", "--workers", "1,2", "--json"]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert result.returncode == 0, result.stderr[-4000:]
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert [row["workers"] for row in rows] == [1, 2] and rows[0]["speedup"] == 1.0
+    assert all(row["seconds"] > 0 and row["frames"] == 4 for row in rows)
+    assert rows[0]["mean"] == pytest.approx(rows[1]["mean"], abs=1e-3) and rows[0]["mean"] > 0
