@@ -1,19 +1,43 @@
-"""``animator validate FILE``: check a keyframe file; "ok: ..." and exit 0, or the error and exit 2."""
+"""``animator validate FILE...``: check keyframe files; "ok: ..." per good file, the error per bad one, and exit
+0 when all are good, 2 otherwise."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
 
 @click.command("validate")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--check-files", is_flag=True, help="Also check that every file the keyframe file names (init image, audio, video) exists.")
-def command(file: str, check_files: bool) -> None:
-    """Check FILE: syntax, every field, every schedule and prompt at every frame.
+@click.pass_context
+def command(ctx: click.Context, files: tuple[str, ...], check_files: bool) -> None:
+    """Check FILES (one or more keyframe files): syntax, every field, every schedule and prompt at every frame.
 
-    Files it names (init image, audio, video) are checked only with --check-files, so a shared keyframe file can be
-    validated before its media are in place; audio is analysed only when an expression needs it and the file exists.
+    Prints "ok: ..." for each good file and the error (file, line, field, what to do) for each bad one; the exit
+    status is 0 when every file is good, 2 otherwise. Files a keyframe file names (init image, audio, video) are
+    checked only with --check-files, so a shared keyframe file can be validated before its media are in place;
+    audio is analysed only when an expression needs it and the file exists.
     """
+    from animator.errors import AnimatorError
+
+    failed = 0
+    for file in files:
+        try:
+            click.echo(_validate(file, check_files))
+            sys.stdout.flush()  # in order with the notes and errors on stderr, also through a pipe
+        except AnimatorError as exc:
+            failed += 1
+            click.secho(f"error: {exc}", fg="red", err=True)
+    if len(files) > 1:
+        click.echo(f"{len(files) - failed} of {len(files)} files ok" + (f", {failed} with errors" if failed else ""))
+    if failed:
+        ctx.exit(2)
+
+
+def _validate(file: str, check_files: bool) -> str:
+    """The "ok: ..." line of a good keyframe file; AnimatorError for a bad one."""
     from animator.errors import AnimatorError
     from animator.keyframes import evaluate, load_config
     from animator.keyframes.evaluate import uses_audio
@@ -28,11 +52,9 @@ def command(file: str, check_files: bool) -> None:
     else:
         evaluate(config)  # expressions that fail at some frame (division by zero ...) are caught here
     duration = config.frames / config.fps
-    click.echo(
-        f"ok: {file}: {config.mode} {config.width}x{config.height}, {config.frames} frames at {config.fps:g} fps "
-        f"({duration:.1f} s), {len(config.prompts)} prompt keyframe(s), denoise {config.backends.denoise}, "
-        f"depth {config.backends.depth}"
-    )
+    return (f"ok: {file}: {config.mode} {config.width}x{config.height}, {config.frames} frames at {config.fps:g} fps "
+            f"({duration:.1f} s), {len(config.prompts)} prompt keyframe(s), denoise {config.backends.denoise}, "
+            f"depth {config.backends.depth}")
 
 
 def _named_files(config):

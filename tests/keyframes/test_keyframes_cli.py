@@ -86,6 +86,20 @@ def test_validate_ok_and_error(runner, small, tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_validate_several_files_reports_each_and_fails_if_any_fails(runner, small, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("frames: 6\nfps: 0\n")
+    result = runner.invoke(main, ["validate", str(small), str(bad), str(small)])
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert [line.split(":")[0] for line in lines if line.startswith(("ok", "error"))] == ["ok", "error", "ok"]
+    assert f"{bad}" in result.output and "fps" in result.output
+    assert lines[-1] == "2 of 3 files ok, 1 with errors"
+    result = runner.invoke(main, ["validate", str(small), str(small)])
+    assert result.exit_code == 0 and result.output.splitlines()[-1] == "2 of 2 files ok"
+    assert runner.invoke(main, ["validate"]).exit_code == 2  # at least one file
+
+
 def test_validate_check_files_flag(runner, tmp_path):
     path = tmp_path / "a.yaml"
     path.write_text("frames: 4\ninit_image: missing.png\n")
