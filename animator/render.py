@@ -751,11 +751,11 @@ class RenderResult:
     stats: dict[str, Any]
 
 
-def _load(config_or_path, overrides: dict | None) -> "AnimationConfig":
+def _load(config_or_path, overrides: dict | None, base_dir: str | None = None) -> "AnimationConfig":
     from animator.keyframes import config_from_dict, load_config
 
     if isinstance(config_or_path, (str, os.PathLike)):
-        return load_config(config_or_path, overrides=overrides)
+        return load_config(config_or_path, overrides=overrides, base_dir=base_dir)
     if isinstance(config_or_path, dict):
         return config_from_dict(config_or_path, source="<dict>", overrides=overrides)
     if overrides:  # a loaded config: re-read its own text with the overrides applied, so they are validated too
@@ -776,14 +776,37 @@ def _frame_range(frames: range | None, total: int) -> tuple[int, int]:
     return start, stop
 
 
-def prepare(config_or_path, *, overrides: dict | None = None, base_seed: int | None = None):
-    """Config, plan and backends for a render (shared by render, render_frames, the notebook preview and benchmarks)."""
+def prepare(config_or_path, *, overrides: dict | None = None, base_seed: int | None = None,
+            base_dir: str | None = None):
+    """Config, plan and backends for a render (shared by render, render_frames, the notebook preview and benchmarks).
+    ``base_dir``: the folder relative paths of a keyframe file resolve against (default: the file's own)."""
     from animator.keyframes import evaluate
 
-    config = _load(config_or_path, overrides)
+    config = _load(config_or_path, overrides, base_dir)
+    _check_startable(config)
     schedules = evaluate(config)
     plan = make_plan(config, schedules, base_seed=base_seed)
     return config, plan
+
+
+def _paths_relative_to(record: dict) -> str | None:
+    """The folder a resumed run's keyframe file resolves relative paths against: recorded at the start (run folders
+    from before it was recorded: the original file's folder)."""
+    if record.get("base_dir"):
+        return record["base_dir"]
+    source = record.get("source")
+    return str(Path(source).resolve().parent) if source and source != "None" else None
+
+
+def _check_startable(config: "AnimationConfig") -> None:
+    """What would stop the first frame, found before any model loads or a run folder is made."""
+    where = {"file": config.path, "field": "init_image"}
+    if config.init_image is not None and not Path(config.init_image).is_file():
+        raise AnimatorError(f"no such image: {config.init_image}", **where,
+                            hint="check the path (relative to the keyframe file)")
+    if config.mode != "video" and config.init_image is None and (config.backends.denoise or "none") == "none":
+        raise AnimatorError("there is nothing to start from: no init_image and no diffusion model", **where,
+                            hint="set init_image in the keyframe file, or give --model")
 
 
 def render_frames(config_or_path, *, overrides: dict | None = None, frames: range | None = None,
@@ -832,23 +855,29 @@ def render(config_or_path, output: str | os.PathLike | None = None, *, overrides
         record = folder.record()
         if record.get("status") == "complete":
             raise AnimatorError(f"the run in {folder.path} is already complete: {record['output']}", field="--resume")
-        config, plan = prepare(folder.keyframes_path(), overrides=record.get("overrides"), base_seed=record["seed"])
+        config, plan = prepare(folder.keyframes_path(), overrides=record.get("overrides"), base_seed=record["seed"],
+                               base_dir=_paths_relative_to(record))
         output = Path(record["output"])
         start, stop = record["start"], record["stop"]
         frames_dir = record.get("frames_dir")
+        backends = load_backends(config)
     else:
         config, plan = prepare(config_or_path, overrides=overrides)
         start, stop = _frame_range(frames, plan.frames)
         output = Path(output or config.output.path or f"{Path(config.path or 'render').stem}.mp4")
         folder = RunFolder(run_dir or default_run_dir(config.path))
+        folder.check_free()
+        backends = load_backends(config)  # before the folder is made: a model that cannot load leaves none behind
         folder.create(source_text=config.source_text, source_name=str(config.path or "keyframes.yaml"), record={
             "source": str(config.path), "overrides": overrides or {}, "output": str(output.resolve()),
             "start": start, "stop": stop, "seed": int(plan.seeds[0]) if config.seed == -1 else config.seed,
             "frames_dir": str(frames_dir) if frames_dir else (config.output.frames_dir and str(config.output.frames_dir)),
+            # the folder the file's relative paths (init image, audio, video) resolve against, for --resume: the
+            # run folder holds a copy of the file, somewhere else
+            "base_dir": str((Path(config.path).parent if config.path else Path.cwd()).resolve()),
             "versions": _versions()})
         folder.write_table("schedules.csv", plan.schedules.values)
         folder.write_table("seeds.csv", {"seed": plan.seeds})
-    backends = load_backends(config)
     folder.update({"backends": backends.describe()})
 
     resume_state = _restore(folder, config, backends) if resume is not None else None
@@ -886,7 +915,11 @@ def render(config_or_path, output: str | os.PathLike | None = None, *, overrides
     stats = {"frames": clock.done, "elapsed_s": clock.elapsed(), "fps": clock.done / max(clock.elapsed(), 1e-9),
              "ms_per_frame_by_stage": {k: v / max(clock.done, 1) for k, v in stage_totals.items()}}
     if metrics:
-        stats["flicker"] = _flicker(folder, lambda done, total: _notify(callbacks, MetricProgress("flicker", done, total)))
+        try:
+            stats["flicker"] = _flicker(folder, lambda done, total: _notify(callbacks,
+                                                                            MetricProgress("flicker", done, total)))
+        except KeyboardInterrupt:  # the video is complete: Ctrl-C while it is measured skips only the metric
+            stats["flicker"] = {"skipped": "interrupted"}
     folder.finish(keep_frames_in=Path(frames_dir) if frames_dir else None, stats=stats)
     result = RenderResult(output=output, run_dir=folder.path, frames=clock.done, stats=stats)
     _notify(callbacks, RenderFinished(output=output, frames=clock.done, elapsed_s=clock.elapsed(), run_dir=folder.path,

@@ -58,10 +58,14 @@ class RunFolder:
         self.journal = self.path / JOURNAL
 
     # ------------------------------------------------------------------------------------------------ creating
-    def create(self, *, source_text: str, source_name: str, record: dict[str, Any]) -> None:
+    def check_free(self) -> None:
+        """AnimatorError when the folder already holds a run (checked again by :meth:`create`)."""
         if (self.path / RUN_FILE).exists():
             raise AnimatorError(f"{self.path} already holds a run", field="--run-dir",
                                 hint=f"resume it with `animator render --resume {self.path}` or choose another --run-dir")
+
+    def create(self, *, source_text: str, source_name: str, record: dict[str, Any]) -> None:
+        self.check_free()
         self.journal.mkdir(parents=True, exist_ok=True)
         suffix = Path(source_name).suffix or ".yaml"
         write_atomic(self.path / f"keyframes{suffix}", source_text.encode())

@@ -96,6 +96,22 @@ def test_the_flicker_metric_is_measured_from_the_lossless_frames_with_progress(t
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["flicker"]["mean"] == pytest.approx(expected.mean)
 
 
+def test_ctrl_c_while_the_metric_is_measured_skips_only_the_metric(tmp_path, init_image):
+    import animator
+    from animator.events import MetricProgress
+
+    def interrupt_the_metric(event):
+        if isinstance(event, MetricProgress) and event.done == 3:
+            raise KeyboardInterrupt
+
+    keyframes = write_keyframes(tmp_path, init_image, motion={"translation_z": "0:(2)"})
+    result = animator.render(keyframes, tmp_path / "out.mp4", run_dir=tmp_path / "run",
+                             callbacks=[interrupt_the_metric])
+    assert result.stats["flicker"] == {"skipped": "interrupted"} and probe(result.output).frames == 12
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["status"] == "complete" and not (tmp_path / "run" / "frames").exists()
+
+
 def test_animator_render_renders_whatever_was_imported_first(tmp_path, init_image):
     # importing the module animator/render.py before asking for the function binds the *module* to the name
     keyframes = write_keyframes(tmp_path, init_image, frames=2)
@@ -214,9 +230,29 @@ def test_bad_input_is_a_clear_error(tmp_path):
                                        str(tmp_path / "r")])
     assert result.exit_code == 2
     assert "init_image" in result.output and "--model" in result.output
-    assert not (tmp_path / "x.mp4").exists()
+    assert "frame/s" not in result.output  # refused before the progress bar starts
+    assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "r").exists()  # and before the run folder is made
     result = CliRunner().invoke(main, ["render", str(tmp_path / "missing.yaml")])
     assert result.exit_code == 2 and "missing.yaml" in result.output
+
+
+def test_what_cannot_start_leaves_no_run_folder(tmp_path, init_image):
+    missing_init = write_keyframes(tmp_path, tmp_path / "gone.png")
+    result = CliRunner().invoke(main, ["render", str(missing_init), "-o", str(tmp_path / "x.mp4"), "--run-dir",
+                                       str(tmp_path / "r1")])
+    assert result.exit_code == 2 and "gone.png" in result.output and "init_image" in result.output
+    keyframes = write_keyframes(tmp_path, init_image)
+    result = CliRunner().invoke(main, ["render", str(keyframes), "-o", str(tmp_path / "x.mp4"), "--run-dir",
+                                       str(tmp_path / "r2"), "--model", str(tmp_path / "no-model-here")])
+    assert result.exit_code == 2 and "no-model-here" in result.output
+    assert not any((tmp_path / name).exists() for name in ("r1", "r2", "x.mp4"))
+    # a run folder in use is named before any model loads, and left as it was
+    run_cli("render", keyframes, "-o", tmp_path / "a.mp4", "--run-dir", tmp_path / "r3", "-q", "--no-metrics")
+    record = (tmp_path / "r3" / "run.json").read_text()
+    result = CliRunner().invoke(main, ["render", str(keyframes), "-o", str(tmp_path / "b.mp4"), "--run-dir",
+                                       str(tmp_path / "r3"), "--model", str(tmp_path / "no-model-here")])
+    assert result.exit_code == 2 and "already holds a run" in result.output and "no-model-here" not in result.output
+    assert (tmp_path / "r3" / "run.json").read_text() == record and not (tmp_path / "b.mp4").exists()
 
 
 def test_tiny_diffusers_model_renders_through_model_option(tmp_path, init_image, tiny_model):
@@ -234,6 +270,54 @@ def test_tiny_diffusers_model_renders_through_model_option(tmp_path, init_image,
     run_cli("render", no_init, "-o", tmp_path / "t2i.mp4", "--model", tiny_model, "--run-dir", tmp_path / "r2", "-q",
             "--no-metrics")
     assert probe(tmp_path / "t2i.mp4").frames == 2
+
+
+def test_resume_finds_the_files_the_keyframe_file_names_relative_to_itself(tmp_path, init_image, monkeypatch):
+    import shutil
+
+    import animator
+    from animator.events import FrameRendered
+
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(init_image, project / "start.png")
+    # relative paths resolve against the keyframe file's folder; the run folder keeps a copy of the file elsewhere
+    keyframes = write_keyframes(project, Path("start.png"), frames=12, motion={"translation_z": "0:(3)"},
+                                coherence={"color": "lab", "reference": "image", "image": "start.png"})
+
+    def interrupt_after_frame_5(event):
+        if isinstance(event, FrameRendered) and event.index == 5:
+            raise KeyboardInterrupt
+
+    run_dir = tmp_path / "runs" / "r"
+    with pytest.raises(KeyboardInterrupt):
+        animator.render(keyframes, tmp_path / "a.mp4", run_dir=run_dir, callbacks=[interrupt_after_frame_5],
+                        metrics=False)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+    monkeypatch.chdir(tmp_path)  # resumed from somewhere else, too
+    resumed = animator.render(None, resume=run_dir, metrics=False)
+    assert resumed.output == tmp_path / "a.mp4"
+    animator.render(keyframes, tmp_path / "b.mp4", run_dir=tmp_path / "runs" / "whole", metrics=False)
+    a, b = frames_of(tmp_path / "a.mp4"), frames_of(tmp_path / "b.mp4")
+    assert len(a) == len(b) == 12 and all(np.array_equal(fa, fb) for fa, fb in zip(a, b))
+
+
+def test_a_stopped_cli_render_says_how_to_continue(tmp_path, capsys):
+    from animator.cli.cmd_render import ProgressBar
+    from animator.events import FrameRendered, RenderStarted
+
+    image = np.zeros((8, 8, 3), np.uint8)
+    before_start = ProgressBar(quiet=True)
+    before_start.stopped()  # refused before it started (bad file, model not found): nothing to continue
+    assert capsys.readouterr().err == ""
+    bar = ProgressBar(quiet=True)
+    bar(RenderStarted(total_frames=10, first_frame=0, width=8, height=8, fps=12, run_dir=tmp_path / "run"))
+    for index in range(3):
+        bar(FrameRendered(index=index, total_frames=10, image=image, diffused=True, seed=0, elapsed_s=0.1, fps=10.0,
+                          eta_s=1.0))
+    bar.stopped()  # Ctrl-C or an error part-way
+    err = capsys.readouterr().err
+    assert "stopped after 3 new frame(s)" in err and f"animator render --resume {tmp_path / 'run'}" in err
 
 
 def test_resume_after_sigkill_is_bit_identical(tmp_path, init_image, tiny_model):

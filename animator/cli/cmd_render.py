@@ -25,27 +25,44 @@ class ProgressBar:
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.bar = None
+        self.run_dir = None         # the run folder, once the render has started
+        self.frames_done = 0        # frames finished in this run
+        self.finished = False
+
+    def stopped(self) -> None:
+        """The render raised (Ctrl-C, an error): close the bar and say how to continue, when there is a run."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.run_dir is not None and not self.finished:
+            click.secho(f"stopped after {self.frames_done} new frame(s); the run folder keeps them: "
+                        f"`animator render --resume {self.run_dir}` continues where it stopped", fg="yellow", err=True)
 
     def __call__(self, event) -> None:
         from animator.events import FrameRendered, MetricProgress, RenderFinished, RenderStarted
 
         if isinstance(event, RenderStarted):
+            self.run_dir = event.run_dir
             if not self.quiet:
                 for note in event.notes:
                     click.secho(f"note: {note}", fg="yellow", err=True)
                 click.echo(f"run folder: {event.run_dir}  ({event.width}x{event.height}, {event.fps:g} fps)", err=True)
                 self.bar = self._bar(event.total_frames, unit="frame")
-        elif isinstance(event, FrameRendered) and self.bar is not None:
-            self.bar.set_postfix_str(f"frame {event.index}", refresh=False)
-            self.bar.update(1)
+        elif isinstance(event, FrameRendered):
+            self.frames_done += 1
+            if self.bar is not None:
+                self.bar.set_postfix_str(f"frame {event.index}", refresh=False)
+                self.bar.update(1)
         elif isinstance(event, MetricProgress) and self.bar is not None:
             if event.done == 0:  # the video is written; the frames' bar makes way for the metric's
                 self.bar.close()
                 self.bar = self._bar(event.total, unit="pair", desc=f"{event.metric} metric (--no-metrics skips it)")
             else:
                 self.bar.update(event.done - self.bar.n)
-        elif isinstance(event, RenderFinished) and self.bar is not None:
-            self.bar.close()
+        elif isinstance(event, RenderFinished):
+            self.finished = True
+            if self.bar is not None:
+                self.bar.close()
 
     @staticmethod
     def _bar(total: int, **settings):
@@ -108,14 +125,21 @@ def command(keyframe_file, output, model, depth_model, device, compile_mode, fee
         overrides.update({"width": width, "height": height})
     if resume and (overrides or frame_range or output):
         raise AnimatorError("--resume continues a run exactly as it was started; it takes no other settings", field="--resume")
-    result = render(keyframe_file, output, overrides=overrides or None, frames=_parse_range(frame_range), run_dir=run_dir,
-                    resume=resume, callbacks=[ProgressBar(quiet)], frames_dir=frames_dir,
-                    metrics=not no_metrics)
+    progress = ProgressBar(quiet)
+    try:
+        result = render(keyframe_file, output, overrides=overrides or None, frames=_parse_range(frame_range),
+                        run_dir=run_dir, resume=resume, callbacks=[progress], frames_dir=frames_dir,
+                        metrics=not no_metrics)
+    except BaseException:
+        progress.stopped()
+        raise
     if not quiet:
         fps = result.stats.get("fps", 0.0)
         click.echo(f"wrote {result.output} ({result.frames} frames, {fps:.1f} frames/s); run folder {result.run_dir}")
         flicker = result.stats.get("flicker")
         if isinstance(flicker, dict) and "mean" in flicker:
             click.echo(f"flicker (mean warp error between consecutive frames): {flicker['mean']:.3f}")
+        elif isinstance(flicker, dict) and "skipped" in flicker:
+            click.echo(f"flicker metric skipped ({flicker['skipped']})")
     else:
         click.echo(str(result.output))

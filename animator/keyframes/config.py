@@ -405,19 +405,23 @@ def read_keyframe_file(path: str | Path) -> tuple[dict, str, _Locator]:
     return data, text, locator
 
 
-def load_config(path: str | Path, overrides: Mapping[str, object] | None = None) -> AnimationConfig:
+def load_config(path: str | Path, overrides: Mapping[str, object] | None = None, *,
+                base_dir: str | Path | None = None) -> AnimationConfig:
     """Load and validate a keyframe file (.yaml/.yml, .toml, .json).
 
     Args:
         path: the keyframe file. Relative paths inside it resolve against its folder.
         overrides: dotted keys applied before validation, e.g. ``{"backends.denoise": "x", "frames": 12}``.
+        base_dir: resolve relative paths against this folder instead (a run folder's copy of a keyframe file
+            resolves them against the original's folder).
 
     Raises:
         AnimatorError: naming file, line, dotted field and what was expected.
     """
     path = Path(path)
     data, text, locator = read_keyframe_file(path)
-    return _build_config(data, source=str(path), base_dir=path.parent, text=text, locator=locator, path=path, overrides=overrides)
+    base = Path(base_dir) if base_dir is not None else path.parent
+    return _build_config(data, source=str(path), base_dir=base, text=text, locator=locator, path=path, overrides=overrides)
 
 
 def config_from_dict(
