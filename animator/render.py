@@ -799,14 +799,37 @@ def _paths_relative_to(record: dict) -> str | None:
 
 
 def _check_startable(config: "AnimationConfig") -> None:
-    """What would stop the first frame, found before any model loads or a run folder is made."""
-    where = {"file": config.path, "field": "init_image"}
-    if config.init_image is not None and not Path(config.init_image).is_file():
-        raise AnimatorError(f"no such image: {config.init_image}", **where,
-                            hint="check the path (relative to the keyframe file)")
+    """What would stop the render part-way (the first frame, the soundtrack at the end), found before any model loads
+    or a run folder is made: files the render will read that are not there, and nothing to start from."""
+    from animator.keyframes.config import line_of
+
+    for field_name, path in _files_the_render_reads(config):
+        if not Path(path).is_file():
+            raise AnimatorError(f"no such file: {path}", file=config.path, line=line_of(config, field_name),
+                                field=field_name, hint="check the path (relative paths are relative to the keyframe "
+                                                       "file)")
     if config.mode != "video" and config.init_image is None and (config.backends.denoise or "none") == "none":
-        raise AnimatorError("there is nothing to start from: no init_image and no diffusion model", **where,
-                            hint="set init_image in the keyframe file, or give --model")
+        raise AnimatorError("there is nothing to start from: no init_image and no diffusion model", file=config.path,
+                            field="init_image", hint="set init_image in the keyframe file, or give --model")
+
+
+def _files_the_render_reads(config: "AnimationConfig") -> Iterator[tuple[str, Path]]:
+    from animator.keyframes.evaluate import uses_audio
+
+    if config.mode == "video":
+        yield "video_input.path", config.video_input.path
+    elif config.init_image is not None:
+        yield "init_image", config.init_image
+    if config.coherence.color != "none" and config.coherence.reference == "image" and config.coherence.image:
+        yield "coherence.image", config.coherence.image
+    if config.hybrid is not None:
+        yield "hybrid.path", config.hybrid.path
+    if config.audio is not None:
+        analysed = uses_audio(config)
+        if analysed or config.output.audio:
+            yield "audio.path", config.audio.path
+        if analysed:
+            yield from ((f"audio.stems.{name}", stem) for name, stem in config.audio.stems.items())
 
 
 def render_frames(config_or_path, *, overrides: dict | None = None, frames: range | None = None,

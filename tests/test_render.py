@@ -240,7 +240,9 @@ def test_what_cannot_start_leaves_no_run_folder(tmp_path, init_image):
     missing_init = write_keyframes(tmp_path, tmp_path / "gone.png")
     result = CliRunner().invoke(main, ["render", str(missing_init), "-o", str(tmp_path / "x.mp4"), "--run-dir",
                                        str(tmp_path / "r1")])
-    assert result.exit_code == 2 and "gone.png" in result.output and "init_image" in result.output
+    assert result.exit_code == 2 and "gone.png" in result.output
+    line = 1 + next(i for i, text in enumerate(missing_init.read_text().splitlines()) if text.startswith("init_image:"))
+    assert f"{missing_init}:{line}: init_image: no such file" in result.output  # file, line, field
     keyframes = write_keyframes(tmp_path, init_image)
     result = CliRunner().invoke(main, ["render", str(keyframes), "-o", str(tmp_path / "x.mp4"), "--run-dir",
                                        str(tmp_path / "r2"), "--model", str(tmp_path / "no-model-here")])

@@ -34,7 +34,7 @@ class ProgressBar:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-        if self.run_dir is not None and not self.finished:
+        if self.run_dir is not None and not self.finished and self.frames_done:
             click.secho(f"stopped after {self.frames_done} new frame(s); the run folder keeps them: "
                         f"`animator render --resume {self.run_dir}` continues where it stopped", fg="yellow", err=True)
 

@@ -40,13 +40,14 @@ def _validate(file: str, check_files: bool) -> str:
     """The "ok: ..." line of a good keyframe file; AnimatorError for a bad one."""
     from animator.errors import AnimatorError
     from animator.keyframes import evaluate, load_config
+    from animator.keyframes.config import line_of
     from animator.keyframes.evaluate import uses_audio
 
     config = load_config(file)
     if check_files:
         for field, path in _named_files(config):
             if not path.exists():
-                raise AnimatorError("file not found: " + str(path), file=file, field=field)
+                raise AnimatorError("file not found: " + str(path), file=file, line=line_of(config, field), field=field)
     if config.audio is not None and uses_audio(config) and not config.audio.path.is_file():
         click.echo(f"note: audio.path {config.audio.path} does not exist yet; audio-driven schedules were not evaluated", err=True)
     else:

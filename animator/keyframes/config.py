@@ -355,6 +355,15 @@ def _yaml_lines(text: str) -> dict[str, int]:
     return lines
 
 
+def line_of(config: "AnimationConfig", dotted: str) -> int | None:
+    """The line of a dotted field in the file ``config`` was loaded from (None when unknown), for errors found after
+    loading (a file the config names is missing, an expression fails at some frame)."""
+    if config.path is None or not config.source_text:
+        return None
+    yaml_file = Path(config.path).suffix.lower() in (".yaml", ".yml")
+    return _Locator(config.source_text, _yaml_lines(config.source_text) if yaml_file else None)(dotted)
+
+
 # ------------------------------------------------------------------------------------------------ loading
 
 

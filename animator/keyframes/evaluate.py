@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from animator.errors import AnimatorError
-from animator.keyframes.config import AnimationConfig
+from animator.keyframes.config import AnimationConfig, line_of
 from animator.keyframes.prompts import FramePrompt, evaluate_prompts
 from animator.keyframes.schedule import Schedule, TimeBase, parse_string_schedule
 
@@ -156,7 +156,9 @@ def evaluate(config: AnimationConfig, frames: range | None = None, *, features=N
             result = schedule.evaluate(timebase, variables)
             keyframes[name] = tuple(sorted({f for f in schedule.key_frames(timebase) if 0 <= f < config.frames}))
         except AnimatorError as exc:
-            raise AnimatorError(exc.message, file=config.path, field=f"{section}.{name}", hint=exc.hint) from None
+            dotted = f"{section}.{name}"
+            raise AnimatorError(exc.message, file=config.path, line=line_of(config, dotted), field=dotted,
+                                hint=exc.hint) from None
         values[name] = _readonly(np.round(result) if name in ROUNDED else result)
 
     sampler = config.generation.sampler or parse_string_schedule(config.backends.sampler, name="sampler")
@@ -172,7 +174,9 @@ def evaluate(config: AnimationConfig, frames: range | None = None, *, features=N
             blend=config.prompt_blend,
         )
     except AnimatorError as exc:
-        raise AnimatorError(exc.message, file=config.path, field=exc.field or "prompts", hint=exc.hint) from None
+        dotted = exc.field or "prompts"
+        raise AnimatorError(exc.message, file=config.path, line=line_of(config, dotted), field=dotted,
+                            hint=exc.hint) from None
     from animator.keyframes.schedule import parse_frame_key
 
     prompt_frames = {timebase.resolve(parse_frame_key(key)) for key, _ in config.prompts}

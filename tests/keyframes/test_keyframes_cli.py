@@ -100,6 +100,13 @@ def test_validate_several_files_reports_each_and_fails_if_any_fails(runner, smal
     assert runner.invoke(main, ["validate"]).exit_code == 2  # at least one file
 
 
+def test_an_expression_failing_at_some_frame_is_named_with_its_line(runner, tmp_path):
+    path = tmp_path / "div.yaml"
+    path.write_text("frames: 6\nfps: 12\nmotion:\n  translation_x: 0\n  zoom: \"0:(1/(t-3))\"\n")
+    result = runner.invoke(main, ["validate", str(path)])
+    assert result.exit_code == 2 and f"{path}:5: motion.zoom" in result.output and "t=3" in result.output
+
+
 def test_validate_check_files_flag(runner, tmp_path):
     path = tmp_path / "a.yaml"
     path.write_text("frames: 4\ninit_image: missing.png\n")
