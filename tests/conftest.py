@@ -7,6 +7,10 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("MKL_DYNAMIC", "FALSE")  # reproducible float sums (see animator/__init__.py)
+if "ANIMATOR_CACHE_DIR" not in os.environ:  # animator.cache: a folder of this test process, not the user's ~/.cache
+    import tempfile
+
+    os.environ["ANIMATOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="animator-test-cache-")
 
 from pathlib import Path  # noqa: E402
 

@@ -246,12 +246,9 @@ class _SignalAnalysis:
 def _analyze_signal(
     samples: np.ndarray, sr: int, grid: _FrameGrid, bands: Mapping[str, tuple[float, float]]
 ) -> _SignalAnalysis:
-    import librosa
-
     duration_s = samples.shape[0] / sr
-    onset_curve = _onset_envelope(samples, sr)  # (m,) at analysis frames
-    curve_times_s = librosa.frames_to_time(np.arange(onset_curve.shape[0]), sr=sr, hop_length=HOP)
-    beat_times_s, tempo_bpm = _track_beats(onset_curve, sr)
+    onset_curve, beat_times_s, tempo_bpm = _onsets_and_beats(samples, sr)  # onset curve: (m,) at analysis frames
+    curve_times_s = np.arange(onset_curve.shape[0]) * HOP / sr  # librosa.frames_to_time
 
     band_rms = {}
     bass_curve = None
@@ -271,6 +268,29 @@ def _analyze_signal(
         tempo_bpm=tempo_bpm,
         downbeat_phase=_downbeat_phase(beat_times_s, curve_times_s, onset_curve, bass_curve),
     )
+
+
+def _onsets_and_beats(samples: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """(onset envelope, beat times in s, tempo): the part of the analysis librosa does, kept in the cache
+    (:mod:`animator.cache`) under a hash of the samples and of everything else it depends on.
+
+    Importing ``librosa.beat`` compiles its numba kernels every time (~6 s here, ~10 s with the rest of librosa),
+    so without the cache every ``schedule``, ``validate`` and render of an audio-reactive file would wait that long
+    for the same song; with it, a song is analysed once.
+    """
+    from importlib.metadata import version
+
+    from animator import cache
+
+    digest = cache.key("onsets-and-beats-1", np.ascontiguousarray(samples, dtype=np.float32).tobytes(), sr, HOP,
+                       N_FFT, _BEAT_SALIENCE, _MIN_BEAT_ONSET, _END_BEAT_FRACTION, version("librosa"))
+    kept = cache.load("audio", digest)
+    if kept is not None and {"onset", "beat_times_s", "tempo_bpm"} <= kept.keys():
+        return kept["onset"], kept["beat_times_s"], float(kept["tempo_bpm"])
+    onset = _onset_envelope(samples, sr)
+    beat_times_s, tempo_bpm = _track_beats(onset, sr)
+    cache.save("audio", digest, {"onset": onset, "beat_times_s": beat_times_s, "tempo_bpm": np.float64(tempo_bpm)})
+    return onset, beat_times_s, tempo_bpm
 
 
 def _onset_envelope(samples: np.ndarray, sr: int) -> np.ndarray:
@@ -330,7 +350,7 @@ def _track_beats(onset: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
         return np.zeros(0), 0.0
     end_floor = max(_MIN_BEAT_ONSET, _END_BEAT_FRACTION * float(np.median(at_beats)))
     beat_indices = _extend_to_the_ends(beat_indices, onset, floor=end_floor)
-    beat_times_s = librosa.frames_to_time(beat_indices, sr=sr, hop_length=HOP).astype(np.float64)
+    beat_times_s = (beat_indices * HOP / sr).astype(np.float64)  # librosa.frames_to_time
     tracker_bpm = float(np.atleast_1d(tempo)[0])
     return beat_times_s, _refine_tempo(beat_times_s, tracker_bpm)
 

@@ -262,3 +262,58 @@ def test_the_click_track_helper_is_what_the_tests_assume(tmp_path):
     np.testing.assert_allclose(track.accent_times_s, [1.0, 3.0])
     assert track.frames_of([0.5, 1.0]).tolist() == [12, 24]
     assert sine(60.0, 1.0).shape == (SR,)
+
+
+# --- the cache of the librosa part ---------------------------------------------------------------------------------
+
+
+def test_a_song_is_analysed_once_then_read_from_the_cache(click_track, tmp_path, monkeypatch):
+    from animator.audio import features
+
+    monkeypatch.setenv("ANIMATOR_CACHE_DIR", str(tmp_path / "cache"))
+    computed = []
+    envelope = features._onset_envelope
+
+    def counting(samples, sr):
+        computed.append(len(samples))
+        return envelope(samples, sr)
+
+    monkeypatch.setattr(features, "_onset_envelope", counting)
+    first = analyze(click_track.path, FPS)
+    again = analyze(click_track.path, 12, offset_s=0.5)  # other frames: the cached part does not depend on them
+    assert len(computed) == 1 and len(list((tmp_path / "cache" / "audio").glob("*.npz"))) == 1
+    monkeypatch.setenv("ANIMATOR_CACHE_DIR", "off")
+    fresh, fresh_again = analyze(click_track.path, FPS), analyze(click_track.path, 12, offset_s=0.5)
+    assert len(computed) == 3  # off: computed every time
+    for cached, computed_now in ((first, fresh), (again, fresh_again)):
+        assert cached.bpm == computed_now.bpm
+        np.testing.assert_array_equal(cached.beat_frames, computed_now.beat_frames)
+        np.testing.assert_array_equal(cached.beat_times_s, computed_now.beat_times_s)
+        for name, values in computed_now.variables.items():
+            np.testing.assert_array_equal(cached.variables[name], values, err_msg=name)
+
+
+def test_a_damaged_cache_entry_is_computed_again(click_track, tmp_path, monkeypatch):
+    monkeypatch.setenv("ANIMATOR_CACHE_DIR", str(tmp_path / "cache"))
+    expected = analyze(click_track.path, FPS)
+    (entry,) = (tmp_path / "cache" / "audio").glob("*.npz")
+    entry.write_bytes(b"not an npz file")
+    again = analyze(click_track.path, FPS)
+    np.testing.assert_array_equal(again.beat_frames, expected.beat_frames)
+    assert entry.stat().st_size > 100  # written again, whole
+
+
+def test_a_cached_song_needs_no_librosa(click_track, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom animator.audio import analyze\n"
+            f"features = analyze({str(click_track.path)!r}, 24)\n"
+            "print(features.bpm > 0, 'librosa' in sys.modules)")
+    env = {**os.environ, "ANIMATOR_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+            for _ in range(2)]
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    # the first run imports librosa (and compiles its beat tracker); the second reads the cache only
+    assert [run.stdout.split() for run in runs] == [["True", "True"], ["True", "False"]]
