@@ -35,9 +35,6 @@ from animator.plan import FrameParams, RenderPlan, make_plan
 if TYPE_CHECKING:
     from animator.keyframes import AnimationConfig
 
-OFFLINE_DEPTH_NOTE = ("depth: the offline prior (no weights). A learned model is much better: "
-                      "`huggingface-cli download depth-anything/Depth-Anything-V2-Small-hf`, then "
-                      "`--depth depth-anything/Depth-Anything-V2-Small-hf`")
 NO_DENOISER_NOTE = ("denoise: none (warp-only render). Point --model at a diffusers model "
                     "(e.g. stabilityai/sd-turbo, a local folder or a .safetensors file) for a diffusion render")
 
@@ -126,7 +123,9 @@ def load_backends(config: "AnimationConfig") -> Backends:
         backends.tracker = DepthTracker(near=200.0, far=10000.0, mode=config.coherence.depth_stability,
                                         compile_mode=torch_compile_mode(b.compile, device))
         if b.depth == "offline":
-            backends.notes.append(OFFLINE_DEPTH_NOTE)
+            from animator.backends.depth import OFFLINE_NOTE
+
+            backends.notes.append(OFFLINE_NOTE)
     hybrid_flow = config.hybrid is not None and config.hybrid.motion == "optical_flow"
     if config.mode == "video" or config.motion.cadence_flow or hybrid_flow:
         from animator.backends.flow import load_flow_estimator

@@ -302,7 +302,7 @@ def _load_error(source: dict, exc: Exception, offline: bool, model_config) -> An
     label = source["label"]
     if source["type"] == "hub":
         if offline:
-            hint = (f"download it once with internet: `hf download {label}` (or `huggingface-cli download {label}`), "
+            hint = (f"download it once with internet: `hf download {label}`, "
                     "then run again; or pass a local diffusers folder")
         else:
             hint = "check the id on huggingface.co (gated models need `hf auth login`), or pass a local folder"

@@ -203,7 +203,7 @@ def load_pretrained_model(location: str | Path, *, is_folder: bool, local_files_
     from transformers.utils import logging as hf_logging
 
     where = str(location)
-    download_hint = f"download it once with `hf download {where}` (or `huggingface-cli download {where}`); " \
+    download_hint = f"download it once with `hf download {where}`; " \
                     "it is stored in ~/.cache/huggingface/hub and then works offline"
     try:
         config = AutoConfig.from_pretrained(where, local_files_only=local_files_only)
