@@ -850,14 +850,15 @@ def render_frames(config_or_path, *, overrides: dict | None = None, frames: rang
     _notify(callbacks, RenderFinished(output=None, frames=clock.done, elapsed_s=clock.elapsed(), run_dir=None))
 
 
-def render(config_or_path, output: str | os.PathLike | None = None, *, overrides: dict | None = None,
+def render(config_or_path=None, output: str | os.PathLike | None = None, *, overrides: dict | None = None,
            frames: range | None = None, run_dir: str | os.PathLike | None = None,
            resume: str | os.PathLike | None = None, callbacks: Sequence[RenderCallback] = (),
            frames_dir: str | os.PathLike | None = None, metrics: bool = True, profile: bool = False) -> RenderResult:
     """Renders a keyframe file to a video. ``animator render`` on the command line calls exactly this.
 
     Args:
-        config_or_path: a keyframe file path, a loaded config, or a dict in the keyframe-file layout.
+        config_or_path: a keyframe file path, a loaded config, or a dict in the keyframe-file layout (None with
+            ``resume``).
         output: the video to write (default: ``output.path`` of the file, else ``<file stem>.mp4``).
         overrides: dotted keyframe-file fields to replace, e.g. ``{"backends.denoise": "stabilityai/sd-turbo"}``.
         frames: render only this range of frame indices.
@@ -871,6 +872,9 @@ def render(config_or_path, output: str | os.PathLike | None = None, *, overrides
     from animator.run_folder import JOURNAL_FORMAT, RunFolder, default_run_dir
     from animator.video import EncodeSettings, VideoWriter, export_gif, mux_audio
 
+    if config_or_path is None and resume is None:
+        raise AnimatorError("give a keyframe file (or config) to render, or resume=<run folder>",
+                            hint='animator.render("keyframes/demo.yaml", "demo.mp4")')
     callbacks = list(callbacks) + _notebook_callbacks(callbacks)
     if resume is not None:
         folder = RunFolder(resume)

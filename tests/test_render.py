@@ -297,7 +297,7 @@ def test_resume_finds_the_files_the_keyframe_file_names_relative_to_itself(tmp_p
                         metrics=False)
     assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     monkeypatch.chdir(tmp_path)  # resumed from somewhere else, too
-    resumed = animator.render(None, resume=run_dir, metrics=False)
+    resumed = animator.render(resume=run_dir, metrics=False)
     assert resumed.output == tmp_path / "a.mp4"
     animator.render(keyframes, tmp_path / "b.mp4", run_dir=tmp_path / "runs" / "whole", metrics=False)
     a, b = frames_of(tmp_path / "a.mp4"), frames_of(tmp_path / "b.mp4")
