@@ -5,7 +5,8 @@
 #   bash benchmarks/run_on_gpu.sh OUTDIR [BUDGET_S]
 #
 # For a machine without the project's install (a lent GPU box): wheels in .whl/ (diffusers, kornia, kornia_rs,
-# imageio-ffmpeg, qoi, importlib_metadata, built for that machine's Python 3.12) are installed to /tmp/site first. Results: OUTDIR/bench.jsonl (one JSON line per
+# imageio-ffmpeg, qoi, importlib_metadata, built for that machine's Python 3.12; `bash benchmarks/fetch_gpu_wheels.sh`
+# puts them there) are installed to /tmp/site first. Results: OUTDIR/bench.jsonl (one JSON line per
 # configuration), OUTDIR/bench.txt (the tables: bench_upsample's, bench_render's, analyze_trace's), OUTDIR/tests.txt. Environment: RUNS, END_S, SKIP_TESTS, SKIP_UPSAMPLE, RUN_TIMEOUT (see below),
 # TRACES=1: also a profiler trace per configuration, OUTDIR/trace-CONFIG-SIZE.json.gz (the device tool returns at most
 # 8 files: with TRACES, at most 3 RUNS per call).
