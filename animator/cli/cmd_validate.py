@@ -25,8 +25,11 @@ def command(ctx: click.Context, files: tuple[str, ...], check_files: bool) -> No
     failed = 0
     for file in files:
         try:
-            click.echo(_validate(file, check_files))
+            line, notes = _validate(file, check_files)
+            click.echo(line)
             sys.stdout.flush()  # in order with the notes and errors on stderr, also through a pipe
+            for note in notes:
+                click.echo(f"note: {note}", err=True)
         except AnimatorError as exc:
             failed += 1
             click.secho(f"error: {exc}", fg="red", err=True)
@@ -36,8 +39,8 @@ def command(ctx: click.Context, files: tuple[str, ...], check_files: bool) -> No
         ctx.exit(2)
 
 
-def _validate(file: str, check_files: bool) -> str:
-    """The "ok: ..." line of a good keyframe file; AnimatorError for a bad one."""
+def _validate(file: str, check_files: bool) -> tuple[str, list[str]]:
+    """The "ok: ..." line of a good keyframe file and notes about it; AnimatorError for a bad one."""
     from animator.errors import AnimatorError
     from animator.keyframes import evaluate, load_config
     from animator.keyframes.config import line_of
@@ -48,14 +51,18 @@ def _validate(file: str, check_files: bool) -> str:
         for field, path in _named_files(config):
             if not path.exists():
                 raise AnimatorError("file not found: " + str(path), file=file, line=line_of(config, field), field=field)
+    notes = []
     if config.audio is not None and uses_audio(config) and not config.audio.path.is_file():
-        click.echo(f"note: audio.path {config.audio.path} does not exist yet; audio-driven schedules were not evaluated", err=True)
+        notes.append(f"audio.path {config.audio.path} does not exist yet; audio-driven schedules were not evaluated")
     else:
         evaluate(config)  # expressions that fail at some frame (division by zero ...) are caught here
+    if config.mode != "video" and config.init_image is None and (config.backends.denoise or "none") == "none":
+        notes.append("no init_image and no model (backends.denoise: none): a render needs --model or an init_image "
+                     "to start from")
     duration = config.frames / config.fps
     return (f"ok: {file}: {config.mode} {config.width}x{config.height}, {config.frames} frames at {config.fps:g} fps "
             f"({duration:.1f} s), {len(config.prompts)} prompt keyframe(s), denoise {config.backends.denoise}, "
-            f"depth {config.backends.depth}")
+            f"depth {config.backends.depth}"), notes
 
 
 def _named_files(config):

@@ -97,6 +97,10 @@ def test_validate_several_files_reports_each_and_fails_if_any_fails(runner, smal
     assert lines[-1] == "2 of 3 files ok, 1 with errors"
     result = runner.invoke(main, ["validate", str(small), str(small)])
     assert result.exit_code == 0 and result.output.splitlines()[-1] == "2 of 2 files ok"
+    startless = tmp_path / "startless.yaml"
+    startless.write_text("frames: 4\n")  # valid, but a render would have nothing to start from
+    result = runner.invoke(main, ["validate", str(startless)])
+    assert result.exit_code == 0 and "a render needs --model or an init_image" in result.output
     assert runner.invoke(main, ["validate"]).exit_code == 2  # at least one file
 
 
