@@ -776,13 +776,14 @@ def _frame_range(frames: range | None, total: int) -> tuple[int, int]:
 
 
 def prepare(config_or_path, *, overrides: dict | None = None, base_seed: int | None = None,
-            base_dir: str | None = None):
-    """Config, plan and backends for a render (shared by render, render_frames, the notebook preview and benchmarks).
-    ``base_dir``: the folder relative paths of a keyframe file resolve against (default: the file's own)."""
+            base_dir: str | None = None, resuming: bool = False):
+    """Config and plan for a render (shared by render, render_frames, the notebook preview and benchmarks), after
+    checking that it can start (:func:`_check_startable`). ``base_dir``: the folder relative paths of a keyframe file
+    resolve against (default: the file's own); ``resuming``: for a resumed run."""
     from animator.keyframes import evaluate
 
     config = _load(config_or_path, overrides, base_dir)
-    _check_startable(config)
+    _check_startable(config, resuming=resuming)
     schedules = evaluate(config)
     plan = make_plan(config, schedules, base_seed=base_seed)
     return config, plan
@@ -797,16 +798,21 @@ def _paths_relative_to(record: dict) -> str | None:
     return str(Path(source).resolve().parent) if source and source != "None" else None
 
 
-def _check_startable(config: "AnimationConfig") -> None:
+def _check_startable(config: "AnimationConfig", *, resuming: bool = False) -> None:
     """What would stop the render part-way (the first frame, the soundtrack at the end), found before any model loads
-    or a run folder is made: files the render will read that are not there, and nothing to start from."""
+    or a run folder is made: files the render will read that are not there, and nothing to start from. A resumed
+    render starts from its checkpoint: it needs no init image."""
     from animator.keyframes.config import line_of
 
     for field_name, path in _files_the_render_reads(config):
+        if resuming and field_name == "init_image":
+            continue
         if not Path(path).is_file():
             raise AnimatorError(f"no such file: {path}", file=config.path, line=line_of(config, field_name),
                                 field=field_name, hint="check the path (relative paths are relative to the keyframe "
                                                        "file)")
+    if resuming:
+        return
     if config.mode != "video" and config.init_image is None and (config.backends.denoise or "none") == "none":
         raise AnimatorError("there is nothing to start from: no init_image and no diffusion model", file=config.path,
                             field="init_image", hint="set init_image in the keyframe file, or give --model")
@@ -882,7 +888,7 @@ def render(config_or_path=None, output: str | os.PathLike | None = None, *, over
         if record.get("status") == "complete":
             raise AnimatorError(f"the run in {folder.path} is already complete: {record['output']}", field="--resume")
         config, plan = prepare(folder.keyframes_path(), overrides=record.get("overrides"), base_seed=record["seed"],
-                               base_dir=_paths_relative_to(record))
+                               base_dir=_paths_relative_to(record), resuming=True)
         output = Path(record["output"])
         start, stop = record["start"], record["stop"]
         frames_dir = record.get("frames_dir")
@@ -1058,7 +1064,7 @@ def _flicker(folder, progress: Callable[[int, int], None]) -> dict[str, Any] | N
         return None
     pairs = max(folder.journal_frame_count() - 1, 0)
     progress(0, pairs)
-    # dis_fast at <= 256 px: scores that compare across render sizes; ~8 ms a frame on two CPU cores
+    # dis_fast at <= 256 px: scores that compare across render sizes; ~15 ms a frame on two CPU cores
     report = flicker(folder.journal_frames(), estimator="dis_fast", max_side=256,
                      progress=lambda done: progress(done, pairs))
     return report.to_dict()

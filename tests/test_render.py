@@ -283,9 +283,10 @@ def test_resume_finds_the_files_the_keyframe_file_names_relative_to_itself(tmp_p
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(init_image, project / "start.png")
+    shutil.copy(init_image, project / "reference.png")
     # relative paths resolve against the keyframe file's folder; the run folder keeps a copy of the file elsewhere
     keyframes = write_keyframes(project, Path("start.png"), frames=12, motion={"translation_z": "0:(3)"},
-                                coherence={"color": "lab", "reference": "image", "image": "start.png"})
+                                coherence={"color": "lab", "reference": "image", "image": "reference.png"})
 
     def interrupt_after_frame_5(event):
         if isinstance(event, FrameRendered) and event.index == 5:
@@ -297,8 +298,10 @@ def test_resume_finds_the_files_the_keyframe_file_names_relative_to_itself(tmp_p
                         metrics=False)
     assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     monkeypatch.chdir(tmp_path)  # resumed from somewhere else, too
+    (project / "start.png").rename(tmp_path / "start.png")  # a resume starts from its checkpoint, not the init image
     resumed = animator.render(resume=run_dir, metrics=False)
     assert resumed.output == tmp_path / "a.mp4"
+    (tmp_path / "start.png").rename(project / "start.png")
     animator.render(keyframes, tmp_path / "b.mp4", run_dir=tmp_path / "runs" / "whole", metrics=False)
     a, b = frames_of(tmp_path / "a.mp4"), frames_of(tmp_path / "b.mp4")
     assert len(a) == len(b) == 12 and all(np.array_equal(fa, fb) for fa, fb in zip(a, b))
