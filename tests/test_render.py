@@ -257,7 +257,7 @@ def test_what_cannot_start_leaves_no_run_folder(tmp_path, init_image):
     assert (tmp_path / "r3" / "run.json").read_text() == record and not (tmp_path / "b.mp4").exists()
 
 
-def test_tiny_diffusers_model_renders_through_model_option(tmp_path, init_image, tiny_model):
+def test_tiny_diffusers_model_renders_through_model_option(tmp_path, init_image, tiny_model, monkeypatch):
     keyframes = write_keyframes(tmp_path, init_image, frames=4, cadence=2,
                                 generation={"steps": "0:(4)", "strength": "0:(0.5)", "noise": "0:(0.02)"},
                                 motion={"translation_z": "0:(3)"})
@@ -272,6 +272,11 @@ def test_tiny_diffusers_model_renders_through_model_option(tmp_path, init_image,
     run_cli("render", no_init, "-o", tmp_path / "t2i.mp4", "--model", tiny_model, "--run-dir", tmp_path / "r2", "-q",
             "--no-metrics")
     assert probe(tmp_path / "t2i.mp4").frames == 2
+    # a model folder given relative to the working directory is recorded absolute: --resume finds it from anywhere
+    monkeypatch.chdir(tiny_model.parent)
+    run_cli("render", no_init, "-o", tmp_path / "rel.mp4", "--model", tiny_model.name, "--run-dir", tmp_path / "r3",
+            "-q", "--no-metrics")
+    assert json.loads((tmp_path / "r3" / "run.json").read_text())["overrides"]["backends.denoise"] == str(tiny_model)
 
 
 def test_resume_finds_the_files_the_keyframe_file_names_relative_to_itself(tmp_path, init_image, monkeypatch):

@@ -19,6 +19,15 @@ def _parse_range(text: str | None) -> range | None:
         raise AnimatorError(f"--frames takes A:B (frame indices, B exclusive), got {text!r}", field="--frames") from None
 
 
+def _absolute_if_local(spec: str) -> str:
+    """A model given as a local file or folder, as an absolute path: the run records it, and ``--resume`` from
+    another working directory must find the same model (hub ids and names are left as they are)."""
+    import os
+
+    path = os.path.expanduser(spec)
+    return os.path.abspath(path) if os.path.exists(path) else spec
+
+
 class ProgressBar:
     """A tqdm bar on stderr fed by render events (frame, fps, ETA), plus the run's notes for newcomers."""
 
@@ -106,9 +115,9 @@ def command(keyframe_file, output, model, depth_model, device, compile_mode, fee
         raise AnimatorError("give a keyframe file to render, or --resume RUN_DIR", hint="animator render keyframes/demo.yaml -o demo.mp4")
     overrides: dict = {}
     if model:
-        overrides["backends.denoise"] = model
+        overrides["backends.denoise"] = _absolute_if_local(model)
     if depth_model:
-        overrides["backends.depth"] = depth_model
+        overrides["backends.depth"] = _absolute_if_local(depth_model)
     if compile_mode:
         overrides["backends.compile"] = compile_mode
     if feedback:
