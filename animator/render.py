@@ -97,6 +97,8 @@ def load_backends(config: "AnimationConfig") -> Backends:
     b = config.backends
     device = pick_device(b.device)
     dtype = pick_dtype(device, b.dtype)
+    if device.type == "cuda":  # before any model runs: cuDNN picks its algorithms on each shape's first call
+        torch.backends.cudnn.benchmark = b.cudnn_benchmark
     denoiser = load_denoiser(b.denoise, device=device, dtype=dtype, vae=b.vae, model_config=b.model_config,
                              lora=tuple((entry.path, entry.scale) for entry in b.lora), sampler=b.sampler)
     speed_up_denoiser(denoiser, compile=b.compile, channels_last=b.channels_last, subpixel_upsample=b.subpixel_upsample)

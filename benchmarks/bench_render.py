@@ -653,6 +653,7 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
     """
     speed = {"backends.compile": compile_setting(args.compile, device), "backends.channels_last": True,
              "backends.subpixel_upsample": args.subpixel_upsample == "on",
+             "backends.cudnn_benchmark": args.cudnn_benchmark == "on",
              "backends.vae": str(tiny_vae) if setting.vae == "tiny" else setting.vae,
              "backends.depth_every": setting.depth_every, "backends.depth_resolution": setting.depth_resolution,
              "generation.holes": "fill", "generation.feedback": setting.feedback}
@@ -914,6 +915,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         help="backends.compile for quality/turbo (auto: cudagraphs on CUDA, none on the CPU)")
     parser.add_argument("--subpixel-upsample", default="on", choices=("on", "off"),
                         help="backends.subpixel_upsample for quality/turbo (default on, as in renders)")
+    parser.add_argument("--cudnn-benchmark", default="off", choices=("on", "off"),
+                        help="backends.cudnn_benchmark for quality/turbo (default off, as in renders; CUDA only)")
     parser.add_argument("--time-budget-s", type=float, default=None,
                         help="start no further quality/turbo configuration after this many seconds (rows say skipped)")
     parser.add_argument("--models-dir", default=None,

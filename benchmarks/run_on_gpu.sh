@@ -42,6 +42,7 @@ fi
 # the model folders are built once. Seen on an H200 (session 2): a 512 pair took ~130 s, mostly compiling; quality
 # at 768 over 200 s. On an H100 (session 6, the regions compiled too): turbo:512 and quality:512 ~180 s each, the
 # CUDA tests ~100 s, pip and the GPU's start ~30 s: one 600 s call holds two 512 rows and the tests.
+# BENCH_ARGS: more bench_render options for every row (an A/B: BENCH_ARGS="--cudnn-benchmark on").
 # FRAMES (default 96) timed frames per row: the headline ms/frame counts until the video is finished, so x264's
 # end-of-run flush (~108 ms on the H100 in session 6, 2% of a 48-frame quality row) is spread over more frames; a
 # quality row's 96 frames take ~12 s.
@@ -54,7 +55,7 @@ for run in ${RUNS:-quality-latent:512 quality:512 turbo:512 turbo-latent-small-d
     fi
     timeout "${RUN_TIMEOUT:-400}" python3 benchmarks/bench_render.py --configs "${run%%:*}" --sizes "${run##*:}" \
         --frames "${FRAMES:-96}" --warmup 4 --naive-frames 6 --floor-repeats 5 --keep-going --models-dir /tmp/animator-models \
-        ${TRACES:+--trace-dir "$OUT"} \
+        ${TRACES:+--trace-dir "$OUT"} ${BENCH_ARGS:-} \
         2> >(grep -v Warning | tail -40 >> "$OUT/bench.log") | tee -a "$OUT/bench.txt"
     grep '^{' "$OUT/bench.txt" | tail -1 >> "$OUT/bench.jsonl"
     trace="$OUT/trace-${run%%:*}-${run##*:}.json.gz"

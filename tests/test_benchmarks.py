@@ -98,6 +98,7 @@ def test_diffusion_rows(rows, name, nominal_evals, batch):
                                                                 rel=0.02)
     assert row["speedup_vs_naive"] == pytest.approx(row["naive_ms_per_frame"] / row["ms_per_frame"], rel=0.02)
     assert row["speed"]["subpixel_upsample"] is True  # the render's default
+    assert row["speed"]["cudnn_benchmark"] is False  # likewise
     assert row["vae_ms"] > 0 and row["depth_model_ms"] > 0
     depth_every = row["speed"]["depth_every"]
     assert row["models_floor_ms"] == pytest.approx(

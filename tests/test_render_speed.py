@@ -512,3 +512,23 @@ def test_compiled_models_do_not_recompile_across_steps_and_frames(keyframes, tin
         frames = list(render_frames(keyframes, overrides=overrides, callbacks=[on_event]))
     assert len(frames) == 7
     assert graphs_after_frame == [graphs_after_frame[0]] * 7, graphs_after_frame
+
+
+def test_cudnn_benchmark_is_left_alone_off_cuda(keyframes, monkeypatch):
+    from animator.render import load_backends, prepare
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    config, _ = prepare(keyframes, overrides={"backends.device": "cpu", "backends.cudnn_benchmark": False})
+    load_backends(config)
+    assert torch.backends.cudnn.benchmark is True  # a CPU render does not touch the process-wide setting
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cudnn_benchmark_follows_the_keyframe_file_on_cuda(keyframes, monkeypatch):
+    from animator.render import load_backends, prepare
+
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)  # restored after
+    for wanted in (True, False):
+        config, _ = prepare(keyframes, overrides={"backends.device": "cuda", "backends.cudnn_benchmark": wanted})
+        load_backends(config)
+        assert torch.backends.cudnn.benchmark is wanted

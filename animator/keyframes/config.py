@@ -165,6 +165,10 @@ class BackendConfig:
     # the UNet's and VAE decoder's "upsample 2x, then 3x3 conv" layers as one 2x2 convolution at the input's size
     # (inputs of 8x8 and more): the same result up to rounding with 4/9 of their arithmetic; any device
     subpixel_upsample: bool = field(default=True, metadata=_spec("bool"))
+    # cuDNN times its convolution algorithms on the first call of each shape and keeps the fastest (a render's shapes
+    # never change); CUDA only; torch's setting is process-wide, and each render on CUDA sets it to this value.
+    # Off until measured on a whole render (bench_render --cudnn-benchmark on)
+    cudnn_benchmark: bool = field(default=False, metadata=_spec("bool"))
 
 
 @dataclass(frozen=True)
