@@ -17,10 +17,13 @@ errors are turned into ours by the loaders.
 from __future__ import annotations
 
 import os
+from typing import Callable, TypeVar
 
 from animator.errors import AnimatorError
 
-__all__ = ["offline", "in_cache", "check_downloadable", "unreachable"]
+T = TypeVar("T")
+
+__all__ = ["offline", "in_cache", "check_downloadable", "unreachable", "load_by_id"]
 
 # how long the one question to the hub may take: a connected machine answers in well under a second
 _TIMEOUT_S = 10.0
@@ -88,6 +91,29 @@ def check_downloadable(repo_id: str, *, what: str, field: str) -> None:
                      f"and later runs work offline), or run `hf download {repo_id}` on a machine that is online "
                      "and copy that cache folder here, or give a local folder instead of the id") from exc
         # anything else: the download itself will say what is wrong
+
+
+def load_by_id(repo_id: str, marker: str, load: Callable[[bool], T], *, what: str, field: str) -> T:
+    """``load(local_files_only)`` for a model given by hub id, the way this module's docstring says.
+
+    ``marker``: a file every download of the model has (``model_index.json``, ``config.json``): when the cache holds
+    it, ``load(True)`` runs first; when that fails for want of files (any error but an :class:`AnimatorError` of our
+    own without a cause, which refuses the model itself), ``load(False)`` downloads what is missing. Offline
+    (``HF_HUB_OFFLINE``) only ``load(True)`` runs.
+    """
+    if offline():
+        return load(True)
+    if in_cache(repo_id, marker):
+        try:
+            return load(True)
+        except AnimatorError as exc:
+            if exc.__cause__ is None:  # refused as a model (wrong kind, unsupported): downloading would not help
+                raise
+        except Exception:
+            pass  # files missing from the cache: the load below downloads them
+    else:
+        check_downloadable(repo_id, what=what, field=field)
+    return load(False)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -146,3 +146,41 @@ def test_in_cache_reads_the_hub_layout(tmp_path, monkeypatch):
     assert hub.in_cache("owner/name", "config.json")
     assert not hub.in_cache("owner/name", "model_index.json") and not hub.in_cache("owner/other", "config.json")
     assert not hub.in_cache("not a valid id!", "config.json")
+
+
+def test_load_by_id_tries_the_cache_first_and_downloads_only_what_is_missing(monkeypatch):
+    calls: list = []
+
+    def loader(outcomes):
+        def load(local_files_only: bool):
+            calls.append(local_files_only)
+            outcome = outcomes[local_files_only]
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
+        return load
+
+    checked: list = []
+    monkeypatch.setattr(hub, "check_downloadable", lambda repo_id, **kw: checked.append(repo_id))
+    monkeypatch.setattr(hub, "offline", lambda: False)
+    monkeypatch.setattr(hub, "in_cache", lambda repo_id, marker: repo_id.startswith("cached/"))
+
+    def run(repo_id, outcomes):
+        calls.clear(), checked.clear()
+        return hub.load_by_id(repo_id, "config.json", loader(outcomes), what="model", field="model")
+
+    assert run("cached/model", {True: "from cache", False: "downloaded"}) == "from cache" and calls == [True]
+    assert not checked  # a cached model asks the network nothing
+    incomplete = OSError("no file named diffusion_pytorch_model.safetensors")
+    assert run("cached/model", {True: incomplete, False: "downloaded"}) == "downloaded" and calls == [True, False]
+    wrapped = AnimatorError("could not load model")
+    wrapped.__cause__ = incomplete  # a library failure wrapped in ours: also missing files
+    assert run("cached/model", {True: wrapped, False: "downloaded"}) == "downloaded"
+    refused = AnimatorError("this model's UNet takes 9 input channels")  # ours, no cause: downloading cannot help
+    with pytest.raises(AnimatorError, match="9 input channels"):
+        run("cached/model", {True: refused, False: "downloaded"})
+    assert calls == [True]
+    assert run("new/model", {True: "from cache", False: "downloaded"}) == "downloaded"
+    assert calls == [False] and checked == ["new/model"]  # asked about once, before the download
+    monkeypatch.setattr(hub, "offline", lambda: True)
+    assert run("new/model", {True: "from cache", False: "downloaded"}) == "from cache" and not checked

@@ -238,19 +238,13 @@ def _load_pipeline(source: dict, *, dtype, kind: str, model_config) -> tuple[Any
     """(pipeline, architecture); the pipeline is on the CPU in ``dtype``. A hub id in the local cache loads from
     it without the network; one that is not is asked about first (:mod:`animator.backends.hub`)."""
     forced = kind if kind in ("sd1", "sd2", "sdxl") else None
-    local_only = hub.offline()
-    if source["type"] == "hub" and not local_only:
-        if hub.in_cache(source["path"], "model_index.json"):
-            try:
-                return _load_pipeline_from(source, dtype=dtype, forced=forced, model_config=model_config,
-                                           local_only=True)
-            except AnimatorError as exc:
-                if exc.__cause__ is None:  # a model we refuse (not a library's failure to read the cache)
-                    raise
-                # some files are missing from the cache: the normal load below downloads them
-        else:
-            hub.check_downloadable(source["path"], what="model", field="model")
-    return _load_pipeline_from(source, dtype=dtype, forced=forced, model_config=model_config, local_only=local_only)
+
+    def load(local_only: bool):
+        return _load_pipeline_from(source, dtype=dtype, forced=forced, model_config=model_config, local_only=local_only)
+
+    if source["type"] == "hub":
+        return hub.load_by_id(source["path"], "model_index.json", load, what="model", field="model")
+    return load(hub.offline())
 
 
 def _load_pipeline_from(source: dict, *, dtype, forced: str | None, model_config, local_only: bool):
@@ -341,7 +335,6 @@ def _load_vae(vae: str | os.PathLike, architecture: str, dtype):
 
     spec = _TINY_VAE_IDS[architecture] if str(vae) == "tiny" else os.fspath(vae)
     folder = Path(spec).expanduser()
-    local_only = hub.offline()
     if folder.is_dir():
         class_name = _read_json(folder / "config.json").get("_class_name", "")
         if class_name not in ("AutoencoderKL", "AutoencoderTiny"):
@@ -353,20 +346,18 @@ def _load_vae(vae: str | os.PathLike, architecture: str, dtype):
     else:
         class_name = "AutoencoderTiny" if "taesd" in spec.lower() else "AutoencoderKL"
     vae_class = AutoencoderTiny if class_name == "AutoencoderTiny" else AutoencoderKL
-    if not folder.is_dir() and not local_only:  # a hub id: from the cache without the network when it is there
-        if hub.in_cache(spec, "config.json"):
-            try:
-                return vae_class.from_pretrained(spec, torch_dtype=dtype, local_files_only=True)
-            except Exception:
-                pass  # weights missing from the cache: the normal load downloads them
-        else:
-            hub.check_downloadable(spec, what="VAE", field="vae")
-    try:
-        return vae_class.from_pretrained(str(folder) if folder.is_dir() else spec, torch_dtype=dtype,
-                                         local_files_only=local_only)
-    except Exception as exc:
-        hint = f"download it with `hf download {spec}`" if not folder.is_dir() else "the folder looks incomplete"
-        raise AnimatorError(f"could not load VAE {spec!r}: {exc}", field="vae", hint=hint) from exc
+
+    def load(local_only: bool):
+        try:
+            return vae_class.from_pretrained(str(folder) if folder.is_dir() else spec, torch_dtype=dtype,
+                                             local_files_only=local_only)
+        except Exception as exc:
+            hint = f"download it with `hf download {spec}`" if not folder.is_dir() else "the folder looks incomplete"
+            raise AnimatorError(f"could not load VAE {spec!r}: {exc}", field="vae", hint=hint) from exc
+
+    if folder.is_dir():
+        return load(hub.offline())
+    return hub.load_by_id(spec, "config.json", load, what="VAE", field="vae")
 
 
 def _check_lora_list(lora) -> list[tuple[str, float]]:

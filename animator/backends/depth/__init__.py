@@ -169,18 +169,12 @@ def _load_transformers(location, *, name, is_folder, device, dtype, resolution, 
     from animator.backends import hub
 
     device, dtype = _device_and_dtype(device, dtype)
-    model = None
-    if not is_folder and not hub.offline():  # a hub id: from the cache without the network when it is there
-        if hub.in_cache(str(location), "config.json"):
-            try:
-                model = load_pretrained_model(location, is_folder=False, local_files_only=True)
-            except AnimatorError as exc:
-                if exc.__cause__ is None:  # a model we refuse, not files missing from the cache
-                    raise
-        else:
-            hub.check_downloadable(str(location), what="depth model", field="depth")
-    if model is None:
-        model = load_pretrained_model(location, is_folder=is_folder)
+    if is_folder:
+        model = load_pretrained_model(location, is_folder=True)
+    else:
+        model = hub.load_by_id(str(location), "config.json",
+                               lambda local: load_pretrained_model(location, is_folder=False, local_files_only=local),
+                               what="depth model", field="depth")
     preprocess = preprocess_for(model.config, read_preprocessor_config(location, is_folder=is_folder), resolution)
     return TransformersDepthEstimator(
         _place(model, device, dtype), name=name, source=str(Path(location).resolve()) if is_folder else str(location),
