@@ -804,7 +804,7 @@ def _check_startable(config: "AnimationConfig", *, resuming: bool = False) -> No
     """What would stop the render part-way (the first frame, the soundtrack at the end), found before any model loads
     or a run folder is made: files the render will read that are not there, and nothing to start from. A resumed
     render starts from its checkpoint: it needs no init image."""
-    from animator.keyframes.config import line_of
+    from animator.keyframes.config import line_of, starts_from_nothing
 
     for field_name, path in _files_the_render_reads(config):
         if resuming and field_name == "init_image":
@@ -815,7 +815,7 @@ def _check_startable(config: "AnimationConfig", *, resuming: bool = False) -> No
                                                        "file)")
     if resuming:
         return
-    if config.mode != "video" and config.init_image is None and (config.backends.denoise or "none") == "none":
+    if starts_from_nothing(config):
         raise AnimatorError("there is nothing to start from: no init_image and no diffusion model", file=config.path,
                             field="init_image", hint="set init_image in the keyframe file, or give --model")
 

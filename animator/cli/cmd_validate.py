@@ -43,7 +43,7 @@ def _validate(file: str, check_files: bool) -> tuple[str, list[str]]:
     """The "ok: ..." line of a good keyframe file and notes about it; AnimatorError for a bad one."""
     from animator.errors import AnimatorError
     from animator.keyframes import evaluate, load_config
-    from animator.keyframes.config import line_of
+    from animator.keyframes.config import line_of, starts_from_nothing
     from animator.keyframes.evaluate import uses_audio
 
     config = load_config(file)
@@ -56,7 +56,7 @@ def _validate(file: str, check_files: bool) -> tuple[str, list[str]]:
         notes.append(f"audio.path {config.audio.path} does not exist yet; audio-driven schedules were not evaluated")
     else:
         evaluate(config)  # expressions that fail at some frame (division by zero ...) are caught here
-    if config.mode != "video" and config.init_image is None and (config.backends.denoise or "none") == "none":
+    if starts_from_nothing(config):
         notes.append("no init_image and no model (backends.denoise: none): a render needs --model or an init_image "
                      "to start from")
     duration = config.frames / config.fps

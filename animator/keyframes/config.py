@@ -359,6 +359,11 @@ def _yaml_lines(text: str) -> dict[str, int]:
     return lines
 
 
+def starts_from_nothing(config: "AnimationConfig") -> bool:
+    """True when a render of ``config`` would have no first frame: no init image, no input video, no model."""
+    return config.mode != "video" and config.init_image is None and (config.backends.denoise or "none") == "none"
+
+
 def line_of(config: "AnimationConfig", dotted: str) -> int | None:
     """The line of a dotted field in the file ``config`` was loaded from (None when unknown), for errors found after
     loading (a file the config names is missing, an expression fails at some frame)."""
