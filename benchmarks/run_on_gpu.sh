@@ -41,7 +41,9 @@ fi
 # BUDGET seconds have passed since the script started; each is its own process (fresh compile caches and memory),
 # the model folders are built once. Seen on an H200 (session 2): a 512 pair took ~130 s, mostly compiling; quality
 # at 768 over 200 s. On an H100 (session 6, the regions compiled too): turbo:512 and quality:512 ~180 s each, the
-# CUDA tests ~100 s, pip and the GPU's start ~30 s: one 600 s call holds two 512 rows and the tests.
+# CUDA tests ~100 s, pip and the GPU's start ~30 s: one 600 s call holds two 512 rows and the tests. On an H200
+# (session 9): bench_upsample plus quality-latent:512 ~330 s, then quality:512 in a second call on the warm machine
+# 105 s (TorchInductor's cache), turbo:512 200 s (its own compile), the CUDA tests 104 s.
 # BENCH_ARGS: more bench_render options for every row (an A/B: BENCH_ARGS="--cudnn-benchmark on").
 # FRAMES (default 96) timed frames per row: the headline ms/frame counts until the video is finished, so x264's
 # end-of-run flush (~108 ms on the H100 in session 6, 2% of a 48-frame quality row) is spread over more frames; a
