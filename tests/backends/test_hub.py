@@ -184,3 +184,51 @@ def test_load_by_id_tries_the_cache_first_and_downloads_only_what_is_missing(mon
     assert calls == [False] and checked == ["new/model"]  # asked about once, before the download
     monkeypatch.setattr(hub, "offline", lambda: True)
     assert run("new/model", {True: "from cache", False: "downloaded"}) == "from cache" and not checked
+
+
+def test_a_depth_model_downloaded_by_id_brings_its_preprocessor_config(tmp_path, monkeypatch):
+    """``from_pretrained`` fetches a depth model's config and weights only; its ``preprocessor_config.json`` (input
+    size, mean, std) must come along, or the model runs with its family's defaults. No network here: the download of
+    the weights is stood in for by a folder and the hub's answer for the file by ``hf_hub_download`` patched."""
+    import json
+
+    import huggingface_hub
+
+    from animator.backends.depth import load_depth_estimator, transformers_backend
+    from animator.testing.tiny_depth import make_tiny_depth_anything
+
+    weights = tmp_path / "weights"
+    make_tiny_depth_anything(weights, preprocessor=False)
+    hub_file = tmp_path / "preprocessor_config.json"
+    hub_file.write_text(json.dumps({"size": {"height": 56, "width": 56}, "ensure_multiple_of": 14,
+                                    "image_mean": [0.4, 0.4, 0.4], "image_std": [0.2, 0.2, 0.2]}))
+    asked: list = []
+
+    def hf_hub_download(repo_id, filename, **kwargs):
+        asked.append((repo_id, filename))
+        if repo_id == "owner/no-preprocessor":
+            raise huggingface_hub.errors.EntryNotFoundError(f"{filename} not in {repo_id}")
+        return str(hub_file)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
+    load_folder = transformers_backend.load_pretrained_model
+    monkeypatch.setattr(transformers_backend, "load_pretrained_model",
+                        lambda location, **kwargs: load_folder(weights, is_folder=True))
+    monkeypatch.setattr(hub, "offline", lambda: False)
+    monkeypatch.setattr(hub, "check_downloadable", lambda repo_id, **kw: None)
+    monkeypatch.setattr(hub, "in_cache", lambda repo_id, marker: repo_id.startswith("cached/"))
+
+    downloaded = load_depth_estimator("owner/depth", device="cpu")
+    assert asked == [("owner/depth", "preprocessor_config.json")]
+    assert downloaded.preprocess.target_size(40, 90) == (56, 126)  # the file's 56-pixel side, not the default 518
+    assert downloaded.preprocess.mean == (0.4, 0.4, 0.4) and downloaded.preprocess.std == (0.2, 0.2, 0.2)
+
+    asked.clear()
+    without = load_depth_estimator("owner/no-preprocessor", device="cpu")  # the repository has no such file
+    assert asked == [("owner/no-preprocessor", "preprocessor_config.json")]
+    assert without.preprocess.target_size(40, 90) == (518, 1162)  # the family's defaults
+
+    asked.clear()
+    load_depth_estimator("cached/depth", device="cpu")  # loaded from the cache: no question to the network
+    assert asked == []
+

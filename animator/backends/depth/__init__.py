@@ -169,13 +169,17 @@ def _load_transformers(location, *, name, is_folder, device, dtype, resolution, 
     from animator.backends import hub
 
     device, dtype = _device_and_dtype(device, dtype)
+
+    def load(local_files_only: bool):
+        model = load_pretrained_model(location, is_folder=False, local_files_only=local_files_only)
+        return model, read_preprocessor_config(location, is_folder=False, download=not local_files_only)
+
     if is_folder:
         model = load_pretrained_model(location, is_folder=True)
+        preprocessor = read_preprocessor_config(location, is_folder=True)
     else:
-        model = hub.load_by_id(str(location), "config.json",
-                               lambda local: load_pretrained_model(location, is_folder=False, local_files_only=local),
-                               what="depth model", field="depth")
-    preprocess = preprocess_for(model.config, read_preprocessor_config(location, is_folder=is_folder), resolution)
+        model, preprocessor = hub.load_by_id(str(location), "config.json", load, what="depth model", field="depth")
+    preprocess = preprocess_for(model.config, preprocessor, resolution)
     return TransformersDepthEstimator(
         _place(model, device, dtype), name=name, source=str(Path(location).resolve()) if is_folder else str(location),
         preprocess=preprocess, output_is_depth=output_is_metric_depth(model.config), batch_size=batch_size,

@@ -176,16 +176,24 @@ class TransformersDepthEstimator:
         return pixel_values
 
 
-def read_preprocessor_config(location: str | Path, *, is_folder: bool) -> dict | None:
-    """``preprocessor_config.json`` from a folder or the local Hugging Face cache, or None."""
+def read_preprocessor_config(location: str | Path, *, is_folder: bool, download: bool = False) -> dict | None:
+    """``preprocessor_config.json`` from a folder or the local Hugging Face cache, or None.
+
+    ``download``: for a hub id whose weights are being downloaded now, fetch the file too (``from_pretrained`` of the
+    model fetches only ``config.json`` and the weights; without this a model first loaded by a render would run with
+    its family's defaults). A repository without the file, or a failed download, gives None: the defaults then.
+    """
     if is_folder:
         path = Path(location) / "preprocessor_config.json"
     else:
         try:
-            from huggingface_hub import try_to_load_from_cache
+            import huggingface_hub
 
-            cached = try_to_load_from_cache(str(location), "preprocessor_config.json")
-        except Exception:  # an odd cache layout must not stop loading: fall back to the defaults
+            if download:
+                cached = huggingface_hub.hf_hub_download(str(location), "preprocessor_config.json")
+            else:
+                cached = huggingface_hub.try_to_load_from_cache(str(location), "preprocessor_config.json")
+        except Exception:  # not in the repository, no network, an odd cache layout: loading goes on with defaults
             return None
         if not isinstance(cached, str):
             return None
