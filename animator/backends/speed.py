@@ -5,7 +5,8 @@ switches are made for:
 
 - **subpixel_upsample** computes the diffusion model's "nearest 2x, then 3x3 convolution" layers as one 2x2
   convolution at the input's resolution (:mod:`animator.backends.subpixel`; inputs of at least 8x8): same result,
-  4/9 of their arithmetic.
+  4/9 of their arithmetic. On the CPU, and for compiled models on a GPU; uncompiled on a GPU diffusers' layers are
+  kept (there the extra kernel launches cost more than the arithmetic saves).
 - **channels_last** stores convolution weights NHWC, the layout the tensor-core kernels read without transposes
   (CUDA only; on the CPU oneDNN picks its own layout).
 - **compile** ``default`` traces each model once per input shape with TorchInductor (fused kernels);
@@ -105,7 +106,13 @@ def speed_up_denoiser(denoiser, *, compile: str = "none", channels_last: bool = 
         return {}
     device = denoiser._execution_device
     applied: dict[str, Any] = {}
-    if subpixel_upsample:
+    if subpixel_upsample and device.type != "cpu" and torch_compile_mode(compile, device) is None:
+        # Uncompiled on a GPU each layer launches its kernels one by one, and the sub-pixel form's extra small ones
+        # (the phases' interleaving) cost more than its arithmetic saves: on an H200 in fp16 each upsampling layer
+        # ran 0.45-0.79x, the whole VAE decoder 0.98x and a CFG UNet evaluation 0.96x of diffusers' own
+        # (benchmarks/bench_upsample.py). Compiled, the interleaving fuses into one kernel; on the CPU it is faster.
+        applied["subpixel_upsample"] = "not applied: uncompiled on " + device.type
+    elif subpixel_upsample:
         from animator.backends.subpixel import use_subpixel_upsampling
 
         applied["subpixel_upsample"] = {"unet": use_subpixel_upsampling(pipe.unet),

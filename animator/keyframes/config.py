@@ -163,7 +163,8 @@ class BackendConfig:
     # convolutions in channels-last memory layout on CUDA (faster tensor-core kernels); no effect on the CPU
     channels_last: bool = field(default=True, metadata=_spec("bool"))
     # the UNet's and VAE decoder's "upsample 2x, then 3x3 conv" layers as one 2x2 convolution at the input's size
-    # (inputs of 8x8 and more): the same result up to rounding with 4/9 of their arithmetic; any device
+    # (inputs of 8x8 and more): the same result up to rounding with 4/9 of their arithmetic; on the CPU and for
+    # compiled models on a GPU (uncompiled on a GPU diffusers' layers are faster: backends/speed.py)
     subpixel_upsample: bool = field(default=True, metadata=_spec("bool"))
     # cuDNN times its convolution algorithms on the first call of each shape and keeps the fastest (a render's shapes
     # never change); CUDA only; torch's setting is process-wide, and each render on CUDA sets it to this value.

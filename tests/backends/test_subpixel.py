@@ -298,3 +298,23 @@ def test_a_render_with_it_gives_the_frames_of_one_without(tiny_model, init_image
     difference = np.abs(frames[True][0].astype(int) - frames[False][0].astype(int))
     assert difference.max() <= 1 and difference.mean() < 0.05, (difference.max(), difference.mean())
     assert not np.array_equal(frames[True][1], frames[True][0])  # the frames are pictures of a moving camera
+
+
+def test_the_switch_applies_on_the_cpu_and_to_compiled_models_only(tiny_model):
+    """Uncompiled on a GPU diffusers' layers are kept (measured faster there: their few kernel launches beat the
+    sub-pixel form's extra ones). The GPU case is the decision alone: the tiny model stays on the CPU and only the
+    device the denoiser reports is CUDA's (no GPU here). ``Module.compile`` compiles at the first call, which these
+    models never get: only the decision runs."""
+    from animator.backends import speed
+    from animator.backends.denoise import load_denoiser
+
+    def switched(device: str, compile: str):
+        denoiser = load_denoiser(str(tiny_model), device="cpu", dtype="float32")
+        denoiser._device_cache = torch.device(device)  # what _execution_device answers
+        applied = speed.speed_up_denoiser(denoiser, compile=compile, subpixel_upsample=True)
+        return applied.get("subpixel_upsample"), uses_subpixel_upsampling(denoiser.pipe.vae)
+
+    assert switched("cpu", "none") == ({"unet": 1, "vae": 3}, True)
+    assert switched("cuda", "none") == ("not applied: uncompiled on cuda", False)
+    assert switched("cuda", "cudagraphs") == ({"unet": 1, "vae": 3}, True)
+    assert switched("cpu", "default") == ({"unet": 1, "vae": 3}, True)
