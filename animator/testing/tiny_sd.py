@@ -232,7 +232,10 @@ def make_sd15_architecture(*, dtype=None, device=None):
         vae=vae, text_encoder=text_encoder, tokenizer=make_tiny_tokenizer(), unet=unet, scheduler=scheduler,
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
-    pipe.to(device=device, dtype=dtype)
+    from animator.backends.denoise.loading import without_cast_warning
+
+    with without_cast_warning():  # random weights: no module has to stay in float32
+        pipe.to(device=device, dtype=dtype)
     return pipe
 
 

@@ -396,7 +396,24 @@ def _place(pipe, device, dtype, cpu_offload: bool, *, upcast_vae: bool) -> None:
     elif device.type != "cpu":  # loading already left everything on the CPU (to() there only logs a warning)
         pipe.to(device)
     if upcast_vae and dtype == torch.float16 and getattr(pipe.vae.config, "force_upcast", False):
-        pipe.vae.to(dtype=torch.float32)
+        with without_cast_warning():
+            pipe.vae.to(dtype=torch.float32)
+
+
+@contextlib.contextmanager
+def without_cast_warning():
+    """No "There are modules in AutoencoderKL that should be kept in float32: []" from diffusers' ``ModelMixin.to``
+    while a model is cast on purpose: diffusers (0.42) logs it for every cast to a dtype, also when it names no
+    module, and a cast to float32 is what it would advise anyway."""
+    from diffusers.utils import logging as diffusers_logging
+
+    logger = diffusers_logging.get_logger("diffusers.models.modeling_utils")
+    level = logger.level
+    logger.setLevel(diffusers_logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextlib.contextmanager

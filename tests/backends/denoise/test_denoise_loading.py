@@ -183,3 +183,34 @@ def test_lora_without_peft_says_to_install_it(tiny_sd_folder, tmp_path):
     save_file({"lora_unet_conv_in.lora_down.weight": torch.zeros(4, 4, 1, 1)}, str(lora_file))
     with pytest.raises(AnimatorError, match="pip install peft"):
         load_denoiser(str(tiny_sd_folder), device="cpu", lora=[(str(lora_file), 0.7)])
+
+
+
+def test_sdxl_in_half_precision_keeps_its_vae_in_float32_quietly(tiny_sdxl_folder):
+    """SDXL's VAE overflows in fp16 (its config says force_upcast): it is kept in float32 while the UNet runs in
+    fp16, without diffusers' "modules that should be kept in float32: []" warning for that cast. float16 on the
+    CPU is asked for by dtype object here only to reach the GPU's loading path. diffusers' loggers do not propagate
+    to the root logger (pytest's capture would miss them): the test listens on its own handler."""
+    import logging
+
+    import torch
+
+    from animator.backends.denoise import load_denoiser
+
+    class Heard(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.DEBUG)
+            self.messages: list[str] = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    heard = Heard()
+    logger = logging.getLogger("diffusers.models.modeling_utils")
+    logger.addHandler(heard)
+    try:
+        denoiser = load_denoiser(str(tiny_sdxl_folder), device="cpu", dtype=torch.float16)
+    finally:
+        logger.removeHandler(heard)
+    assert denoiser.pipe.vae.dtype == torch.float32 and denoiser.pipe.unet.dtype == torch.float16
+    assert not [message for message in heard.messages if "kept in float32" in message]
