@@ -6,17 +6,7 @@ import sys
 
 import click
 
-
-def _parse_range(text: str | None) -> range | None:
-    if not text:
-        return None
-    from animator.errors import AnimatorError
-
-    try:
-        start, _, stop = text.partition(":")
-        return range(int(start or 0), int(stop) if stop else 10**9)
-    except ValueError:
-        raise AnimatorError(f"--frames takes A:B (frame indices, B exclusive), got {text!r}", field="--frames") from None
+from animator.cli.frame_range import parse_frame_range
 
 
 def _absolute_if_local(spec: str) -> str:
@@ -91,7 +81,7 @@ class ProgressBar:
 @click.option("--feedback", type=click.Choice(["image", "latent"]),
               help="What each diffused frame starts from: image (warped pixels) or latent (warped latents, no VAE "
                    "encode; sets generation.feedback).")
-@click.option("--frames", "frame_range", metavar="A:B", help="Render only frames A..B-1.")
+@click.option("--frames", "frame_range", metavar="A:B", help="Render only frames A..B-1 (:48 the first 48, 100: from frame 100 on).")
 @click.option("--size", metavar="WxH", help="Override the frame size, e.g. 256x256 for a quick look.")
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Run folder (default runs/<name>-<time>).")
 @click.option("--resume", type=click.Path(file_okay=False, exists=True), help="Continue an interrupted run from its folder.")
@@ -136,7 +126,7 @@ def command(keyframe_file, output, model, depth_model, device, compile_mode, fee
         raise AnimatorError("--resume continues a run exactly as it was started; it takes no other settings", field="--resume")
     progress = ProgressBar(quiet)
     try:
-        result = render(keyframe_file, output, overrides=overrides or None, frames=_parse_range(frame_range),
+        result = render(keyframe_file, output, overrides=overrides or None, frames=parse_frame_range(frame_range),
                         run_dir=run_dir, resume=resume, callbacks=[progress], frames_dir=frames_dir,
                         metrics=not no_metrics)
     except BaseException:

@@ -4,21 +4,7 @@ from __future__ import annotations
 
 import click
 
-
-def _parse_range(text: str | None, frames: int) -> range:
-    from animator.errors import AnimatorError
-
-    if not text:
-        return range(frames)
-    try:
-        start_text, _, stop_text = text.partition(":")
-        start = int(start_text) if start_text.strip() else 0
-        stop = int(stop_text) if stop_text.strip() else frames
-    except ValueError:
-        raise AnimatorError(f"--frames expects A:B (e.g. 0:48), got {text!r}", field="--frames") from None
-    if not 0 <= start < stop <= frames:
-        raise AnimatorError(f"--frames {text} is outside 0:{frames} (the file has {frames} frames)", field="--frames")
-    return range(start, stop)
+from animator.cli.frame_range import parse_frame_range
 
 
 @click.command("schedule")
@@ -36,7 +22,8 @@ def command(file: str, frame_range: str | None, fmt: str, plot: str | None, name
     from animator.keyframes import SCHEDULE_NAMES, evaluate, load_config
 
     config = load_config(file)
-    evaluated = evaluate(config, _parse_range(frame_range, config.frames))
+    frames = parse_frame_range(frame_range, config.frames) or range(config.frames)
+    evaluated = evaluate(config, frames)
     wanted = list(SCHEDULE_NAMES)
     if names:
         wanted = [n.strip() for n in names.split(",") if n.strip()]
@@ -47,7 +34,7 @@ def command(file: str, frame_range: str | None, fmt: str, plot: str | None, name
             close = difflib.get_close_matches(unknown[0], SCHEDULE_NAMES, n=1)
             raise AnimatorError(f"unknown schedule {unknown[0]!r}", field="--names",
                                 hint=(f"did you mean {close[0]!r}? " if close else "") + "names: " + ", ".join(SCHEDULE_NAMES))
-    first = frame_range and _parse_range(frame_range, config.frames).start or 0
+    first = frames.start
     shown = wanted
     if not names and config.seed_behavior != "schedule":
         shown = [n for n in wanted if n != "seed"]  # the seed schedule only matters with seed_behavior: schedule

@@ -168,3 +168,22 @@ def test_keyframes_package_imports_no_heavy_libraries():
     code = "import sys, animator.keyframes, animator.keyframes.importers; print(sorted(m for m in ('torch', 'librosa', 'cv2', 'diffusers', 'matplotlib') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+@pytest.mark.parametrize("command", ["schedule", "render"])
+def test_a_bare_number_for_frames_is_refused_with_both_readings(runner, small, command, tmp_path):
+    """``--frames 6`` could mean six frames or "from frame 6 on": refused before anything runs, with the spelling
+    of each (a wrong guess would cost a whole render)."""
+    result = runner.invoke(main, [command, str(small), "--frames", "6"]
+                           + (["-o", str(tmp_path / "out.mp4")] if command == "render" else []))
+    assert result.exit_code == 2, result.output
+    assert "A:B" in result.output and "--frames :6" in result.output and "--frames 6:" in result.output
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_open_ended_frame_ranges_read_as_slices(runner, small):
+    import json
+
+    head = json.loads(runner.invoke(main, ["schedule", str(small), "--format", "json", "--frames", ":2"]).output)
+    tail = json.loads(runner.invoke(main, ["schedule", str(small), "--format", "json", "--frames", "4:"]).output)
+    assert len(head["prompts"]) == 2 and len(tail["prompts"]) == 2  # the file has 6 frames
