@@ -772,8 +772,17 @@ def _frame_range(frames: range | None, total: int) -> tuple[int, int]:
         return 0, total
     start, stop = frames.start, min(frames.stop, total)
     if frames.step != 1 or not 0 <= start < stop:
-        raise AnimatorError(f"frame range {frames} does not fit the animation's {total} frames", field="--frames",
-                            hint=f"use A:B with 0 <= A < B <= {total}")
+        # as a slice: a B past the end means "to the end", so only the start and an empty range are wrong
+        if frames.step != 1:
+            problem = f"{frames} has a step"
+        elif start < 0:
+            problem = f"starts at {start}: frame indices start at 0"
+        elif start >= total:
+            problem = f"starts at frame {start}, after the animation's last frame ({total - 1})"
+        else:
+            problem = f"{frames.start}:{frames.stop} selects no frames"
+        raise AnimatorError(f"the frame range {problem}", field="--frames",
+                            hint=f"use A:B with 0 <= A < B <= {total} (the animation has {total} frames)")
     return start, stop
 
 

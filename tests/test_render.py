@@ -451,3 +451,14 @@ def test_a_frame_with_nan_values_stops_the_render_with_what_to_try():
     with pytest.raises(AnimatorError, match="NaN or infinite") as caught:
         to_uint8(frame)
     assert caught.value.field == "backends.dtype" and "float32" in caught.value.hint
+
+
+@pytest.mark.parametrize("frames, words", [("20:", "starts at frame 20, after the animation's last frame (11)"),
+                                           ("5:3", "5:3 selects no frames"),
+                                           ("-2:4", "frame indices start at 0")])
+def test_a_frame_range_outside_the_animation_is_refused_before_the_run_starts(tmp_path, init_image, frames, words):
+    keyframes = write_keyframes(tmp_path, init_image)  # 12 frames
+    result = CliRunner().invoke(main, ["render", str(keyframes), "-o", str(tmp_path / "x.mp4"), "--run-dir",
+                                       str(tmp_path / "r"), "--frames", frames])
+    assert result.exit_code == 2 and words in result.output and "0 <= A < B <= 12" in result.output
+    assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "r").exists()

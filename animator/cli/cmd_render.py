@@ -120,7 +120,7 @@ def command(keyframe_file, output, model, depth_model, device, compile_mode, fee
         try:
             width, height = (int(v) for v in size.lower().split("x"))
         except ValueError:
-            raise AnimatorError(f"--size takes WxH, got {size!r}", field="--size") from None
+            raise AnimatorError(f"takes WxH (e.g. 256x256), got {size!r}", field="--size") from None
         overrides.update({"width": width, "height": height})
     if resume and (overrides or frame_range or output):
         raise AnimatorError("--resume continues a run exactly as it was started; it takes no other settings", field="--resume")

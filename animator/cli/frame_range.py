@@ -15,15 +15,15 @@ def parse_frame_range(text: str | None, frames: int | None = None) -> range | No
     start_text, colon, stop_text = text.partition(":")
     if not colon:
         example = text.strip() if text.strip().isdigit() else "N"
-        raise AnimatorError(f"--frames takes a range A:B (frame indices, B exclusive), got {text!r}", field="--frames",
+        raise AnimatorError(f"takes a range A:B (frame indices, B exclusive), got {text!r}", field="--frames",
                             hint=f"the first {example} frames: --frames :{example}; from frame {example} on: "
                                  f"--frames {example}:")
     try:
         start = int(start_text) if start_text.strip() else 0
         stop = int(stop_text) if stop_text.strip() else (frames if frames is not None else 10**9)
     except ValueError:
-        raise AnimatorError(f"--frames takes a range A:B of whole numbers (e.g. 0:48), got {text!r}",
+        raise AnimatorError(f"takes a range A:B of whole numbers (e.g. 0:48), got {text!r}",
                             field="--frames") from None
     if frames is not None and not 0 <= start < stop <= frames:
-        raise AnimatorError(f"--frames {text} is outside 0:{frames} (the file has {frames} frames)", field="--frames")
+        raise AnimatorError(f"{text} is outside 0:{frames} (the file has {frames} frames)", field="--frames")
     return range(start, stop)
