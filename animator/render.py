@@ -767,9 +767,18 @@ def _load(config_or_path, overrides: dict | None, base_dir: str | None = None) -
     return config_or_path
 
 
-def _frame_range(frames: range | None, total: int) -> tuple[int, int]:
+def _frame_range(frames: range | int | None, total: int) -> tuple[int, int]:
+    """``frames`` of :func:`render` / :func:`render_frames` as (start, stop): a range of frame indices, or a whole
+    number N for the first N frames (as the notebook preview takes it)."""
     if frames is None:
         return 0, total
+    if isinstance(frames, int) and not isinstance(frames, bool):
+        if frames < 1:
+            raise AnimatorError(f"frames={frames}: give a positive number of frames or a range", field="frames")
+        frames = range(min(frames, total))
+    if not isinstance(frames, range):
+        raise AnimatorError(f"frames must be a range of frame indices or a number of frames, got {frames!r}",
+                            field="frames", hint="e.g. frames=range(0, 48), or frames=48 for the first 48")
     start, stop = frames.start, min(frames.stop, total)
     if frames.step != 1 or not 0 <= start < stop:
         # as a slice: a B past the end means "to the end", so only the start and an empty range are wrong
@@ -848,15 +857,15 @@ def _files_the_render_reads(config: "AnimationConfig") -> Iterator[tuple[str, Pa
             yield from ((f"audio.stems.{name}", stem) for name, stem in config.audio.stems.items())
 
 
-def render_frames(config_or_path, *, overrides: dict | None = None, frames: range | None = None,
+def render_frames(config_or_path, *, overrides: dict | None = None, frames: range | int | None = None,
                   callbacks: Sequence[RenderCallback] = ()) -> Iterator[FrameRendered]:
     """Renders in memory and yields a :class:`FrameRendered` event per frame (no video, no run folder).
 
     The same loop as :func:`render`; the notebook preview and tests use it.
     """
     config, plan = prepare(config_or_path, overrides=overrides)
+    start, stop = _frame_range(frames, plan.frames)  # before minutes of loading models
     backends = load_backends(config)
-    start, stop = _frame_range(frames, plan.frames)
     _notify(callbacks, RenderStarted(total_frames=stop - start, first_frame=start, width=config.width,
                                      height=config.height, fps=config.fps, run_dir=None, notes=tuple(backends.notes)))
     clock = _Clock(stop - start)
@@ -868,7 +877,7 @@ def render_frames(config_or_path, *, overrides: dict | None = None, frames: rang
 
 
 def render(config_or_path=None, output: str | os.PathLike | None = None, *, overrides: dict | None = None,
-           frames: range | None = None, run_dir: str | os.PathLike | None = None,
+           frames: range | int | None = None, run_dir: str | os.PathLike | None = None,
            resume: str | os.PathLike | None = None, callbacks: Sequence[RenderCallback] = (),
            frames_dir: str | os.PathLike | None = None, metrics: bool = True, profile: bool = False) -> RenderResult:
     """Renders a keyframe file to a video. ``animator render`` on the command line calls exactly this.
@@ -878,7 +887,7 @@ def render(config_or_path=None, output: str | os.PathLike | None = None, *, over
             ``resume``).
         output: the video to write (default: ``output.path`` of the file, else ``<file stem>.mp4``).
         overrides: dotted keyframe-file fields to replace, e.g. ``{"backends.denoise": "stabilityai/sd-turbo"}``.
-        frames: render only this range of frame indices.
+        frames: render only this range of frame indices (an int N: the first N frames).
         run_dir: the run folder (default ``runs/<stem>-<time>``).
         resume: a run folder of an interrupted render: continue from its last complete frame.
         callbacks: called with every :mod:`animator.events` event (progress bars, live previews).

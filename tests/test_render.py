@@ -462,3 +462,14 @@ def test_a_frame_range_outside_the_animation_is_refused_before_the_run_starts(tm
                                        str(tmp_path / "r"), "--frames", frames])
     assert result.exit_code == 2 and words in result.output and "0 <= A < B <= 12" in result.output
     assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "r").exists()
+
+
+def test_the_python_api_takes_a_number_of_frames_or_a_range(tmp_path, init_image):
+    import animator
+
+    keyframes = write_keyframes(tmp_path, init_image)  # 12 frames
+    assert [event.index for event in animator.render_frames(keyframes, frames=3)] == [0, 1, 2]
+    assert [event.index for event in animator.render_frames(keyframes, frames=range(10, 20))] == [10, 11]
+    for wrong, words in (("0:3", "must be a range"), (0, "positive number"), (range(12, 14), "after the animation")):
+        with pytest.raises(animator.AnimatorError, match=words):
+            next(animator.render_frames(keyframes, frames=wrong))
