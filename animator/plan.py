@@ -18,6 +18,31 @@ SEED_BEHAVIORS = ("iter", "fixed", "random", "ladder", "alternate", "schedule")
 MOTION_3D = ("translation_x", "translation_y", "translation_z", "rotation_3d_x", "rotation_3d_y", "rotation_3d_z")
 
 
+def frame_span(frames: range | int | None, total: int) -> tuple[int, int]:
+    """Which frames of a ``total``-frame animation to render, as (start, stop): ``frames`` is None (all), a range of
+    frame indices read as a slice (a stop past the end means "to the end"), or a whole number N (the first N
+    frames, as the notebook preview takes it). Shared by :func:`animator.render.render` and ``animator schedule``."""
+    if frames is None:
+        return 0, total
+    if isinstance(frames, int) and not isinstance(frames, bool):
+        if frames < 1:
+            raise AnimatorError(f"frames={frames}: give a positive number of frames or a range", field="frames")
+        frames = range(min(frames, total))
+    if not isinstance(frames, range):
+        raise AnimatorError(f"frames must be a range of frame indices or a number of frames, got {frames!r}",
+                            field="frames", hint="e.g. frames=range(0, 48), or frames=48 for the first 48")
+    start, stop = frames.start, min(frames.stop, total)
+    problem = (f"{frames} has a step" if frames.step != 1
+               else f"starts at {start}: frame indices start at 0" if start < 0
+               else f"starts at frame {start}, after the animation's last frame ({total - 1})" if start >= total
+               else f"{start}:{frames.stop} selects no frames" if start >= stop
+               else None)
+    if problem:
+        raise AnimatorError(f"the frame range {problem}", field="--frames",
+                            hint=f"use A:B with 0 <= A < B <= {total} (the animation has {total} frames)")
+    return start, stop
+
+
 def resolve_seeds(behavior: str, seed: int, frames: int, *, iter_n: int = 1, schedule: np.ndarray | None = None,
                   rng: np.random.Generator | None = None) -> np.ndarray:
     """One seed per frame, following Deforum's seed behaviours (its ``next_seed``), recorded in the run folder.

@@ -30,7 +30,7 @@ import torch
 from animator.devices import profiled, upload
 from animator.errors import AnimatorError
 from animator.events import FrameRendered, MetricProgress, RenderCallback, RenderFinished, RenderStarted
-from animator.plan import FrameParams, RenderPlan, make_plan
+from animator.plan import FrameParams, RenderPlan, frame_span, make_plan
 
 if TYPE_CHECKING:
     from animator.keyframes import AnimationConfig
@@ -767,34 +767,6 @@ def _load(config_or_path, overrides: dict | None, base_dir: str | None = None) -
     return config_or_path
 
 
-def _frame_range(frames: range | int | None, total: int) -> tuple[int, int]:
-    """``frames`` of :func:`render` / :func:`render_frames` as (start, stop): a range of frame indices, or a whole
-    number N for the first N frames (as the notebook preview takes it)."""
-    if frames is None:
-        return 0, total
-    if isinstance(frames, int) and not isinstance(frames, bool):
-        if frames < 1:
-            raise AnimatorError(f"frames={frames}: give a positive number of frames or a range", field="frames")
-        frames = range(min(frames, total))
-    if not isinstance(frames, range):
-        raise AnimatorError(f"frames must be a range of frame indices or a number of frames, got {frames!r}",
-                            field="frames", hint="e.g. frames=range(0, 48), or frames=48 for the first 48")
-    start, stop = frames.start, min(frames.stop, total)
-    if frames.step != 1 or not 0 <= start < stop:
-        # as a slice: a B past the end means "to the end", so only the start and an empty range are wrong
-        if frames.step != 1:
-            problem = f"{frames} has a step"
-        elif start < 0:
-            problem = f"starts at {start}: frame indices start at 0"
-        elif start >= total:
-            problem = f"starts at frame {start}, after the animation's last frame ({total - 1})"
-        else:
-            problem = f"{frames.start}:{frames.stop} selects no frames"
-        raise AnimatorError(f"the frame range {problem}", field="--frames",
-                            hint=f"use A:B with 0 <= A < B <= {total} (the animation has {total} frames)")
-    return start, stop
-
-
 def prepare(config_or_path, *, overrides: dict | None = None, base_seed: int | None = None,
             base_dir: str | None = None, resuming: bool = False):
     """Config and plan for a render (shared by render, render_frames, the notebook preview and benchmarks), after
@@ -864,7 +836,7 @@ def render_frames(config_or_path, *, overrides: dict | None = None, frames: rang
     The same loop as :func:`render`; the notebook preview and tests use it.
     """
     config, plan = prepare(config_or_path, overrides=overrides)
-    start, stop = _frame_range(frames, plan.frames)  # before minutes of loading models
+    start, stop = frame_span(frames, plan.frames)  # before minutes of loading models
     backends = load_backends(config)
     _notify(callbacks, RenderStarted(total_frames=stop - start, first_frame=start, width=config.width,
                                      height=config.height, fps=config.fps, run_dir=None, notes=tuple(backends.notes)))
@@ -915,7 +887,7 @@ def render(config_or_path=None, output: str | os.PathLike | None = None, *, over
         backends = load_backends(config)
     else:
         config, plan = prepare(config_or_path, overrides=overrides)
-        start, stop = _frame_range(frames, plan.frames)
+        start, stop = frame_span(frames, plan.frames)
         output = Path(output or config.output.path or f"{Path(config.path or 'render').stem}.mp4")
         folder = RunFolder(run_dir or default_run_dir(config.path))
         folder.check_free()

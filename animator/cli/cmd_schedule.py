@@ -20,10 +20,11 @@ def command(file: str, frame_range: str | None, fmt: str, plot: str | None, name
 
     from animator.errors import AnimatorError
     from animator.keyframes import SCHEDULE_NAMES, evaluate, load_config
+    from animator.plan import frame_span
 
     config = load_config(file)
-    frames = parse_frame_range(frame_range, config.frames) or range(config.frames)
-    evaluated = evaluate(config, frames)
+    first, stop = frame_span(parse_frame_range(frame_range), config.frames)
+    evaluated = evaluate(config, range(first, stop))
     wanted = list(SCHEDULE_NAMES)
     if names:
         wanted = [n.strip() for n in names.split(",") if n.strip()]
@@ -34,7 +35,6 @@ def command(file: str, frame_range: str | None, fmt: str, plot: str | None, name
             close = difflib.get_close_matches(unknown[0], SCHEDULE_NAMES, n=1)
             raise AnimatorError(f"unknown schedule {unknown[0]!r}", field="--names",
                                 hint=(f"did you mean {close[0]!r}? " if close else "") + "names: " + ", ".join(SCHEDULE_NAMES))
-    first = frames.start
     shown = wanted
     if not names and config.seed_behavior != "schedule":
         shown = [n for n in wanted if n != "seed"]  # the seed schedule only matters with seed_behavior: schedule

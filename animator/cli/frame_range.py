@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 from animator.errors import AnimatorError
 
 
-def parse_frame_range(text: str | None, frames: int | None = None) -> range | None:
-    """``A:B`` as ``range(A, B)``; ``A`` omitted is 0, ``B`` omitted the end (``frames``, or open when unknown).
+def parse_frame_range(text: str | None) -> range | None:
+    """``A:B`` as ``range(A, B)``; ``A`` omitted is 0, ``B`` omitted the end. Whether it fits the animation is
+    :func:`animator.plan.frame_span`'s to say.
 
     A bare number is refused rather than guessed: ``--frames 6`` reads as "6 frames" to some and "from frame 6" to
     others (and ``animator audio --frames N`` is a count), and a wrong guess costs a whole render."""
@@ -19,11 +22,6 @@ def parse_frame_range(text: str | None, frames: int | None = None) -> range | No
                             hint=f"the first {example} frames: --frames :{example}; from frame {example} on: "
                                  f"--frames {example}:")
     try:
-        start = int(start_text) if start_text.strip() else 0
-        stop = int(stop_text) if stop_text.strip() else (frames if frames is not None else 10**9)
+        return range(int(start_text) if start_text.strip() else 0, int(stop_text) if stop_text.strip() else sys.maxsize)
     except ValueError:
-        raise AnimatorError(f"takes a range A:B of whole numbers (e.g. 0:48), got {text!r}",
-                            field="--frames") from None
-    if frames is not None and not 0 <= start < stop <= frames:
-        raise AnimatorError(f"{text} is outside 0:{frames} (the file has {frames} frames)", field="--frames")
-    return range(start, stop)
+        raise AnimatorError(f"takes a range A:B of whole numbers (e.g. 0:48), got {text!r}", field="--frames") from None

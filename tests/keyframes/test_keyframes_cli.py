@@ -69,7 +69,7 @@ def test_schedule_plot_writes_png(runner, small, tmp_path):
     assert result.exit_code == 0 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("args, words", [(["--frames", "4:2"], "outside"), (["--frames", "a:b"], "A:B"), (["--names", "zom"], "did you mean 'zoom'")])
+@pytest.mark.parametrize("args, words", [(["--frames", "4:2"], "4:2 selects no frames"), (["--frames", "9:"], "after the animation's last frame (5)"), (["--frames", "a:b"], "A:B"), (["--names", "zom"], "did you mean 'zoom'")])
 def test_schedule_bad_options_exit_2(runner, small, args, words):
     result = runner.invoke(main, ["schedule", str(small), *args])
     assert result.exit_code == 2 and words in result.output
