@@ -28,6 +28,7 @@ import numpy as np
 
 from animator.errors import AnimatorError
 from animator.events import FrameRendered, MetricProgress, RenderFinished, RenderStarted
+from animator.plan import frame_span
 
 if TYPE_CHECKING:
     import torch
@@ -261,7 +262,7 @@ def preview(config_or_path, *, frames: int | range = 48, scale: float = 0.5, **r
     if not isinstance(scale, (int, float)) or not 0 < scale <= 1:
         raise AnimatorError(f"scale must be in (0, 1], got {scale!r}", field="scale")
     config = _load_config(config_or_path)
-    frame_range = _frame_range(frames)
+    frame_range = range(*frame_span(frames, config.frames))  # checked before a folder is made
     overrides = dict(render_kw.pop("overrides", None) or {})
     width = overrides.pop("width", None) or config.width
     height = overrides.pop("height", None) or config.height
@@ -290,14 +291,6 @@ def _load_config(config_or_path):
         f"expected a keyframe file path, a config or a dict, got {type(config_or_path).__name__}",
         field="config_or_path",
     )
-
-
-def _frame_range(frames: int | range) -> range:
-    if isinstance(frames, range):
-        return frames
-    if isinstance(frames, int) and not isinstance(frames, bool) and frames >= 1:
-        return range(frames)
-    raise AnimatorError(f"frames must be a positive int or a range, got {frames!r}", field="frames")
 
 
 def _multiple_of_8(value: float) -> int:

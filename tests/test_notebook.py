@@ -168,6 +168,9 @@ def test_preview_renders_a_small_video_through_the_render_api(keyframes):
     info = probe(player.path)
     assert (info.frames, info.width, info.height) == (6, SIZE, SIZE)
     assert "<video" in player.data and base64.b64encode(player.path.read_bytes()).decode() in player.data
+    for wrong, words in ((0, "positive number"), ("6", "must be a range"), (range(500, 510), "after the animation")):
+        with pytest.raises(AnimatorError, match=words):
+            preview(keyframes, frames=wrong)
 
 
 def cli_error(*args) -> str:
