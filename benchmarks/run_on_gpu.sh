@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# One GPU session's checks, as one command: bench_upsample, bench_render's turbo and quality rows, then the CUDA-only
-# tests.
+# One GPU session's checks, as one command: bench_render's quality and turbo rows, then the CUDA-only tests.
 #
 #   bash benchmarks/run_on_gpu.sh OUTDIR [BUDGET_S]
 #
 # For a machine without the project's install (a lent GPU box): wheels in .whl/ (diffusers, kornia, kornia_rs,
 # imageio-ffmpeg, qoi, importlib_metadata, built for that machine's Python 3.12; `bash benchmarks/fetch_gpu_wheels.sh`
 # puts them there) are installed to /tmp/site first. Results: OUTDIR/bench.jsonl (one JSON line per
-# configuration), OUTDIR/bench.txt (the tables: bench_upsample's, bench_render's, analyze_trace's), OUTDIR/tests.txt. Environment: RUNS, END_S, SKIP_TESTS, SKIP_UPSAMPLE, RUN_TIMEOUT (see below),
+# configuration), OUTDIR/bench.txt (the tables: bench_upsample's, bench_render's, analyze_trace's), OUTDIR/tests.txt. Environment: RUNS, END_S, SKIP_TESTS, UPSAMPLE, RUN_TIMEOUT, BENCH_ARGS, FRAMES (see below),
 # TRACES=1: also a profiler trace per configuration, OUTDIR/trace-CONFIG-SIZE.json.gz (the device tool returns at most
 # 8 files: with TRACES, at most 3 RUNS per call).
 set -u
@@ -27,29 +26,31 @@ python3 -c "import torch, diffusers, transformers, kornia, cv2, qoi, imageio_ffm
 'diffusers', diffusers.__version__, 'transformers', transformers.__version__, 'cuda', torch.cuda.is_available())" \
     2>&1 | tee -a "$OUT/gpu.txt"
 
-# sub-pixel upsampling against diffusers' layers, eager fp16 (each layer, the VAE decoder, one UNet eval), also with
-# cudnn.benchmark on (off in renders so far): ~60 s with building the model twice. SKIP_UPSAMPLE=1 leaves it out.
-if [ -z "${SKIP_UPSAMPLE:-}" ]; then
+# UPSAMPLE=1: sub-pixel upsampling against diffusers' layers, eager fp16 (each layer, the VAE decoder, one UNet eval),
+# also with cudnn.benchmark on: ~60 s with building the model twice. Measured on an H200 in session 9 (README), so
+# off by default: a lease's minutes go to the render rows.
+if [ -n "${UPSAMPLE:-}" ]; then
     timeout 120 python3 benchmarks/bench_upsample.py --devices cuda --cudnn-benchmark 2>> "$OUT/bench.log" \
         | tee -a "$OUT/bench.txt" | grep '^|'
 fi
 
-# RUNS: configuration:size pairs, in order (quality-latent: the quality frame whose models leave room for 1.15x the
-# UNet floor, see the README; quality: Deforum's image feedback; turbo: the 60 fps target, met in session 6; the
-# second quality row reuses the first one's compiled UNet, VAE and depth kernels from TorchInductor's on-disk cache).
-# A pair starts only while fewer than
-# BUDGET seconds have passed since the script started; each is its own process (fresh compile caches and memory),
-# the model folders are built once. Seen on an H200 (session 2): a 512 pair took ~130 s, mostly compiling; quality
-# at 768 over 200 s. On an H100 (session 6, the regions compiled too): turbo:512 and quality:512 ~180 s each, the
-# CUDA tests ~100 s, pip and the GPU's start ~30 s: one 600 s call holds two 512 rows and the tests. On an H200
-# (session 9): bench_upsample plus quality-latent:512 ~330 s, then quality:512 in a second call on the warm machine
-# 105 s (TorchInductor's cache), turbo:512 200 s (its own compile), the CUDA tests 104 s.
+# RUNS: configuration:size pairs, in order (quality: 25 steps at CFG 7 with Deforum's image feedback; quality-latent:
+# the same with latent feedback; turbo: one UNet evaluation, the 60 fps target). The default starts with the 768
+# rows, which no GPU session has measured yet (every 512 target was met on an H200 in session 9); the open A/Bs are
+# BENCH_ARGS="--subpixel-upsample off" and BENCH_ARGS="--compile none" (eager: what a render without --compile costs)
+# on quality:512. A pair starts only while fewer than BUDGET seconds have passed since the script started; each is
+# its own process (fresh memory; TorchInductor's on-disk cache lets a later row of the same models and size skip
+# most of its compile), the model folders are built once. Seen on an H200 (session 2): a 512 pair took ~130 s,
+# mostly compiling; quality at 768 over 200 s. On an H100 (session 6, the regions compiled too): turbo:512 and
+# quality:512 ~180 s each, the CUDA tests ~100 s, pip and the GPU's start ~30 s: one 600 s call holds two 512 rows
+# and the tests. On an H200 (session 9): bench_upsample plus quality-latent:512 ~330 s, then quality:512 in a second
+# call on the warm machine 105 s (the cache), turbo:512 200 s (its own compile), the CUDA tests 104 s.
 # BENCH_ARGS: more bench_render options for every row (an A/B: BENCH_ARGS="--cudnn-benchmark on").
 # FRAMES (default 96) timed frames per row: the headline ms/frame counts until the video is finished, so x264's
 # end-of-run flush (~108 ms on the H100 in session 6, 2% of a 48-frame quality row) is spread over more frames; a
 # quality row's 96 frames take ~12 s.
 : > "$OUT/bench.jsonl"
-for run in ${RUNS:-quality-latent:512 quality:512 turbo:512 turbo-latent-small-depth:512 turbo-small-depth:512 turbo-latent:512 turbo:768 quality:768}; do
+for run in ${RUNS:-quality:768 turbo:768 quality:512 turbo:512 quality-latent:512 turbo-latent-small-depth:512 turbo-small-depth:512 turbo-latent:512}; do
     if (( SECONDS > BUDGET )); then
         echo "{\"config\": \"${run%%:*}\", \"size\": \"${run##*:}\", \"skipped\": \"budget of ${BUDGET} s spent\"}" \
             | tee -a "$OUT/bench.jsonl"
