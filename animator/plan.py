@@ -21,7 +21,8 @@ MOTION_3D = ("translation_x", "translation_y", "translation_z", "rotation_3d_x",
 def frame_span(frames: range | int | None, total: int) -> tuple[int, int]:
     """Which frames of a ``total``-frame animation to render, as (start, stop): ``frames`` is None (all), a range of
     frame indices read as a slice (a stop past the end means "to the end"), or a whole number N (the first N
-    frames, as the notebook preview takes it). Shared by :func:`animator.render.render` and ``animator schedule``."""
+    frames). Shared by :func:`animator.render.render`, ``animator schedule`` and the notebook preview, so that they
+    agree on what a range means."""
     if frames is None:
         return 0, total
     if isinstance(frames, int) and not isinstance(frames, bool):
@@ -38,8 +39,9 @@ def frame_span(frames: range | int | None, total: int) -> tuple[int, int]:
                else f"{start}:{frames.stop} selects no frames" if start >= stop
                else None)
     if problem:
-        raise AnimatorError(f"the frame range {problem}", field="--frames",
-                            hint=f"use A:B with 0 <= A < B <= {total} (the animation has {total} frames)")
+        raise AnimatorError(f"the frame range {problem}", field="frames",
+                            hint=f"use A:B (range(A, B) in Python) with 0 <= A < B <= {total} (the animation has "
+                                 f"{total} frames)")
     return start, stop
 
 
