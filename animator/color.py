@@ -30,7 +30,16 @@ from animator.checks import check_bchw
 from animator.errors import AnimatorError
 from animator.workspace import scratch
 
-__all__ = ["SPACES", "NOISE_KINDS", "ColorReference", "match_color", "adjust_contrast", "add_noise", "perlin_noise", "unsharp_mask"]
+__all__ = [
+    "SPACES",
+    "NOISE_KINDS",
+    "ColorReference",
+    "match_color",
+    "adjust_contrast",
+    "add_noise",
+    "perlin_noise",
+    "unsharp_mask",
+]
 
 SPACES = ("lab", "hsv", "rgb")
 NOISE_KINDS = ("gaussian", "perlin")
@@ -142,8 +151,13 @@ def _srgb_to_linear(flat: Tensor, scratch: Tensor) -> Tensor:
     Frames read from 8-bit files or encoded along the way hold only the values k/255; those take the exact curve
     from a 256-entry table (one gather instead of a log and an exp per value). On the CPU only: finding out reads
     values back, which on a GPU waits for its queue, and there the log and exp cost next to nothing."""
-    if flat.device.type == "cpu" and not torch.compiler.is_compiling() and flat.dtype == torch.float32 \
-            and flat.numel() >= 4096 and _looks_quantised(flat.reshape(-1)[:1024]):
+    if (
+        flat.device.type == "cpu"
+        and not torch.compiler.is_compiling()
+        and flat.dtype == torch.float32
+        and flat.numel() >= 4096
+        and _looks_quantised(flat.reshape(-1)[:1024])
+    ):
         code = torch.mul(flat, 255.0, out=scratch).round_()
         index = _workspace("index", code, torch.int32).copy_(code)
         # exactly quantised <=> every value equals its own code / 255 (a value outside [0, 1] is clamped, as below)
@@ -241,7 +255,7 @@ class ColorReference:
     def batch_size(self) -> int:
         return self.sorted_values.shape[0]
 
-    def to(self, device: torch.device | str) -> "ColorReference":
+    def to(self, device: torch.device | str) -> ColorReference:
         """Moves the precomputed values to ``device`` in place (returns self)."""
         self.sorted_values = self.sorted_values.to(device)
         if self.hue_histogram is not None:
@@ -295,8 +309,9 @@ def match_color(
     if reference.space == "hsv":  # the hue cut is found on the host: never compiled
         values = _to_space(image, "hsv")
         flat = values.flatten(2)
-        matched = torch.cat([_match_hue(flat[:, :1], reference),
-                             _match_linear(flat[:, 1:], reference.sorted_values[:, 1:])], 1).view_as(values)
+        matched = torch.cat(
+            [_match_hue(flat[:, :1], reference), _match_linear(flat[:, 1:], reference.sorted_values[:, 1:])], 1
+        ).view_as(values)
         return _from_space(_blend(values, matched, strength, "hsv") if strength < 1.0 else matched, "hsv", image.dtype)
     from animator import compiling
     from animator.devices import upload
@@ -515,8 +530,9 @@ def add_noise(
         persistence = _check_range(persistence, "persistence", 0.0)
         if not isinstance(cells, int) or isinstance(cells, bool) or cells < 1:
             raise AnimatorError(f"cells must be an integer >= 1, got {cells!r}", field="cells")
-        noise = perlin_noise((batch, height, width), generator=generator, octaves=octaves, persistence=persistence,
-                             cells=cells).unsqueeze(1)
+        noise = perlin_noise(
+            (batch, height, width), generator=generator, octaves=octaves, persistence=persistence, cells=cells
+        ).unsqueeze(1)
         noise = _standardize(noise)
     noise = noise.to(device=image.device, dtype=image.dtype)
     # ((image * 2 - 1) + amount * noise + 1) / 2, in one pass.
@@ -556,7 +572,9 @@ def perlin_noise(
     return total
 
 
-def _perlin_octave(batch: int, height: int, width: int, cells_y: int, cells_x: int, generator: torch.Generator) -> Tensor:
+def _perlin_octave(
+    batch: int, height: int, width: int, cells_y: int, cells_x: int, generator: torch.Generator
+) -> Tensor:
     """One octave of gradient noise, Bx``height``x``width``, with a (cells_y+1)x(cells_x+1) lattice of unit gradients.
 
     Classic Perlin noise sums, over the four lattice corners c of a pixel's cell, fade_y * fade_x * (g_c . offset_c).

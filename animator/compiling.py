@@ -17,7 +17,8 @@ Under CUDA graphs a function's outputs live in its graph's memory pool and the n
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import torch
 
 
-def pick_device(name: str | None = "auto") -> "torch.device":
+def pick_device(name: str | None = "auto") -> torch.device:
     """``auto`` takes CUDA when present, then Apple MPS, else the CPU; anything else is passed to torch."""
     import torch
 
@@ -24,7 +24,9 @@ def pick_device(name: str | None = "auto") -> "torch.device":
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError) as exc:
-        raise AnimatorError(f"unknown device {name!r}: {exc}", field="device", hint="use auto, cpu, cuda or cuda:N") from exc
+        raise AnimatorError(
+            f"unknown device {name!r}: {exc}", field="device", hint="use auto, cpu, cuda or cuda:N"
+        ) from exc
     if device.type == "cuda" and not torch.cuda.is_available():
         raise AnimatorError(
             f"device {name!r} asked for, but this torch has no CUDA ({torch.__version__})",
@@ -34,12 +36,18 @@ def pick_device(name: str | None = "auto") -> "torch.device":
     return device
 
 
-def pick_dtype(device: "torch.device", name: str | None = "auto") -> "torch.dtype":
+def pick_dtype(device: torch.device, name: str | None = "auto") -> torch.dtype:
     """``auto``: float16 on CUDA/MPS (bfloat16 where the GPU supports it well is opt-in), float32 on the CPU."""
     import torch
 
-    table = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
-             "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+    table = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+    }
     if name in (None, "", "auto"):
         return torch.float16 if device.type in ("cuda", "mps") else torch.float32
     if name not in table:
@@ -47,7 +55,7 @@ def pick_dtype(device: "torch.device", name: str | None = "auto") -> "torch.dtyp
     return table[name]
 
 
-def upload(tensor: "torch.Tensor", device: "torch.device | str | None") -> "torch.Tensor":
+def upload(tensor: torch.Tensor, device: torch.device | str | None) -> torch.Tensor:
     """A small host tensor (a camera matrix, a table) on ``device``, queued without waiting for the GPU.
 
     A plain ``.to("cuda")`` from ordinary host memory makes PyTorch wait for the copy, and so for every kernel queued

@@ -50,7 +50,7 @@ class AnimatorError(Exception):
 
     def with_location(
         self, *, file: str | os.PathLike | None = None, line: int | None = None, field: str | None = None
-    ) -> "AnimatorError":
+    ) -> AnimatorError:
         """A copy with missing location parts filled in (parts already set are kept)."""
         return AnimatorError(
             self.message,

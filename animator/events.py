@@ -5,34 +5,37 @@ Nothing in the frame loop prints: it calls ``callback(event)`` for every subscri
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Union
+from typing import Union
 
 import numpy as np
 
 
 @dataclass(frozen=True)
 class RenderStarted:
-    total_frames: int          # frames this run will emit (after --frames / resume are applied)
-    first_frame: int           # index of the first frame emitted (> 0 when resuming or rendering a range)
+    total_frames: int  # frames this run will emit (after --frames / resume are applied)
+    first_frame: int  # index of the first frame emitted (> 0 when resuming or rendering a range)
     width: int
     height: int
     fps: float
-    run_dir: Path | None       # where schedules, seeds and settings are recorded (None for in-memory previews)
-    notes: tuple[str, ...] = ()  # one-line messages for a newcomer (e.g. "offline depth: a learned model is better ...")
+    run_dir: Path | None  # where schedules, seeds and settings are recorded (None for in-memory previews)
+    notes: tuple[
+        str, ...
+    ] = ()  # one-line messages for a newcomer (e.g. "offline depth: a learned model is better ...")
 
 
 @dataclass(frozen=True)
 class FrameRendered:
-    index: int                 # frame index in the animation
-    total_frames: int          # total frames of the animation
-    image: np.ndarray          # (H, W, 3) uint8 RGB of the finished frame, on the host
-    diffused: bool             # True when the denoiser ran on this frame (False for cadence tweens / warp-only)
+    index: int  # frame index in the animation
+    total_frames: int  # total frames of the animation
+    image: np.ndarray  # (H, W, 3) uint8 RGB of the finished frame, on the host
+    diffused: bool  # True when the denoiser ran on this frame (False for cadence tweens / warp-only)
     seed: int
-    elapsed_s: float           # since the render started
-    fps: float                 # frames per second so far in this run
-    eta_s: float               # estimated seconds left
+    elapsed_s: float  # since the render started
+    fps: float  # frames per second so far in this run
+    eta_s: float  # estimated seconds left
     # stage -> ms spent since the previous frame's event: the loop makes a diffused frame before it sends out the
     # frame before it (so a GPU computes while the host encodes), so its stages arrive with that earlier event
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -40,7 +43,7 @@ class FrameRendered:
 
 @dataclass(frozen=True)
 class RenderFinished:
-    output: Path | None        # the finished video (None when no video was asked for)
+    output: Path | None  # the finished video (None when no video was asked for)
     frames: int
     elapsed_s: float
     run_dir: Path | None
@@ -51,9 +54,10 @@ class RenderFinished:
 class MetricProgress:
     """A quality metric of the finished video is being measured (after the last frame, before RenderFinished):
     sent once with ``done = 0`` when it starts, then as it goes."""
-    metric: str                # "flicker"
-    done: int                  # frame pairs measured so far
-    total: int                 # frame pairs to measure
+
+    metric: str  # "flicker"
+    done: int  # frame pairs measured so far
+    total: int  # frame pairs to measure
 
 
 RenderEvent = Union[RenderStarted, FrameRendered, MetricProgress, RenderFinished]

@@ -25,9 +25,18 @@ import torch.nn.functional as F
 
 from animator.errors import AnimatorError
 
-__all__ = ["LATENT_SAMPLING", "LatentStatistics", "latent_factor", "grid_at_latents", "revealed_at_latents",
-           "sample_latents", "latents_along_grid", "homography_at_latents", "match_latent_statistics",
-           "add_latent_noise"]
+__all__ = [
+    "LATENT_SAMPLING",
+    "LatentStatistics",
+    "latent_factor",
+    "grid_at_latents",
+    "revealed_at_latents",
+    "sample_latents",
+    "latents_along_grid",
+    "homography_at_latents",
+    "match_latent_statistics",
+    "add_latent_noise",
+]
 
 
 def latent_factor(image_size: tuple[int, int], latents: torch.Tensor) -> int:
@@ -64,23 +73,26 @@ def revealed_at_latents(valid: torch.Tensor, factor: int) -> torch.Tensor:
 LATENT_SAMPLING = "catmull_rom"
 
 
-def sample_latents(latents: torch.Tensor, grid: torch.Tensor, *, padding: str = "border",
-                   mode: str = LATENT_SAMPLING) -> torch.Tensor:
+def sample_latents(
+    latents: torch.Tensor, grid: torch.Tensor, *, padding: str = "border", mode: str = LATENT_SAMPLING
+) -> torch.Tensor:
     """Latents resampled at ``grid`` (latent resolution, from :func:`grid_at_latents`), in float32, unclamped."""
     from animator.geometry.resample import resample
 
     return resample(latents.float(), grid.to(torch.float32), mode=mode, padding=padding)
 
 
-def latents_along_grid(latents: torch.Tensor, grid: torch.Tensor, valid: torch.Tensor, factor: int,
-                       fill: str) -> tuple[torch.Tensor, torch.Tensor]:
+def latents_along_grid(
+    latents: torch.Tensor, grid: torch.Tensor, valid: torch.Tensor, factor: int, fill: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """3D latent feedback's move: ``(moved latents, revealed)`` from the pixel warp's ``grid`` and ``valid`` mask.
 
     ``fill`` is ``motion.fill``: ``reflection`` mirrors at the frame's edge, ``none`` leaves zero latents (no
     content) where anything was revealed, as the pixel loop leaves holes black; the rest repeat the edge. Pure
     tensor code (one compiled graph with :mod:`animator.compiling`)."""
-    moved = sample_latents(latents, grid_at_latents(grid, factor),
-                           padding="reflection" if fill == "reflection" else "border")
+    moved = sample_latents(
+        latents, grid_at_latents(grid, factor), padding="reflection" if fill == "reflection" else "border"
+    )
     revealed = revealed_at_latents(valid, factor)
     if fill == "none":
         moved = moved.masked_fill(revealed, 0.0)
@@ -103,11 +115,11 @@ class LatentStatistics:
     std: torch.Tensor
 
     @classmethod
-    def of(cls, latents: torch.Tensor) -> "LatentStatistics":
+    def of(cls, latents: torch.Tensor) -> LatentStatistics:
         values = latents.float()
         return cls(values.mean(dim=(2, 3), keepdim=True), values.std(dim=(2, 3), keepdim=True))
 
-    def to(self, device) -> "LatentStatistics":
+    def to(self, device) -> LatentStatistics:
         return LatentStatistics(self.mean.to(device), self.std.to(device))
 
 
@@ -120,8 +132,15 @@ def match_latent_statistics(latents: torch.Tensor, reference: LatentStatistics, 
     return values + strength * (matched - values) if strength < 1.0 else matched
 
 
-def add_latent_noise(latents: torch.Tensor, amount: float, *, generator: torch.Generator, kind: str = "gaussian",
-                     octaves: int = 4, persistence: float = 0.5) -> torch.Tensor:
+def add_latent_noise(
+    latents: torch.Tensor,
+    amount: float,
+    *,
+    generator: torch.Generator,
+    kind: str = "gaussian",
+    octaves: int = 4,
+    persistence: float = 0.5,
+) -> torch.Tensor:
     """``latents + amount * noise``, the noise standardised (zero mean, unit deviation: the latents' own scale) and,
     for ``perlin``, smooth over space and shared by the channels. Drawn on the generator's device. Returns float32."""
     values = latents.float()
@@ -133,6 +152,9 @@ def add_latent_noise(latents: torch.Tensor, amount: float, *, generator: torch.G
     else:
         from animator.color import _standardize, perlin_noise
 
-        noise = _standardize(perlin_noise((batch, height, width), generator=generator, octaves=octaves,
-                                          persistence=persistence).unsqueeze(1))
+        noise = _standardize(
+            perlin_noise(
+                (batch, height, width), generator=generator, octaves=octaves, persistence=persistence
+            ).unsqueeze(1)
+        )
     return values + amount * noise.to(values.device)

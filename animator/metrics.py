@@ -22,9 +22,9 @@ import collections
 import contextlib
 import os
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -38,9 +38,9 @@ __all__ = ["FlickerReport", "flicker", "flicker_of_video"]
 class FlickerReport:
     """Warp error between consecutive frames, in 0-255 grey levels."""
 
-    series: np.ndarray            # (N-1,) flicker of frame pair (i, i+1)
+    series: np.ndarray  # (N-1,) flicker of frame pair (i, i+1)
     consistent_fraction: np.ndarray  # (N-1,) share of pixels the consistency check kept for each pair
-    estimator: str                # the flow estimator that measured it
+    estimator: str  # the flow estimator that measured it
 
     @property
     def mean(self) -> float:
@@ -183,8 +183,12 @@ def _one_torch_thread_per_worker(threads: int) -> Iterator[None]:
 
 
 def flicker(
-    frames: Iterable[np.ndarray] | torch.Tensor, *, estimator="dis_medium", max_side: int | None = None,
-    workers: int | None = None, progress: Callable[[int], None] | None = None,
+    frames: Iterable[np.ndarray] | torch.Tensor,
+    *,
+    estimator="dis_medium",
+    max_side: int | None = None,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> FlickerReport:
     """Flicker of a frame sequence (see the module docstring for the definition).
 
@@ -218,8 +222,11 @@ def flicker(
         load_flow_estimator(estimator)  # an unknown name fails here, before any thread starts
     else:
         flow_model = load_flow_estimator(estimator) if isinstance(estimator, str) else estimator
-    name = flow_model.name if isinstance(flow_model, _PerThread) else getattr(flow_model, "name",
-                                                                                type(flow_model).__name__)
+    name = (
+        flow_model.name
+        if isinstance(flow_model, _PerThread)
+        else getattr(flow_model, "name", type(flow_model).__name__)
+    )
     results: list[tuple[float, float]] = []
     count = 0
 
@@ -240,8 +247,10 @@ def flicker(
             if progress is not None:
                 progress(len(results))
 
-    with _one_torch_thread_per_worker(threads), \
-            ThreadPoolExecutor(threads, thread_name_prefix="flicker") if threads > 1 else _Inline() as pool:
+    with (
+        _one_torch_thread_per_worker(threads),
+        ThreadPoolExecutor(threads, thread_name_prefix="flicker") if threads > 1 else _Inline() as pool,
+    ):
         previous = None
         try:
             for frame in _frames_checked(frames):
@@ -268,7 +277,7 @@ def flicker(
 class _Inline:
     """A stand-in for a one-thread executor: runs each call at once, on the caller's thread."""
 
-    def __enter__(self) -> "_Inline":
+    def __enter__(self) -> _Inline:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -300,7 +309,8 @@ def _read_video_frames(path: str, max_frames: int | None) -> Iterator[np.ndarray
             ) from exc
         first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise AnimatorError(
-            f"ffmpeg cannot read this file as a video ({first_line})", file=path,
+            f"ffmpeg cannot read this file as a video ({first_line})",
+            file=path,
             hint="give any file ffmpeg can decode (mp4, mov, webm, gif, ...)",
         ) from exc
     width, height = meta["size"]
@@ -320,8 +330,13 @@ def _read_video_frames(path: str, max_frames: int | None) -> Iterator[np.ndarray
 
 
 def flicker_of_video(
-    path: str | os.PathLike, *, estimator="dis_medium", max_frames: int | None = None, max_side: int | None = None,
-    workers: int | None = None, progress: Callable[[int], None] | None = None,
+    path: str | os.PathLike,
+    *,
+    estimator="dis_medium",
+    max_frames: int | None = None,
+    max_side: int | None = None,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> FlickerReport:
     """:func:`flicker` of a video file (anything ffmpeg reads), decoded with ``imageio_ffmpeg.read_frames``.
 
@@ -338,5 +353,6 @@ def flicker_of_video(
     path = os.fspath(path)
     if max_frames is not None and max_frames < 1:
         raise AnimatorError(f"max_frames must be >= 1, got {max_frames}", field="max_frames")
-    return flicker(_read_video_frames(path, max_frames), estimator=estimator, max_side=max_side, workers=workers,
-                   progress=progress)
+    return flicker(
+        _read_video_frames(path, max_frames), estimator=estimator, max_side=max_side, workers=workers, progress=progress
+    )

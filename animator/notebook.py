@@ -21,8 +21,9 @@ import difflib
 import os
 import tempfile
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -311,12 +312,24 @@ def play(video_path: str | os.PathLike, *, width: int | None = None):
 
     path = Path(video_path)
     if not path.is_file():
-        raise AnimatorError("no such video file", file=path, field="video_path", hint="render one first, e.g. animator.render(...)")
-    kinds = {".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime", ".gif": "image/gif"}
+        raise AnimatorError(
+            "no such video file", file=path, field="video_path", hint="render one first, e.g. animator.render(...)"
+        )
+    kinds = {
+        ".mp4": "video/mp4",
+        ".m4v": "video/mp4",
+        ".webm": "video/webm",
+        ".mov": "video/quicktime",
+        ".gif": "image/gif",
+    }
     kind = kinds.get(path.suffix.lower())
     if kind is None:
-        raise AnimatorError(f"cannot play {path.suffix or 'a file without suffix'} inline", file=path,
-                            field="video_path", hint="use an .mp4, .webm, .mov or .gif file")
+        raise AnimatorError(
+            f"cannot play {path.suffix or 'a file without suffix'} inline",
+            file=path,
+            field="video_path",
+            hint="use an .mp4, .webm, .mov or .gif file",
+        )
     if width is not None and (not isinstance(width, int) or width < 1):
         raise AnimatorError(f"width must be a positive int, got {width!r}", field="width")
     data = base64.b64encode(path.read_bytes()).decode("ascii")
@@ -324,8 +337,10 @@ def play(video_path: str | os.PathLike, *, width: int | None = None):
     if kind == "image/gif":
         html = f'<img src="data:image/gif;base64,{data}"{size}/>'
     else:
-        html = (f'<video controls loop autoplay muted playsinline{size}>'
-                f'<source src="data:{kind};base64,{data}" type="{kind}"></video>')
+        html = (
+            f"<video controls loop autoplay muted playsinline{size}>"
+            f'<source src="data:{kind};base64,{data}" type="{kind}"></video>'
+        )
     player = HTML(html)
     player.path = path
     return player
@@ -334,7 +349,7 @@ def play(video_path: str | os.PathLike, *, width: int | None = None):
 # ------------------------------------------------------------------------------------------------- plots
 
 
-def _new_figure(width_in: float, height_in: float) -> "Figure":
+def _new_figure(width_in: float, height_in: float) -> Figure:
     """A figure with its own Agg canvas, not registered with pyplot (nothing accumulates, no GUI backend)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -358,7 +373,7 @@ def _enable_inline_display() -> None:
         formatter.for_type(Figure, lambda figure: _figure_png(figure))
 
 
-def _figure_png(figure: "Figure") -> bytes:
+def _figure_png(figure: Figure) -> bytes:
     import io
 
     buffer = io.BytesIO()
@@ -366,7 +381,7 @@ def _figure_png(figure: "Figure") -> bytes:
     return buffer.getvalue()
 
 
-def plot_schedules(config_or_path, names: Sequence[str] | None = None, *, frames: range | None = None) -> "Figure":
+def plot_schedules(config_or_path, names: Sequence[str] | None = None, *, frames: range | None = None) -> Figure:
     """Per-frame curves of schedules, one row each, with their keyframes marked.
 
     Args:
@@ -419,12 +434,13 @@ def _schedule_names(schedules, names: Sequence[str] | None) -> list[str]:
         close = difflib.get_close_matches(unknown[0], list(schedules.values), n=1)
         raise AnimatorError(
             f"unknown schedule {unknown[0]!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
-            field="names", hint="known schedules: " + ", ".join(schedules.values),
+            field="names",
+            hint="known schedules: " + ", ".join(schedules.values),
         )
     return list(names)
 
 
-def show_depth(image_or_path, *, model: str = "offline") -> "Figure":
+def show_depth(image_or_path, *, model: str = "offline") -> Figure:
     """An image beside its estimated depth (relative inverse depth: bright is near).
 
     Args:
@@ -451,7 +467,7 @@ def show_depth(image_or_path, *, model: str = "offline") -> "Figure":
     return figure
 
 
-def show_flow(a, b, *, method: str = "dis_medium") -> "Figure":
+def show_flow(a, b, *, method: str = "dis_medium") -> Figure:
     """Optical flow between two images as a colour-wheel picture (hue = direction, saturation = speed).
 
     The flow is the one :mod:`animator.backends.flow` computes: ``a(x) ~= b(x + flow(x))``.
@@ -506,7 +522,7 @@ def _color_wheel(size: int) -> np.ndarray:
     return wheel
 
 
-def show_masks(image, masks: Mapping[str, Any]) -> "Figure":
+def show_masks(image, masks: Mapping[str, Any]) -> Figure:
     """The image, then one panel per mask: where the mask is 0 (invalid, inconsistent) the picture is tinted red.
 
     Args:
@@ -555,7 +571,9 @@ def _as_array(image, name: str) -> np.ndarray:
         if tensor.ndim == 4 and tensor.shape[0] == 1:
             tensor = tensor[0]
         if tensor.ndim != 3 or tensor.shape[0] != 3:
-            raise AnimatorError(f"{name} must be a (1, 3, H, W) or (3, H, W) tensor, got {tuple(image.shape)}", field=name)
+            raise AnimatorError(
+                f"{name} must be a (1, 3, H, W) or (3, H, W) tensor, got {tuple(image.shape)}", field=name
+            )
         return tensor.clamp(0, 1).permute(1, 2, 0).numpy().astype(np.float64)
     array = np.asarray(image)
     if array.ndim != 3 or array.shape[2] not in (3, 4):
@@ -566,7 +584,7 @@ def _as_array(image, name: str) -> np.ndarray:
     return np.clip(array.astype(np.float64), 0.0, 1.0)
 
 
-def _as_tensor(picture: np.ndarray) -> "torch.Tensor":
+def _as_tensor(picture: np.ndarray) -> torch.Tensor:
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(picture, dtype=np.float32)).permute(2, 0, 1)[None]
@@ -578,5 +596,7 @@ def _as_mask(mask, name: str, size: tuple[int, int]) -> np.ndarray:
     while array.ndim > 2 and array.shape[0] == 1:
         array = array[0]
     if array.shape != size:
-        raise AnimatorError(f"mask {name!r} has shape {np.shape(mask)}, expected the image's {size}", field=f"masks.{name}")
+        raise AnimatorError(
+            f"mask {name!r} has shape {np.shape(mask)}, expected the image's {size}", field=f"masks.{name}"
+        )
     return np.clip(array, 0.0, 1.0)

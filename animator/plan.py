@@ -30,23 +30,41 @@ def frame_span(frames: range | int | None, total: int) -> tuple[int, int]:
             raise AnimatorError(f"frames={frames}: give a positive number of frames or a range", field="frames")
         frames = range(min(frames, total))
     if not isinstance(frames, range):
-        raise AnimatorError(f"frames must be a range of frame indices or a number of frames, got {frames!r}",
-                            field="frames", hint="e.g. frames=range(0, 48), or frames=48 for the first 48")
+        raise AnimatorError(
+            f"frames must be a range of frame indices or a number of frames, got {frames!r}",
+            field="frames",
+            hint="e.g. frames=range(0, 48), or frames=48 for the first 48",
+        )
     start, stop = frames.start, min(frames.stop, total)
-    problem = (f"{frames} has a step" if frames.step != 1
-               else f"starts at {start}: frame indices start at 0" if start < 0
-               else f"starts at frame {start}, after the animation's last frame ({total - 1})" if start >= total
-               else f"{start}:{frames.stop} selects no frames" if start >= stop
-               else None)
+    problem = (
+        f"{frames} has a step"
+        if frames.step != 1
+        else f"starts at {start}: frame indices start at 0"
+        if start < 0
+        else f"starts at frame {start}, after the animation's last frame ({total - 1})"
+        if start >= total
+        else f"{start}:{frames.stop} selects no frames"
+        if start >= stop
+        else None
+    )
     if problem:
-        raise AnimatorError(f"the frame range {problem}", field="frames",
-                            hint=f"use A:B (range(A, B) in Python) with 0 <= A < B <= {total} (the animation has "
-                                 f"{total} frames)")
+        raise AnimatorError(
+            f"the frame range {problem}",
+            field="frames",
+            hint=f"use A:B (range(A, B) in Python) with 0 <= A < B <= {total} (the animation has {total} frames)",
+        )
     return start, stop
 
 
-def resolve_seeds(behavior: str, seed: int, frames: int, *, iter_n: int = 1, schedule: np.ndarray | None = None,
-                  rng: np.random.Generator | None = None) -> np.ndarray:
+def resolve_seeds(
+    behavior: str,
+    seed: int,
+    frames: int,
+    *,
+    iter_n: int = 1,
+    schedule: np.ndarray | None = None,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
     """One seed per frame, following Deforum's seed behaviours (its ``next_seed``), recorded in the run folder.
 
     - iter: +1 every ``iter_n`` frames           - fixed: the same seed for every frame
@@ -71,11 +89,16 @@ def resolve_seeds(behavior: str, seed: int, frames: int, *, iter_n: int = 1, sch
         seeds = rng.integers(0, 2**32 - 1, size=frames)
     elif behavior == "schedule":
         if schedule is None:
-            raise AnimatorError("seed_behavior is 'schedule' but there is no generation.seed schedule", field="seed_behavior")
+            raise AnimatorError(
+                "seed_behavior is 'schedule' but there is no generation.seed schedule", field="seed_behavior"
+            )
         seeds = np.round(schedule).astype(np.int64)
     else:
-        raise AnimatorError(f"unknown seed behaviour {behavior!r}", field="seed_behavior",
-                            hint="use one of: " + ", ".join(SEED_BEHAVIORS))
+        raise AnimatorError(
+            f"unknown seed behaviour {behavior!r}",
+            field="seed_behavior",
+            hint="use one of: " + ", ".join(SEED_BEHAVIORS),
+        )
     return (np.asarray(seeds, dtype=np.int64) % (2**32)).astype(np.int64)
 
 
@@ -97,8 +120,8 @@ class FrameParams:
     """The values one frame is made with."""
 
     index: int
-    values: dict[str, float]   # every float schedule at this frame (strength, translation_z, fov ...)
-    prompt: "FramePrompt"
+    values: dict[str, float]  # every float schedule at this frame (strength, translation_z, fov ...)
+    prompt: FramePrompt
     seed: int
     sampler: str | None
 
@@ -108,17 +131,22 @@ class RenderPlan:
     width: int
     height: int
     fps: float
-    frames: int                         # frames in the animation
-    schedules: "EvaluatedSchedules"
-    seeds: np.ndarray                   # (frames,) int64
-    diffused: tuple[int, ...]           # sorted frame indices that are denoised (the rest are cadence tweens)
-    world_from_cam: "object | None"     # (frames, 4, 4) tensor for 3D mode, else None
+    frames: int  # frames in the animation
+    schedules: EvaluatedSchedules
+    seeds: np.ndarray  # (frames,) int64
+    diffused: tuple[int, ...]  # sorted frame indices that are denoised (the rest are cadence tweens)
+    world_from_cam: object | None  # (frames, 4, 4) tensor for 3D mode, else None
 
     def params(self, index: int) -> FrameParams:
         values = {name: float(series[index]) for name, series in self.schedules.values.items()}
         sampler = self.schedules.strings.get("sampler")
-        return FrameParams(index=index, values=values, prompt=self.schedules.prompts[index], seed=int(self.seeds[index]),
-                           sampler=sampler[index] if sampler else None)
+        return FrameParams(
+            index=index,
+            values=values,
+            prompt=self.schedules.prompts[index],
+            seed=int(self.seeds[index]),
+            sampler=sampler[index] if sampler else None,
+        )
 
     def recolours(self) -> bool:
         """True when contrast or sharpening is scheduled on some frame: both shift colours frame after frame."""
@@ -135,7 +163,7 @@ class RenderPlan:
         return list(zip(marks, marks[1:]))
 
 
-def schedule_keyframes(schedules: "EvaluatedSchedules") -> set[int]:
+def schedule_keyframes(schedules: EvaluatedSchedules) -> set[int]:
     """Frames where any schedule or the prompt has a keyframe: these become diffused frames under cadence."""
     marks: set[int] = set()
     for frames in schedules.keyframes.values():
@@ -156,7 +184,7 @@ def deforum_motions(motions: np.ndarray, fov: np.ndarray, aspect: float) -> np.n
 WARP_ONLY_ANCHOR_INTERVAL = 8
 
 
-def anchor_interval(config: "AnimationConfig") -> int:
+def anchor_interval(config: AnimationConfig) -> int:
     """Frames between the frames the loop makes from their predecessor ("diffused" frames)."""
     if config.mode == "video":
         return 1  # every input frame is stylised from its own raw frame
@@ -165,11 +193,16 @@ def anchor_interval(config: "AnimationConfig") -> int:
     return config.cadence
 
 
-def make_plan(config: "AnimationConfig", schedules: "EvaluatedSchedules", *, base_seed: int | None = None) -> RenderPlan:
+def make_plan(config: AnimationConfig, schedules: EvaluatedSchedules, *, base_seed: int | None = None) -> RenderPlan:
     """Turns an evaluated keyframe file into the plan the frame loop follows."""
     _check_latent_feedback(config, schedules)
-    seeds = resolve_seeds(config.seed_behavior, config.seed if base_seed is None else base_seed, schedules.frames,
-                          iter_n=config.seed_iter_n, schedule=schedules.values.get("seed"))
+    seeds = resolve_seeds(
+        config.seed_behavior,
+        config.seed if base_seed is None else base_seed,
+        schedules.frames,
+        iter_n=config.seed_iter_n,
+        schedule=schedules.values.get("seed"),
+    )
     cadence = anchor_interval(config)
     keyframes = schedule_keyframes(schedules) if cadence > 1 else set()
     world_from_cam = None
@@ -181,19 +214,29 @@ def make_plan(config: "AnimationConfig", schedules: "EvaluatedSchedules", *, bas
             motions = deforum_motions(motions, schedules.values["fov"], config.width / config.height)
         motions[0] = 0.0  # frame 0 is where the camera starts: its move is not applied to anything
         world_from_cam = camera_path(motions)
-    return RenderPlan(width=config.width, height=config.height, fps=config.fps, frames=schedules.frames,
-                      schedules=schedules, seeds=seeds, diffused=tuple(diffused_frames(schedules.frames, cadence, keyframes)),
-                      world_from_cam=world_from_cam)
+    return RenderPlan(
+        width=config.width,
+        height=config.height,
+        fps=config.fps,
+        frames=schedules.frames,
+        schedules=schedules,
+        seeds=seeds,
+        diffused=tuple(diffused_frames(schedules.frames, cadence, keyframes)),
+        world_from_cam=world_from_cam,
+    )
 
 
-def _check_latent_feedback(config: "AnimationConfig", schedules: "EvaluatedSchedules") -> None:
+def _check_latent_feedback(config: AnimationConfig, schedules: EvaluatedSchedules) -> None:
     """Contrast and sharpening work on the previous frame's pixels, which latent feedback never forms."""
     if config.generation.feedback != "latent":
         return
     for name, neutral in (("contrast", 1.0), ("sharpen_amount", 0.0)):
         changed = np.flatnonzero(schedules.values[name] != neutral)
         if changed.size:
-            raise AnimatorError(f"{name} is {schedules.values[name][changed[0]]:g} at frame {int(changed[0])}, but it "
-                                "works on pixels, which latent feedback never forms before denoising",
-                                file=config.path, field=f"generation.{name}",
-                                hint=f"remove generation.{name}, or use generation.feedback: image (the default)")
+            raise AnimatorError(
+                f"{name} is {schedules.values[name][changed[0]]:g} at frame {int(changed[0])}, but it "
+                "works on pixels, which latent feedback never forms before denoising",
+                file=config.path,
+                field=f"generation.{name}",
+                hint=f"remove generation.{name}, or use generation.feedback: image (the default)",
+            )

@@ -19,10 +19,11 @@ import os
 import sys
 import time
 import types
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -35,8 +36,10 @@ from animator.plan import FrameParams, RenderPlan, frame_span, make_plan
 if TYPE_CHECKING:
     from animator.keyframes import AnimationConfig
 
-NO_DENOISER_NOTE = ("denoise: none (warp-only render). Point --model at a diffusers model "
-                    "(e.g. stabilityai/sd-turbo, a local folder or a .safetensors file) for a diffusion render")
+NO_DENOISER_NOTE = (
+    "denoise: none (warp-only render). Point --model at a diffusers model "
+    "(e.g. stabilityai/sd-turbo, a local folder or a .safetensors file) for a diffusion render"
+)
 
 
 # --------------------------------------------------------------------------------------------- state and backends
@@ -47,20 +50,24 @@ class FrameState:
     """What carries from one diffused frame to the next. Small on purpose: it is the resume checkpoint."""
 
     index: int
-    image: torch.Tensor                  # (1,3,H,W) in [0,1], quantised to 8 bits (what was written to the video)
-    depth: torch.Tensor | None = None    # (1,1,H,W) z of `image` (3D mode)
-    depth_age: int = 0                   # frames since the depth model last looked (the depth is carried by warping)
-    raw: torch.Tensor | None = None      # (1,3,H,W) the input video frame at `index` (video mode)
+    image: torch.Tensor  # (1,3,H,W) in [0,1], quantised to 8 bits (what was written to the video)
+    depth: torch.Tensor | None = None  # (1,1,H,W) z of `image` (3D mode)
+    depth_age: int = 0  # frames since the depth model last looked (the depth is carried by warping)
+    raw: torch.Tensor | None = None  # (1,3,H,W) the input video frame at `index` (video mode)
     hybrid_raw: torch.Tensor | None = None  # (1,3,H,W) the hybrid-motion video frame at `index`
-    frame: np.ndarray | None = None      # (H,W,3) uint8 host copy of `image` once it was emitted (CPU tweens use it)
+    frame: np.ndarray | None = None  # (H,W,3) uint8 host copy of `image` once it was emitted (CPU tweens use it)
     latents: torch.Tensor | None = None  # (1,4,H/8,W/8) the denoised latents `image` was decoded from (latent feedback)
-    tracker: dict | None = None          # the depth tracker's state right after this frame (DepthTracker.snapshot)
+    tracker: dict | None = None  # the depth tracker's state right after this frame (DepthTracker.snapshot)
 
     def to_checkpoint(self, frame: np.ndarray) -> dict[str, Any]:
         """``frame``: the state's image as the (H,W,3) uint8 host copy already made for the video."""
-        return {"index": self.index, "image": torch.from_numpy(frame), "depth_age": self.depth_age,
-                "depth": None if self.depth is None else self.depth.float().cpu(),
-                "latents": None if self.latents is None else self.latents.cpu()}
+        return {
+            "index": self.index,
+            "image": torch.from_numpy(frame),
+            "depth_age": self.depth_age,
+            "depth": None if self.depth is None else self.depth.float().cpu(),
+            "latents": None if self.latents is None else self.latents.cpu(),
+        }
 
 
 @dataclass
@@ -68,14 +75,14 @@ class Backends:
     """Models and helpers, loaded once per run."""
 
     device: torch.device
-    denoiser: Any                        # animator.backends.denoise.Denoiser
-    depth: Any = None                    # animator.backends.depth.DepthEstimator (3D mode)
-    tracker: Any = None                  # animator.backends.depth.DepthTracker (3D mode)
-    flow: Any = None                     # animator.backends.flow.FlowEstimator (video mode)
-    color_reference: Any = None          # animator.color.ColorReference, set from the first frame or an image
-    diffuses: bool = False               # False for the `none` denoiser: a warp-only render
-    latent_feedback: bool = False        # generation.feedback: latent, with a denoiser that takes latents
-    latent_reference: Any = None         # animator.latents.LatentStatistics: latent feedback's colour reference
+    denoiser: Any  # animator.backends.denoise.Denoiser
+    depth: Any = None  # animator.backends.depth.DepthEstimator (3D mode)
+    tracker: Any = None  # animator.backends.depth.DepthTracker (3D mode)
+    flow: Any = None  # animator.backends.flow.FlowEstimator (video mode)
+    color_reference: Any = None  # animator.color.ColorReference, set from the first frame or an image
+    diffuses: bool = False  # False for the `none` denoiser: a warp-only render
+    latent_feedback: bool = False  # generation.feedback: latent, with a denoiser that takes latents
+    latent_reference: Any = None  # animator.latents.LatentStatistics: latent feedback's colour reference
     notes: list[str] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
@@ -83,13 +90,15 @@ class Backends:
         for name in ("denoiser", "depth", "flow"):
             backend = getattr(self, name)
             if backend is not None:
-                described[name] = backend.describe() if hasattr(backend, "describe") else getattr(backend, "name", str(backend))
+                described[name] = (
+                    backend.describe() if hasattr(backend, "describe") else getattr(backend, "name", str(backend))
+                )
         if self.diffuses:
             described["feedback"] = "latent" if self.latent_feedback else "image"  # what the frames start from
         return described
 
 
-def load_backends(config: "AnimationConfig") -> Backends:
+def load_backends(config: AnimationConfig) -> Backends:
     from animator.backends.denoise import load_denoiser
     from animator.backends.speed import speed_up_denoiser, speed_up_depth, torch_compile_mode
     from animator.devices import pick_device, pick_dtype
@@ -99,8 +108,15 @@ def load_backends(config: "AnimationConfig") -> Backends:
     dtype = pick_dtype(device, b.dtype)
     if device.type == "cuda":  # before any model runs: cuDNN picks its algorithms on each shape's first call
         torch.backends.cudnn.benchmark = b.cudnn_benchmark
-    denoiser = load_denoiser(b.denoise, device=device, dtype=dtype, vae=b.vae, model_config=b.model_config,
-                             lora=tuple((entry.path, entry.scale) for entry in b.lora), sampler=b.sampler)
+    denoiser = load_denoiser(
+        b.denoise,
+        device=device,
+        dtype=dtype,
+        vae=b.vae,
+        model_config=b.model_config,
+        lora=tuple((entry.path, entry.scale) for entry in b.lora),
+        sampler=b.sampler,
+    )
     speed_up_denoiser(denoiser, compile=b.compile, channels_last=b.channels_last, subpixel_upsample=b.subpixel_upsample)
     if hasattr(denoiser, "check_values"):
         denoiser.check_values = False  # every finished frame is checked once (to_uint8): no read-back per input
@@ -114,16 +130,25 @@ def load_backends(config: "AnimationConfig") -> Backends:
         if not backends.latent_feedback:
             backends.notes.append("feedback: latent needs a diffusion model; without one the pixels are warped")
     if b.compile != "none":
-        backends.notes.append(f"compile: {b.compile} - the first frames wait while the models compile "
-                              + ("(about a minute per model and frame size)" if device.type == "cuda" else
-                                 "(on a CPU that can take many minutes and rarely pays off: use compile: none)"))
+        backends.notes.append(
+            f"compile: {b.compile} - the first frames wait while the models compile "
+            + (
+                "(about a minute per model and frame size)"
+                if device.type == "cuda"
+                else "(on a CPU that can take many minutes and rarely pays off: use compile: none)"
+            )
+        )
     if config.mode == "3d":
         from animator.backends.depth import DepthTracker, load_depth_estimator
 
         backends.depth = load_depth_estimator(b.depth, device=device, resolution=b.depth_resolution)
         speed_up_depth(backends.depth, compile=b.compile, channels_last=b.channels_last)
-        backends.tracker = DepthTracker(near=200.0, far=10000.0, mode=config.coherence.depth_stability,
-                                        compile_mode=torch_compile_mode(b.compile, device))
+        backends.tracker = DepthTracker(
+            near=200.0,
+            far=10000.0,
+            mode=config.coherence.depth_stability,
+            compile_mode=torch_compile_mode(b.compile, device),
+        )
         if b.depth == "offline":
             from animator.backends.depth import OFFLINE_NOTE
 
@@ -169,16 +194,19 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
 
 def _frame_bytes(image: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
     """The frame's HxWx3 bytes, flat, and one more byte: 1 when every value of ``image`` is finite."""
-    pixels = image[0].clamp(0, 1).mul(255).round_().to(torch.uint8).permute(1, 2, 0)   # HxWx3 (NaN would give 0)
+    pixels = image[0].clamp(0, 1).mul(255).round_().to(torch.uint8).permute(1, 2, 0)  # HxWx3 (NaN would give 0)
     finite = torch.isfinite(image).all().to(torch.uint8).view(1)
     return torch.cat([pixels.reshape(-1), finite]), tuple(pixels.shape)
 
 
 def _checked_frame(copied: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     if not copied[-1]:
-        raise AnimatorError("a frame came out with NaN or infinite values", field="backends.dtype",
-                            hint="half precision can overflow in some models and VAEs: try backends.dtype: "
-                                 "bfloat16 or float32, or a VAE made for float16")
+        raise AnimatorError(
+            "a frame came out with NaN or infinite values",
+            field="backends.dtype",
+            hint="half precision can overflow in some models and VAEs: try backends.dtype: "
+            "bfloat16 or float32, or a VAE made for float16",
+        )
     return copied[:-1].reshape(shape)
 
 
@@ -216,7 +244,7 @@ def quantize(image: torch.Tensor) -> torch.Tensor:
     return image.clamp(0, 1).mul(255).round_().div_(255)
 
 
-def load_image_tensor(path, config: "AnimationConfig", device: torch.device) -> torch.Tensor:
+def load_image_tensor(path, config: AnimationConfig, device: torch.device) -> torch.Tensor:
     from animator.video import load_image
 
     return to_tensor(load_image(path, width=config.width, height=config.height), device)
@@ -251,8 +279,17 @@ class StageTimer:
 # --------------------------------------------------------------------------------------------- camera moves
 
 
-def move_3d(image, depth, plan: RenderPlan, src: int, dst: int, config: "AnimationConfig", return_depth: bool = True,
-            return_grid: bool = False, return_image: bool = True):
+def move_3d(
+    image,
+    depth,
+    plan: RenderPlan,
+    src: int,
+    dst: int,
+    config: AnimationConfig,
+    return_depth: bool = True,
+    return_grid: bool = False,
+    return_image: bool = True,
+):
     """Frame ``src`` seen from the camera of frame ``dst`` (exact reprojection, z-buffer, hole mask); compiled
     with the models when ``backends.compile`` says so."""
     from animator.backends.speed import torch_compile_mode
@@ -262,13 +299,24 @@ def move_3d(image, depth, plan: RenderPlan, src: int, dst: int, config: "Animati
     fov = float(plan.schedules.values["fov"][dst])
     K = intrinsics_from_fov(fov, config.height, config.width)
     dst_from_src = relative_pose(plan.world_from_cam, src, dst).to(torch.float32)
-    return warp_3d(image, depth, K, dst_from_src, sampling=config.motion.sampling, fill=config.motion.fill,
-                   return_depth=return_depth, return_grid=return_grid, return_image=return_image, check_values=False,
-                   compile_mode=torch_compile_mode(config.backends.compile, image.device))
+    return warp_3d(
+        image,
+        depth,
+        K,
+        dst_from_src,
+        sampling=config.motion.sampling,
+        fill=config.motion.fill,
+        return_depth=return_depth,
+        return_grid=return_grid,
+        return_image=return_image,
+        check_values=False,
+        compile_mode=torch_compile_mode(config.backends.compile, image.device),
+    )
 
 
-def homography_between(plan: RenderPlan, config: "AnimationConfig", src: int, dst: int) -> np.ndarray:
-    """The 2D motion from frame ``src`` to frame ``dst``: the per-frame homographies composed (inverted if dst < src)."""
+def homography_between(plan: RenderPlan, config: AnimationConfig, src: int, dst: int) -> np.ndarray:
+    """The 2D motion from frame ``src`` to frame ``dst``: the per-frame homographies composed (inverted if
+    dst < src)."""
     from animator.geometry import homography_2d
 
     v = plan.schedules.values
@@ -277,24 +325,37 @@ def homography_between(plan: RenderPlan, config: "AnimationConfig", src: int, ds
         perspective = None
         if config.motion.perspective_flip:
             perspective = tuple(float(v[f"perspective_flip_{p}"][k]) for p in ("theta", "phi", "gamma", "fv"))
-        step = homography_2d(float(v["angle"][k]), float(v["zoom"][k]), float(v["translation_x"][k]),
-                             float(v["translation_y"][k]), float(v["transform_center_x"][k]),
-                             float(v["transform_center_y"][k]), config.width, config.height, perspective=perspective)
+        step = homography_2d(
+            float(v["angle"][k]),
+            float(v["zoom"][k]),
+            float(v["translation_x"][k]),
+            float(v["translation_y"][k]),
+            float(v["transform_center_x"][k]),
+            float(v["transform_center_y"][k]),
+            config.width,
+            config.height,
+            perspective=perspective,
+        )
         total = step @ total
     return total if dst >= src else np.linalg.inv(total)
 
 
-def move_2d(image, plan: RenderPlan, src: int, dst: int, config: "AnimationConfig"):
+def move_2d(image, plan: RenderPlan, src: int, dst: int, config: AnimationConfig):
     from animator.backends.speed import torch_compile_mode
     from animator.geometry import warp_2d
 
     H = homography_between(plan, config, src, dst)  # on the host: warp_2d checks it there and uploads it
-    warped, valid = warp_2d(image, H, border=config.motion.border, check_values=False,
-                            compile_mode=torch_compile_mode(config.backends.compile, image.device))
+    warped, valid = warp_2d(
+        image,
+        H,
+        border=config.motion.border,
+        check_values=False,
+        compile_mode=torch_compile_mode(config.backends.compile, image.device),
+    )
     return warped, valid, None
 
 
-def move_camera(state: FrameState, plan: RenderPlan, dst: int, config: "AnimationConfig", *, with_depth: bool = True):
+def move_camera(state: FrameState, plan: RenderPlan, dst: int, config: AnimationConfig, *, with_depth: bool = True):
     """(warped, valid, warped_depth) of ``state``'s frame seen from frame ``dst``'s camera (depth None in 2D mode,
     or when ``with_depth`` is False: tweens need no depth, and filling it costs a third of the warp)."""
     if config.mode == "3d":
@@ -312,17 +373,22 @@ def estimate_depth(image, backends: Backends, params: FrameParams, reference=Non
     with profiled("model:depth"):
         disparity = backends.depth(image)
     warped_depth, valid = reference if reference is not None else (None, None)
-    return backends.tracker(disparity, reference_depth=warped_depth, reference_valid=valid,
-                            near=params.values["near"], far=params.values["far"])
+    return backends.tracker(
+        disparity,
+        reference_depth=warped_depth,
+        reference_valid=valid,
+        near=params.values["near"],
+        far=params.values["far"],
+    )
 
 
-def _color_reference(image, config: "AnimationConfig"):
+def _color_reference(image, config: AnimationConfig):
     from animator.color import ColorReference
 
     return ColorReference(image, space=config.coherence.color)
 
 
-def take_first_frame_as_color_reference(state: FrameState, config: "AnimationConfig", backends: Backends) -> None:
+def take_first_frame_as_color_reference(state: FrameState, config: AnimationConfig, backends: Backends) -> None:
     """With ``coherence.reference: first``, every frame's colours are matched to the render's first frame (its
     latents' statistics, with latent feedback)."""
     if config.coherence.reference != "first" or config.coherence.color == "none":
@@ -335,8 +401,16 @@ def take_first_frame_as_color_reference(state: FrameState, config: "AnimationCon
         backends.latent_reference = LatentStatistics.of(state.latents)
 
 
-def prepare_init(warped, params: FrameParams, config: "AnimationConfig", backends: Backends, generator, reference=None,
-                 *, match_colors: bool = True):
+def prepare_init(
+    warped,
+    params: FrameParams,
+    config: AnimationConfig,
+    backends: Backends,
+    generator,
+    reference=None,
+    *,
+    match_colors: bool = True,
+):
     """Colour coherence, anti-blur, contrast and noise on the warped frame: what the denoiser starts from."""
     from animator.backends.speed import torch_compile_mode
     from animator.color import add_noise, adjust_contrast, match_color, unsharp_mask
@@ -345,16 +419,27 @@ def prepare_init(warped, params: FrameParams, config: "AnimationConfig", backend
     image = warped
     reference = reference if reference is not None else backends.color_reference
     if match_colors and config.coherence.color != "none" and reference is not None and v["color_strength"] > 0:
-        image = match_color(image, reference, space=config.coherence.color, strength=v["color_strength"],
-                            compile_mode=torch_compile_mode(config.backends.compile, image.device))
+        image = match_color(
+            image,
+            reference,
+            space=config.coherence.color,
+            strength=v["color_strength"],
+            compile_mode=torch_compile_mode(config.backends.compile, image.device),
+        )
     if v["sharpen_amount"] > 0:
         image = unsharp_mask(image, v["sharpen_amount"], sigma=g.sharpen_sigma, threshold=g.sharpen_threshold)
     if v["contrast"] != 1.0:
         image = adjust_contrast(image, v["contrast"])
     # Noise feeds the diffusion model something to turn into detail; without a denoiser it would only accumulate.
     if backends.diffuses and v["noise"] > 0:
-        image = add_noise(image, v["noise"], generator=generator, kind=g.noise_type,
-                          octaves=g.perlin_octaves, persistence=g.perlin_persistence)
+        image = add_noise(
+            image,
+            v["noise"],
+            generator=generator,
+            kind=g.noise_type,
+            octaves=g.perlin_octaves,
+            persistence=g.perlin_persistence,
+        )
     return image
 
 
@@ -362,8 +447,13 @@ def sampling_settings(params: FrameParams, generator) -> dict[str, Any]:
     """The denoiser's keyword arguments for frame ``params`` (all but strength and the mask): negative prompt,
     guidance, steps, generator, sampler."""
     v = params.values
-    return {"negative": params.prompt.negative, "guidance": v["cfg"], "steps": max(int(round(v["steps"])), 1),
-            "generator": generator, "sampler": params.sampler}
+    return {
+        "negative": params.prompt.negative,
+        "guidance": v["cfg"],
+        "steps": max(int(round(v["steps"])), 1),
+        "generator": generator,
+        "sampler": params.sampler,
+    }
 
 
 def img2img_strength(params: FrameParams) -> float:
@@ -375,8 +465,13 @@ def img2img_strength(params: FrameParams) -> float:
 def denoise(init, params: FrameParams, backends: Backends, generator, full_denoise_mask=None):
     if not backends.diffuses:
         return init
-    return backends.denoiser.img2img(init, params.prompt.mix, strength=img2img_strength(params),
-                                     full_denoise_mask=full_denoise_mask, **sampling_settings(params, generator))
+    return backends.denoiser.img2img(
+        init,
+        params.prompt.mix,
+        strength=img2img_strength(params),
+        full_denoise_mask=full_denoise_mask,
+        **sampling_settings(params, generator),
+    )
 
 
 def frame_generator(params: FrameParams, device: torch.device) -> torch.Generator:
@@ -384,8 +479,16 @@ def frame_generator(params: FrameParams, device: torch.device) -> torch.Generato
     return torch.Generator(device=device).manual_seed(int(params.seed))
 
 
-def advance(state: FrameState, dst: int, plan: RenderPlan, config: "AnimationConfig", backends: Backends,
-            timer: StageTimer, raw: torch.Tensor | None = None, hybrid_raw: torch.Tensor | None = None) -> FrameState:
+def advance(
+    state: FrameState,
+    dst: int,
+    plan: RenderPlan,
+    config: AnimationConfig,
+    backends: Backends,
+    timer: StageTimer,
+    raw: torch.Tensor | None = None,
+    hybrid_raw: torch.Tensor | None = None,
+) -> FrameState:
     """Makes diffused frame ``dst`` from the diffused frame in ``state``."""
     if backends.latent_feedback:
         return advance_in_latents(state, dst, plan, config, backends, timer)
@@ -424,8 +527,9 @@ def advance(state: FrameState, dst: int, plan: RenderPlan, config: "AnimationCon
     return FrameState(index=dst, image=image, depth=depth, depth_age=depth_age, raw=raw, hybrid_raw=hybrid_raw)
 
 
-def advance_in_latents(state: FrameState, dst: int, plan: RenderPlan, config: "AnimationConfig",
-                       backends: Backends, timer: StageTimer) -> FrameState:
+def advance_in_latents(
+    state: FrameState, dst: int, plan: RenderPlan, config: AnimationConfig, backends: Backends, timer: StageTimer
+) -> FrameState:
     """:func:`advance` with latent feedback: the previous frame's latents follow the camera (no VAE encode), get
     colour coherence and noise as latents, are denoised, and decoded once for the video and the depth model."""
     params = plan.params(dst)
@@ -436,9 +540,13 @@ def advance_in_latents(state: FrameState, dst: int, plan: RenderPlan, config: "A
     with timer("coherence"):
         init = prepare_init_latents(latents, params, config, backends, generator)
     with timer("denoise"):
-        latents = backends.denoiser.img2img_latents(init, params.prompt.mix, strength=img2img_strength(params),
-                                                    full_denoise_mask=full_denoise_mask,
-                                                    **sampling_settings(params, generator))
+        latents = backends.denoiser.img2img_latents(
+            init,
+            params.prompt.mix,
+            strength=img2img_strength(params),
+            full_denoise_mask=full_denoise_mask,
+            **sampling_settings(params, generator),
+        )
         image = quantize(backends.denoiser.decode(latents))
     depth, depth_age = None, 0
     if config.mode == "3d":
@@ -447,7 +555,7 @@ def advance_in_latents(state: FrameState, dst: int, plan: RenderPlan, config: "A
     return FrameState(index=dst, image=image, depth=depth, depth_age=depth_age, latents=latents)
 
 
-def move_latents(state: FrameState, plan: RenderPlan, dst: int, config: "AnimationConfig"):
+def move_latents(state: FrameState, plan: RenderPlan, dst: int, config: AnimationConfig):
     """(latents, revealed, valid, warped_depth): ``state``'s latents seen from frame ``dst``'s camera, the latent
     pixels the move revealed (Bx1xhxw bool), and in 3D the pixel-resolution valid mask and depth the depth tracker
     and the carried depth need. 3D moves the latents along the exact warp's own sampling grid (see
@@ -461,17 +569,26 @@ def move_latents(state: FrameState, plan: RenderPlan, dst: int, config: "Animati
     compile_mode = torch_compile_mode(config.backends.compile, state.latents.device)
     if config.mode == "2d":
         H = homography_at_latents(homography_between(plan, config, state.index, dst), factor)
-        latents, latent_valid = warp_2d(state.latents.float(), H, border=config.motion.border, check_values=False,
-                                        sampling=LATENT_SAMPLING, bounded=False, compile_mode=compile_mode)
+        latents, latent_valid = warp_2d(
+            state.latents.float(),
+            H,
+            border=config.motion.border,
+            check_values=False,
+            sampling=LATENT_SAMPLING,
+            bounded=False,
+            compile_mode=compile_mode,
+        )
         return latents, ~latent_valid, None, None
-    _, valid, warped_depth, grid = move_3d(state.image, state.depth, plan, state.index, dst, config, return_grid=True,
-                                           return_image=False)  # the latents follow the grid: no pixels needed
-    latents, revealed = compiling.call(latents_along_grid, compile_mode, state.latents, grid, valid, factor,
-                                       config.motion.fill)
+    _, valid, warped_depth, grid = move_3d(
+        state.image, state.depth, plan, state.index, dst, config, return_grid=True, return_image=False
+    )  # the latents follow the grid: no pixels needed
+    latents, revealed = compiling.call(
+        latents_along_grid, compile_mode, state.latents, grid, valid, factor, config.motion.fill
+    )
     return latents, revealed, valid, warped_depth
 
 
-def prepare_init_latents(latents, params: FrameParams, config: "AnimationConfig", backends: Backends, generator):
+def prepare_init_latents(latents, params: FrameParams, config: AnimationConfig, backends: Backends, generator):
     """Latent feedback's :func:`prepare_init`: colour coherence as latent statistics, then noise."""
     from animator.latents import add_latent_noise, match_latent_statistics
 
@@ -479,12 +596,26 @@ def prepare_init_latents(latents, params: FrameParams, config: "AnimationConfig"
     reference = backends.latent_reference
     if config.coherence.color != "none" and reference is not None and v["color_strength"] > 0:
         latents = match_latent_statistics(latents, reference.to(latents.device), strength=v["color_strength"])
-    return add_latent_noise(latents, v["noise"], generator=generator, kind=g.noise_type, octaves=g.perlin_octaves,
-                            persistence=g.perlin_persistence)
+    return add_latent_noise(
+        latents,
+        v["noise"],
+        generator=generator,
+        kind=g.noise_type,
+        octaves=g.perlin_octaves,
+        persistence=g.perlin_persistence,
+    )
 
 
-def next_depth(image, state: FrameState, dst: int, warped_depth, valid, params: FrameParams,
-               config: "AnimationConfig", backends: Backends):
+def next_depth(
+    image,
+    state: FrameState,
+    dst: int,
+    warped_depth,
+    valid,
+    params: FrameParams,
+    config: AnimationConfig,
+    backends: Backends,
+):
     """Depth of a new diffused frame: estimated, or the previous depth carried along the warp.
 
     Without a denoiser the picture is only moved, so the warped depth *is* its depth (re-estimating would only
@@ -497,7 +628,7 @@ def next_depth(image, state: FrameState, dst: int, warped_depth, valid, params: 
     return estimate_depth(image, backends, params, reference=(warped_depth, valid)), 0
 
 
-def follow_hybrid_video(warped, hybrid_prev, hybrid_cur, config: "AnimationConfig", backends: Backends):
+def follow_hybrid_video(warped, hybrid_prev, hybrid_cur, config: AnimationConfig, backends: Backends):
     """Hybrid motion: the camera motion of the hybrid video between its two frames, applied to our frame."""
     from animator.backends.flow.video_input import estimate_camera_motion
 
@@ -513,18 +644,26 @@ class SegmentFlow:
     that remains between them (what the denoiser moved, beyond the camera), both ways."""
 
     prev_at_next: torch.Tensor
-    forward: torch.Tensor      # prev_at_next(x) ~ next(x + forward(x))
+    forward: torch.Tensor  # prev_at_next(x) ~ next(x + forward(x))
     backward: torch.Tensor
 
 
-def segment_flow(prev: FrameState, nxt: FrameState, plan: RenderPlan, config: "AnimationConfig",
-                 backends: Backends) -> SegmentFlow:
+def segment_flow(
+    prev: FrameState, nxt: FrameState, plan: RenderPlan, config: AnimationConfig, backends: Backends
+) -> SegmentFlow:
     prev_at_next, _, _ = move_camera(prev, plan, nxt.index, config, with_depth=False)
     return SegmentFlow(prev_at_next, backends.flow(prev_at_next, nxt.image), backends.flow(nxt.image, prev_at_next))
 
 
-def tween(prev: FrameState, nxt: FrameState, index: int, plan: RenderPlan, config: "AnimationConfig",
-          residual: SegmentFlow | None = None, fade: bool = True) -> torch.Tensor:
+def tween(
+    prev: FrameState,
+    nxt: FrameState,
+    index: int,
+    plan: RenderPlan,
+    config: AnimationConfig,
+    residual: SegmentFlow | None = None,
+    fade: bool = True,
+) -> torch.Tensor:
     """A cadence in-between: both diffused neighbours warped to frame ``index``'s camera and blended by position.
 
     Where only one neighbour sees a pixel, that one is used; the blend weight moves linearly from the previous
@@ -548,8 +687,11 @@ def tween(prev: FrameState, nxt: FrameState, index: int, plan: RenderPlan, confi
         return quantize(move_camera(prev, plan, index, config, with_depth=False)[0])
     from_prev, valid_prev, _ = move_camera(prev, plan, index, config, with_depth=False)
     from_next, valid_next, _ = move_camera(nxt, plan, index, config, with_depth=False)
-    weight_next = torch.where(valid_prev & valid_next, torch.full_like(valid_prev, w, dtype=from_prev.dtype),
-                              (valid_next & ~valid_prev).to(from_prev.dtype))
+    weight_next = torch.where(
+        valid_prev & valid_next,
+        torch.full_like(valid_prev, w, dtype=from_prev.dtype),
+        (valid_next & ~valid_prev).to(from_prev.dtype),
+    )
     weight_next = torch.where(~valid_prev & ~valid_next, torch.full_like(weight_next, w), weight_next)
     blend = from_prev * (1 - weight_next) + from_next * weight_next
     if residual is not None:
@@ -559,16 +701,23 @@ def tween(prev: FrameState, nxt: FrameState, index: int, plan: RenderPlan, confi
     return quantize(blend)
 
 
-def stylize_from_video(state: FrameState, raw: torch.Tensor, params: FrameParams, backends: Backends,
-                       config: "AnimationConfig"):
+def stylize_from_video(
+    state: FrameState, raw: torch.Tensor, params: FrameParams, backends: Backends, config: AnimationConfig
+):
     """Video-input init: the previous output carried along the input video's flow, blended with the raw frame."""
     from animator.backends.flow.video_input import stylize_init
 
     return stylize_init(state.image, state.raw, raw, estimator=backends.flow, flow_blend=params.values["flow_blend"])
 
 
-def first_frame(plan: RenderPlan, config: "AnimationConfig", backends: Backends, start: int,
-                raw: torch.Tensor | None, timer: StageTimer) -> FrameState:
+def first_frame(
+    plan: RenderPlan,
+    config: AnimationConfig,
+    backends: Backends,
+    start: int,
+    raw: torch.Tensor | None,
+    timer: StageTimer,
+) -> FrameState:
     """The init image (or input video frame), diffused once when a model is set; txt2img when there is no image."""
     params = plan.params(start)
     generator = frame_generator(params, backends.device)
@@ -585,14 +734,19 @@ def first_frame(plan: RenderPlan, config: "AnimationConfig", backends: Backends,
         elif backends.diffuses:
             size = {"height": config.height, "width": config.width}
             if backends.latent_feedback:
-                latents = backends.denoiser.txt2img_latents(params.prompt.mix, **size,
-                                                            **sampling_settings(params, generator))
+                latents = backends.denoiser.txt2img_latents(
+                    params.prompt.mix, **size, **sampling_settings(params, generator)
+                )
                 image = backends.denoiser.decode(latents)
             else:
                 image = backends.denoiser.txt2img(params.prompt.mix, **size, **sampling_settings(params, generator))
         else:
-            raise AnimatorError("there is nothing to start from: no init_image and no diffusion model", field="init_image",
-                                file=config.path, hint="set init_image in the keyframe file, or give --model")
+            raise AnimatorError(
+                "there is nothing to start from: no init_image and no diffusion model",
+                field="init_image",
+                file=config.path,
+                hint="set init_image in the keyframe file, or give --model",
+            )
     image = quantize(image.to(backends.device, torch.float32))
     depth = None
     if config.mode == "3d":
@@ -605,8 +759,9 @@ def denoise_to_latents(image, params: FrameParams, backends: Backends, generator
     """(image, latents) of the first frame with latent feedback: the init image encoded once and denoised (at
     strength 0 the image stays as it is and its latents are the encoded ones)."""
     strength = img2img_strength(params)
-    latents = backends.denoiser.img2img_latents(backends.denoiser.encode(image), params.prompt.mix, strength=strength,
-                                                **sampling_settings(params, generator))
+    latents = backends.denoiser.img2img_latents(
+        backends.denoiser.encode(image), params.prompt.mix, strength=strength, **sampling_settings(params, generator)
+    )
     return (image if strength <= 0 else backends.denoiser.decode(latents)), latents
 
 
@@ -616,19 +771,27 @@ def denoise_to_latents(image, params: FrameParams, backends: Backends, generator
 @dataclass(frozen=True)
 class Emitted:
     index: int
-    image: np.ndarray            # (H,W,3) uint8
+    image: np.ndarray  # (H,W,3) uint8
     diffused: bool
     seed: int
     timings_ms: dict[str, float]
-    checkpoint: dict[str, Any] | None   # the loop state after this frame, on diffused frames
+    checkpoint: dict[str, Any] | None  # the loop state after this frame, on diffused frames
 
 
 CHECKPOINT_EVERY_S = 2.0
 
 
-def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, *, start: int, stop: int,
-               resume_state: FrameState | None = None, profile: bool = False,
-               checkpoint_every_s: float | None = None) -> Iterator[Emitted]:
+def frame_loop(
+    plan: RenderPlan,
+    config: AnimationConfig,
+    backends: Backends,
+    *,
+    start: int,
+    stop: int,
+    resume_state: FrameState | None = None,
+    profile: bool = False,
+    checkpoint_every_s: float | None = None,
+) -> Iterator[Emitted]:
     """Yields frames ``start .. stop-1`` in order (from ``resume_state`` when resuming, else from the init).
 
     Every frame's copy to the host is started, then the next piece of work is queued (the next diffused frame
@@ -689,8 +852,16 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
     for k0, k1 in plan.segments(state.index, stop):
         if unsent is not None:
             start_copy(unsent, k0, True)
-        nxt = advance(state, k1, plan, config, backends, timer, raw=video.frame(k1) if video else None,
-                      hybrid_raw=hybrid.frame(k1) if hybrid else None)
+        nxt = advance(
+            state,
+            k1,
+            plan,
+            config,
+            backends,
+            timer,
+            raw=video.frame(k1) if video else None,
+            hybrid_raw=hybrid.frame(k1) if hybrid else None,
+        )
         nxt.tracker = backends.tracker.snapshot() if backends.tracker is not None else None
         yield from hand_on()  # frame k0 (and the last in-between before it) while frame k1 computes
         residual = None
@@ -711,8 +882,17 @@ def frame_loop(plan: RenderPlan, config: "AnimationConfig", backends: Backends, 
 class InputVideo:
     """Frames of an input video (every n-th, from/to) as tensors at the render size, read once, in order."""
 
-    def __init__(self, path, config: "AnimationConfig", device: torch.device, *, every_nth: int = 1, start: int = 0,
-                 end: int | None = None, field: str = "video_input.path") -> None:
+    def __init__(
+        self,
+        path,
+        config: AnimationConfig,
+        device: torch.device,
+        *,
+        every_nth: int = 1,
+        start: int = 0,
+        end: int | None = None,
+        field: str = "video_input.path",
+    ) -> None:
         from animator.video import read_frames
 
         self._frames = read_frames(path, every_nth=every_nth, start=start, end=end, size=(config.width, config.height))
@@ -722,12 +902,12 @@ class InputVideo:
         self._field = field
 
     @classmethod
-    def for_video_input(cls, config: "AnimationConfig", device: torch.device) -> "InputVideo":
+    def for_video_input(cls, config: AnimationConfig, device: torch.device) -> InputVideo:
         vi = config.video_input
         return cls(vi.path, config, device, every_nth=vi.every_nth, start=vi.from_frame, end=vi.to_frame)
 
     @classmethod
-    def for_hybrid(cls, config: "AnimationConfig", device: torch.device) -> "InputVideo":
+    def for_hybrid(cls, config: AnimationConfig, device: torch.device) -> InputVideo:
         return cls(config.hybrid.path, config, device, field="hybrid.path")
 
     def frame(self, index: int) -> torch.Tensor:
@@ -735,8 +915,11 @@ class InputVideo:
             try:
                 self._current = next(self._frames)
             except StopIteration:
-                raise AnimatorError(f"the input video has no frame {index} (after every_nth/from/to)",
-                                    field=self._field, hint="lower `frames`, or use a longer video") from None
+                raise AnimatorError(
+                    f"the input video has no frame {index} (after every_nth/from/to)",
+                    field=self._field,
+                    hint="lower `frames`, or use a longer video",
+                ) from None
             self._index += 1
         return to_tensor(self._current, self._device)
 
@@ -752,7 +935,7 @@ class RenderResult:
     stats: dict[str, Any]
 
 
-def _load(config_or_path, overrides: dict | None, base_dir: str | None = None) -> "AnimationConfig":
+def _load(config_or_path, overrides: dict | None, base_dir: str | None = None) -> AnimationConfig:
     from animator.keyframes import config_from_dict, load_config
 
     if isinstance(config_or_path, (str, os.PathLike)):
@@ -762,13 +945,22 @@ def _load(config_or_path, overrides: dict | None, base_dir: str | None = None) -
     if overrides:  # a loaded config: re-read its own text with the overrides applied, so they are validated too
         if config_or_path.path is not None:
             return load_config(config_or_path.path, overrides=overrides)
-        raise AnimatorError("overrides need a keyframe file path or a dict, not a config built in memory",
-                            field="overrides", hint="pass the dict or the path instead")
+        raise AnimatorError(
+            "overrides need a keyframe file path or a dict, not a config built in memory",
+            field="overrides",
+            hint="pass the dict or the path instead",
+        )
     return config_or_path
 
 
-def prepare(config_or_path, *, overrides: dict | None = None, base_seed: int | None = None,
-            base_dir: str | None = None, resuming: bool = False):
+def prepare(
+    config_or_path,
+    *,
+    overrides: dict | None = None,
+    base_seed: int | None = None,
+    base_dir: str | None = None,
+    resuming: bool = False,
+):
     """Config and plan for a render (shared by render, render_frames, the notebook preview and benchmarks), after
     checking that it can start (:func:`_check_startable`). ``base_dir``: the folder relative paths of a keyframe file
     resolve against (default: the file's own); ``resuming``: for a resumed run."""
@@ -790,7 +982,7 @@ def _paths_relative_to(record: dict) -> str | None:
     return str(Path(source).resolve().parent) if source and source != "None" else None
 
 
-def _check_startable(config: "AnimationConfig", *, resuming: bool = False) -> None:
+def _check_startable(config: AnimationConfig, *, resuming: bool = False) -> None:
     """What would stop the render part-way (the first frame, the soundtrack at the end), found before any model loads
     or a run folder is made: files the render will read that are not there, and nothing to start from. A resumed
     render starts from its checkpoint: it needs no init image."""
@@ -800,17 +992,25 @@ def _check_startable(config: "AnimationConfig", *, resuming: bool = False) -> No
         if resuming and field_name == "init_image":
             continue
         if not Path(path).is_file():
-            raise AnimatorError(f"no such file: {path}", file=config.path, line=line_of(config, field_name),
-                                field=field_name, hint="check the path (relative paths are relative to the keyframe "
-                                                       "file)")
+            raise AnimatorError(
+                f"no such file: {path}",
+                file=config.path,
+                line=line_of(config, field_name),
+                field=field_name,
+                hint="check the path (relative paths are relative to the keyframe file)",
+            )
     if resuming:
         return
     if starts_from_nothing(config):
-        raise AnimatorError("there is nothing to start from: no init_image and no diffusion model", file=config.path,
-                            field="init_image", hint="set init_image in the keyframe file, or give --model")
+        raise AnimatorError(
+            "there is nothing to start from: no init_image and no diffusion model",
+            file=config.path,
+            field="init_image",
+            hint="set init_image in the keyframe file, or give --model",
+        )
 
 
-def _files_the_render_reads(config: "AnimationConfig") -> Iterator[tuple[str, Path]]:
+def _files_the_render_reads(config: AnimationConfig) -> Iterator[tuple[str, Path]]:
     from animator.keyframes.evaluate import uses_audio
 
     if config.mode == "video":
@@ -829,8 +1029,13 @@ def _files_the_render_reads(config: "AnimationConfig") -> Iterator[tuple[str, Pa
             yield from ((f"audio.stems.{name}", stem) for name, stem in config.audio.stems.items())
 
 
-def render_frames(config_or_path, *, overrides: dict | None = None, frames: range | int | None = None,
-                  callbacks: Sequence[RenderCallback] = ()) -> Iterator[FrameRendered]:
+def render_frames(
+    config_or_path,
+    *,
+    overrides: dict | None = None,
+    frames: range | int | None = None,
+    callbacks: Sequence[RenderCallback] = (),
+) -> Iterator[FrameRendered]:
     """Renders in memory and yields a :class:`FrameRendered` event per frame (no video, no run folder).
 
     The same loop as :func:`render`; the notebook preview and tests use it.
@@ -838,8 +1043,18 @@ def render_frames(config_or_path, *, overrides: dict | None = None, frames: rang
     config, plan = prepare(config_or_path, overrides=overrides)
     start, stop = frame_span(frames, plan.frames)  # before minutes of loading models
     backends = load_backends(config)
-    _notify(callbacks, RenderStarted(total_frames=stop - start, first_frame=start, width=config.width,
-                                     height=config.height, fps=config.fps, run_dir=None, notes=tuple(backends.notes)))
+    _notify(
+        callbacks,
+        RenderStarted(
+            total_frames=stop - start,
+            first_frame=start,
+            width=config.width,
+            height=config.height,
+            fps=config.fps,
+            run_dir=None,
+            notes=tuple(backends.notes),
+        ),
+    )
     clock = _Clock(stop - start)
     for emitted in frame_loop(plan, config, backends, start=start, stop=stop):
         event = clock.event(emitted, plan.frames)
@@ -848,10 +1063,19 @@ def render_frames(config_or_path, *, overrides: dict | None = None, frames: rang
     _notify(callbacks, RenderFinished(output=None, frames=clock.done, elapsed_s=clock.elapsed(), run_dir=None))
 
 
-def render(config_or_path=None, output: str | os.PathLike | None = None, *, overrides: dict | None = None,
-           frames: range | int | None = None, run_dir: str | os.PathLike | None = None,
-           resume: str | os.PathLike | None = None, callbacks: Sequence[RenderCallback] = (),
-           frames_dir: str | os.PathLike | None = None, metrics: bool = True, profile: bool = False) -> RenderResult:
+def render(
+    config_or_path=None,
+    output: str | os.PathLike | None = None,
+    *,
+    overrides: dict | None = None,
+    frames: range | int | None = None,
+    run_dir: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    callbacks: Sequence[RenderCallback] = (),
+    frames_dir: str | os.PathLike | None = None,
+    metrics: bool = True,
+    profile: bool = False,
+) -> RenderResult:
     """Renders a keyframe file to a video. ``animator render`` on the command line calls exactly this.
 
     Args:
@@ -871,16 +1095,23 @@ def render(config_or_path=None, output: str | os.PathLike | None = None, *, over
     from animator.video import EncodeSettings, VideoWriter, export_gif, mux_audio
 
     if config_or_path is None and resume is None:
-        raise AnimatorError("give a keyframe file (or config) to render, or resume=<run folder>",
-                            hint='animator.render("keyframes/demo.yaml", "demo.mp4")')
+        raise AnimatorError(
+            "give a keyframe file (or config) to render, or resume=<run folder>",
+            hint='animator.render("keyframes/demo.yaml", "demo.mp4")',
+        )
     callbacks = list(callbacks) + _notebook_callbacks(callbacks)
     if resume is not None:
         folder = RunFolder(resume)
         record = folder.record()
         if record.get("status") == "complete":
             raise AnimatorError(f"the run in {folder.path} is already complete: {record['output']}", field="--resume")
-        config, plan = prepare(folder.keyframes_path(), overrides=record.get("overrides"), base_seed=record["seed"],
-                               base_dir=_paths_relative_to(record), resuming=True)
+        config, plan = prepare(
+            folder.keyframes_path(),
+            overrides=record.get("overrides"),
+            base_seed=record["seed"],
+            base_dir=_paths_relative_to(record),
+            resuming=True,
+        )
         output = Path(record["output"])
         start, stop = record["start"], record["stop"]
         frames_dir = record.get("frames_dir")
@@ -892,27 +1123,54 @@ def render(config_or_path=None, output: str | os.PathLike | None = None, *, over
         folder = RunFolder(run_dir or default_run_dir(config.path))
         folder.check_free()
         backends = load_backends(config)  # before the folder is made: a model that cannot load leaves none behind
-        folder.create(source_text=config.source_text, source_name=str(config.path or "keyframes.yaml"), record={
-            "source": str(config.path), "overrides": overrides or {}, "output": str(output.resolve()),
-            "start": start, "stop": stop, "seed": int(plan.seeds[0]) if config.seed == -1 else config.seed,
-            "frames_dir": str(frames_dir) if frames_dir else (config.output.frames_dir and str(config.output.frames_dir)),
-            # the folder the file's relative paths (init image, audio, video) resolve against, for --resume: the
-            # run folder holds a copy of the file, somewhere else
-            "base_dir": str((Path(config.path).parent if config.path else Path.cwd()).resolve()),
-            "versions": _versions()})
+        folder.create(
+            source_text=config.source_text,
+            source_name=str(config.path or "keyframes.yaml"),
+            record={
+                "source": str(config.path),
+                "overrides": overrides or {},
+                "output": str(output.resolve()),
+                "start": start,
+                "stop": stop,
+                "seed": int(plan.seeds[0]) if config.seed == -1 else config.seed,
+                "frames_dir": str(frames_dir)
+                if frames_dir
+                else (config.output.frames_dir and str(config.output.frames_dir)),
+                # the folder the file's relative paths (init image, audio, video) resolve against, for --resume: the
+                # run folder holds a copy of the file, somewhere else
+                "base_dir": str((Path(config.path).parent if config.path else Path.cwd()).resolve()),
+                "versions": _versions(),
+            },
+        )
         folder.write_table("schedules.csv", plan.schedules.values)
         folder.write_table("seeds.csv", {"seed": plan.seeds})
     folder.update({"backends": backends.describe()})
 
     resume_state = _restore(folder, config, backends) if resume is not None else None
     out = config.output
-    writer = VideoWriter(output, width=config.width, height=config.height, fps=config.fps,
-                         settings=EncodeSettings(codec=out.codec, crf=out.crf, preset=out.preset, pix_fmt=out.pix_fmt),
-                         frames_dir=folder.journal, first_index=start, frame_format=JOURNAL_FORMAT)
+    writer = VideoWriter(
+        output,
+        width=config.width,
+        height=config.height,
+        fps=config.fps,
+        settings=EncodeSettings(codec=out.codec, crf=out.crf, preset=out.preset, pix_fmt=out.pix_fmt),
+        frames_dir=folder.journal,
+        first_index=start,
+        frame_format=JOURNAL_FORMAT,
+    )
     first = start if resume_state is None else resume_state.index + 1
-    _notify(callbacks, RenderStarted(total_frames=stop - first, first_frame=first, width=config.width,
-                                     height=config.height, fps=config.fps, run_dir=folder.path,
-                                     notes=tuple(backends.notes)))
+    _notify(
+        callbacks,
+        RenderStarted(
+            total_frames=stop - first,
+            first_frame=first,
+            width=config.width,
+            height=config.height,
+            fps=config.fps,
+            run_dir=folder.path,
+            notes=tuple(backends.notes),
+        ),
+    )
     clock = _Clock(stop - first)
     stage_totals: dict[str, float] = {}
     try:
@@ -920,11 +1178,13 @@ def render(config_or_path=None, output: str | os.PathLike | None = None, *, over
             for index in range(start, resume_state.index + 1):
                 writer.write(folder.journal_frame(index))
         with _cores_left_for_encoding(backends):
-            for emitted in frame_loop(plan, config, backends, start=start, stop=stop, resume_state=resume_state,
-                                      profile=profile):
+            for emitted in frame_loop(
+                plan, config, backends, start=start, stop=stop, resume_state=resume_state, profile=profile
+            ):
                 checkpoint = emitted.checkpoint
-                writer.write(emitted.image,
-                             after=(lambda c=checkpoint: folder.save_checkpoint(c)) if checkpoint else None)
+                writer.write(
+                    emitted.image, after=(lambda c=checkpoint: folder.save_checkpoint(c)) if checkpoint else None
+                )
                 for stage, ms in emitted.timings_ms.items():
                     stage_totals[stage] = stage_totals.get(stage, 0.0) + ms
                 _notify(callbacks, clock.event(emitted, plan.frames))
@@ -936,18 +1196,31 @@ def render(config_or_path=None, output: str | os.PathLike | None = None, *, over
     _add_soundtrack(config, output, start, mux_audio)
     if config.output.gif:
         export_gif(output, output.with_suffix(".gif"), fps=min(config.fps, 25))
-    stats = {"frames": clock.done, "elapsed_s": clock.elapsed(), "fps": clock.done / max(clock.elapsed(), 1e-9),
-             "ms_per_frame_by_stage": {k: v / max(clock.done, 1) for k, v in stage_totals.items()}}
+    stats = {
+        "frames": clock.done,
+        "elapsed_s": clock.elapsed(),
+        "fps": clock.done / max(clock.elapsed(), 1e-9),
+        "ms_per_frame_by_stage": {k: v / max(clock.done, 1) for k, v in stage_totals.items()},
+    }
     if metrics:
         try:
-            stats["flicker"] = _flicker(folder, lambda done, total: _notify(callbacks,
-                                                                            MetricProgress("flicker", done, total)))
+            stats["flicker"] = _flicker(
+                folder, lambda done, total: _notify(callbacks, MetricProgress("flicker", done, total))
+            )
         except KeyboardInterrupt:  # the video is complete: Ctrl-C while it is measured skips only the metric
             stats["flicker"] = {"skipped": "interrupted"}
     folder.finish(keep_frames_in=Path(frames_dir) if frames_dir else None, stats=stats)
     result = RenderResult(output=output, run_dir=folder.path, frames=clock.done, stats=stats)
-    _notify(callbacks, RenderFinished(output=output, frames=clock.done, elapsed_s=clock.elapsed(), run_dir=folder.path,
-                                      stats={k: v for k, v in stats.items() if isinstance(v, (int, float))}))
+    _notify(
+        callbacks,
+        RenderFinished(
+            output=output,
+            frames=clock.done,
+            elapsed_s=clock.elapsed(),
+            run_dir=folder.path,
+            stats={k: v for k, v in stats.items() if isinstance(v, (int, float))},
+        ),
+    )
     return result
 
 
@@ -985,9 +1258,17 @@ class _Clock:
         self.done += 1
         elapsed = self.elapsed()
         fps = self.done / max(elapsed, 1e-9)
-        return FrameRendered(index=emitted.index, total_frames=animation_frames, image=emitted.image,
-                             diffused=emitted.diffused, seed=emitted.seed, elapsed_s=elapsed, fps=fps,
-                             eta_s=(self.total - self.done) / max(fps, 1e-9), timings_ms=emitted.timings_ms)
+        return FrameRendered(
+            index=emitted.index,
+            total_frames=animation_frames,
+            image=emitted.image,
+            diffused=emitted.diffused,
+            seed=emitted.seed,
+            elapsed_s=elapsed,
+            fps=fps,
+            eta_s=(self.total - self.done) / max(fps, 1e-9),
+            timings_ms=emitted.timings_ms,
+        )
 
 
 def _notify(callbacks: Sequence[RenderCallback], event) -> None:
@@ -1006,18 +1287,24 @@ def _notebook_callbacks(given: Sequence[RenderCallback]) -> list[RenderCallback]
     return []
 
 
-def _restore(folder, config: "AnimationConfig", backends: Backends) -> FrameState | None:
+def _restore(folder, config: AnimationConfig, backends: Backends) -> FrameState | None:
     checkpoint = folder.load_checkpoint()
     if checkpoint is None:
         return None
     device = backends.device
-    state = FrameState(index=int(checkpoint["index"]), image=to_tensor(checkpoint["image"].numpy(), device),
-                       depth=None if checkpoint["depth"] is None else checkpoint["depth"].to(device),
-                       depth_age=int(checkpoint.get("depth_age", 0)),
-                       latents=None if checkpoint.get("latents") is None else checkpoint["latents"].to(device))
+    state = FrameState(
+        index=int(checkpoint["index"]),
+        image=to_tensor(checkpoint["image"].numpy(), device),
+        depth=None if checkpoint["depth"] is None else checkpoint["depth"].to(device),
+        depth_age=int(checkpoint.get("depth_age", 0)),
+        latents=None if checkpoint.get("latents") is None else checkpoint["latents"].to(device),
+    )
     if backends.latent_feedback and state.latents is None:
-        raise AnimatorError(f"the checkpoint in {folder.path} holds no latents: it was not rendered with latent feedback",
-                            field="generation.feedback", hint="resume with the settings the run was started with")
+        raise AnimatorError(
+            f"the checkpoint in {folder.path} holds no latents: it was not rendered with latent feedback",
+            field="generation.feedback",
+            hint="resume with the settings the run was started with",
+        )
     if backends.tracker is not None and checkpoint.get("tracker") is not None:
         backends.tracker.load_state_dict(checkpoint["tracker"])
     if checkpoint.get("latent_reference") is not None:
@@ -1033,7 +1320,7 @@ def _restore(folder, config: "AnimationConfig", backends: Backends) -> FrameStat
     return state
 
 
-def _add_soundtrack(config: "AnimationConfig", output: Path, start: int, mux_audio) -> None:
+def _add_soundtrack(config: AnimationConfig, output: Path, start: int, mux_audio) -> None:
     """The audio of the keyframe file (or of the input video), from the time of the first rendered frame."""
     if not config.output.audio:
         return
@@ -1057,8 +1344,9 @@ def _flicker(folder, progress: Callable[[int, int], None]) -> dict[str, Any] | N
     pairs = max(folder.journal_frame_count() - 1, 0)
     progress(0, pairs)
     # dis_fast at <= 256 px: scores that compare across render sizes; ~15 ms a frame on two CPU cores
-    report = flicker(folder.journal_frames(), estimator="dis_fast", max_side=256,
-                     progress=lambda done: progress(done, pairs))
+    report = flicker(
+        folder.journal_frames(), estimator="dis_fast", max_side=256, progress=lambda done: progress(done, pairs)
+    )
     return report.to_dict()
 
 

@@ -25,8 +25,9 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -61,8 +62,11 @@ class RunFolder:
     def check_free(self) -> None:
         """AnimatorError when the folder already holds a run (checked again by :meth:`create`)."""
         if (self.path / RUN_FILE).exists():
-            raise AnimatorError(f"{self.path} already holds a run", field="--run-dir",
-                                hint=f"resume it with `animator render --resume {self.path}` or choose another --run-dir")
+            raise AnimatorError(
+                f"{self.path} already holds a run",
+                field="--run-dir",
+                hint=f"resume it with `animator render --resume {self.path}` or choose another --run-dir",
+            )
 
     def create(self, *, source_text: str, source_name: str, record: dict[str, Any]) -> None:
         self.check_free()
@@ -80,8 +84,11 @@ class RunFolder:
         try:
             return json.loads((self.path / RUN_FILE).read_text())
         except FileNotFoundError:
-            raise AnimatorError(f"{self.path} is not a run folder (no {RUN_FILE})", field="--resume",
-                                hint="give the folder a render printed at its start (runs/<name>-<time>)") from None
+            raise AnimatorError(
+                f"{self.path} is not a run folder (no {RUN_FILE})",
+                field="--resume",
+                hint="give the folder a render printed at its start (runs/<name>-<time>)",
+            ) from None
 
     def keyframes_path(self) -> Path:
         return self.path / self.record()["keyframes_file"]
@@ -117,8 +124,11 @@ class RunFolder:
 
         path = self.journal / f"{index:06d}.{JOURNAL_FORMAT}"
         if not path.exists():
-            raise AnimatorError(f"the run folder lacks frame {index} ({path})", field="--resume",
-                                hint="the journal is incomplete; start the render again")
+            raise AnimatorError(
+                f"the run folder lacks frame {index} ({path})",
+                field="--resume",
+                hint="the journal is incomplete; start the render again",
+            )
         return load_frame(path)
 
     def _journal_paths(self) -> list[Path]:

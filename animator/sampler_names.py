@@ -37,6 +37,9 @@ def normalize_sampler_name(name: object, *, field: str = "sampler") -> str:
         import difflib
 
         close = difflib.get_close_matches(_key(name) if isinstance(name, str) else "", SAMPLER_NAMES, n=1)
-        raise AnimatorError(f"unknown sampler {name!r}", field=field,
-                            hint=(f"did you mean {close[0]!r}? " if close else "") + "use one of: " + ", ".join(SAMPLER_NAMES))
+        raise AnimatorError(
+            f"unknown sampler {name!r}",
+            field=field,
+            hint=(f"did you mean {close[0]!r}? " if close else "") + "use one of: " + ", ".join(SAMPLER_NAMES),
+        )
     return _key(name)

@@ -16,9 +16,9 @@ import re
 import subprocess
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -42,8 +42,11 @@ def ffmpeg_exe() -> str:
 
 def _run_ffmpeg(args: list[str], *, what: str) -> None:
     """Runs ffmpeg to completion; a failure raises with the last lines of ffmpeg's own message."""
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     if proc.returncode != 0:
         message = proc.stderr.decode(errors="replace").strip().splitlines()[-8:]
         raise AnimatorError(f"ffmpeg failed while {what}: " + (" | ".join(message) or f"exit status {proc.returncode}"))
@@ -58,9 +61,9 @@ class VideoInfo:
     width: int
     height: int
     fps: float
-    frames: int            # counted by decoding the stream (exact), not the container's estimate
+    frames: int  # counted by decoding the stream (exact), not the container's estimate
     duration_s: float
-    codec: str | None      # video codec name as ffmpeg reports it (h264, hevc, vp9, prores ...)
+    codec: str | None  # video codec name as ffmpeg reports it (h264, hevc, vp9, prores ...)
     has_audio: bool
     audio_duration_s: float | None
 
@@ -75,21 +78,27 @@ _TIME = re.compile(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)")
 def _check_readable(path: Path) -> Path:
     path = Path(path)
     if not path.is_file():
-        raise AnimatorError(f"no such video or audio file: {path}", hint="check the path (relative paths are relative to the keyframe file)")
+        raise AnimatorError(
+            f"no such video or audio file: {path}",
+            hint="check the path (relative paths are relative to the keyframe file)",
+        )
     return path
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
     """Decodes the file once to count its frames exactly and reads stream facts from ffmpeg's report."""
     path = _check_readable(Path(path))
-    header = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE).stderr.decode(errors="replace")
+    header = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    ).stderr.decode(errors="replace")
     video = _VIDEO_STREAM.search(header)
     if video is None:
         reason = header.strip().splitlines()[-1] if header.strip() else "no video stream"
-        raise AnimatorError(f"cannot read a video stream from {path}: {reason}",
-                            hint="give a file ffmpeg can decode (mp4, mov, webm, mkv, gif ...)")
-    line = header[video.start():header.find("\n", video.start())]
+        raise AnimatorError(
+            f"cannot read a video stream from {path}: {reason}",
+            hint="give a file ffmpeg can decode (mp4, mov, webm, mkv, gif ...)",
+        )
+    line = header[video.start() : header.find("\n", video.start())]
     size = _SIZE.search(line)
     fps = _FPS.search(line)
     audio_duration = None
@@ -97,15 +106,26 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     frames, duration = _count_frames(path)
     if has_audio:
         audio_duration = _stream_duration(path, "a")
-    return VideoInfo(path=path, width=int(size.group(1)) if size else 0, height=int(size.group(2)) if size else 0,
-                     fps=float(fps.group(1)) if fps else 0.0, frames=frames, duration_s=duration,
-                     codec=video.group(1), has_audio=has_audio, audio_duration_s=audio_duration)
+    return VideoInfo(
+        path=path,
+        width=int(size.group(1)) if size else 0,
+        height=int(size.group(2)) if size else 0,
+        fps=float(fps.group(1)) if fps else 0.0,
+        frames=frames,
+        duration_s=duration,
+        codec=video.group(1),
+        has_audio=has_audio,
+        audio_duration_s=audio_duration,
+    )
 
 
 def _count_frames(path: Path) -> tuple[int, float]:
     """Frames and seconds of the first video stream, counted by ffmpeg reading every packet (no decoding)."""
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     text = proc.stderr.decode(errors="replace")
     frames = re.findall(r"frame=\s*(\d+)", text)
     times = _TIME.findall(text)
@@ -118,8 +138,11 @@ def _count_frames(path: Path) -> tuple[int, float]:
 
 def _stream_duration(path: Path, stream: str) -> float:
     """Duration of the first audio ('a') or video ('v') stream, from decoding it (exact, container-independent)."""
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(path), "-map", f"0:{stream}:0", "-f", "null", "-"],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(path), "-map", f"0:{stream}:0", "-f", "null", "-"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     times = _TIME.findall(proc.stderr.decode(errors="replace"))
     if not times:
         return 0.0
@@ -127,8 +150,14 @@ def _stream_duration(path: Path, stream: str) -> float:
     return int(h) * 3600 + int(m) * 60 + float(s)
 
 
-def read_frames(path: str | os.PathLike, *, every_nth: int = 1, start: int = 0, end: int | None = None,
-                size: tuple[int, int] | None = None) -> Iterator[np.ndarray]:
+def read_frames(
+    path: str | os.PathLike,
+    *,
+    every_nth: int = 1,
+    start: int = 0,
+    end: int | None = None,
+    size: tuple[int, int] | None = None,
+) -> Iterator[np.ndarray]:
     """Yields frames ``start, start+every_nth, ... < end`` of any ffmpeg-readable video as (H, W, 3) uint8 RGB.
 
     ``size=(width, height)`` resizes in ffmpeg (bicubic). Raises :class:`AnimatorError` for unreadable files.
@@ -137,8 +166,11 @@ def read_frames(path: str | os.PathLike, *, every_nth: int = 1, start: int = 0, 
 
     path = _check_readable(Path(path))
     if every_nth < 1 or start < 0 or (end is not None and end <= start):
-        raise AnimatorError(f"bad frame selection every_nth={every_nth} start={start} end={end}",
-                            field="video_input", hint="every_nth >= 1, from_frame >= 0, to_frame > from_frame")
+        raise AnimatorError(
+            f"bad frame selection every_nth={every_nth} start={start} end={end}",
+            field="video_input",
+            hint="every_nth >= 1, from_frame >= 0, to_frame > from_frame",
+        )
     output_params = ["-vf", f"scale={size[0]}:{size[1]}:flags=bicubic"] if size else None
     try:
         reader = imageio_ffmpeg.read_frames(str(path), output_params=output_params)
@@ -161,15 +193,17 @@ def read_frames(path: str | os.PathLike, *, every_nth: int = 1, start: int = 0, 
 
 @dataclass(frozen=True)
 class EncodeSettings:
-    codec: str = "h264"          # h264 | h265 | vp9 | prores
-    crf: int = 18                # quality: lower is better (h264/h265 18 ~ visually lossless; vp9 scale differs)
-    preset: str = "medium"       # x264/x265 speed preset (ultrafast ... veryslow); ignored by vp9/prores
-    pix_fmt: str = "yuv420p"     # yuv420p plays everywhere; prores wants yuv422p10le (chosen automatically)
+    codec: str = "h264"  # h264 | h265 | vp9 | prores
+    crf: int = 18  # quality: lower is better (h264/h265 18 ~ visually lossless; vp9 scale differs)
+    preset: str = "medium"  # x264/x265 speed preset (ultrafast ... veryslow); ignored by vp9/prores
+    pix_fmt: str = "yuv420p"  # yuv420p plays everywhere; prores wants yuv422p10le (chosen automatically)
 
 
 def _encoder_args(settings: EncodeSettings) -> list[str]:
     if settings.codec not in CODECS:
-        raise AnimatorError(f"unknown codec {settings.codec!r}", field="output.codec", hint="use one of: " + ", ".join(CODECS))
+        raise AnimatorError(
+            f"unknown codec {settings.codec!r}", field="output.codec", hint="use one of: " + ", ".join(CODECS)
+        )
     encoder, _, extra = CODECS[settings.codec]
     args = ["-c:v", encoder]
     if settings.codec in ("h264", "h265"):
@@ -234,12 +268,25 @@ class VideoWriter:
         # out.mp4 exists only now; on an exception the partial file is removed
     """
 
-    def __init__(self, path: str | os.PathLike, *, width: int, height: int, fps: float,
-                 settings: EncodeSettings = EncodeSettings(), frames_dir: str | os.PathLike | None = None,
-                 first_index: int = 0, queue_size: int = 8, frame_format: str = "png") -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        width: int,
+        height: int,
+        fps: float,
+        settings: EncodeSettings = EncodeSettings(),
+        frames_dir: str | os.PathLike | None = None,
+        first_index: int = 0,
+        queue_size: int = 8,
+        frame_format: str = "png",
+    ) -> None:
         if frame_format not in FRAME_FORMATS:
-            raise AnimatorError(f"unknown frame format {frame_format!r}", field="frame_format",
-                                hint="use one of: " + ", ".join(FRAME_FORMATS))
+            raise AnimatorError(
+                f"unknown frame format {frame_format!r}",
+                field="frame_format",
+                hint="use one of: " + ", ".join(FRAME_FORMATS),
+            )
         self.path = Path(path)
         self.frame_format = frame_format
         self.width, self.height, self.fps = width, height, fps
@@ -254,9 +301,29 @@ class VideoWriter:
         # Odd sizes are legal for our frames but not for 4:2:0 video: pad by one pixel in ffmpeg instead of failing.
         pad = ["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"] if (width % 2 or height % 2) else []
         self._stderr = tempfile.TemporaryFile()
-        command = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-                   "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", f"{fps}", "-i", "-",
-                   "-an", *pad, *_encoder_args(settings), "-r", f"{fps}", str(self._partial)]
+        command = [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{width}x{height}",
+            "-r",
+            f"{fps}",
+            "-i",
+            "-",
+            "-an",
+            *pad,
+            *_encoder_args(settings),
+            "-r",
+            f"{fps}",
+            str(self._partial),
+        ]
         self._proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr)
         self._queue: queue.Queue[tuple[np.ndarray, Callable[[], None] | None] | None] = queue.Queue(maxsize=queue_size)
         self._thread = threading.Thread(target=self._feed, name="animator-encoder", daemon=True)
@@ -286,7 +353,9 @@ class VideoWriter:
         """Queues one (H, W, 3) uint8 RGB frame; ``after`` runs on the encoder thread once the frame is written
         (the render saves its resume checkpoint there, so a checkpoint never points past the journal)."""
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
-            raise AnimatorError(f"frame must be ({self.height}, {self.width}, 3) uint8, got {frame.shape} {frame.dtype}")
+            raise AnimatorError(
+                f"frame must be ({self.height}, {self.width}, 3) uint8, got {frame.shape} {frame.dtype}"
+            )
         if self._error is not None:
             message = self._ffmpeg_message()
             self.abort()
@@ -306,8 +375,10 @@ class VideoWriter:
         if status != 0 or self._error is not None:
             message = self._ffmpeg_message()
             self._cleanup()
-            raise AnimatorError(f"ffmpeg failed to encode {self.path}: {message}",
-                                hint="check output.codec / output.pix_fmt / output.preset in the keyframe file")
+            raise AnimatorError(
+                f"ffmpeg failed to encode {self.path}: {message}",
+                hint="check output.codec / output.pix_fmt / output.preset in the keyframe file",
+            )
         if self.written == 0:
             self._cleanup()
             raise AnimatorError(f"no frames were written to {self.path}")
@@ -333,7 +404,7 @@ class VideoWriter:
         if not self._stderr.closed:
             self._stderr.close()
 
-    def __enter__(self) -> "VideoWriter":
+    def __enter__(self) -> VideoWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -355,25 +426,56 @@ def mux_audio(video: str | os.PathLike, audio: str | os.PathLike, *, offset_s: f
     codec = AUDIO_CODEC_FOR_SUFFIX.get(video.suffix.lower(), "aac")
     tmp = partial_path(video).with_name(f".{video.stem}.audio{video.suffix}")
     try:
-        _run_ffmpeg(["-i", str(video), "-ss", f"{max(offset_s, 0.0):.6f}", "-i", str(audio),
-                     "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", codec, "-b:a", "192k",
-                     "-shortest", str(tmp)], what=f"adding the soundtrack {audio.name}")
+        _run_ffmpeg(
+            [
+                "-i",
+                str(video),
+                "-ss",
+                f"{max(offset_s, 0.0):.6f}",
+                "-i",
+                str(audio),
+                "-map",
+                "0:v:0",
+                "-map",
+                "1:a:0",
+                "-c:v",
+                "copy",
+                "-c:a",
+                codec,
+                "-b:a",
+                "192k",
+                "-shortest",
+                str(tmp),
+            ],
+            what=f"adding the soundtrack {audio.name}",
+        )
         os.replace(tmp, video)
     finally:
         tmp.unlink(missing_ok=True)
     return video
 
 
-def export_gif(video: str | os.PathLike, gif: str | os.PathLike, *, fps: float | None = None, width: int | None = None) -> Path:
+def export_gif(
+    video: str | os.PathLike, gif: str | os.PathLike, *, fps: float | None = None, width: int | None = None
+) -> Path:
     """Converts a video to an animated GIF with a palette made for it (two-pass palettegen/paletteuse)."""
     video, gif = Path(video), Path(gif)
     scale = f"scale={width}:-1:flags=lanczos," if width else ""
     rate = f"fps={fps}," if fps else ""
     tmp = gif.with_name(f".{gif.stem}.partial.gif")
     try:
-        _run_ffmpeg(["-i", str(video), "-vf",
-                     f"{rate}{scale}split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse=dither=bayer:bayer_scale=4",
-                     "-loop", "0", str(tmp)], what=f"making {gif.name}")
+        _run_ffmpeg(
+            [
+                "-i",
+                str(video),
+                "-vf",
+                f"{rate}{scale}split[a][b];[a]palettegen=stats_mode=diff[p];[b][p]paletteuse=dither=bayer:bayer_scale=4",
+                "-loop",
+                "0",
+                str(tmp),
+            ],
+            what=f"making {gif.name}",
+        )
         os.replace(tmp, gif)
     finally:
         tmp.unlink(missing_ok=True)
@@ -392,7 +494,8 @@ def load_image(path: str | os.PathLike, *, width: int, height: int) -> np.ndarra
     except (UnidentifiedImageError, OSError) as exc:
         raise AnimatorError(f"cannot read image {path}: {exc}") from exc
     scale = max(width / image.width, height / image.height)
-    resized = image.resize((max(width, round(image.width * scale)), max(height, round(image.height * scale))),
-                           Image.Resampling.LANCZOS)
+    resized = image.resize(
+        (max(width, round(image.width * scale)), max(height, round(image.height * scale))), Image.Resampling.LANCZOS
+    )
     left, top = (resized.width - width) // 2, (resized.height - height) // 2
     return np.asarray(resized.crop((left, top, left + width, top + height)), dtype=np.uint8).copy()

@@ -123,26 +123,37 @@ def analyze(events: list[dict]) -> dict:
         labels[label]["events"] += 1
     for correlation, spans in graph_replays.items():
         inside = max(end for _, end in spans) - min(start for start, _ in spans) - _union(spans)
-        labels[replay_label[correlation]]["graph_idle_us"] = labels[replay_label[correlation]].get(
-            "graph_idle_us", 0.0) + inside
+        labels[replay_label[correlation]]["graph_idle_us"] = (
+            labels[replay_label[correlation]].get("graph_idle_us", 0.0) + inside
+        )
     span = max(end for _, end, _ in gpu) - min(start for start, _, _ in gpu)
     busy = _union([(start, end) for start, end, _ in gpu])
     graph_idle = sum(label.get("graph_idle_us", 0.0) for label in labels.values())
-    return {"span_us": span, "busy_us": busy, "idle_us": span - busy, "graph_idle_us": graph_idle,
-            "labels": {name: dict(values) for name, values in labels.items()}}
+    return {
+        "span_us": span,
+        "busy_us": busy,
+        "idle_us": span - busy,
+        "graph_idle_us": graph_idle,
+        "labels": {name: dict(values) for name, values in labels.items()},
+    }
 
 
 def report(result: dict, frames: int) -> str:
     per = 1e3 * frames  # microseconds -> ms per frame
-    lines = [f"per frame ({frames} traced): span {result['span_us'] / per:.2f} ms, kernels busy "
-             f"{result['busy_us'] / per:.2f} ms ({result['busy_us'] / result['span_us']:.1%}), idle "
-             f"{result['idle_us'] / per:.2f} ms = {result['graph_idle_us'] / per:.2f} between the kernels of CUDA-graph "
-             f"replays + {(result['idle_us'] - result['graph_idle_us']) / per:.2f} elsewhere", "",
-             f"{'stage / model':42} {'busy ms':>8} {'share':>6} {'graph gaps ms':>13} {'GPU events':>10}"]
+    lines = [
+        f"per frame ({frames} traced): span {result['span_us'] / per:.2f} ms, kernels busy "
+        f"{result['busy_us'] / per:.2f} ms ({result['busy_us'] / result['span_us']:.1%}), idle "
+        f"{result['idle_us'] / per:.2f} ms = {result['graph_idle_us'] / per:.2f} between the kernels of CUDA-graph "
+        f"replays + {(result['idle_us'] - result['graph_idle_us']) / per:.2f} elsewhere",
+        "",
+        f"{'stage / model':42} {'busy ms':>8} {'share':>6} {'graph gaps ms':>13} {'GPU events':>10}",
+    ]
     ordered = sorted(result["labels"].items(), key=lambda item: -item[1]["busy_us"])
     for name, values in ordered:
-        lines.append(f"{name[:42]:42} {values['busy_us'] / per:8.2f} {values['busy_us'] / result['busy_us']:6.1%} "
-                     f"{values.get('graph_idle_us', 0.0) / per:13.2f} {values['events'] / frames:10.1f}")
+        lines.append(
+            f"{name[:42]:42} {values['busy_us'] / per:8.2f} {values['busy_us'] / result['busy_us']:6.1%} "
+            f"{values.get('graph_idle_us', 0.0) / per:13.2f} {values['events'] / frames:10.1f}"
+        )
     return "\n".join(lines)
 
 

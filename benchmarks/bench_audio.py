@@ -76,8 +76,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         wav = write_wav(Path(folder) / "song.wav", synth_song(args.seconds))
         mp3 = Path(folder) / "song.mp3"
-        subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(wav),
-                        "-c:a", "libmp3lame", "-b:a", "192k", str(mp3)], check=True)
+        subprocess.run(
+            [
+                imageio_ffmpeg.get_ffmpeg_exe(),
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-i",
+                str(wav),
+                "-c:a",
+                "libmp3lame",
+                "-b:a",
+                "192k",
+                str(mp3),
+            ],
+            check=True,
+        )
 
         _, warm_up = timed(analyze, wav, args.fps, frames=48)  # imports + numba compilation, once per process
         (samples, _), decode_s = timed(load_audio, mp3, sr=F.ANALYSIS_SR)
@@ -87,8 +101,10 @@ def main() -> None:
         grid = F._FrameGrid(fps=args.fps, frames=frames, offset_s=0.0)
 
         def bands():
-            return {name: F._frame_rms(F._band_pass(samples, F.ANALYSIS_SR, low, high), grid, F.ANALYSIS_SR)
-                    for name, (low, high) in F.DEFAULT_BANDS.items()}
+            return {
+                name: F._frame_rms(F._band_pass(samples, F.ANALYSIS_SR, low, high), grid, F.ANALYSIS_SR)
+                for name, (low, high) in F.DEFAULT_BANDS.items()
+            }
 
         _, bands_s = timed(bands)
         features, total_s = timed(analyze, mp3, args.fps)
@@ -103,15 +119,26 @@ def main() -> None:
         ("analyze(song.mp3), total", total_s),
         ("analyze(song.mp3, 2 stems), total", stems_s),
     ]
-    print(f"# {args.seconds:g} s song, {args.fps:g} fps ({features.frames} frames), {features.bpm:.2f} BPM found "
-          f"(truth 128), {platform.processor() or platform.machine()}, {platform.python_version()}")
+    print(
+        f"# {args.seconds:g} s song, {args.fps:g} fps ({features.frames} frames), {features.bpm:.2f} BPM found "
+        f"(truth 128), {platform.processor() or platform.machine()}, {platform.python_version()}"
+    )
     print(f"{'stage':<48} {'seconds':>8} {'x realtime':>11}")
     for name, seconds in rows:
         print(f"{name:<48} {seconds:>8.3f} {args.seconds / seconds:>11.0f}")
     if args.json:
         for name, seconds in rows:
-            print(json.dumps({"bench": "audio", "stage": name, "seconds": round(seconds, 4),
-                              "song_seconds": args.seconds, "fps": args.fps}))
+            print(
+                json.dumps(
+                    {
+                        "bench": "audio",
+                        "stage": name,
+                        "seconds": round(seconds, 4),
+                        "song_seconds": args.seconds,
+                        "fps": args.fps,
+                    }
+                )
+            )
 
 
 if __name__ == "__main__":

@@ -73,11 +73,15 @@ def main() -> None:
         reference = torch.rand(1, 3, args.size, args.size, generator=generator).to(device) * 0.8 + 0.1
         name = torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
         for case, function in cases(image, reference):
-            rows.append({"device": name, "case": case, "size": args.size, "ms": median_ms(function, device, args.repeats)})
+            rows.append(
+                {"device": name, "case": case, "size": args.size, "ms": median_ms(function, device, args.repeats)}
+            )
 
     width = max(len(r["case"]) for r in rows)
-    print(f"{'device':<28} {'operation':<{width}} {'before':>8} {'ms/frame':>9}   "
-          f"({args.size}x{args.size}, median of {args.repeats})")
+    print(
+        f"{'device':<28} {'operation':<{width}} {'before':>8} {'ms/frame':>9}   "
+        f"({args.size}x{args.size}, median of {args.repeats})"
+    )
     for row in rows:
         known = row["device"].startswith("cpu") and args.size == 512
         row["before_ms"] = BEFORE_MS.get(row["case"]) if known else None

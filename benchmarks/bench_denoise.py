@@ -36,8 +36,17 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_frame(denoiser: DiffusersDenoiser, size: int, *, steps: int, strength: float, guidance: float,
-               runs: int, warmup: bool = True, sampler: str = "euler_a") -> dict:
+def time_frame(
+    denoiser: DiffusersDenoiser,
+    size: int,
+    *,
+    steps: int,
+    strength: float,
+    guidance: float,
+    runs: int,
+    warmup: bool = True,
+    sampler: str = "euler_a",
+) -> dict:
     """Best-of-``runs`` milliseconds for encode, UNet loop, decode and the whole img2img call."""
     device = denoiser.device
     image = torch.rand(1, 3, size, size, device=device)
@@ -57,9 +66,17 @@ def time_frame(denoiser: DiffusersDenoiser, size: int, *, steps: int, strength: 
                 init = denoiser._encode_image(image)
                 _sync(device)
                 t1 = time.perf_counter()
-                latents = denoiser._sample(init, strength, None, embeddings, guidance=guidance, steps=steps,
-                                           generator=generator.manual_seed(run), sampler=sampler,
-                                           image_size=(size, size))
+                latents = denoiser._sample(
+                    init,
+                    strength,
+                    None,
+                    embeddings,
+                    guidance=guidance,
+                    steps=steps,
+                    generator=generator.manual_seed(run),
+                    sampler=sampler,
+                    image_size=(size, size),
+                )
                 _sync(device)
                 t2 = time.perf_counter()
                 denoiser._decode_latents(latents)
@@ -67,8 +84,12 @@ def time_frame(denoiser: DiffusersDenoiser, size: int, *, steps: int, strength: 
                 t3 = time.perf_counter()
             if warmup and run == 0:
                 continue
-            row = {"encode_ms": (t1 - t0) * 1e3, "unet_ms": (t2 - t1) * 1e3, "decode_ms": (t3 - t2) * 1e3,
-                   "total_ms": (t3 - t0) * 1e3}
+            row = {
+                "encode_ms": (t1 - t0) * 1e3,
+                "unet_ms": (t2 - t1) * 1e3,
+                "decode_ms": (t3 - t2) * 1e3,
+                "total_ms": (t3 - t0) * 1e3,
+            }
             best = row if not best or row["total_ms"] < best["total_ms"] else best
     finally:
         hook.remove()
@@ -80,8 +101,15 @@ def time_frame(denoiser: DiffusersDenoiser, size: int, *, steps: int, strength: 
 def sd15_denoiser(device: torch.device, dtype: torch.dtype) -> DiffusersDenoiser:
     pipe = make_sd15_architecture(device=device, dtype=dtype)
     pipe.set_progress_bar_config(disable=True)
-    return DiffusersDenoiser(pipe, name="sd15-random", architecture="sd1", flavour="standard",
-                             defaults=defaults_for("sd1", "standard"), device=device, dtype=dtype)
+    return DiffusersDenoiser(
+        pipe,
+        name="sd15-random",
+        architecture="sd1",
+        flavour="standard",
+        defaults=defaults_for("sd1", "standard"),
+        device=device,
+        dtype=dtype,
+    )
 
 
 def device_label(device: torch.device) -> str:
@@ -109,8 +137,15 @@ def main() -> None:
         for device in devices:
             denoiser = load_denoiser(str(tiny_folder), device=str(device))
             result = time_frame(denoiser, 64, steps=4, strength=0.5, guidance=7.0, runs=max(args.runs, 3))
-            rows.append({"model": "tiny-sd", "size": 64, "device": device_label(device),
-                         "dtype": str(denoiser.dtype).replace("torch.", ""), **result})
+            rows.append(
+                {
+                    "model": "tiny-sd",
+                    "size": 64,
+                    "device": device_label(device),
+                    "dtype": str(denoiser.dtype).replace("torch.", ""),
+                    **result,
+                }
+            )
     for device in devices:
         if device.type == "cpu" and args.skip_sd15_cpu:
             continue
@@ -119,22 +154,34 @@ def main() -> None:
         steps = args.cuda_steps if device.type == "cuda" else args.cpu_steps
         # On the CPU one frame takes minutes: no warm-up run (the allocator matters little next to the convolutions).
         on_cuda = device.type == "cuda"
-        result = time_frame(denoiser, 512, steps=steps, strength=0.5, guidance=7.0,
-                            runs=args.runs if on_cuda else 1, warmup=on_cuda)
-        rows.append({"model": "sd15-arch (random)", "size": 512, "device": device_label(device),
-                     "dtype": str(dtype).replace("torch.", ""), **result})
+        result = time_frame(
+            denoiser, 512, steps=steps, strength=0.5, guidance=7.0, runs=args.runs if on_cuda else 1, warmup=on_cuda
+        )
+        rows.append(
+            {
+                "model": "sd15-arch (random)",
+                "size": 512,
+                "device": device_label(device),
+                "dtype": str(dtype).replace("torch.", ""),
+                **result,
+            }
+        )
         del denoiser
         if device.type == "cuda":
             torch.cuda.empty_cache()
 
-    header = f"{'model':<20} {'size':>5} {'device':<28} {'dtype':<8} {'steps':>5} {'encode ms':>10} " \
-             f"{'unet ms':>10} {'ms/step':>9} {'decode ms':>10} {'total ms':>10}"
+    header = (
+        f"{'model':<20} {'size':>5} {'device':<28} {'dtype':<8} {'steps':>5} {'encode ms':>10} "
+        f"{'unet ms':>10} {'ms/step':>9} {'decode ms':>10} {'total ms':>10}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
-        print(f"{row['model']:<20} {row['size']:>5} {row['device'][:28]:<28} {row['dtype']:<8} {row['unet_steps']:>5} "
-              f"{row['encode_ms']:>10.1f} {row['unet_ms']:>10.1f} {row['ms_per_unet_step']:>9.1f} "
-              f"{row['decode_ms']:>10.1f} {row['total_ms']:>10.1f}")
+        print(
+            f"{row['model']:<20} {row['size']:>5} {row['device'][:28]:<28} {row['dtype']:<8} {row['unet_steps']:>5} "
+            f"{row['encode_ms']:>10.1f} {row['unet_ms']:>10.1f} {row['ms_per_unet_step']:>9.1f} "
+            f"{row['decode_ms']:>10.1f} {row['total_ms']:>10.1f}"
+        )
     if args.json:
         for row in rows:
             print(json.dumps(row))

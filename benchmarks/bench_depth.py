@@ -51,8 +51,9 @@ def transformers_estimator(name: str, model_class, config, device: torch.device,
     model = model_class(config).eval().to(device=device, dtype=dtype)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    return TransformersDepthEstimator(model, name=name, source="random weights",
-                                      preprocess=preprocess_for(config, None, None), batch_size=1)
+    return TransformersDepthEstimator(
+        model, name=name, source="random weights", preprocess=preprocess_for(config, None, None), batch_size=1
+    )
 
 
 def backends(device: torch.device, quick: bool):
@@ -63,17 +64,42 @@ def backends(device: torch.device, quick: bool):
     cpu = device.type == "cpu"
     rows = [
         ("offline prior", lambda: OfflineDepthEstimator(), 30),
-        ("tiny DPT (64x64)", lambda: transformers_estimator(
-            "tiny-dpt", DPTForDepthEstimation, tiny_depth.tiny_dpt_config(), device, dtype), 10),
-        ("tiny Depth Anything (518)", lambda: transformers_estimator(
-            "tiny-da", DepthAnythingForDepthEstimation, tiny_depth.tiny_depth_anything_config(), device, dtype), 10),
-        ("Depth Anything V2 Small (518)", lambda: transformers_estimator(
-            "da-v2-small", DepthAnythingForDepthEstimation, tiny_depth.depth_anything_v2_small_config(), device,
-            dtype), 2 if cpu else 20),
+        (
+            "tiny DPT (64x64)",
+            lambda: transformers_estimator(
+                "tiny-dpt", DPTForDepthEstimation, tiny_depth.tiny_dpt_config(), device, dtype
+            ),
+            10,
+        ),
+        (
+            "tiny Depth Anything (518)",
+            lambda: transformers_estimator(
+                "tiny-da", DepthAnythingForDepthEstimation, tiny_depth.tiny_depth_anything_config(), device, dtype
+            ),
+            10,
+        ),
+        (
+            "Depth Anything V2 Small (518)",
+            lambda: transformers_estimator(
+                "da-v2-small",
+                DepthAnythingForDepthEstimation,
+                tiny_depth.depth_anything_v2_small_config(),
+                device,
+                dtype,
+            ),
+            2 if cpu else 20,
+        ),
     ]
     if not (cpu and quick):
-        rows.append(("DPT-Large (384)", lambda: transformers_estimator(
-            "dpt-large", DPTForDepthEstimation, tiny_depth.dpt_large_config(), device, dtype), 1 if cpu else 20))
+        rows.append(
+            (
+                "DPT-Large (384)",
+                lambda: transformers_estimator(
+                    "dpt-large", DPTForDepthEstimation, tiny_depth.dpt_large_config(), device, dtype
+                ),
+                1 if cpu else 20,
+            )
+        )
     return rows
 
 
@@ -88,15 +114,19 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, " \
-              f"{torch.get_num_threads()} threads"
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads"
+    )
     if torch.cuda.is_available():
         machine += f", {torch.cuda.get_device_name()}"
     print(f"# depth backends at {args.size}x{args.size}, batch 1 — {machine}")
     frame = torch.rand(1, 3, args.size, args.size)
     # A yardstick for how busy the machine is: on a shared runner every number scales with it.
-    print(f"# load yardstick: one elementwise multiply of a 3x{args.size}x{args.size} frame = "
-          f"{time_call(lambda x: x * 2.0, frame, runs=50):.2f} ms (cpu)")
+    print(
+        f"# load yardstick: one elementwise multiply of a 3x{args.size}x{args.size} frame = "
+        f"{time_call(lambda x: x * 2.0, frame, runs=50):.2f} ms (cpu)"
+    )
     print(f"{'backend':32} {'device':6} {'dtype':8} {'ms/frame':>10} {'fps':>8} {'+ tracker ms':>13}")
     results = []
     for device in devices:
@@ -106,8 +136,17 @@ def main() -> None:
             estimator = factory()
             ms = time_call(estimator, image, runs)
             dtype = str(getattr(estimator, "dtype", torch.float32)).replace("torch.", "")
-            row = {"backend": name, "device": device.type, "dtype": dtype, "size": args.size, "ms": round(ms, 2),
-                   "fps": round(1000 / ms, 2), "tracker_ms": round(tracker_ms, 2), "runs": runs, "machine": machine}
+            row = {
+                "backend": name,
+                "device": device.type,
+                "dtype": dtype,
+                "size": args.size,
+                "ms": round(ms, 2),
+                "fps": round(1000 / ms, 2),
+                "tracker_ms": round(tracker_ms, 2),
+                "runs": runs,
+                "machine": machine,
+            }
             results.append(row)
             print(f"{name:32} {device.type:6} {dtype:8} {ms:10.1f} {1000 / ms:8.2f} {tracker_ms:13.2f}", flush=True)
             del estimator

@@ -56,9 +56,18 @@ def main() -> None:
         start = time.perf_counter()
         report = flicker(iter(frames), estimator="dis_fast", max_side=args.max_side, workers=workers)
         seconds = time.perf_counter() - start
-        rows.append({"bench": "flicker", "frames": args.frames, "size": f"{args.size}x{args.size}",
-                     "max_side": args.max_side, "workers": workers, "seconds": round(seconds, 3),
-                     "ms_per_frame": round(1000.0 * seconds / args.frames, 2), "mean": round(report.mean, 4)})
+        rows.append(
+            {
+                "bench": "flicker",
+                "frames": args.frames,
+                "size": f"{args.size}x{args.size}",
+                "max_side": args.max_side,
+                "workers": workers,
+                "seconds": round(seconds, 3),
+                "ms_per_frame": round(1000.0 * seconds / args.frames, 2),
+                "mean": round(report.mean, 4),
+            }
+        )
     base = rows[0]["seconds"]
     for row in rows:
         row["speedup"] = round(base / row["seconds"], 2)
@@ -66,12 +75,16 @@ def main() -> None:
             print(json.dumps(row))
     if args.json:
         return
-    print(f"flicker metric of {args.frames} frames at {args.size}x{args.size}, measured at <= {args.max_side} px "
-          f"(dis_fast); {platform.machine()} {cores} CPUs, torch {torch.__version__}")
+    print(
+        f"flicker metric of {args.frames} frames at {args.size}x{args.size}, measured at <= {args.max_side} px "
+        f"(dis_fast); {platform.machine()} {cores} CPUs, torch {torch.__version__}"
+    )
     print(f"{'workers':>8} {'seconds':>8} {'ms/frame':>9} {'speedup':>8} {'mean':>8}")
     for row in rows:
-        print(f"{row['workers']:>8} {row['seconds']:>8.2f} {row['ms_per_frame']:>9.2f} {row['speedup']:>8.2f} "
-              f"{row['mean']:>8.4f}")
+        print(
+            f"{row['workers']:>8} {row['seconds']:>8.2f} {row['ms_per_frame']:>9.2f} {row['speedup']:>8.2f} "
+            f"{row['mean']:>8.4f}"
+        )
 
 
 if __name__ == "__main__":

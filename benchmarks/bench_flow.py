@@ -66,8 +66,15 @@ def bench_size(size, device, repeats, texture):
         try:
             estimator = load_flow_estimator(name)
         except AnimatorError as exc:
-            rows.append({"size": f"{width}x{height}", "op": name, "ms": None, "epe": None,
-                         "note": "skipped: " + (exc.hint or exc.message).split(" (")[0][:70]})
+            rows.append(
+                {
+                    "size": f"{width}x{height}",
+                    "op": name,
+                    "ms": None,
+                    "epe": None,
+                    "note": "skipped: " + (exc.hint or exc.message).split(" (")[0][:70],
+                }
+            )
             continue
         flow = estimator(source, target)
         epe = float((flow - truth).norm(dim=1, keepdim=True)[interior.to(device)].mean())
@@ -103,8 +110,10 @@ def main(argv=None) -> int:
         cv2.setNumThreads(args.threads)
 
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
-    print(f"device {device} ({gpu}), torch threads {torch.get_num_threads()}, OpenCV threads {cv2.getNumThreads()}, "
-          f"torch {torch.__version__}, OpenCV {cv2.__version__}")
+    print(
+        f"device {device} ({gpu}), torch threads {torch.get_num_threads()}, OpenCV threads {cv2.getNumThreads()}, "
+        f"torch {torch.__version__}, OpenCV {cv2.__version__}"
+    )
     rows = [row for size in SIZES for row in bench_size(size, device, args.repeats, texture)]
     print(f"{'size':>9}  {'operation':<34} {'ms':>9} {'EPE px':>7}  note")
     for row in rows:

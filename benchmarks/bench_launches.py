@@ -36,8 +36,14 @@ import torch  # noqa: E402
 DEMO = ROOT / "keyframes" / "demo.yaml"
 SIZE = 64
 # name -> overrides on top of the tiny models (1 step, no CFG: the turbo regime, where launches matter most)
-TURBO = {"generation.steps": "0:(1)", "generation.strength": "0:(0.35)", "generation.cfg": "0:(0)",
-         "coherence.color": "lab", "backends.depth_every": 1, "generation.holes": "fill"}
+TURBO = {
+    "generation.steps": "0:(1)",
+    "generation.strength": "0:(0.35)",
+    "generation.cfg": "0:(0)",
+    "coherence.color": "lab",
+    "backends.depth_every": 1,
+    "generation.holes": "fill",
+}
 CONFIGS = {
     "turbo": TURBO,
     "turbo-latent": {**TURBO, "generation.feedback": "latent"},
@@ -94,9 +100,17 @@ def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, wa
     from animator.testing.launches import LaunchCount
 
     sd, depth = models
-    overrides = {"width": SIZE, "height": SIZE, "backends.denoise": str(sd), "backends.depth": str(depth),
-                 "backends.device": "cpu", "backends.vae": str(sd / "tiny_vae"), "cadence": 1,
-                 "backends.compile": "cudagraphs" if graphs else "none", **CONFIGS[name]}
+    overrides = {
+        "width": SIZE,
+        "height": SIZE,
+        "backends.denoise": str(sd),
+        "backends.depth": str(depth),
+        "backends.device": "cpu",
+        "backends.vae": str(sd / "tiny_vae"),
+        "cadence": 1,
+        "backends.compile": "cudagraphs" if graphs else "none",
+        **CONFIGS[name],
+    }
     config, plan = prepare(DEMO, overrides=overrides)
     with models_not_compiled():
         backends = load_backends(config)
@@ -111,7 +125,7 @@ def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, wa
     # carries the making of exactly one frame.
     loop = frame_loop(plan, config, backends, start=0, stop=warmup + frames + timed + 1)
     host_s: Counter[str] = Counter()
-    with stage_labels(counter, host_s), (counter.graphs_as_one() if graphs else nullcontext()):
+    with stage_labels(counter, host_s), counter.graphs_as_one() if graphs else nullcontext():
         for _ in range(warmup):
             next(loop)
         with counter:
@@ -129,21 +143,27 @@ def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, wa
     by_stage: Counter[str] = Counter()
     for key, n in totals.items():
         by_stage[key.split("/")[0]] += n
-    return {"config": name, "mode": "graphs" if graphs else "eager", "frames": frames,
-            "launches_per_frame": round(sum(totals.values()) / frames, 1),
-            "scalar_ops_per_frame": round(sum(scalars.values()) / frames, 1),
-            "host_ms_per_frame": round(1e3 * (wall - inside) / timed, 2),
-            "host_ms_by_stage": {stage: round(1e3 * s / timed, 2) for stage, s in host_s.most_common()},
-            "stages": {stage: round(n / frames, 1) for stage, n in by_stage.most_common()},
-            "ops": {key: round(n / frames, 1) for key, n in totals.most_common()}}
+    return {
+        "config": name,
+        "mode": "graphs" if graphs else "eager",
+        "frames": frames,
+        "launches_per_frame": round(sum(totals.values()) / frames, 1),
+        "scalar_ops_per_frame": round(sum(scalars.values()) / frames, 1),
+        "host_ms_per_frame": round(1e3 * (wall - inside) / timed, 2),
+        "host_ms_by_stage": {stage: round(1e3 * s / timed, 2) for stage, s in host_s.most_common()},
+        "stages": {stage: round(n / frames, 1) for stage, n in by_stage.most_common()},
+        "ops": {key: round(n / frames, 1) for key, n in totals.most_common()},
+    }
 
 
 def table(rows: list[dict], top: int) -> str:
     lines = [f"{'config':14} {'mode':7} {'launches/frame':>14} {'host scalars':>12} {'host ms':>8}  launches by stage"]
     for row in rows:
         stages = "  ".join(f"{stage} {n:g}" for stage, n in row["stages"].items())
-        lines.append(f"{row['config']:14} {row['mode']:7} {row['launches_per_frame']:>14g} "
-                     f"{row['scalar_ops_per_frame']:>12g} {row['host_ms_per_frame']:>8.2f}  {stages}")
+        lines.append(
+            f"{row['config']:14} {row['mode']:7} {row['launches_per_frame']:>14g} "
+            f"{row['scalar_ops_per_frame']:>12g} {row['host_ms_per_frame']:>8.2f}  {stages}"
+        )
     lines.append("")
     for row in rows:
         if row["mode"] == "graphs":
@@ -158,8 +178,9 @@ def table(rows: list[dict], top: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma list of: " + ", ".join(CONFIGS))
     parser.add_argument("--frames", type=int, default=6, help="counted frames (default 6)")
     parser.add_argument("--warmup", type=int, default=3, help="frames before counting (default 3)")
@@ -190,13 +211,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
         print()
         print(table(rows, args.top))
-        print("\nlaunches: ATen operations outside the models (each model call: 1) and, in graphs mode, outside "
-              "compiled regions (each: 1); views not counted. Measured on the CPU: the count is the GPU's. host "
-              f"scalars: operations on tensors of at most {SCALAR_SIZE} elements, numbers: in graphs mode the camera's "
-              "and the samplers' tables, which the loop keeps on the host (no launch on a GPU); eager, also the depth "
-              "tracker's per-image numbers, which live on the device. host ms: a frame's wall time less the time inside "
-              "models and compiled regions, not counting (the host's own work per frame: Python, dispatch, the eager "
-              "glue, here at 64x64 where the glue computes next to nothing); a GPU frame cannot be faster than it.")
+        print(
+            "\nlaunches: ATen operations outside the models (each model call: 1) and, in graphs mode, outside "
+            "compiled regions (each: 1); views not counted. Measured on the CPU: the count is the GPU's. host "
+            f"scalars: operations on tensors of at most {SCALAR_SIZE} elements, numbers: in graphs mode the camera's "
+            "and the samplers' tables, which the loop keeps on the host (no launch on a GPU); eager, also the depth "
+            "tracker's per-image numbers, which live on the device. host ms: a frame's wall time less the time inside "
+            "models and compiled regions, not counting (the host's own work per frame: Python, dispatch, the eager "
+            "glue, here at 64x64 where the glue computes next to nothing); a GPU frame cannot be faster than it."
+        )
     return rows
 
 

@@ -80,8 +80,16 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 DEMO = ROOT / "keyframes" / "demo.yaml"
-ALL_CONFIGS = ("warp-only", "tiny", "quality", "turbo", "quality-latent", "turbo-latent", "turbo-small-depth",
-               "turbo-latent-small-depth")
+ALL_CONFIGS = (
+    "warp-only",
+    "tiny",
+    "quality",
+    "turbo",
+    "quality-latent",
+    "turbo-latent",
+    "turbo-small-depth",
+    "turbo-latent-small-depth",
+)
 TINY_SIZE = 64
 # A render of more frames than this ought to use about the same memory; above it, call it growth.
 RSS_GROWTH_TOLERANCE_MB = 32.0
@@ -93,9 +101,9 @@ class Diffusion:
 
     name: str
     steps: int
-    keep: float            # generation.strength (Deforum's meaning: share of the warped frame kept)
+    keep: float  # generation.strength (Deforum's meaning: share of the warped frame kept)
     cfg: float
-    naive_steps: int       # diffusers img2img runs int(steps * strength) UNet evaluations
+    naive_steps: int  # diffusers img2img runs int(steps * strength) UNet evaluations
     naive_strength: float
     # the fast-path switches this configuration renders with (backends.*); "tiny" vae: a TAESD-sized AutoencoderTiny
     vae: str = "auto"
@@ -125,8 +133,9 @@ class Diffusion:
 QUALITY = Diffusion("quality", steps=25, keep=0.35, cfg=7.0, naive_steps=25, naive_strength=0.65, depth_every=2)
 # Turbo: 1 UNet evaluation (a 1-step schedule is raised to 2 so that denoise 0.65 runs one), the tiny VAE, and
 # DPT-Large on every frame at a reduced 256 input.
-TURBO = Diffusion("turbo", steps=1, keep=0.35, cfg=0.0, naive_steps=2, naive_strength=0.65, vae="tiny",
-                  depth_resolution=256)
+TURBO = Diffusion(
+    "turbo", steps=1, keep=0.35, cfg=0.0, naive_steps=2, naive_strength=0.65, vae="tiny", depth_resolution=256
+)
 # The same with latent feedback: the previous frame's latents warped, so a frame runs the VAE decoder only.
 QUALITY_LATENT = replace(QUALITY, name="quality-latent", feedback="latent")
 TURBO_LATENT = replace(TURBO, name="turbo-latent", feedback="latent")
@@ -173,10 +182,10 @@ class RenderProbe:
     """Callback for ``render``: per-frame timestamps, stage timings, RSS and UNet evaluations."""
 
     def __init__(self) -> None:
-        self.frames: list[Any] = []         # (elapsed_s, timings_ms) per frame: never the image, or the probe's
-                                            # own memory would grow with the frame count it is meant to check
+        self.frames: list[Any] = []  # (elapsed_s, timings_ms) per frame: never the image, or the probe's
+        # own memory would grow with the frame count it is meant to check
         self.rss: list[float | None] = []
-        self.unet_calls: list[int] = []     # cumulative UNet calls when each frame was emitted
+        self.unet_calls: list[int] = []  # cumulative UNet calls when each frame was emitted
         self.unet_counter = [0]
         self.finished = None
 
@@ -203,7 +212,7 @@ class RenderProbe:
                 stages[stage] = stages.get(stage, 0.0) + ms / len(timed)
         # The loop queues frame k + 1 before it emits frame k: between the events of frames warmup - 1 and the last,
         # the UNet ran for the frames after `warmup`, one fewer than the timed frames.
-        calls = self.unet_calls[warmup - 1:]
+        calls = self.unet_calls[warmup - 1 :]
         # What the run spent after its last frame (x264 encoding the frames its look-ahead held, closing the video,
         # the run record): paid once per render, here spread over the timed frames' ms/frame
         finish_ms = (self.finished.elapsed_s - self.frames[-1][0]) * 1000
@@ -211,9 +220,14 @@ class RenderProbe:
         # the encoder keeps up (it does on a GPU machine; on a small CPU, where it does not, the backlog shows only
         # once the queue is full, so ms_per_frame is the figure there)
         interval_ms = (self.frames[-1][0] - self.frames[warmup - 1][0]) * 1000 / len(timed)
-        return {"ms_per_frame": ms_per_frame, "finish_ms": finish_ms, "frame_interval_ms": interval_ms,
-                "stages": stages, "frames": len(timed),
-                "unet_evals_per_frame": (calls[-1] - calls[0]) / max(len(timed) - 1, 1)}
+        return {
+            "ms_per_frame": ms_per_frame,
+            "finish_ms": finish_ms,
+            "frame_interval_ms": interval_ms,
+            "stages": stages,
+            "frames": len(timed),
+            "unet_evals_per_frame": (calls[-1] - calls[0]) / max(len(timed) - 1, 1),
+        }
 
 
 @contextlib.contextmanager
@@ -246,8 +260,15 @@ def run_render(overrides: dict, *, frames: int, workdir: Path, probe: RenderProb
 
     workdir.mkdir(parents=True, exist_ok=True)
     with captured_backends(on_load) as box:
-        render(DEMO, workdir / "out.mp4", overrides=overrides, frames=range(0, frames), run_dir=workdir / "run",
-               callbacks=[probe], metrics=False)
+        render(
+            DEMO,
+            workdir / "out.mp4",
+            overrides=overrides,
+            frames=range(0, frames),
+            run_dir=workdir / "run",
+            callbacks=[probe],
+            metrics=False,
+        )
     if len(probe.frames) != frames:
         raise RuntimeError(f"render(frames=range(0, {frames})) emitted {len(probe.frames)} frames, not {frames}")
     return box
@@ -322,8 +343,11 @@ def device_activity(overrides: dict, backends, *, frames: int, warmup: int, trac
         raw.unlink()
     if not cuda:
         return {"gpu_busy": None, "gpu_kernel_ms": None, "top_kernels": None}
-    kernels = [(event.time_range.start, event.time_range.end, event.name) for event in recording.events()
-               if event.device_type == torch.autograd.DeviceType.CUDA and event.time_range.end > event.time_range.start]
+    kernels = [
+        (event.time_range.start, event.time_range.end, event.name)
+        for event in recording.events()
+        if event.device_type == torch.autograd.DeviceType.CUDA and event.time_range.end > event.time_range.start
+    ]
     if not kernels:
         return {"gpu_busy": None, "gpu_kernel_ms": None, "top_kernels": None}
     busy_us, span_us = busy_time([(start, end) for start, end, _ in kernels])
@@ -331,8 +355,11 @@ def device_activity(overrides: dict, backends, *, frames: int, warmup: int, trac
     for start, end, name in kernels:
         by_name[name] = by_name.get(name, 0.0) + (end - start)
     top = sorted(by_name.items(), key=lambda item: -item[1])[:8]
-    return {"gpu_busy": round(busy_us / span_us, 3), "gpu_kernel_ms": round(busy_us / 1e3 / traced, 2),
-            "top_kernels": {name[:80]: round(us / 1e3 / traced, 2) for name, us in top}}
+    return {
+        "gpu_busy": round(busy_us / span_us, 3),
+        "gpu_kernel_ms": round(busy_us / 1e3 / traced, 2),
+        "top_kernels": {name[:80]: round(us / 1e3 / traced, 2) for name, us in top},
+    }
 
 
 def rounded(stages: dict[str, float]) -> dict[str, float]:
@@ -353,17 +380,23 @@ def bench_warp_only(size: int, args, device: str, workdir: Path) -> dict:
         probe = RenderProbe()
         gc.collect()
         exact_peak = reset_peak_rss()
-        box = run_render(frame_overrides(overrides, total), frames=total, workdir=workdir / f"warp-{size}-{frames}",
-                         probe=probe)
+        box = run_render(
+            frame_overrides(overrides, total), frames=total, workdir=workdir / f"warp-{size}-{frames}", probe=probe
+        )
         backends = box.pop("backends")
         steady = probe.steady(args.warmup)
         sampled = [r for r in probe.rss if r is not None]
-        runs[frames] = {**steady, "peak_rss_mb": rss_mb("VmHWM") if exact_peak else max(sampled, default=None),
-                        "rss_mid_mb": sampled[len(sampled) // 2] if sampled else None,
-                        "rss_end_mb": sampled[-1] if sampled else None, "device": str(backends.device)}
+        runs[frames] = {
+            **steady,
+            "peak_rss_mb": rss_mb("VmHWM") if exact_peak else max(sampled, default=None),
+            "rss_mid_mb": sampled[len(sampled) // 2] if sampled else None,
+            "rss_end_mb": sampled[-1] if sampled else None,
+            "device": str(backends.device),
+        }
         if frames == args.frames and backends.device.type == "cuda":  # see bench_diffusion
-            runs[frames]["stages"] = profiled_split(frame_overrides(overrides, total), backends,
-                                                    frames=min(args.frames, 12), warmup=args.warmup)
+            runs[frames]["stages"] = profiled_split(
+                frame_overrides(overrides, total), backends, frames=min(args.frames, 12), warmup=args.warmup
+            )
         del backends, box
     first, second = runs[args.frames], runs[2 * args.frames]
     stages = dict(first["stages"])
@@ -371,17 +404,31 @@ def bench_warp_only(size: int, args, device: str, workdir: Path) -> dict:
     peaks = first["peak_rss_mb"], second["peak_rss_mb"]
     grows = None if None in peaks else peaks[1] - peaks[0] > RSS_GROWTH_TOLERANCE_MB
     return {
-        "config": "warp-only", "size": f"{size}x{size}", "device": first["device"], "model": "none",
-        "depth_model": "offline", "frames": first["frames"], "warmup": args.warmup,
-        "ms_per_frame": round(first["ms_per_frame"], 2), "fps": round(1000 / first["ms_per_frame"], 2),
-        "stages_ms": rounded(stages), "stages_profiled": first["device"].startswith("cuda"),
-        "finish_ms": round(first["finish_ms"], 1), "frame_interval_ms": round(first["frame_interval_ms"], 2),
+        "config": "warp-only",
+        "size": f"{size}x{size}",
+        "device": first["device"],
+        "model": "none",
+        "depth_model": "offline",
+        "frames": first["frames"],
+        "warmup": args.warmup,
+        "ms_per_frame": round(first["ms_per_frame"], 2),
+        "fps": round(1000 / first["ms_per_frame"], 2),
+        "stages_ms": rounded(stages),
+        "stages_profiled": first["device"].startswith("cuda"),
+        "finish_ms": round(first["finish_ms"], 1),
+        "frame_interval_ms": round(first["frame_interval_ms"], 2),
         "ms_per_frame_2n": round(second["ms_per_frame"], 2),
         "peak_rss_mb": _round1(first["peak_rss_mb"]),
-        "memory": {"frames_n": first["frames"] + args.warmup, "peak_rss_mb_n": _round1(peaks[0]),
-                   "frames_2n": second["frames"] + args.warmup, "peak_rss_mb_2n": _round1(peaks[1]),
-                   "rss_mid_mb_2n": _round1(second["rss_mid_mb"]), "rss_end_mb_2n": _round1(second["rss_end_mb"]),
-                   "peak_exact": exact_peak, "grows": grows},
+        "memory": {
+            "frames_n": first["frames"] + args.warmup,
+            "peak_rss_mb_n": _round1(peaks[0]),
+            "frames_2n": second["frames"] + args.warmup,
+            "peak_rss_mb_2n": _round1(peaks[1]),
+            "rss_mid_mb_2n": _round1(second["rss_mid_mb"]),
+            "rss_end_mb_2n": _round1(second["rss_end_mb"]),
+            "peak_exact": exact_peak,
+            "grows": grows,
+        },
     }
 
 
@@ -479,11 +526,15 @@ def unet_floor_ms(denoiser, setting: Diffusion, size: int, *, repeats: int) -> f
     with torch.inference_mode():
         embeddings = denoiser.prompts.resolve("a misty valley at dawn", "blurry")  # 77 tokens, as every prompt
         cond = embeddings.cond.to(device=device, dtype=unet.dtype)
-        hidden = torch.cat([embeddings.uncond.to(device=device, dtype=unet.dtype), cond]) if setting.unet_batch == 2 \
+        hidden = (
+            torch.cat([embeddings.uncond.to(device=device, dtype=unet.dtype), cond])
+            if setting.unet_batch == 2
             else cond
+        )
         latent = size // denoiser.vae_scale_factor
-        latents = torch.randn(setting.unet_batch, unet.config.in_channels, latent, latent, device=device,
-                              dtype=unet.dtype)
+        latents = torch.randn(
+            setting.unet_batch, unet.config.in_channels, latent, latent, device=device, dtype=unet.dtype
+        )
         timestep = torch.tensor(500.0, device=device)
 
     def evaluate() -> None:
@@ -511,8 +562,11 @@ def model_gflops(backends, setting: Diffusion, size: int) -> dict[str, float]:
 
     def on_meta(module):
         with torch.device("meta"):
-            return type(module).from_config(module.config) if hasattr(type(module), "from_config") \
+            return (
+                type(module).from_config(module.config)
+                if hasattr(type(module), "from_config")
                 else type(module)(module.config)
+            )
 
     def meta(*shape):
         return torch.empty(*shape, device="meta")
@@ -526,10 +580,17 @@ def model_gflops(backends, setting: Diffusion, size: int) -> dict[str, float]:
             use_subpixel_upsampling(copy)
     latent = size // backends.denoiser.vae_scale_factor
     batch = setting.unet_batch
-    per_eval = gflop(lambda: unet(meta(batch, unet.config.in_channels, latent, latent), torch.tensor(500.0),
-                                  encoder_hidden_states=meta(batch, 77, unet.config.cross_attention_dim)))
-    flops = {"unet": per_eval * setting.unet_evals,
-             "vae": gflop(lambda: vae.decoder(meta(1, vae.config.latent_channels, latent, latent)))}
+    per_eval = gflop(
+        lambda: unet(
+            meta(batch, unet.config.in_channels, latent, latent),
+            torch.tensor(500.0),
+            encoder_hidden_states=meta(batch, 77, unet.config.cross_attention_dim),
+        )
+    )
+    flops = {
+        "unet": per_eval * setting.unet_evals,
+        "vae": gflop(lambda: vae.decoder(meta(1, vae.config.latent_channels, latent, latent))),
+    }
     if setting.feedback == "image":
         flops["vae"] += gflop(lambda: vae.encoder(meta(1, 3, size, size)))
     depth = backends.depth
@@ -582,12 +643,24 @@ def parallax_zoom(image: np.ndarray, disparity: np.ndarray, amount: float = 0.01
     scale = (1.0 + amount * (0.5 + d)).astype(np.float32)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     cx, cy = (width - 1) / 2, (height - 1) / 2
-    return cv2.remap(image, cx + (xs - cx) / scale, cy + (ys - cy) / scale, cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REFLECT)
+    return cv2.remap(
+        image, cx + (xs - cx) / scale, cy + (ys - cy) / scale, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
 
 
-def naive_ms_per_frame(model: Path, depth: Path, setting: Diffusion, size: int, *, device: torch.device, frames: int,
-                       warmup: int, workdir: Path, prompt: str, negative: str) -> dict:
+def naive_ms_per_frame(
+    model: Path,
+    depth: Path,
+    setting: Diffusion,
+    size: int,
+    *,
+    device: torch.device,
+    frames: int,
+    warmup: int,
+    workdir: Path,
+    prompt: str,
+    negative: str,
+) -> dict:
     """A Deforum-style loop: numpy between every step, a diffusers img2img pipeline call per frame.
 
     The models are loaded as such a loop loads them: the pipeline as saved (its own VAE), eager, the depth model at
@@ -602,8 +675,9 @@ def naive_ms_per_frame(model: Path, depth: Path, setting: Diffusion, size: int, 
     from animator.video import load_image
 
     dtype = pick_dtype(device)
-    pipe = StableDiffusionImg2ImgPipeline.from_pretrained(model, torch_dtype=dtype, safety_checker=None,
-                                                          requires_safety_checker=False).to(device)
+    pipe = StableDiffusionImg2ImgPipeline.from_pretrained(
+        model, torch_dtype=dtype, safety_checker=None, requires_safety_checker=False
+    ).to(device)
     pipe.set_progress_bar_config(disable=True)
     depth_model = load_depth_estimator(str(depth), device=device)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -623,10 +697,16 @@ def naive_ms_per_frame(model: Path, depth: Path, setting: Diffusion, size: int, 
             warped = parallax_zoom(previous, disparity)
             matched = match_histograms_lab(warped, reference_lab)
             noisy = np.clip(matched + rng.normal(0, 0.02 * 255, matched.shape), 0, 255).astype(np.uint8)
-            result = pipe(prompt=prompt, negative_prompt=negative, image=Image.fromarray(noisy),
-                          strength=setting.naive_strength, guidance_scale=setting.cfg,
-                          num_inference_steps=setting.naive_steps, output_type="pil",
-                          generator=torch.Generator(device=device).manual_seed(index)).images[0]
+            result = pipe(
+                prompt=prompt,
+                negative_prompt=negative,
+                image=Image.fromarray(noisy),
+                strength=setting.naive_strength,
+                guidance_scale=setting.cfg,
+                num_inference_steps=setting.naive_steps,
+                output_type="pil",
+                generator=torch.Generator(device=device).manual_seed(index),
+            ).images[0]
             result.save(workdir / f"{index:05d}.png")
             previous = np.array(result.convert("RGB"))  # PIL arrays are read-only; torch wants writable
             sync(device)
@@ -644,22 +724,45 @@ def naive_ms_per_frame(model: Path, depth: Path, setting: Diffusion, size: int, 
 # --------------------------------------------------------------------------------------------- diffusion
 
 
-def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, tiny_vae: Path, label: str,
-                    device: str, args, workdir: Path) -> dict:
+def bench_diffusion(
+    setting: Diffusion,
+    size: int,
+    *,
+    model: Path,
+    depth: Path,
+    tiny_vae: Path,
+    label: str,
+    device: str,
+    args,
+    workdir: Path,
+) -> dict:
     """Our render of ``setting`` at ``size``, then in the same process its UNet floor and the naive baseline.
 
     ``model`` / ``depth``: the diffusers and depth folders (their names go into the row); ``tiny_vae``: the folder
     used where the setting asks for the tiny VAE; ``label``: the row's configuration name.
     """
-    speed = {"backends.compile": compile_setting(args.compile, device), "backends.channels_last": True,
-             "backends.subpixel_upsample": args.subpixel_upsample == "on",
-             "backends.cudnn_benchmark": args.cudnn_benchmark == "on",
-             "backends.vae": str(tiny_vae) if setting.vae == "tiny" else setting.vae,
-             "backends.depth_every": setting.depth_every, "backends.depth_resolution": setting.depth_resolution,
-             "generation.holes": "fill", "generation.feedback": setting.feedback}
-    overrides = {"width": size, "height": size, "backends.denoise": str(model), "backends.depth": str(depth),
-                 "backends.device": device, "generation.steps": f"0:({setting.steps})",
-                 "generation.strength": f"0:({setting.keep})", "generation.cfg": f"0:({setting.cfg})", **speed}
+    speed = {
+        "backends.compile": compile_setting(args.compile, device),
+        "backends.channels_last": True,
+        "backends.subpixel_upsample": args.subpixel_upsample == "on",
+        "backends.cudnn_benchmark": args.cudnn_benchmark == "on",
+        "backends.vae": str(tiny_vae) if setting.vae == "tiny" else setting.vae,
+        "backends.depth_every": setting.depth_every,
+        "backends.depth_resolution": setting.depth_resolution,
+        "generation.holes": "fill",
+        "generation.feedback": setting.feedback,
+    }
+    overrides = {
+        "width": size,
+        "height": size,
+        "backends.denoise": str(model),
+        "backends.depth": str(depth),
+        "backends.device": device,
+        "generation.steps": f"0:({setting.steps})",
+        "generation.strength": f"0:({setting.keep})",
+        "generation.cfg": f"0:({setting.cfg})",
+        **speed,
+    }
     total = args.warmup + args.frames
     overrides = frame_overrides(overrides, total)
     probe = RenderProbe()
@@ -673,11 +776,15 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
 
     def count_unet_calls(backends) -> None:
         counter = probe.unet_counter
-        hooks.append(backends.denoiser.pipe.unet.register_forward_pre_hook(
-            lambda module, inputs: counter.__setitem__(0, counter[0] + 1)))
+        hooks.append(
+            backends.denoiser.pipe.unet.register_forward_pre_hook(
+                lambda module, inputs: counter.__setitem__(0, counter[0] + 1)
+            )
+        )
 
-    box = run_render(overrides, frames=total, workdir=workdir / f"{label}-{size}", probe=probe,
-                     on_load=count_unet_calls)
+    box = run_render(
+        overrides, frames=total, workdir=workdir / f"{label}-{size}", probe=probe, on_load=count_unet_calls
+    )
     for hook in hooks:
         hook.remove()
     backends = box.pop("backends")
@@ -693,8 +800,7 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
     if profiled or args.trace_dir:
         trace = Path(args.trace_dir) / f"trace-{label}-{size}.json.gz" if args.trace_dir else None
         try:
-            activity = device_activity(overrides, backends, frames=min(args.frames, 4), warmup=args.warmup,
-                                       trace=trace)
+            activity = device_activity(overrides, backends, frames=min(args.frames, 4), warmup=args.warmup, trace=trace)
         except Exception as exc:  # a profiler failure (CUPTI, CUDA graphs) must not cost the row its timings
             activity = {"gpu_busy": None, "activity_error": f"{type(exc).__name__}: {exc}"[:300]}
 
@@ -711,30 +817,54 @@ def bench_diffusion(setting: Diffusion, size: int, *, model: Path, depth: Path, 
     gc.collect()
     if torch_device.type == "cuda":
         torch.cuda.empty_cache()
-    naive = naive_ms_per_frame(model, depth, setting, size, device=torch_device, frames=args.naive_frames, warmup=1,
-                               workdir=workdir / f"{label}-{size}-naive", prompt=prompt.positive,
-                               negative=prompt.negative)
+    naive = naive_ms_per_frame(
+        model,
+        depth,
+        setting,
+        size,
+        device=torch_device,
+        frames=args.naive_frames,
+        warmup=1,
+        workdir=workdir / f"{label}-{size}-naive",
+        prompt=prompt.positive,
+        negative=prompt.negative,
+    )
     ours = steady["ms_per_frame"]
     row = {
-        "config": label, "size": f"{size}x{size}", "device": device_name,
-        "model": model.name, "depth_model": depth.name,
-        "dtype": dtype, "speed": {**{key.split(".")[-1]: value for key, value in speed.items()}, "vae": setting.vae},
-        "steps": setting.steps, "denoise": round(setting.denoise, 3), "cfg": setting.cfg,
-        "frames": steady["frames"], "warmup": args.warmup,
-        "ms_per_frame": round(ours, 2), "fps": round(1000 / ours, 2), "finish_ms": round(steady["finish_ms"], 1),
+        "config": label,
+        "size": f"{size}x{size}",
+        "device": device_name,
+        "model": model.name,
+        "depth_model": depth.name,
+        "dtype": dtype,
+        "speed": {**{key.split(".")[-1]: value for key, value in speed.items()}, "vae": setting.vae},
+        "steps": setting.steps,
+        "denoise": round(setting.denoise, 3),
+        "cfg": setting.cfg,
+        "frames": steady["frames"],
+        "warmup": args.warmup,
+        "ms_per_frame": round(ours, 2),
+        "fps": round(1000 / ours, 2),
+        "finish_ms": round(steady["finish_ms"], 1),
         "frame_interval_ms": round(steady["frame_interval_ms"], 2),
-        "stages_ms": rounded(stages), "stages_profiled": profiled, **activity,
-        "unet_evals_nominal": setting.unet_evals, "unet_batch": setting.unet_batch,
+        "stages_ms": rounded(stages),
+        "stages_profiled": profiled,
+        **activity,
+        "unet_evals_nominal": setting.unet_evals,
+        "unet_batch": setting.unet_batch,
         "unet_evals_per_frame": _round1(steady["unet_evals_per_frame"]),
-        "unet_floor_ms": round(floor, 2), "ratio_to_unet_floor": round(ours / floor, 3),
+        "unet_floor_ms": round(floor, 2),
+        "ratio_to_unet_floor": round(ours / floor, 3),
         "interval_ratio_to_unet_floor": round(steady["frame_interval_ms"] / floor, 3),
         **{key: round(ms, 2) for key, ms in floors.items()},
-        "models_floor_ms": round(models_floor, 2), "ratio_to_models_floor": round(ours / models_floor, 3),
+        "models_floor_ms": round(models_floor, 2),
+        "ratio_to_models_floor": round(ours / models_floor, 3),
         **flops,
         "naive_ms_per_frame": round(naive["ms_per_frame"], 2),
         "naive_unet_evals_per_frame": round(naive["unet_evals_per_frame"], 1),
         "speedup_vs_naive": round(naive["ms_per_frame"] / ours, 3),
-        "peak_gpu_mb": _round1(peak_gpu), "peak_rss_mb": _round1(peak_rss),
+        "peak_gpu_mb": _round1(peak_gpu),
+        "peak_rss_mb": _round1(peak_rss),
     }
     return row
 
@@ -804,14 +934,31 @@ def run_all(args) -> list[dict]:
             model, depth = make_tiny_folders(workdir)
             for setting in (QUALITY, TURBO, TURBO_LATENT):
                 setting = replace(setting, depth_resolution=None)  # the tiny DPT's own 64 px (256 would upscale)
-                emit(bench_diffusion(setting, TINY_SIZE, model=model, depth=depth, tiny_vae=model / "tiny_vae",
-                                     label=f"tiny-{setting.name}", device="cpu", args=args, workdir=workdir))
+                emit(
+                    bench_diffusion(
+                        setting,
+                        TINY_SIZE,
+                        model=model,
+                        depth=depth,
+                        tiny_vae=model / "tiny_vae",
+                        label=f"tiny-{setting.name}",
+                        device="cpu",
+                        args=args,
+                        workdir=workdir,
+                    )
+                )
         full = [setting for name in configs for setting in FULL_SIZE if setting.name == name]  # given order
         if full and device == "cpu" and not args.cpu_full:
             for setting in full:
                 for size in sizes:
-                    emit(skipped(setting.name, size, "no CUDA device: the full-size SD 1.5 render takes minutes a "
-                                                     "frame on a CPU (pass --cpu-full to run it anyway)"))
+                    emit(
+                        skipped(
+                            setting.name,
+                            size,
+                            "no CUDA device: the full-size SD 1.5 render takes minutes a "
+                            "frame on a CPU (pass --cpu-full to run it anyway)",
+                        )
+                    )
             full = []
         if full:
             say("building the SD 1.5 architecture and DPT-Large with random weights (once)")
@@ -825,22 +972,42 @@ def run_all(args) -> list[dict]:
                 for setting in full:
                     elapsed = time.perf_counter() - started
                     if args.time_budget_s is not None and elapsed > args.time_budget_s:
-                        emit(skipped(setting.name, size, f"--time-budget-s {args.time_budget_s:g} spent "
-                                                         f"({elapsed:.0f} s elapsed)"))
+                        emit(
+                            skipped(
+                                setting.name,
+                                size,
+                                f"--time-budget-s {args.time_budget_s:g} spent ({elapsed:.0f} s elapsed)",
+                            )
+                        )
                         continue
                     say(f"{setting.name} {size}x{size} on {device} (compile: {compile_setting(args.compile, device)})")
                     try:
-                        emit(bench_diffusion(setting, size, model=model, depth=depths[setting.depth],
-                                             tiny_vae=tiny_vae, label=setting.name, device=device, args=args,
-                                             workdir=workdir))
+                        emit(
+                            bench_diffusion(
+                                setting,
+                                size,
+                                model=model,
+                                depth=depths[setting.depth],
+                                tiny_vae=tiny_vae,
+                                label=setting.name,
+                                device=device,
+                                args=args,
+                                workdir=workdir,
+                            )
+                        )
                     except Exception as exc:  # one broken configuration must not cost the others' figures
                         if not args.keep_going:
                             raise
                         import traceback
 
                         traceback.print_exc()
-                        emit({"config": setting.name, "size": f"{size}x{size}",
-                              "error": f"{type(exc).__name__}: {exc}"[:500]})
+                        emit(
+                            {
+                                "config": setting.name,
+                                "size": f"{size}x{size}",
+                                "error": f"{type(exc).__name__}: {exc}"[:500],
+                            }
+                        )
                         gc.collect()
                         if device.startswith("cuda"):
                             torch.cuda.empty_cache()
@@ -857,9 +1024,27 @@ def _cell(value, digits: int = 1) -> str:
 
 def table(rows: list[dict]) -> str:
     """The readable summary: one line per configuration."""
-    header = ["config", "size", "device", "ms/frame", "fps", "interval ms", "UNet evals", "UNet floor ms",
-              "ours/floor", "interval/floor", "FLOP bound", "models floor ms", "ours/models", "GPU busy", "naive ms", "naive/ours", "peak GPU MB",
-              "peak RSS MB", "stages ms/frame"]
+    header = [
+        "config",
+        "size",
+        "device",
+        "ms/frame",
+        "fps",
+        "interval ms",
+        "UNet evals",
+        "UNet floor ms",
+        "ours/floor",
+        "interval/floor",
+        "FLOP bound",
+        "models floor ms",
+        "ours/models",
+        "GPU busy",
+        "naive ms",
+        "naive/ours",
+        "peak GPU MB",
+        "peak RSS MB",
+        "stages ms/frame",
+    ]
     lines = [header]
     for row in rows:
         if "error" in row:
@@ -868,17 +1053,39 @@ def table(rows: list[dict]) -> str:
             lines.append([row["config"], row["size"], "-", "skipped: " + row["skipped"]] + [""] * (len(header) - 4))
             continue
         evals = row.get("unet_evals_per_frame")
-        evals_text = "-" if "unet_evals_nominal" not in row else f"{_cell(evals)} ({row['unet_evals_nominal']}x{row['unet_batch']})"
+        evals_text = (
+            "-"
+            if "unet_evals_nominal" not in row
+            else f"{_cell(evals)} ({row['unet_evals_nominal']}x{row['unet_batch']})"
+        )
         stages = " ".join(f"{name} {ms:.1f}" for name, ms in row["stages_ms"].items())
-        lines.append([row["config"], row["size"], row["device"], _cell(row["ms_per_frame"]), _cell(row["fps"]),
-                      _cell(row.get("frame_interval_ms")), evals_text, _cell(row.get("unet_floor_ms")),
-                      _cell(row.get("ratio_to_unet_floor"), 2), _cell(row.get("interval_ratio_to_unet_floor"), 2),
-                      _cell(row.get("flop_bound_ratio"), 2),
-                      _cell(row.get("models_floor_ms")), _cell(row.get("ratio_to_models_floor"), 2),
-                      _cell(row.get("gpu_busy"), 2), _cell(row.get("naive_ms_per_frame")), _cell(row.get("speedup_vs_naive"), 2),
-                      _cell(row.get("peak_gpu_mb"), 0), _cell(row.get("peak_rss_mb"), 0), stages])
-    widths = [max(len(line[i]) for line in lines if len(line) > i and not line[3].startswith("skipped"))
-              for i in range(len(header))]
+        lines.append(
+            [
+                row["config"],
+                row["size"],
+                row["device"],
+                _cell(row["ms_per_frame"]),
+                _cell(row["fps"]),
+                _cell(row.get("frame_interval_ms")),
+                evals_text,
+                _cell(row.get("unet_floor_ms")),
+                _cell(row.get("ratio_to_unet_floor"), 2),
+                _cell(row.get("interval_ratio_to_unet_floor"), 2),
+                _cell(row.get("flop_bound_ratio"), 2),
+                _cell(row.get("models_floor_ms")),
+                _cell(row.get("ratio_to_models_floor"), 2),
+                _cell(row.get("gpu_busy"), 2),
+                _cell(row.get("naive_ms_per_frame")),
+                _cell(row.get("speedup_vs_naive"), 2),
+                _cell(row.get("peak_gpu_mb"), 0),
+                _cell(row.get("peak_rss_mb"), 0),
+                stages,
+            ]
+        )
+    widths = [
+        max(len(line[i]) for line in lines if len(line) > i and not line[3].startswith("skipped"))
+        for i in range(len(header))
+    ]
     out = []
     for line in lines:
         if line[3].startswith("skipped"):
@@ -890,46 +1097,89 @@ def table(rows: list[dict]) -> str:
         memory = row.get("memory")
         if memory:
             verdict = {True: "GROWS", False: "does not grow", None: "unknown"}[memory["grows"]]
-            notes.append(f"{row['config']} {row['size']}: peak RSS {_cell(memory['peak_rss_mb_n'], 0)} MB after "
-                         f"{memory['frames_n']} frames, {_cell(memory['peak_rss_mb_2n'], 0)} MB after "
-                         f"{memory['frames_2n']} frames: memory {verdict} with the frame count "
-                         f"(tolerance {RSS_GROWTH_TOLERANCE_MB:.0f} MB); 2N-run ms/frame {row['ms_per_frame_2n']:.1f}")
+            notes.append(
+                f"{row['config']} {row['size']}: peak RSS {_cell(memory['peak_rss_mb_n'], 0)} MB after "
+                f"{memory['frames_n']} frames, {_cell(memory['peak_rss_mb_2n'], 0)} MB after "
+                f"{memory['frames_2n']} frames: memory {verdict} with the frame count "
+                f"(tolerance {RSS_GROWTH_TOLERANCE_MB:.0f} MB); 2N-run ms/frame {row['ms_per_frame_2n']:.1f}"
+            )
     return "\n".join(out + ([""] + notes if notes else []))
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--frames", type=int, default=48, help="timed frames per render (default 48)")
     parser.add_argument("--warmup", type=int, default=2, help="frames rendered first and not timed (default 2)")
-    parser.add_argument("--sizes", default="512,768",
-                        help="square sizes for warp-only, quality and turbo (tiny is always 64); default 512,768")
-    parser.add_argument("--configs", default=",".join(ALL_CONFIGS),
-                        help="comma list of: " + ", ".join(ALL_CONFIGS) + " (default: all)")
+    parser.add_argument(
+        "--sizes",
+        default="512,768",
+        help="square sizes for warp-only, quality and turbo (tiny is always 64); default 512,768",
+    )
+    parser.add_argument(
+        "--configs", default=",".join(ALL_CONFIGS), help="comma list of: " + ", ".join(ALL_CONFIGS) + " (default: all)"
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA when present) | cpu | cuda | cuda:N")
-    parser.add_argument("--cpu-full", action="store_true",
-                        help="run quality/turbo with the full-size models even on a CPU (minutes per frame)")
-    parser.add_argument("--naive-frames", type=int, default=None,
-                        help="timed frames of the naive baseline (default: --frames, at most 12)")
-    parser.add_argument("--compile", default="auto", choices=("auto", "none", "default", "cudagraphs"),
-                        help="backends.compile for quality/turbo (auto: cudagraphs on CUDA, none on the CPU)")
-    parser.add_argument("--subpixel-upsample", default="on", choices=("on", "off"),
-                        help="backends.subpixel_upsample for quality/turbo (default on, as in renders)")
-    parser.add_argument("--cudnn-benchmark", default="off", choices=("on", "off"),
-                        help="backends.cudnn_benchmark for quality/turbo (default off, as in renders; CUDA only)")
-    parser.add_argument("--time-budget-s", type=float, default=None,
-                        help="start no further quality/turbo configuration after this many seconds (rows say skipped)")
-    parser.add_argument("--models-dir", default=None,
-                        help="keep the random-weight SD 1.5 / DPT-Large / TAESD folders here and reuse them "
-                             "(saves ~30 s per run; default: a temporary folder)")
-    parser.add_argument("--keep-going", action="store_true",
-                        help="a quality/turbo configuration that fails prints an error row and the next one runs")
+    parser.add_argument(
+        "--cpu-full",
+        action="store_true",
+        help="run quality/turbo with the full-size models even on a CPU (minutes per frame)",
+    )
+    parser.add_argument(
+        "--naive-frames",
+        type=int,
+        default=None,
+        help="timed frames of the naive baseline (default: --frames, at most 12)",
+    )
+    parser.add_argument(
+        "--compile",
+        default="auto",
+        choices=("auto", "none", "default", "cudagraphs"),
+        help="backends.compile for quality/turbo (auto: cudagraphs on CUDA, none on the CPU)",
+    )
+    parser.add_argument(
+        "--subpixel-upsample",
+        default="on",
+        choices=("on", "off"),
+        help="backends.subpixel_upsample for quality/turbo (default on, as in renders)",
+    )
+    parser.add_argument(
+        "--cudnn-benchmark",
+        default="off",
+        choices=("on", "off"),
+        help="backends.cudnn_benchmark for quality/turbo (default off, as in renders; CUDA only)",
+    )
+    parser.add_argument(
+        "--time-budget-s",
+        type=float,
+        default=None,
+        help="start no further quality/turbo configuration after this many seconds (rows say skipped)",
+    )
+    parser.add_argument(
+        "--models-dir",
+        default=None,
+        help="keep the random-weight SD 1.5 / DPT-Large / TAESD folders here and reuse them "
+        "(saves ~30 s per run; default: a temporary folder)",
+    )
+    parser.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="a quality/turbo configuration that fails prints an error row and the next one runs",
+    )
     parser.add_argument("--floor-repeats", type=int, default=5, help="repeats of the UNet floor timing (median)")
-    parser.add_argument("--trace-dir", default=None,
-                        help="write a torch.profiler Chrome trace of a few frames of each diffusion configuration "
-                             "here (trace-CONFIG-SIZE.json.gz; open in chrome://tracing or ui.perfetto.dev)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's own choice; 1 is kinder on a shared machine)")
+    parser.add_argument(
+        "--trace-dir",
+        default=None,
+        help="write a torch.profiler Chrome trace of a few frames of each diffusion configuration "
+        "here (trace-CONFIG-SIZE.json.gz; open in chrome://tracing or ui.perfetto.dev)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: torch's own choice; 1 is kinder on a shared machine)",
+    )
     parser.add_argument("--json-only", action="store_true", help="print only the JSON lines (no table, no progress)")
     args = parser.parse_args(argv)
     if args.naive_frames is None:
@@ -957,8 +1207,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
 def machine() -> str:
     import platform
 
-    text = (f"{platform.machine()} {os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f}), "
-            f"torch {torch.__version__}, {torch.get_num_threads()} torch threads")
+    text = (
+        f"{platform.machine()} {os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.1f}), "
+        f"torch {torch.__version__}, {torch.get_num_threads()} torch threads"
+    )
     if torch.cuda.is_available():
         text += f", {torch.cuda.get_device_name()}"
     return text

@@ -32,9 +32,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="also print one JSON line per case")
     args = parser.parse_args()
 
-    from animator.keyframes import TimeBase, evaluate, load_config, parse_schedule, safe_eval
-
     import numpy as np
+
+    from animator.keyframes import TimeBase, evaluate, load_config, parse_schedule, safe_eval
 
     recorded = ", ".join(f"{i}:({0.001 * i:.6f})" for i in range(6001))
     expression = "0:(0), 10:(1 + 0.5*sin(t/8) + where(t > 100, max(t/50, 2), 0)), 5000:(cos(t/30)**3)"
@@ -43,8 +43,14 @@ def main() -> None:
     cases = [
         ("parse 6,001-keyframe recorded schedule", lambda: parse_schedule(recorded)),
         ("evaluate it over 10,000 frames", lambda s=parse_schedule(recorded): s.evaluate(timebase)),
-        ("parse + evaluate 3-keyframe expression, 10,000 frames", lambda: parse_schedule(expression).evaluate(timebase)),
-        ("parse + evaluate 1,000 expression keyframes", lambda: parse_schedule(per_frame_expressions).evaluate(timebase)),
+        (
+            "parse + evaluate 3-keyframe expression, 10,000 frames",
+            lambda: parse_schedule(expression).evaluate(timebase),
+        ),
+        (
+            "parse + evaluate 1,000 expression keyframes",
+            lambda: parse_schedule(per_frame_expressions).evaluate(timebase),
+        ),
         ("safe_eval scalar expression", lambda: safe_eval("1 + 0.5*sin(t/8)", {"t": 3.0})),
         ("safe_eval over 1e6 frames", lambda t=np.arange(1e6): safe_eval("1 + 0.5*sin(t/8)", {"t": t})),
         ("load_config + evaluate keyframes/demo.yaml", lambda: evaluate(load_config(REPO / "keyframes" / "demo.yaml"))),

@@ -57,10 +57,20 @@ def compare(name: str, module, make_input, *, device: torch.device, repeats: int
     inputs = make_input()
     if channels_last:  # as a render feeds them (speed_up_module's layout)
         inputs = torch.utils._pytree.tree_map(
-            lambda value: value.contiguous(memory_format=torch.channels_last)
-            if isinstance(value, torch.Tensor) and value.ndim == 4 else value, inputs)
-    row = {"name": name, "device": device.type, "dtype": str(next(module.parameters()).dtype).replace("torch.", ""),
-           "layers": layers, "compiled": compile}
+            lambda value: (
+                value.contiguous(memory_format=torch.channels_last)
+                if isinstance(value, torch.Tensor) and value.ndim == 4
+                else value
+            ),
+            inputs,
+        )
+    row = {
+        "name": name,
+        "device": device.type,
+        "dtype": str(next(module.parameters()).dtype).replace("torch.", ""),
+        "layers": layers,
+        "compiled": compile,
+    }
     outputs = {}
     for label, eager in (("diffusers", module), ("subpixel", switched)):
         model = torch.compile(eager, dynamic=False) if compile else eager
@@ -87,8 +97,16 @@ def _tensor(output):
     return output.sample if hasattr(output, "sample") else output[0]
 
 
-def rows_for(device: torch.device, dtype: torch.dtype, size: int, *, repeats: int, compile: bool,
-             layers_only: bool, cudnn_benchmark: bool = False) -> list[dict]:
+def rows_for(
+    device: torch.device,
+    dtype: torch.dtype,
+    size: int,
+    *,
+    repeats: int,
+    compile: bool,
+    layers_only: bool,
+    cudnn_benchmark: bool = False,
+) -> list[dict]:
     pipe = make_sd15_architecture(dtype=None if dtype == torch.float32 else dtype, device=device)
     unet, decoder = pipe.unet.eval(), pipe.vae.decoder.eval()
     latent = size // 8
@@ -100,23 +118,55 @@ def rows_for(device: torch.device, dtype: torch.dtype, size: int, *, repeats: in
     for index, block in enumerate(unet.up_blocks):
         for layer in block.upsamplers or ():
             side = latent // 2 ** (len(unet.up_blocks) - 1 - index)
-            rows.append(compare(f"unet.up_blocks.{index}.upsampler {layer.channels}ch {side}->{2 * side}", layer,
-                                shaped(2, layer.channels, side), device=device, repeats=repeats, compile=compile))
+            rows.append(
+                compare(
+                    f"unet.up_blocks.{index}.upsampler {layer.channels}ch {side}->{2 * side}",
+                    layer,
+                    shaped(2, layer.channels, side),
+                    device=device,
+                    repeats=repeats,
+                    compile=compile,
+                )
+            )
     for index, block in enumerate(decoder.up_blocks):
         for layer in block.upsamplers or ():
-            side = latent * 2 ** index
-            rows.append(compare(f"vae.decoder.up_blocks.{index}.upsampler {layer.channels}ch {side}->{2 * side}",
-                                layer, shaped(1, layer.channels, side), device=device, repeats=repeats,
-                                compile=compile))
+            side = latent * 2**index
+            rows.append(
+                compare(
+                    f"vae.decoder.up_blocks.{index}.upsampler {layer.channels}ch {side}->{2 * side}",
+                    layer,
+                    shaped(1, layer.channels, side),
+                    device=device,
+                    repeats=repeats,
+                    compile=compile,
+                )
+            )
     if not layers_only:
-        rows.append(compare(f"vae decoder {size}x{size}", decoder, shaped(1, 4, latent), device=device,
-                            repeats=repeats, compile=compile))
+        rows.append(
+            compare(
+                f"vae decoder {size}x{size}",
+                decoder,
+                shaped(1, 4, latent),
+                device=device,
+                repeats=repeats,
+                compile=compile,
+            )
+        )
         text = torch.randn(2, 77, 768, device=device, dtype=dtype)
         timestep = torch.tensor(500.0, device=device)
-        rows.append(compare(f"unet eval (CFG batch 2) {size}x{size}", unet,
-                            lambda: ((torch.randn(2, 4, latent, latent, device=device, dtype=dtype), timestep),
-                                     {"encoder_hidden_states": text}),
-                            device=device, repeats=repeats, compile=compile))
+        rows.append(
+            compare(
+                f"unet eval (CFG batch 2) {size}x{size}",
+                unet,
+                lambda: (
+                    (torch.randn(2, 4, latent, latent, device=device, dtype=dtype), timestep),
+                    {"encoder_hidden_states": text},
+                ),
+                device=device,
+                repeats=repeats,
+                compile=compile,
+            )
+        )
     for row in rows:
         row["size"] = size
         if cudnn_benchmark:
@@ -128,14 +178,33 @@ def rows_for(device: torch.device, dtype: torch.dtype, size: int, *, repeats: in
 
 
 def print_table(rows: list[dict]) -> None:
-    header = ["what", "device", "dtype", "compiled", "diffusers ms", "subpixel ms", "speedup", "diffusers GFLOP",
-              "subpixel GFLOP", "max rel diff"]
+    header = [
+        "what",
+        "device",
+        "dtype",
+        "compiled",
+        "diffusers ms",
+        "subpixel ms",
+        "speedup",
+        "diffusers GFLOP",
+        "subpixel GFLOP",
+        "max rel diff",
+    ]
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     for row in rows:
-        cells = [row["name"], row["device"], row["dtype"], "yes" if row["compiled"] else "no", row["diffusers_ms"],
-                 row["subpixel_ms"], row["speedup"], row["diffusers_gflop"], row["subpixel_gflop"],
-                 row["max_rel_diff"]]
+        cells = [
+            row["name"],
+            row["device"],
+            row["dtype"],
+            "yes" if row["compiled"] else "no",
+            row["diffusers_ms"],
+            row["subpixel_ms"],
+            row["speedup"],
+            row["diffusers_gflop"],
+            row["subpixel_gflop"],
+            row["max_rel_diff"],
+        ]
         print("| " + " | ".join(str(cell) for cell in cells) + " |")
 
 
@@ -146,8 +215,11 @@ def main() -> None:
     parser.add_argument("--devices", default="cpu,cuda", help="comma list of cpu, cuda (cuda skipped without a GPU)")
     parser.add_argument("--layers-only", action="store_true", help="only the upsampling layers, not whole models")
     parser.add_argument("--compile", action="store_true", help="also torch.compile both versions (CUDA only)")
-    parser.add_argument("--cudnn-benchmark", action="store_true",
-                        help="also every row with torch.backends.cudnn.benchmark on (CUDA only; off by default)")
+    parser.add_argument(
+        "--cudnn-benchmark",
+        action="store_true",
+        help="also every row with torch.backends.cudnn.benchmark on (CUDA only; off by default)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", action="store_true", help="also print one JSON line per row")
     args = parser.parse_args()
@@ -169,8 +241,9 @@ def main() -> None:
             rows += rows_for(device, dtype, size, repeats=repeats, compile=True, layers_only=args.layers_only)
         if args.cudnn_benchmark and cuda:  # cuDNN times its algorithms per shape at the warm-up call, keeps the best
             torch.backends.cudnn.benchmark = True
-            rows += rows_for(device, dtype, size, repeats=repeats, compile=False, layers_only=args.layers_only,
-                             cudnn_benchmark=True)
+            rows += rows_for(
+                device, dtype, size, repeats=repeats, compile=False, layers_only=args.layers_only, cudnn_benchmark=True
+            )
             torch.backends.cudnn.benchmark = False
     print_table(rows)
     if args.json:

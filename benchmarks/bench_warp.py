@@ -76,8 +76,11 @@ def main() -> None:
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     rows = []
     for device in devices:
-        name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-            f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+        name = (
+            torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else f"{platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+        )
         for height, width in SIZES:
             generator = torch.Generator().manual_seed(0)
             image = torch.rand(1, 3, height, width, generator=generator).to(device)
@@ -88,14 +91,17 @@ def main() -> None:
                 ms, cpu_ms = time_call(lambda: warp_3d(image, depth, K, pose, fill=fill), device, args.repeats)
                 rows.append(dict(op="warp_3d", fill=fill, size=f"{width}x{height}", device=name, ms=ms, cpu_ms=cpu_ms))
             for fill in ("none", "background"):  # "background" + depth is what the render loop calls
-                ms, cpu_ms = time_call(lambda: warp_3d(image, depth, K, pose, fill=fill, return_depth=True), device,
-                                       args.repeats)
-                rows.append(dict(op="warp_3d+depth", fill=fill, size=f"{width}x{height}", device=name, ms=ms,
-                                 cpu_ms=cpu_ms))
+                ms, cpu_ms = time_call(
+                    lambda: warp_3d(image, depth, K, pose, fill=fill, return_depth=True), device, args.repeats
+                )
+                rows.append(
+                    dict(op="warp_3d+depth", fill=fill, size=f"{width}x{height}", device=name, ms=ms, cpu_ms=cpu_ms)
+                )
             H = homography_2d(1.0, 1.02, 2.0, 0.0, 0.5, 0.5, width, height, perspective=(0.5, 1.0, 0.0, 53.0))
             ms, cpu_ms = time_call(lambda: warp_2d(image, H), device, args.repeats)
-            rows.append(dict(op="warp_2d", fill="replicate", size=f"{width}x{height}", device=name, ms=ms,
-                             cpu_ms=cpu_ms))
+            rows.append(
+                dict(op="warp_2d", fill="replicate", size=f"{width}x{height}", device=name, ms=ms, cpu_ms=cpu_ms)
+            )
 
     print(f"{'op':<15}{'fill':<12}{'size':<11}{'before':>9}{'wall ms':>9}{'cpu ms':>9}  device")
     for row in rows:
@@ -103,8 +109,10 @@ def main() -> None:
         before = BEFORE_MS.get((row["op"], row["fill"], row["size"])) if on_cpu else None
         row["before_ms"] = before
         before_text = f"{before:>9.1f}" if before is not None else f"{'-':>9}"
-        print(f"{row['op']:<15}{row['fill']:<12}{row['size']:<11}{before_text}{row['ms']:>9.1f}{row['cpu_ms']:>9.1f}"
-              f"  {row['device']}")
+        print(
+            f"{row['op']:<15}{row['fill']:<12}{row['size']:<11}{before_text}{row['ms']:>9.1f}{row['cpu_ms']:>9.1f}"
+            f"  {row['device']}"
+        )
     if args.json:
         for row in rows:
             print(json.dumps(row))

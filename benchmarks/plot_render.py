@@ -60,16 +60,22 @@ def bars(row: dict) -> list[tuple[str, list[tuple[str, float]]]]:
     out.append(("ours", [(name, stages[name]) for name in ordered] or [("frame", row["ms_per_frame"])]))
     if row.get("models_floor_ms"):
         depth = row.get("models_floor_ms", 0.0) - row.get("unet_floor_ms", 0.0) - row.get("vae_ms", 0.0)
-        out.append(("models floor", [("UNet", row["unet_floor_ms"]), ("VAE", row.get("vae_ms", 0.0)),
-                                     ("depth model", max(depth, 0.0))]))
+        out.append(
+            (
+                "models floor",
+                [("UNet", row["unet_floor_ms"]), ("VAE", row.get("vae_ms", 0.0)), ("depth model", max(depth, 0.0))],
+            )
+        )
     if row.get("unet_floor_ms"):
         out.append(("UNet floor", [("UNet", row["unet_floor_ms"])]))
     return out
 
 
 def title(row: dict) -> str:
-    parts = [f"{row['config']} {row.get('size', '')} on {row.get('device', '?')}",
-             f"{row['ms_per_frame']:.1f} ms/frame ({row.get('fps', 1000 / row['ms_per_frame']):.1f} fps)"]
+    parts = [
+        f"{row['config']} {row.get('size', '')} on {row.get('device', '?')}",
+        f"{row['ms_per_frame']:.1f} ms/frame ({row.get('fps', 1000 / row['ms_per_frame']):.1f} fps)",
+    ]
     if row.get("ratio_to_unet_floor"):
         parts.append(f"{row['ratio_to_unet_floor']:.2f}x UNet floor")
     if row.get("speedup_vs_naive"):
@@ -83,8 +89,18 @@ def plot(rows: list[dict], path: Path, *, width_px: int = 1400) -> Path:
     from matplotlib.figure import Figure
 
     colours = {}
-    palette = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive",
-               "tab:cyan", "tab:gray")
+    palette = (
+        "tab:blue",
+        "tab:orange",
+        "tab:green",
+        "tab:red",
+        "tab:purple",
+        "tab:brown",
+        "tab:pink",
+        "tab:olive",
+        "tab:cyan",
+        "tab:gray",
+    )
 
     def colour(part: str) -> str:
         return colours.setdefault(part, palette[len(colours) % len(palette)])
@@ -138,8 +154,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no such file: {missing[0]}")
     rows = read_rows(args.inputs)
     if not rows:
-        parser.error("no measured rows (JSON lines with ms_per_frame) in " + ", ".join(args.inputs)
-                     + ": pass bench_render.py's output")
+        parser.error(
+            "no measured rows (JSON lines with ms_per_frame) in "
+            + ", ".join(args.inputs)
+            + ": pass bench_render.py's output"
+        )
     output = Path(args.output)
     if not output.parent.is_dir():
         parser.error(f"the folder for {output} does not exist")

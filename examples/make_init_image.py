@@ -83,8 +83,10 @@ def draw(size: int, seed: int) -> np.ndarray:
     stripes = 0.5 + 0.5 * np.sin(u * 2.2 + value_noise_2d(h, w, rng, 12) * 4)
     grain = value_noise_2d(h, w, rng, 160)
     near = np.clip((yy - horizon) / (1 - horizon), 0, 1)[..., None]
-    field = (np.array([0.36, 0.52, 0.16]) * (0.75 + 0.3 * stripes[..., None])
-             + np.array([0.55, 0.45, 0.12]) * 0.25 * grain[..., None] * near)
+    field = (
+        np.array([0.36, 0.52, 0.16]) * (0.75 + 0.3 * stripes[..., None])
+        + np.array([0.55, 0.45, 0.12]) * 0.25 * grain[..., None] * near
+    )
     field = field * (0.55 + 0.45 * near) + haze * 0.35 * (1 - near) ** 4
     path = ground & (np.abs(u + 0.15 * np.sin(depth * 0.8)) < 0.18)
     field = np.where(path[..., None], np.array([0.62, 0.55, 0.42]) * (0.8 + 0.3 * grain[..., None]), field)

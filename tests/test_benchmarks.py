@@ -18,14 +18,46 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "bench_render.py"
 
-COMMON_KEYS = {"config", "size", "device", "model", "depth_model", "frames", "warmup", "ms_per_frame", "fps",
-               "finish_ms", "frame_interval_ms", "stages_ms", "peak_rss_mb"}
-DIFFUSION_KEYS = COMMON_KEYS | {"dtype", "steps", "denoise", "cfg", "stages_profiled", "unet_evals_nominal",
-                                "unet_batch", "unet_evals_per_frame", "unet_floor_ms", "ratio_to_unet_floor",
-                                "interval_ratio_to_unet_floor",
-                                "naive_ms_per_frame", "naive_unet_evals_per_frame", "speedup_vs_naive", "peak_gpu_mb",
-                                "vae_ms", "depth_model_ms", "models_floor_ms", "ratio_to_models_floor",
-                                "unet_gflop", "vae_gflop", "depth_gflop", "flop_bound_ratio"}
+COMMON_KEYS = {
+    "config",
+    "size",
+    "device",
+    "model",
+    "depth_model",
+    "frames",
+    "warmup",
+    "ms_per_frame",
+    "fps",
+    "finish_ms",
+    "frame_interval_ms",
+    "stages_ms",
+    "peak_rss_mb",
+}
+DIFFUSION_KEYS = COMMON_KEYS | {
+    "dtype",
+    "steps",
+    "denoise",
+    "cfg",
+    "stages_profiled",
+    "unet_evals_nominal",
+    "unet_batch",
+    "unet_evals_per_frame",
+    "unet_floor_ms",
+    "ratio_to_unet_floor",
+    "interval_ratio_to_unet_floor",
+    "naive_ms_per_frame",
+    "naive_unet_evals_per_frame",
+    "speedup_vs_naive",
+    "peak_gpu_mb",
+    "vae_ms",
+    "depth_model_ms",
+    "models_floor_ms",
+    "ratio_to_models_floor",
+    "unet_gflop",
+    "vae_gflop",
+    "depth_gflop",
+    "flop_bound_ratio",
+}
 WARP_KEYS = COMMON_KEYS | {"ms_per_frame_2n", "memory", "stages_profiled"}
 FRAMES = 3
 
@@ -38,8 +70,25 @@ def traces(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def rows(traces) -> list[dict]:
     # One torch thread: the test shares 2 cores with the rest of the suite (and oversubscribed threads are slower).
-    command = [sys.executable, str(SCRIPT), "--configs", "tiny,warp-only", "--frames", str(FRAMES), "--sizes", "64",
-               "--warmup", "1", "--threads", "1", "--floor-repeats", "2", "--json-only", "--trace-dir", str(traces)]
+    command = [
+        sys.executable,
+        str(SCRIPT),
+        "--configs",
+        "tiny,warp-only",
+        "--frames",
+        str(FRAMES),
+        "--sizes",
+        "64",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--floor-repeats",
+        "2",
+        "--json-only",
+        "--trace-dir",
+        str(traces),
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -50,7 +99,11 @@ def rows(traces) -> list[dict]:
 
 def test_every_requested_configuration_reports_once(rows):
     assert [(row["config"], row["size"]) for row in rows] == [
-        ("warp-only", "64x64"), ("tiny-quality", "64x64"), ("tiny-turbo", "64x64"), ("tiny-turbo-latent", "64x64")]
+        ("warp-only", "64x64"),
+        ("tiny-quality", "64x64"),
+        ("tiny-turbo", "64x64"),
+        ("tiny-turbo-latent", "64x64"),
+    ]
     assert not any("skipped" in row for row in rows)
 
 
@@ -63,7 +116,8 @@ def test_warp_only_row(rows):
     assert 0 < row["finish_ms"] < row["ms_per_frame"] * row["frames"]  # closing the video: a part of the total
     # the frames' events and the end add up to the run (to rounding)
     assert row["frame_interval_ms"] * row["frames"] + row["finish_ms"] == pytest.approx(
-        row["ms_per_frame"] * row["frames"], rel=0.01, abs=0.5)
+        row["ms_per_frame"] * row["frames"], rel=0.01, abs=0.5
+    )
     assert row["fps"] == pytest.approx(1000 / row["ms_per_frame"], rel=0.01)
     # Three timed frames of a warp-only render are tweens: the anchor they are warped from (8 frames on) is made
     # before frame 0 is sent to the encoder, in the warm-up.
@@ -78,8 +132,9 @@ def test_warp_only_row(rows):
     assert isinstance(memory["grows"], bool)
 
 
-@pytest.mark.parametrize("name, nominal_evals, batch", [("tiny-quality", 16, 2), ("tiny-turbo", 1, 1),
-                                                         ("tiny-turbo-latent", 1, 1)])
+@pytest.mark.parametrize(
+    "name, nominal_evals, batch", [("tiny-quality", 16, 2), ("tiny-turbo", 1, 1), ("tiny-turbo-latent", 1, 1)]
+)
 def test_diffusion_rows(rows, name, nominal_evals, batch):
     row = next(r for r in rows if r["config"] == name)
     assert DIFFUSION_KEYS <= row.keys()
@@ -94,20 +149,23 @@ def test_diffusion_rows(rows, name, nominal_evals, batch):
     for key in ("ms_per_frame", "fps", "unet_floor_ms", "naive_ms_per_frame", "peak_rss_mb"):
         assert row[key] > 0, key
     assert row["ratio_to_unet_floor"] == pytest.approx(row["ms_per_frame"] / row["unet_floor_ms"], rel=0.02)
-    assert row["interval_ratio_to_unet_floor"] == pytest.approx(row["frame_interval_ms"] / row["unet_floor_ms"],
-                                                                rel=0.02)
+    assert row["interval_ratio_to_unet_floor"] == pytest.approx(
+        row["frame_interval_ms"] / row["unet_floor_ms"], rel=0.02
+    )
     assert row["speedup_vs_naive"] == pytest.approx(row["naive_ms_per_frame"] / row["ms_per_frame"], rel=0.02)
     assert row["speed"]["subpixel_upsample"] is True  # the render's default
     assert row["speed"]["cudnn_benchmark"] is False  # likewise
     assert row["vae_ms"] > 0 and row["depth_model_ms"] > 0
     depth_every = row["speed"]["depth_every"]
     assert row["models_floor_ms"] == pytest.approx(
-        row["unet_floor_ms"] + row["vae_ms"] + row["depth_model_ms"] / depth_every, abs=0.02)
+        row["unet_floor_ms"] + row["vae_ms"] + row["depth_model_ms"] / depth_every, abs=0.02
+    )
     assert row["ratio_to_models_floor"] == pytest.approx(row["ms_per_frame"] / row["models_floor_ms"], rel=0.02)
     # quality's 16 evaluations at batch 2 are 32 batch-1 evaluations' arithmetic; turbo's one is one
     assert row["unet_gflop"] > 0 and row["vae_gflop"] > 0 and row["depth_gflop"] > 0
     assert row["flop_bound_ratio"] == pytest.approx(
-        (row["unet_gflop"] + row["vae_gflop"] + row["depth_gflop"]) / row["unet_gflop"], rel=0.01)
+        (row["unet_gflop"] + row["vae_gflop"] + row["depth_gflop"]) / row["unet_gflop"], rel=0.01
+    )
     stages = row["stages_ms"]
     assert {"warp", "depth", "coherence", "denoise", "encode_io"} <= stages.keys()
     assert stages["denoise"] > 0 and stages["depth"] > 0
@@ -116,8 +174,7 @@ def test_diffusion_rows(rows, name, nominal_evals, batch):
 
 def test_cpu_skips_full_size_configs_with_a_reason():
     # The skip path decides before building any model, so this is fast.
-    command = [sys.executable, str(SCRIPT), "--configs", "quality", "--sizes", "512", "--device", "cpu",
-               "--json-only"]
+    command = [sys.executable, str(SCRIPT), "--configs", "quality", "--sizes", "512", "--device", "cpu", "--json-only"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr[-4000:]
     (row,) = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
@@ -147,8 +204,13 @@ def test_busy_time_counts_overlapping_kernels_once():
 
 
 def test_bad_arguments_are_refused():
-    result = subprocess.run([sys.executable, str(SCRIPT), "--configs", "warp-only,fast"], capture_output=True,
-                            text=True, cwd=ROOT, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--configs", "warp-only,fast"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert result.returncode != 0 and "unknown configuration: fast" in result.stderr
 
 
@@ -159,8 +221,12 @@ def test_plot_draws_every_measured_row(rows, tmp_path):
     printed = tmp_path / "bench.txt"
     printed.write_text("| config | size |\n" + "\n".join(json.dumps(row) for row in rows) + "\nnot json {\n")
     out = tmp_path / "bench.png"
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plot_render.py"), str(printed), "-o", str(out),
-                             "--width", "1000"], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "plot_render.py"), str(printed), "-o", str(out), "--width", "1000"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     measured = [row for row in rows if "ms_per_frame" in row]
     assert f"{len(measured)} configuration(s)" in result.stdout
@@ -170,18 +236,34 @@ def test_plot_draws_every_measured_row(rows, tmp_path):
 
 def test_plot_refuses_input_without_rows(tmp_path):
     empty = tmp_path / "log.txt"
-    empty.write_text("compiling...\n{\"config\": \"quality\", \"skipped\": \"budget spent\"}\n")
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plot_render.py"), str(empty), "-o",
-                             str(tmp_path / "x.png")], capture_output=True, text=True, timeout=120)
+    empty.write_text('compiling...\n{"config": "quality", "skipped": "budget spent"}\n')
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "plot_render.py"), str(empty), "-o", str(tmp_path / "x.png")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "no measured rows" in result.stderr
     assert not (tmp_path / "x.png").exists()
 
 
 def test_bench_flicker_rows_agree_on_the_value():
-    command = [sys.executable, str(ROOT / "benchmarks" / "bench_flicker.py"), "--frames", "4", "--size", "64",
-               "--max-side", "64", "--workers", "1,2", "--json"]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "bench_flicker.py"),
+        "--frames",
+        "4",
+        "--size",
+        "64",
+        "--max-side",
+        "64",
+        "--workers",
+        "1,2",
+        "--json",
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"}
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert [row["workers"] for row in rows] == [1, 2] and rows[0]["speedup"] == 1.0

@@ -7,8 +7,18 @@ from animator import cache
 
 def test_keys_depend_on_every_part_in_order():
     assert cache.key("a", b"bc", 1) == cache.key("a", b"bc", 1)
-    assert len({cache.key("ab", "c"), cache.key("a", "bc"), cache.key("c", "ab"), cache.key("ab", "c", 0.0),
-                cache.key(b"ab", "c")}) == 5
+    assert (
+        len(
+            {
+                cache.key("ab", "c"),
+                cache.key("a", "bc"),
+                cache.key("c", "ab"),
+                cache.key("ab", "c", 0.0),
+                cache.key(b"ab", "c"),
+            }
+        )
+        == 5
+    )
 
 
 def test_entries_round_trip_and_are_plain_arrays(tmp_path, monkeypatch):

@@ -262,7 +262,7 @@ def test_unsharp_mask_raises_edge_contrast_and_leaves_flat_regions():
     assert torch.all(sharp[..., edge - 1] < image[..., edge - 1] - 0.01)
     assert torch.all(sharp[..., edge] > image[..., edge] + 0.01)
     # Far from the edge (beyond the +-3 sigma kernel) nothing changes.
-    torch.testing.assert_close(sharp[..., :edge - 4], image[..., :edge - 4], atol=1e-6, rtol=0)
+    torch.testing.assert_close(sharp[..., : edge - 4], image[..., : edge - 4], atol=1e-6, rtol=0)
     torch.testing.assert_close(sharp[..., edge + 4 :], image[..., edge + 4 :], atol=1e-6, rtol=0)
 
 
@@ -317,7 +317,9 @@ def test_cuda_results_match_the_cpu():
         torch.testing.assert_close(gpu.cpu(), cpu, atol=2e-3, rtol=0)
     generator = torch.Generator().manual_seed(0)  # a CPU generator: the same noise on any device
     noisy = add_noise(image.cuda(), 0.1, generator=generator, kind="perlin")
-    torch.testing.assert_close(noisy.cpu(), add_noise(image, 0.1, generator=torch.Generator().manual_seed(0), kind="perlin"))
+    torch.testing.assert_close(
+        noisy.cpu(), add_noise(image, 0.1, generator=torch.Generator().manual_seed(0), kind="perlin")
+    )
     torch.testing.assert_close(unsharp_mask(image.cuda(), 0.5).cpu(), unsharp_mask(image, 0.5), atol=1e-5, rtol=0)
 
 

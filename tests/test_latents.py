@@ -16,8 +16,15 @@ import torch.nn.functional as F
 
 from animator.geometry import homography_2d, intrinsics_from_fov, motion_to_pose, warp_2d, warp_3d
 from animator.latents import (
-    LATENT_SAMPLING, LatentStatistics, add_latent_noise, grid_at_latents, homography_at_latents, latent_factor,
-    match_latent_statistics, revealed_at_latents, sample_latents,
+    LATENT_SAMPLING,
+    LatentStatistics,
+    add_latent_noise,
+    grid_at_latents,
+    homography_at_latents,
+    latent_factor,
+    match_latent_statistics,
+    revealed_at_latents,
+    sample_latents,
 )
 
 SIZE, FACTOR = 256, 8
@@ -31,10 +38,14 @@ def encode(image: torch.Tensor) -> torch.Tensor:
 def texture() -> torch.Tensor:
     """Smooth colour waves (periods of 130-190 px, 16-24 latent pixels: bilinear resampling of the latents is
     accurate, and a misplaced latent grid shows), three channels."""
-    y, x = torch.meshgrid(torch.arange(SIZE, dtype=torch.float64), torch.arange(SIZE, dtype=torch.float64),
-                          indexing="ij")
-    channels = [0.5 + 0.4 * torch.sin(2 * math.pi * (x / 150 + y / 170)), 0.5 + 0.4 * torch.cos(2 * math.pi * x / 130),
-                0.5 + 0.4 * torch.sin(2 * math.pi * (y / 140 - x / 190))]
+    y, x = torch.meshgrid(
+        torch.arange(SIZE, dtype=torch.float64), torch.arange(SIZE, dtype=torch.float64), indexing="ij"
+    )
+    channels = [
+        0.5 + 0.4 * torch.sin(2 * math.pi * (x / 150 + y / 170)),
+        0.5 + 0.4 * torch.cos(2 * math.pi * x / 130),
+        0.5 + 0.4 * torch.sin(2 * math.pi * (y / 140 - x / 190)),
+    ]
     return torch.stack(channels)[None].float()
 
 
@@ -87,8 +98,9 @@ def _detailed_latents(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def _positions(side: int):
-    return torch.meshgrid(torch.arange(side, dtype=torch.float64), torch.arange(side, dtype=torch.float64),
-                          indexing="ij")[::-1]  # x, y
+    return torch.meshgrid(
+        torch.arange(side, dtype=torch.float64), torch.arange(side, dtype=torch.float64), indexing="ij"
+    )[::-1]  # x, y
 
 
 def _grid(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -107,7 +119,7 @@ def test_latents_moved_frame_after_frame_keep_their_detail():
     x, y = _positions(side)
     centre = (side - 1) / 2
     grid = _grid((x - centre) / zoom + centre, (y - centre) / zoom + centre)
-    scale = zoom ** frames
+    scale = zoom**frames
     truth = _detailed_latents((x - centre) / scale + centre, (y - centre) / scale + centre)
     results = {}
     for mode in (LATENT_SAMPLING, "bilinear"):

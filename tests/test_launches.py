@@ -26,10 +26,10 @@ def test_counts_operations_but_not_views_and_numbers_apart():
     x = torch.ones(8, 8)
     sigma = torch.tensor([14.6, 7.1, 0.0])
     with LaunchCount() as launches:
-        y = (x * 2).view(64)[::2].permute(0).detach()   # mul; the rest are views
-        y.add_(1)                                       # add_
-        step = sigma[1] ** 2 - sigma[0] ** 2            # a sampler's arithmetic on its table: numbers
-        y.mul_(step)                                    # a frame-sized operation with a number: a launch
+        y = (x * 2).view(64)[::2].permute(0).detach()  # mul; the rest are views
+        y.add_(1)  # add_
+        step = sigma[1] ** 2 - sigma[0] ** 2  # a sampler's arithmetic on its table: numbers
+        y.mul_(step)  # a frame-sized operation with a number: a launch
     assert launches.count == 3
     assert launches.by_name == {"mul": 1, "add_": 1, "mul_": 1}
     assert launches.scalars == {"pow": 2, "sub": 1}
@@ -39,14 +39,14 @@ def test_an_opaque_module_counts_once_per_call_and_only_inside_the_block():
     model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.ReLU(), torch.nn.Linear(3, 4))
     launches = LaunchCount().opaque(model)
     x = torch.ones(8, 3)
-    model(x)                                           # outside the block: not counted
+    model(x)  # outside the block: not counted
     with launches:
         model(x)
         model(x).sum()
     launches.release()
     assert launches.by_name == {"MODEL:Sequential": 2, "sum": 1}
     with launches:
-        model(x)                                       # released: its insides count again
+        model(x)  # released: its insides count again
     assert launches.by_name["addmm"] == 2
 
 
@@ -64,8 +64,8 @@ def test_inside_s_adds_the_time_inside_models_and_regions_only_once_when_nested(
 
     start = time.perf_counter()
     with launches.graphs_as_one():
-        compiling.call(region, "reduce-overhead", torch.ones(2))   # outside the block: timed all the same
-        time.sleep(0.05)                                          # not inside anything
+        compiling.call(region, "reduce-overhead", torch.ones(2))  # outside the block: timed all the same
+        time.sleep(0.05)  # not inside anything
     wall = time.perf_counter() - start
     launches.release()
     assert 0.1 <= launches.inside_s <= wall - 0.05
@@ -86,8 +86,17 @@ def test_compiled_regions_count_once_and_run_eagerly():
 
 
 def test_bench_launches_reports_stages_and_fewer_launches_with_graphs():
-    command = [sys.executable, str(ROOT / "benchmarks" / "bench_launches.py"), "--configs", "turbo,turbo-2d",
-               "--frames", "2", "--warmup", "1", "--json-only"]
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "bench_launches.py"),
+        "--configs",
+        "turbo,turbo-2d",
+        "--frames",
+        "2",
+        "--warmup",
+        "1",
+        "--json-only",
+    ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
     result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -104,8 +113,8 @@ def test_bench_launches_reports_stages_and_fewer_launches_with_graphs():
     assert graphs["ops"]["warp/GRAPH:_warp"] == 1
     assert graphs["ops"]["coherence/GRAPH:_match_on_the_line"] == 1
     assert graphs["ops"]["depth/GRAPH:_aligned_depth"] == 1
-    assert graphs["stages"]["depth"] <= 10, graphs["ops"]       # model, graph, the model's input preparation
-    assert graphs["stages"]["coherence"] <= 5, graphs["ops"]    # graph, noise
+    assert graphs["stages"]["depth"] <= 10, graphs["ops"]  # model, graph, the model's input preparation
+    assert graphs["stages"]["coherence"] <= 5, graphs["ops"]  # graph, noise
     assert graphs["launches_per_frame"] < eager["launches_per_frame"] / 4
     # the host's own time: positive, split by stage, the stages within the frame's total
     for row in (graphs, eager):

@@ -145,8 +145,15 @@ def test_a_bad_frame_mid_stream_stops_the_workers():
 def write_video(path, frames: list[np.ndarray], fps: int = 12) -> None:
     height, width = frames[0].shape[:2]
     # lossless x264 in 4:4:4, so the decoded frames differ from the originals by colour-conversion rounding only
-    writer = imageio_ffmpeg.write_frames(str(path), (width, height), fps=fps, codec="libx264", pix_fmt_out="yuv444p",
-                                         output_params=["-crf", "0"], macro_block_size=1)
+    writer = imageio_ffmpeg.write_frames(
+        str(path),
+        (width, height),
+        fps=fps,
+        codec="libx264",
+        pix_fmt_out="yuv444p",
+        output_params=["-crf", "0"],
+        macro_block_size=1,
+    )
     writer.send(None)
     for frame in frames:
         writer.send(np.ascontiguousarray(frame))
@@ -178,8 +185,24 @@ def test_flicker_of_bad_videos(tmp_path):
     empty = tmp_path / "empty.mp4"
     import subprocess
 
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "color=c=black:s=32x32:d=1", "-frames:v", "0", "-c:v", "libx264", str(empty)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:s=32x32:d=1",
+            "-frames:v",
+            "0",
+            "-c:v",
+            "libx264",
+            str(empty),
+        ],
+        check=True,
+    )
     with pytest.raises(AnimatorError, match="no video frames"):
         flicker_of_video(empty)
 

@@ -56,8 +56,16 @@ class FakeClock:
 
 def frame_event(index: int, total: int = 100) -> FrameRendered:
     image = np.full((8, 12, 3), index, dtype=np.uint8)  # each frame recognisable by its value
-    return FrameRendered(index=index, total_frames=total, image=image, diffused=False, seed=index,
-                         elapsed_s=index * 0.01, fps=100.0, eta_s=(total - index - 1) * 0.01)
+    return FrameRendered(
+        index=index,
+        total_frames=total,
+        image=image,
+        diffused=False,
+        seed=index,
+        elapsed_s=index * 0.01,
+        fps=100.0,
+        eta_s=(total - index - 1) * 0.01,
+    )
 
 
 def run_burst(view: LiveView, clock: FakeClock, *, spacing_s: float, frames: int = 100) -> None:
@@ -142,8 +150,14 @@ def keyframes(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("notebook")
     Image.fromarray(data.astronaut()).resize((2 * SIZE, 2 * SIZE), Image.Resampling.LANCZOS).save(folder / "init.png")
     settings = {
-        "width": 2 * SIZE, "height": 2 * SIZE, "fps": 12, "frames": 24, "mode": "3d", "seed": 5,
-        "init_image": "init.png", "output": {"preset": "ultrafast"},
+        "width": 2 * SIZE,
+        "height": 2 * SIZE,
+        "fps": 12,
+        "frames": 24,
+        "mode": "3d",
+        "seed": 5,
+        "init_image": "init.png",
+        "output": {"preset": "ultrafast"},
         "motion": {"translation_z": "0:(0), 12:(4), 23:(1)", "rotation_3d_y": "0:(0), 10:(1)"},
     }
     path = folder / "anim.yaml"
@@ -204,7 +218,7 @@ def test_play_embeds_the_file(tmp_path):
     html = play(video, width=320).data
     source = re.search(r'src="data:video/mp4;base64,([^"]+)"', html)
     assert source and base64.b64decode(source.group(1)) == video.read_bytes()
-    assert '<video' in html and 'width="320"' in html
+    assert "<video" in html and 'width="320"' in html
     with pytest.raises(AnimatorError, match="no such video"):
         play(tmp_path / "nothing.mp4")
 

@@ -22,8 +22,9 @@ def test_quickstart_notebook_runs_and_shows_plots_images_and_videos(repo_root):
     notebook = nbformat.read(repo_root / "notebooks" / "quickstart.ipynb", as_version=4)
     # A real kernel from this environment (ipykernel installs the python3 spec into the venv); any cell error raises
     # CellExecutionError with the cell's traceback.
-    client = nbclient.NotebookClient(notebook, kernel_name="python3", timeout=600,
-                                     resources={"metadata": {"path": str(repo_root / "notebooks")}})
+    client = nbclient.NotebookClient(
+        notebook, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(repo_root / "notebooks")}}
+    )
     client.execute()
 
     outputs = cell_outputs(notebook)

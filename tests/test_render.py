@@ -25,8 +25,16 @@ SIZE = 64
 
 
 def write_keyframes(folder: Path, init_image: Path | None, **fields) -> Path:
-    data = {"width": SIZE, "height": SIZE, "fps": 12, "frames": 12, "mode": "3d", "seed": 5,
-            "output": {"preset": "ultrafast"}, "coherence": {"color": "none"}}
+    data = {
+        "width": SIZE,
+        "height": SIZE,
+        "fps": 12,
+        "frames": 12,
+        "mode": "3d",
+        "seed": 5,
+        "output": {"preset": "ultrafast"},
+        "coherence": {"color": "none"},
+    }
     if init_image is not None:
         data["init_image"] = str(init_image)
     for key, value in fields.items():
@@ -93,7 +101,9 @@ def test_the_flicker_metric_is_measured_from_the_lossless_frames_with_progress(t
     # the recorded series is the metric of the frames the render made (not of the lossy video), measured on one thread
     expected = flicker(iter(frames), estimator="dis_fast", max_side=256, workers=1)
     np.testing.assert_allclose(result.stats["flicker"]["series"], expected.series, atol=1e-4)
-    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["flicker"]["mean"] == pytest.approx(expected.mean)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["flicker"]["mean"] == pytest.approx(
+        expected.mean
+    )
 
 
 def test_ctrl_c_while_the_metric_is_measured_skips_only_the_metric(tmp_path, init_image):
@@ -105,8 +115,9 @@ def test_ctrl_c_while_the_metric_is_measured_skips_only_the_metric(tmp_path, ini
             raise KeyboardInterrupt
 
     keyframes = write_keyframes(tmp_path, init_image, motion={"translation_z": "0:(2)"})
-    result = animator.render(keyframes, tmp_path / "out.mp4", run_dir=tmp_path / "run",
-                             callbacks=[interrupt_the_metric])
+    result = animator.render(
+        keyframes, tmp_path / "out.mp4", run_dir=tmp_path / "run", callbacks=[interrupt_the_metric]
+    )
     assert result.stats["flicker"] == {"skipped": "interrupted"} and probe(result.output).frames == 12
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert record["status"] == "complete" and not (tmp_path / "run" / "frames").exists()
@@ -115,9 +126,11 @@ def test_ctrl_c_while_the_metric_is_measured_skips_only_the_metric(tmp_path, ini
 def test_animator_render_renders_whatever_was_imported_first(tmp_path, init_image):
     # importing the module animator/render.py before asking for the function binds the *module* to the name
     keyframes = write_keyframes(tmp_path, init_image, frames=2)
-    code = ("import animator\nfrom animator.render import render_frames\n"
-            f"result = animator.render({str(keyframes)!r}, {str(tmp_path / 'x.mp4')!r}, run_dir={str(tmp_path / 'r')!r},"
-            " metrics=False)\nprint(type(result).__name__, result.frames)")
+    code = (
+        "import animator\nfrom animator.render import render_frames\n"
+        f"result = animator.render({str(keyframes)!r}, {str(tmp_path / 'x.mp4')!r}, run_dir={str(tmp_path / 'r')!r},"
+        " metrics=False)\nprint(type(result).__name__, result.frames)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-2:] == ["RenderResult", "2"]
@@ -125,8 +138,9 @@ def test_animator_render_renders_whatever_was_imported_first(tmp_path, init_imag
 
 def test_2d_translation_moves_the_picture_the_scheduled_way(tmp_path, init_image):
     # Deforum's 2D mode adds translation_x to the affine's x offset: positive moves the picture right.
-    keyframes = write_keyframes(tmp_path, init_image, mode="2d", frames=6,
-                                motion={"translation_x": "0:(2)", "translation_y": "0:(-1)"})
+    keyframes = write_keyframes(
+        tmp_path, init_image, mode="2d", frames=6, motion={"translation_x": "0:(2)", "translation_y": "0:(-1)"}
+    )
     out = tmp_path / "2d.mp4"
     run_cli("render", keyframes, "-o", out, "--run-dir", tmp_path / "r", "-q", "--no-metrics")
     frames = frames_of(out)
@@ -163,8 +177,9 @@ def test_3d_rotation_and_forward_motion_move_the_picture(tmp_path, init_image):
 def test_cadence_keeps_every_frame_and_diffuses_on_keyframes(tmp_path, init_image):
     import animator
 
-    keyframes = write_keyframes(tmp_path, init_image, frames=11, cadence=3,
-                                motion={"translation_z": "0:(1), 5:(4)", "rotation_3d_y": "0:(0.5)"})
+    keyframes = write_keyframes(
+        tmp_path, init_image, frames=11, cadence=3, motion={"translation_z": "0:(1), 5:(4)", "rotation_3d_y": "0:(0.5)"}
+    )
     events = list(animator.render_frames(keyframes))
     assert [e.index for e in events] == list(range(11))
     diffused = {e.index for e in events if e.diffused}
@@ -182,9 +197,15 @@ def test_colour_coherence_reduces_drift_over_a_loopback(tmp_path, init_image):
     def drift(color: str) -> float:
         from skimage.color import rgb2lab
 
-        path = write_keyframes(tmp_path, init_image, mode="2d", frames=60, coherence={"color": color},
-                               generation={"contrast": "0:(1.04)", "sharpen_amount": "0:(0.3)"},
-                               motion={"zoom": "0:(1.01)"})
+        path = write_keyframes(
+            tmp_path,
+            init_image,
+            mode="2d",
+            frames=60,
+            coherence={"color": color},
+            generation={"contrast": "0:(1.04)", "sharpen_amount": "0:(0.3)"},
+            motion={"zoom": "0:(1.01)"},
+        )
         frames = [e.image for e in animator.render_frames(path)]
         lab0 = rgb2lab(frames[0]).reshape(-1, 3).mean(0)
         return float(np.mean([np.linalg.norm(rgb2lab(f).reshape(-1, 3).mean(0) - lab0) for f in frames[30:]]))
@@ -199,8 +220,14 @@ def test_warp_only_render_without_recolouring_skips_colour_matching(tmp_path, in
     import animator
 
     def frames(color: str) -> list[np.ndarray]:
-        path = write_keyframes(tmp_path, init_image, mode="2d", frames=12, coherence={"color": color},
-                               motion={"zoom": "0:(1.03)", "angle": "0:(2)"})
+        path = write_keyframes(
+            tmp_path,
+            init_image,
+            mode="2d",
+            frames=12,
+            coherence={"color": color},
+            motion={"zoom": "0:(1.03)", "angle": "0:(2)"},
+        )
         return [e.image for e in animator.render_frames(path)]
 
     for a, b in zip(frames("none"), frames("lab")):
@@ -226,8 +253,9 @@ def test_render_with_audio_muxes_the_soundtrack(tmp_path, init_image):
 
 def test_bad_input_is_a_clear_error(tmp_path):
     keyframes = write_keyframes(tmp_path, None)
-    result = CliRunner().invoke(main, ["render", str(keyframes), "-o", str(tmp_path / "x.mp4"), "--run-dir",
-                                       str(tmp_path / "r")])
+    result = CliRunner().invoke(
+        main, ["render", str(keyframes), "-o", str(tmp_path / "x.mp4"), "--run-dir", str(tmp_path / "r")]
+    )
     assert result.exit_code == 2
     assert "init_image" in result.output and "--model" in result.output
     assert "frame/s" not in result.output  # refused before the progress bar starts
@@ -238,29 +266,57 @@ def test_bad_input_is_a_clear_error(tmp_path):
 
 def test_what_cannot_start_leaves_no_run_folder(tmp_path, init_image):
     missing_init = write_keyframes(tmp_path, tmp_path / "gone.png")
-    result = CliRunner().invoke(main, ["render", str(missing_init), "-o", str(tmp_path / "x.mp4"), "--run-dir",
-                                       str(tmp_path / "r1")])
+    result = CliRunner().invoke(
+        main, ["render", str(missing_init), "-o", str(tmp_path / "x.mp4"), "--run-dir", str(tmp_path / "r1")]
+    )
     assert result.exit_code == 2 and "gone.png" in result.output
     line = 1 + next(i for i, text in enumerate(missing_init.read_text().splitlines()) if text.startswith("init_image:"))
     assert f"{missing_init}:{line}: init_image: no such file" in result.output  # file, line, field
     keyframes = write_keyframes(tmp_path, init_image)
-    result = CliRunner().invoke(main, ["render", str(keyframes), "-o", str(tmp_path / "x.mp4"), "--run-dir",
-                                       str(tmp_path / "r2"), "--model", str(tmp_path / "no-model-here")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "render",
+            str(keyframes),
+            "-o",
+            str(tmp_path / "x.mp4"),
+            "--run-dir",
+            str(tmp_path / "r2"),
+            "--model",
+            str(tmp_path / "no-model-here"),
+        ],
+    )
     assert result.exit_code == 2 and "no-model-here" in result.output
     assert not any((tmp_path / name).exists() for name in ("r1", "r2", "x.mp4"))
     # a run folder in use is named before any model loads, and left as it was
     run_cli("render", keyframes, "-o", tmp_path / "a.mp4", "--run-dir", tmp_path / "r3", "-q", "--no-metrics")
     record = (tmp_path / "r3" / "run.json").read_text()
-    result = CliRunner().invoke(main, ["render", str(keyframes), "-o", str(tmp_path / "b.mp4"), "--run-dir",
-                                       str(tmp_path / "r3"), "--model", str(tmp_path / "no-model-here")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "render",
+            str(keyframes),
+            "-o",
+            str(tmp_path / "b.mp4"),
+            "--run-dir",
+            str(tmp_path / "r3"),
+            "--model",
+            str(tmp_path / "no-model-here"),
+        ],
+    )
     assert result.exit_code == 2 and "already holds a run" in result.output and "no-model-here" not in result.output
     assert (tmp_path / "r3" / "run.json").read_text() == record and not (tmp_path / "b.mp4").exists()
 
 
 def test_tiny_diffusers_model_renders_through_model_option(tmp_path, init_image, tiny_model, monkeypatch):
-    keyframes = write_keyframes(tmp_path, init_image, frames=4, cadence=2,
-                                generation={"steps": "0:(4)", "strength": "0:(0.5)", "noise": "0:(0.02)"},
-                                motion={"translation_z": "0:(3)"})
+    keyframes = write_keyframes(
+        tmp_path,
+        init_image,
+        frames=4,
+        cadence=2,
+        generation={"steps": "0:(4)", "strength": "0:(0.5)", "noise": "0:(0.02)"},
+        motion={"translation_z": "0:(3)"},
+    )
     out = tmp_path / "sd.mp4"
     run_cli("render", keyframes, "-o", out, "--model", tiny_model, "--run-dir", tmp_path / "r", "-q", "--no-metrics")
     frames = frames_of(out)
@@ -269,13 +325,33 @@ def test_tiny_diffusers_model_renders_through_model_option(tmp_path, init_image,
     assert "denoiser" in record["backends"] and record["overrides"]["backends.denoise"] == str(tiny_model)
     # Without an init image the first frame comes from txt2img.
     no_init = write_keyframes(tmp_path, None, frames=2, generation={"steps": "0:(2)"})
-    run_cli("render", no_init, "-o", tmp_path / "t2i.mp4", "--model", tiny_model, "--run-dir", tmp_path / "r2", "-q",
-            "--no-metrics")
+    run_cli(
+        "render",
+        no_init,
+        "-o",
+        tmp_path / "t2i.mp4",
+        "--model",
+        tiny_model,
+        "--run-dir",
+        tmp_path / "r2",
+        "-q",
+        "--no-metrics",
+    )
     assert probe(tmp_path / "t2i.mp4").frames == 2
     # a model folder given relative to the working directory is recorded absolute: --resume finds it from anywhere
     monkeypatch.chdir(tiny_model.parent)
-    run_cli("render", no_init, "-o", tmp_path / "rel.mp4", "--model", tiny_model.name, "--run-dir", tmp_path / "r3",
-            "-q", "--no-metrics")
+    run_cli(
+        "render",
+        no_init,
+        "-o",
+        tmp_path / "rel.mp4",
+        "--model",
+        tiny_model.name,
+        "--run-dir",
+        tmp_path / "r3",
+        "-q",
+        "--no-metrics",
+    )
     assert json.loads((tmp_path / "r3" / "run.json").read_text())["overrides"]["backends.denoise"] == str(tiny_model)
 
 
@@ -290,8 +366,13 @@ def test_resume_finds_the_files_the_keyframe_file_names_relative_to_itself(tmp_p
     shutil.copy(init_image, project / "start.png")
     shutil.copy(init_image, project / "reference.png")
     # relative paths resolve against the keyframe file's folder; the run folder keeps a copy of the file elsewhere
-    keyframes = write_keyframes(project, Path("start.png"), frames=12, motion={"translation_z": "0:(3)"},
-                                coherence={"color": "lab", "reference": "image", "image": "reference.png"})
+    keyframes = write_keyframes(
+        project,
+        Path("start.png"),
+        frames=12,
+        motion={"translation_z": "0:(3)"},
+        coherence={"color": "lab", "reference": "image", "image": "reference.png"},
+    )
 
     def interrupt_after_frame_5(event):
         if isinstance(event, FrameRendered) and event.index == 5:
@@ -299,8 +380,9 @@ def test_resume_finds_the_files_the_keyframe_file_names_relative_to_itself(tmp_p
 
     run_dir = tmp_path / "runs" / "r"
     with pytest.raises(KeyboardInterrupt):
-        animator.render(keyframes, tmp_path / "a.mp4", run_dir=run_dir, callbacks=[interrupt_after_frame_5],
-                        metrics=False)
+        animator.render(
+            keyframes, tmp_path / "a.mp4", run_dir=run_dir, callbacks=[interrupt_after_frame_5], metrics=False
+        )
     assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
     monkeypatch.chdir(tmp_path)  # resumed from somewhere else, too
     (project / "start.png").rename(tmp_path / "start.png")  # a resume starts from its checkpoint, not the init image
@@ -323,8 +405,11 @@ def test_a_stopped_cli_render_says_how_to_continue(tmp_path, capsys):
     bar = ProgressBar(quiet=True)
     bar(RenderStarted(total_frames=10, first_frame=0, width=8, height=8, fps=12, run_dir=tmp_path / "run"))
     for index in range(3):
-        bar(FrameRendered(index=index, total_frames=10, image=image, diffused=True, seed=0, elapsed_s=0.1, fps=10.0,
-                          eta_s=1.0))
+        bar(
+            FrameRendered(
+                index=index, total_frames=10, image=image, diffused=True, seed=0, elapsed_s=0.1, fps=10.0, eta_s=1.0
+            )
+        )
     bar.stopped()  # Ctrl-C or an error part-way
     err = capsys.readouterr().err
     assert "stopped after 3 new frame(s)" in err and f"animator render --resume {tmp_path / 'run'}" in err
@@ -332,22 +417,46 @@ def test_a_stopped_cli_render_says_how_to_continue(tmp_path, capsys):
 
 def test_resume_after_sigkill_is_bit_identical(tmp_path, init_image, tiny_model):
     """Kill a render with SIGKILL part-way, resume it, and compare every frame with an uninterrupted run."""
-    keyframes = write_keyframes(tmp_path, init_image, frames=16, seed_behavior="iter",
-                                generation={"steps": "0:(4)", "strength": "0:(0.6)", "noise": "0:(0.05)"},
-                                motion={"translation_z": "0:(4)", "rotation_3d_y": "0:(0.7)"},
-                                backends={"denoise": str(tiny_model), "device": "cpu"})
+    keyframes = write_keyframes(
+        tmp_path,
+        init_image,
+        frames=16,
+        seed_behavior="iter",
+        generation={"steps": "0:(4)", "strength": "0:(0.6)", "noise": "0:(0.05)"},
+        motion={"translation_z": "0:(4)", "rotation_3d_y": "0:(0.7)"},
+        backends={"denoise": str(tiny_model), "device": "cpu"},
+    )
     # One thread per process: the three runs are separate processes, and with several threads a busy machine can
     # change how MKL/oneDNN split their float sums (a 1-level difference that diffusion then amplifies).
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
 
     def cli(*args):
-        done = subprocess.run([sys.executable, "-m", "animator", *map(str, args)], env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "animator", *map(str, args)], env=env, capture_output=True, text=True
+        )
         assert done.returncode == 0, done.stderr[-2000:]
 
     run_dir = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "animator", "render", str(keyframes), "-o", str(tmp_path / "a.mp4"),
-                             "--run-dir", str(run_dir), "-q", "--no-metrics", "--frames-dir", str(tmp_path / "a")],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "animator",
+            "render",
+            str(keyframes),
+            "-o",
+            str(tmp_path / "a.mp4"),
+            "--run-dir",
+            str(run_dir),
+            "-q",
+            "--no-metrics",
+            "--frames-dir",
+            str(tmp_path / "a"),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
         if (run_dir / "checkpoint.pt").exists() and len(list((run_dir / "frames").glob("0*.qoi"))) >= 5:
@@ -367,8 +476,18 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path, init_image, tiny_model)
     assert checkpoint_index < done_before
 
     cli("render", "--resume", run_dir, "-q")
-    cli("render", keyframes, "-o", tmp_path / "b.mp4", "--run-dir", tmp_path / "uninterrupted", "-q", "--no-metrics",
-        "--frames-dir", tmp_path / "b")
+    cli(
+        "render",
+        keyframes,
+        "-o",
+        tmp_path / "b.mp4",
+        "--run-dir",
+        tmp_path / "uninterrupted",
+        "-q",
+        "--no-metrics",
+        "--frames-dir",
+        tmp_path / "b",
+    )
     a, b = frames_of(tmp_path / "a.mp4"), frames_of(tmp_path / "b.mp4")
     assert len(a) == len(b) == 16
     for i, (fa, fb) in enumerate(zip(a, b)):
@@ -387,9 +506,10 @@ def _sliding_video(path: Path, frames: int, step: int, size: int = SIZE) -> list
     from animator.video import EncodeSettings, VideoWriter
 
     big = np.asarray(Image.fromarray(data.astronaut()).resize((size * 3, size * 3), Image.Resampling.LANCZOS))
-    shots = [np.ascontiguousarray(big[size: 2 * size, size + i * step: 2 * size + i * step]) for i in range(frames)]
-    with VideoWriter(path, width=size, height=size, fps=12,
-                     settings=EncodeSettings(crf=0, preset="ultrafast", pix_fmt="yuv444p")) as writer:
+    shots = [np.ascontiguousarray(big[size : 2 * size, size + i * step : 2 * size + i * step]) for i in range(frames)]
+    with VideoWriter(
+        path, width=size, height=size, fps=12, settings=EncodeSettings(crf=0, preset="ultrafast", pix_fmt="yuv444p")
+    ) as writer:
         for shot in shots:
             writer.write(shot)
     return shots
@@ -399,8 +519,14 @@ def test_video_input_mode_follows_the_input_video(tmp_path):
     import animator
 
     raw = _sliding_video(tmp_path / "clip.mp4", 9, 2)
-    keyframes = write_keyframes(tmp_path, None, mode="video", frames=8, video_input={"path": "clip.mp4", "flow_blend": "0:(0.7)"},
-                                backends={"flow": "dis_fast"})
+    keyframes = write_keyframes(
+        tmp_path,
+        None,
+        mode="video",
+        frames=8,
+        video_input={"path": "clip.mp4", "flow_blend": "0:(0.7)"},
+        backends={"flow": "dis_fast"},
+    )
     frames = [e.image for e in animator.render_frames(keyframes)]
     assert len(frames) == 8
 
@@ -418,8 +544,15 @@ def test_hybrid_motion_moves_the_picture_like_the_video(tmp_path, init_image):
 
     _sliding_video(tmp_path / "pan.mp4", 7, 3, size=128)  # the video's content moves left 3 px per frame
     # 128 px: feature matching (ORB + RANSAC) needs more than 64 px to find the motion.
-    keyframes = write_keyframes(tmp_path, init_image, mode="2d", frames=6, width=128, height=128,
-                                hybrid={"path": "pan.mp4", "motion": "perspective"})
+    keyframes = write_keyframes(
+        tmp_path,
+        init_image,
+        mode="2d",
+        frames=6,
+        width=128,
+        height=128,
+        hybrid={"path": "pan.mp4", "motion": "perspective"},
+    )
     frames = [e.image for e in animator.render_frames(keyframes)]
     dx, dy = shift_between(frames[0], frames[5])
     assert dx == pytest.approx(-15, abs=1.5) and abs(dy) < 1.5
@@ -428,8 +561,15 @@ def test_hybrid_motion_moves_the_picture_like_the_video(tmp_path, init_image):
 def test_flow_guided_cadence_renders_every_frame(tmp_path, init_image):
     import animator
 
-    keyframes = write_keyframes(tmp_path, init_image, mode="2d", frames=7, cadence=3,
-                                motion={"translation_x": "0:(2)", "cadence_flow": True}, backends={"flow": "dis_fast"})
+    keyframes = write_keyframes(
+        tmp_path,
+        init_image,
+        mode="2d",
+        frames=7,
+        cadence=3,
+        motion={"translation_x": "0:(2)", "cadence_flow": True},
+        backends={"flow": "dis_fast"},
+    )
     events = list(animator.render_frames(keyframes))
     assert [e.index for e in events] == list(range(7))
     # The tweens follow the motion: frame 1 sits 2 px right of frame 0 (the camera part of the move).
@@ -453,13 +593,20 @@ def test_a_frame_with_nan_values_stops_the_render_with_what_to_try():
     assert caught.value.field == "backends.dtype" and "float32" in caught.value.hint
 
 
-@pytest.mark.parametrize("frames, words", [("20:", "starts at frame 20, after the animation's last frame (11)"),
-                                           ("5:3", "5:3 selects no frames"),
-                                           ("-2:4", "frame indices start at 0")])
+@pytest.mark.parametrize(
+    "frames, words",
+    [
+        ("20:", "starts at frame 20, after the animation's last frame (11)"),
+        ("5:3", "5:3 selects no frames"),
+        ("-2:4", "frame indices start at 0"),
+    ],
+)
 def test_a_frame_range_outside_the_animation_is_refused_before_the_run_starts(tmp_path, init_image, frames, words):
     keyframes = write_keyframes(tmp_path, init_image)  # 12 frames
-    result = CliRunner().invoke(main, ["render", str(keyframes), "-o", str(tmp_path / "x.mp4"), "--run-dir",
-                                       str(tmp_path / "r"), "--frames", frames])
+    result = CliRunner().invoke(
+        main,
+        ["render", str(keyframes), "-o", str(tmp_path / "x.mp4"), "--run-dir", str(tmp_path / "r"), "--frames", frames],
+    )
     assert result.exit_code == 2 and words in result.output and "0 <= A < B <= 12" in result.output
     assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "r").exists()
 

@@ -30,10 +30,18 @@ def keyframes(tmp_path_factory) -> Path:
     rng = np.random.default_rng(0)
     image = (rng.random((SIZE, SIZE, 3)) * 255).astype(np.uint8)
     Image.fromarray(image).save(folder / "init.png")
-    data = {"width": SIZE, "height": SIZE, "fps": 12, "frames": 4, "mode": "3d", "seed": 5,
-            "init_image": str(folder / "init.png"), "coherence": {"color": "none"},
-            "motion": {"translation_x": "0:(40)", "rotation_3d_y": "0:(3)"},
-            "generation": {"steps": "0:(8)", "strength": "0:(0.5)", "noise": "0:(0)"}}
+    data = {
+        "width": SIZE,
+        "height": SIZE,
+        "fps": 12,
+        "frames": 4,
+        "mode": "3d",
+        "seed": 5,
+        "init_image": str(folder / "init.png"),
+        "coherence": {"color": "none"},
+        "motion": {"translation_x": "0:(40)", "rotation_3d_y": "0:(3)"},
+        "generation": {"steps": "0:(8)", "strength": "0:(0.5)", "noise": "0:(0)"},
+    }
     path = folder / "anim.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -70,10 +78,14 @@ def _render(keyframes: Path, model: Path, overrides: dict, counts: list[int] | N
 
     counts = [] if counts is None else counts
     with unet_calls_per_frame(counts) as on_event:
-        return [event.image.copy() for event in render_frames(keyframes, overrides={"backends.denoise": str(model),
-                                                                                     "backends.device": "cpu",
-                                                                                     **overrides},
-                                                              callbacks=[on_event])]
+        return [
+            event.image.copy()
+            for event in render_frames(
+                keyframes,
+                overrides={"backends.denoise": str(model), "backends.device": "cpu", **overrides},
+                callbacks=[on_event],
+            )
+        ]
 
 
 def test_filled_holes_cost_the_scheduled_evaluations_and_repainted_holes_the_full_schedule(keyframes, tiny_model):
@@ -92,7 +104,7 @@ def test_filled_holes_cost_the_scheduled_evaluations_and_repainted_holes_the_ful
 def test_compile_modes_map_to_torch_compile_modes():
     assert torch_compile_mode("none", torch.device("cpu")) is None
     assert torch_compile_mode("default", torch.device("cpu")) == "default"
-    assert torch_compile_mode("cudagraphs", torch.device("cpu")) == "default"      # CUDA graphs need CUDA
+    assert torch_compile_mode("cudagraphs", torch.device("cpu")) == "default"  # CUDA graphs need CUDA
     assert torch_compile_mode("cudagraphs", torch.device("cuda")) == "reduce-overhead"
     with pytest.raises(AnimatorError, match="unknown compile setting 'fast'"):
         torch_compile_mode("fast", torch.device("cpu"))
@@ -103,9 +115,10 @@ def test_compiled_module_gives_the_eager_result():
     module = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.SiLU(), torch.nn.Conv2d(8, 3, 1))
     x = torch.rand(1, 3, 16, 16)
     expected = module(x)
-    applied = speed_up_module(module, device=torch.device("cpu"), compile="default", channels_last=True,
-                              backend="eager")  # dynamo tracing without code generation: fast enough for CI
-    assert applied == {"compile": "default"}     # channels_last is a CUDA-only switch
+    applied = speed_up_module(
+        module, device=torch.device("cpu"), compile="default", channels_last=True, backend="eager"
+    )  # dynamo tracing without code generation: fast enough for CI
+    assert applied == {"compile": "default"}  # channels_last is a CUDA-only switch
     assert module._compiled_call_impl is not None
     torch.testing.assert_close(module(x), expected)
 
@@ -122,8 +135,10 @@ class _Block(torch.nn.Module):
         return self.conv(x) * self.gain
 
 
-@pytest.mark.skipif(not hasattr(torch.compiler, "skip_guard_on_inbuilt_nn_modules_unsafe"),
-                    reason="torch < 2.7 has no guard filter: every guard stays")
+@pytest.mark.skipif(
+    not hasattr(torch.compiler, "skip_guard_on_inbuilt_nn_modules_unsafe"),
+    reason="torch < 2.7 has no guard filter: every guard stays",
+)
 def test_a_compiled_model_checks_its_own_settings_but_not_torch_layers():
     """Before each call a compiled model checks the guards of its graph; speed_up_module drops those on torch's own
     layers (hundreds of parameters and settings in a UNet: most of the check's host time) and keeps the rest.
@@ -143,11 +158,11 @@ def test_a_compiled_model_checks_its_own_settings_but_not_torch_layers():
             block.conv.weight = torch.nn.Parameter(torch.randn_like(block.conv.weight))
         torch.testing.assert_close(block(x), block.conv(x) * 2.0)
         block.conv.padding = (0, 0)
-        block(x)                            # not re-checked: no new trace (and so no RecompileError)
+        block(x)  # not re-checked: no new trace (and so no RecompileError)
         block.conv.padding = (1, 1)
         block.gain = 3.0
         with pytest.raises(RecompileError):
-            block(x)                        # re-checked: a new trace
+            block(x)  # re-checked: a new trace
     torch.testing.assert_close(block(x), block.conv(x) * 3.0)
 
 
@@ -165,8 +180,9 @@ def test_a_compiled_transformers_depth_model_is_one_graph(tmp_path, monkeypatch,
     getattr(tiny_depth, maker)(tmp_path / "depth")
     estimator = load_depth_estimator(str(tmp_path / "depth"), device="cpu")
     traced_module = speed.speed_up_module
-    monkeypatch.setattr(speed, "speed_up_module",
-                        lambda module, **kwargs: traced_module(module, **{**kwargs, "backend": "eager"}))
+    monkeypatch.setattr(
+        speed, "speed_up_module", lambda module, **kwargs: traced_module(module, **{**kwargs, "backend": "eager"})
+    )
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
     assert speed.speed_up_depth(estimator, compile="default") == {"compile": "default"}
@@ -178,16 +194,26 @@ def test_a_compiled_transformers_depth_model_is_one_graph(tmp_path, monkeypatch,
 
 
 # every per-frame value a compiled region sees, changing on every frame
-CHANGING = {"motion.translation_x": "0:(10+3*t)", "motion.translation_z": "0:(5+2*t)",
-            "motion.rotation_3d_y": "0:(1+0.5*t)", "motion.near": "0:(200+10*t)", "motion.far": "0:(9000+100*t)",
-            "motion.zoom": "0:(1.01+0.002*t)", "motion.angle": "0:(0.5*t)", "generation.strength": "0:(0.5+0.03*t)",
-            "generation.noise": "0:(0.01+0.002*t)", "coherence.color": "lab", "coherence.color_strength": "0:(0.5+0.05*t)"}
+CHANGING = {
+    "motion.translation_x": "0:(10+3*t)",
+    "motion.translation_z": "0:(5+2*t)",
+    "motion.rotation_3d_y": "0:(1+0.5*t)",
+    "motion.near": "0:(200+10*t)",
+    "motion.far": "0:(9000+100*t)",
+    "motion.zoom": "0:(1.01+0.002*t)",
+    "motion.angle": "0:(0.5*t)",
+    "generation.strength": "0:(0.5+0.03*t)",
+    "generation.noise": "0:(0.01+0.002*t)",
+    "coherence.color": "lab",
+    "coherence.color_strength": "0:(0.5+0.05*t)",
+}
 PIXEL_ONLY = {"generation.contrast": "0:(1+0.01*t)", "generation.sharpen_amount": "0:(0.1+0.02*t)"}
 
 
 @pytest.mark.parametrize("mode, feedback", [("3d", "image"), ("3d", "latent"), ("2d", "image"), ("2d", "latent")])
-def test_the_loops_compiled_regions_give_the_eager_frames(keyframes, tiny_model, tmp_path, monkeypatch, traced, mode,
-                                                          feedback):
+def test_the_loops_compiled_regions_give_the_eager_frames(
+    keyframes, tiny_model, tmp_path, monkeypatch, traced, mode, feedback
+):
     """``backends.compile`` also compiles the loop's own tensor code (warps, colour matching, depth tracking, the
     latent move), each as one graph: a render with them compiled gives the eager render's frames. The models stay
     eager here (compiling them with TorchInductor takes minutes on a CPU; test_compiled_module_gives_the_eager_result
@@ -206,8 +232,14 @@ def test_the_loops_compiled_regions_give_the_eager_frames(keyframes, tiny_model,
     monkeypatch.setattr(speed, "speed_up_denoiser", lambda *args, **kwargs: {})
     monkeypatch.setattr(speed, "speed_up_depth", lambda *args, **kwargs: {})
     make_tiny_dpt(tmp_path / "tiny-dpt")
-    overrides = {"backends.depth": str(tmp_path / "tiny-dpt"), "mode": mode, "generation.feedback": feedback,
-                 "frames": 5, **CHANGING, **(PIXEL_ONLY if feedback == "image" else {})}
+    overrides = {
+        "backends.depth": str(tmp_path / "tiny-dpt"),
+        "mode": mode,
+        "generation.feedback": feedback,
+        "frames": 5,
+        **CHANGING,
+        **(PIXEL_ONLY if feedback == "image" else {}),
+    }
     eager = _render(keyframes, tiny_model, overrides)
     regions, mutated, compile_call = set(), set(), compiling.call
 
@@ -217,7 +249,9 @@ def test_the_loops_compiled_regions_give_the_eager_frames(keyframes, tiny_model,
         tensors = [arg for arg in args if isinstance(arg, torch.Tensor)]
         before = [tensor.clone() for tensor in tensors]  # (inference tensors keep no version counter: compare values)
         outputs = compile_call(function, compile_mode, *args)
-        if not all(torch.allclose(tensor, copy, rtol=0, atol=0, equal_nan=True) for tensor, copy in zip(tensors, before)):
+        if not all(
+            torch.allclose(tensor, copy, rtol=0, atol=0, equal_nan=True) for tensor, copy in zip(tensors, before)
+        ):
             mutated.add(function.__name__)
         return outputs
 
@@ -241,8 +275,13 @@ def test_the_loops_compiled_regions_give_the_eager_frames(keyframes, tiny_model,
 def test_render_record_says_which_speed_switches_ran(keyframes, tiny_model, tmp_path):
     from animator.render import render
 
-    render(keyframes, tmp_path / "out.mp4", overrides={"backends.denoise": str(tiny_model), "backends.device": "cpu",
-                                                       "frames": 2}, run_dir=tmp_path / "run", metrics=False)
+    render(
+        keyframes,
+        tmp_path / "out.mp4",
+        overrides={"backends.denoise": str(tiny_model), "backends.device": "cpu", "frames": 2},
+        run_dir=tmp_path / "run",
+        metrics=False,
+    )
     import json
 
     record = json.loads((tmp_path / "run" / "run.json").read_text())
@@ -279,15 +318,20 @@ def test_cpu_warp_only_tweens_from_8_bit_frames_match_the_float_path(tmp_path):
     frames within OpenCV's fixed-point interpolation."""
     from dataclasses import replace
 
-    from animator.render import (StageTimer, first_frame, load_backends, move_camera, prepare, quantize, to_uint8,
-                                 tween)
+    from animator.render import StageTimer, first_frame, load_backends, move_camera, prepare, quantize, to_uint8, tween
 
     rng = np.random.default_rng(1)
     texture = (rng.random((SIZE // 4, SIZE // 4, 3)) * 255).astype(np.uint8)
     Image.fromarray(texture).resize((SIZE, SIZE), Image.Resampling.BICUBIC).save(tmp_path / "init.png")
-    data = {"width": SIZE, "height": SIZE, "fps": 12, "frames": 8, "mode": "3d",
-            "init_image": str(tmp_path / "init.png"),
-            "motion": {"translation_z": "0:(30)", "rotation_3d_y": "0:(1.5)", "translation_x": "0:(5)"}}
+    data = {
+        "width": SIZE,
+        "height": SIZE,
+        "fps": 12,
+        "frames": 8,
+        "mode": "3d",
+        "init_image": str(tmp_path / "init.png"),
+        "motion": {"translation_z": "0:(30)", "rotation_3d_y": "0:(1.5)", "translation_x": "0:(5)"},
+    }
     path = tmp_path / "anim.yaml"
     path.write_text(yaml.safe_dump(data))
     config, plan = prepare(path)
@@ -295,34 +339,43 @@ def test_cpu_warp_only_tweens_from_8_bit_frames_match_the_float_path(tmp_path):
     anchor = first_frame(plan, config, backends, 0, None, StageTimer(backends.device, sync=False))
     later = replace(anchor, index=7)  # a warp-only tween reads only the earlier anchor
     for index in (1, 4, 6):
-        fast = tween(replace(anchor, frame=None), later, index, plan, config, fade=False)    # makes the 8-bit frame
-        assert np.array_equal(tween(replace(anchor, frame=to_uint8(anchor.image)), later, index, plan, config,
-                                    fade=False), fast)                       # as emitted: the same frame
+        fast = tween(replace(anchor, frame=None), later, index, plan, config, fade=False)  # makes the 8-bit frame
+        assert np.array_equal(
+            tween(replace(anchor, frame=to_uint8(anchor.image)), later, index, plan, config, fade=False), fast
+        )  # as emitted: the same frame
         slow = quantize(move_camera(anchor, plan, index, config, with_depth=False)[0])  # the float path (GPUs)
         assert fast.dtype == torch.uint8 and slow.dtype == torch.float32
         difference = np.abs(to_uint8(fast).astype(int) - to_uint8(slow).astype(int))
         assert difference.mean() < 0.5 and difference.max() <= 8, (index, difference.mean(), difference.max())
 
 
-@pytest.mark.parametrize("mode, feedback, holes", [("3d", "image", "fill"), ("3d", "latent", "fill"),
-                                                   ("2d", "image", "fill"), ("3d", "image", "repaint"),
-                                                   ("3d", "latent", "repaint")])
-def test_frames_read_back_from_the_device_only_where_they_must(keyframes, tiny_model, tmp_path, monkeypatch, mode,
-                                                               feedback, holes):
+@pytest.mark.parametrize(
+    "mode, feedback, holes",
+    [
+        ("3d", "image", "fill"),
+        ("3d", "latent", "fill"),
+        ("2d", "image", "fill"),
+        ("3d", "image", "repaint"),
+        ("3d", "latent", "repaint"),
+    ],
+)
+def test_frames_read_back_from_the_device_only_where_they_must(
+    keyframes, tiny_model, tmp_path, monkeypatch, mode, feedback, holes
+):
     """On a GPU each read-back (``.item()``, ``bool(t)``, ``.cpu()`` ...) stalls the frame loop until the GPU has
     caught up; this counts them on the CPU, on the GPU's code path (whole-image hole masks), in a 3D render with
     learned depth, LAB colour coherence, noise and cadence 2. Every frame reads back once: the finished frame for
     the video, with its NaN check in the same copy. The models' and the warp's inputs are not checked again, and
     the depth tracker picks its fit or its fallback on the device. Also with latent feedback, and in 2D. With
     ``holes: repaint`` the sampler reads the per-pixel strength range once more: it decides the schedule."""
+    import importlib
+
     import animator.color as color_module
     import animator.geometry.warp3d as warp3d_module
     from animator.events import FrameRendered
     from animator.render import render_frames
     from animator.testing.host_reads import HostReads
     from animator.testing.tiny_depth import make_tiny_dpt
-
-    import importlib
 
     render_module = importlib.import_module("animator.render")  # `animator.render` is also the function's name
     monkeypatch.setattr(warp3d_module, "_dense_holes", lambda device: True)
@@ -331,9 +384,18 @@ def test_frames_read_back_from_the_device_only_where_they_must(keyframes, tiny_m
     # the CPU's table shortcut for 8-bit frames in colour matching is checked by reading values: CPU only
     monkeypatch.setattr(color_module, "_looks_quantised", lambda sample: False)
     make_tiny_dpt(tmp_path / "tiny-dpt")
-    overrides = {"backends.denoise": str(tiny_model), "backends.depth": str(tmp_path / "tiny-dpt"), "backends.device": "cpu",
-                 "frames": 7, "cadence": 2, "coherence.color": "lab", "generation.noise": "0:(0.02)", "mode": mode,
-                 "generation.feedback": feedback, "generation.holes": holes}
+    overrides = {
+        "backends.denoise": str(tiny_model),
+        "backends.depth": str(tmp_path / "tiny-dpt"),
+        "backends.device": "cpu",
+        "frames": 7,
+        "cadence": 2,
+        "coherence.color": "lab",
+        "generation.noise": "0:(0.02)",
+        "mode": mode,
+        "generation.feedback": feedback,
+        "generation.holes": holes,
+    }
     reads, per_frame = HostReads(), []
 
     def take(event):
@@ -358,15 +420,56 @@ def test_frames_read_back_from_the_device_only_where_they_must(keyframes, tiny_m
         assert _by_function(where) == expected, f"frame {index}: {where}"
 
 
-@pytest.mark.parametrize("cadence, expected", [
-    (1, ["copy 0", "queue 1", "wait 0", "copy 1", "queue 2", "wait 1", "copy 2", "queue 3", "wait 2", "copy 3",
-         "wait 3"]),
-    # in-betweens: each one's copy is waited for after the next in-between (or the next diffused frame) is queued
-    (3, ["copy 0", "queue 3", "wait 0", "tween 1", "copy 1", "tween 2", "copy 2", "wait 1", "copy 3", "queue 6",
-         "wait 2", "wait 3", "tween 4", "copy 4", "tween 5", "copy 5", "wait 4", "copy 6", "wait 5", "wait 6"]),
-])
-def test_a_frames_copy_to_the_host_starts_before_the_next_frame_is_queued(keyframes, tiny_model, monkeypatch,
-                                                                         cadence, expected):
+@pytest.mark.parametrize(
+    "cadence, expected",
+    [
+        (
+            1,
+            [
+                "copy 0",
+                "queue 1",
+                "wait 0",
+                "copy 1",
+                "queue 2",
+                "wait 1",
+                "copy 2",
+                "queue 3",
+                "wait 2",
+                "copy 3",
+                "wait 3",
+            ],
+        ),
+        # in-betweens: each one's copy is waited for after the next in-between (or the next diffused frame) is queued
+        (
+            3,
+            [
+                "copy 0",
+                "queue 3",
+                "wait 0",
+                "tween 1",
+                "copy 1",
+                "tween 2",
+                "copy 2",
+                "wait 1",
+                "copy 3",
+                "queue 6",
+                "wait 2",
+                "wait 3",
+                "tween 4",
+                "copy 4",
+                "tween 5",
+                "copy 5",
+                "wait 4",
+                "copy 6",
+                "wait 5",
+                "wait 6",
+            ],
+        ),
+    ],
+)
+def test_a_frames_copy_to_the_host_starts_before_the_next_frame_is_queued(
+    keyframes, tiny_model, monkeypatch, cadence, expected
+):
     """On a GPU a copy waits, in stream order, for every kernel queued before it: frame k's copy must be started
     before frame k + 1's work is queued, and waited for only after, or the host would wait for frame k + 1 too and
     the GPU would idle while the host queued frame k + 2. With a cadence the same holds from one in-between to the
@@ -457,8 +560,13 @@ def test_cuda_frames_synchronise_only_where_they_must(keyframes, tiny_model, tmp
     from animator.testing.tiny_depth import make_tiny_dpt
 
     make_tiny_dpt(tmp_path / "tiny-dpt")
-    overrides = {"backends.denoise": str(tiny_model), "backends.depth": str(tmp_path / "tiny-dpt"),
-                 "backends.device": "cuda", "frames": 5, "coherence.color": "lab"}
+    overrides = {
+        "backends.denoise": str(tiny_model),
+        "backends.depth": str(tmp_path / "tiny-dpt"),
+        "backends.device": "cuda",
+        "frames": 5,
+        "coherence.color": "lab",
+    }
     per_frame: list[list[str]] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -467,8 +575,11 @@ def test_cuda_frames_synchronise_only_where_they_must(keyframes, tiny_model, tmp
             seen = 0
             for event in render_frames(keyframes, overrides=overrides):
                 if isinstance(event, FrameRendered):
-                    sites = [f"{Path(w.filename).name}:{w.lineno}" for w in caught[seen:]
-                             if "synchronizing" in str(w.message)]
+                    sites = [
+                        f"{Path(w.filename).name}:{w.lineno}"
+                        for w in caught[seen:]
+                        if "synchronizing" in str(w.message)
+                    ]
                     per_frame.append(sites)
                     seen = len(caught)
         finally:
@@ -478,8 +589,9 @@ def test_cuda_frames_synchronise_only_where_they_must(keyframes, tiny_model, tmp
 
 
 @pytest.mark.parametrize("feedback", ["image", "latent"])
-def test_compiled_models_do_not_recompile_across_steps_and_frames(keyframes, tiny_model, tmp_path, monkeypatch,
-                                                                  traced, feedback):
+def test_compiled_models_do_not_recompile_across_steps_and_frames(
+    keyframes, tiny_model, tmp_path, monkeypatch, traced, feedback
+):
     """The UNet, the VAE's networks and the depth model, compiled (traced by dynamo with the ``eager`` backend: the
     guards a GPU render has, without code generation), are traced once each while the step count, the strength (so
     every timestep), the guidance scale, the prompt and the camera change every frame. A timestep passed as a Python
@@ -493,14 +605,23 @@ def test_compiled_models_do_not_recompile_across_steps_and_frames(keyframes, tin
     from animator.testing.tiny_depth import make_tiny_dpt
 
     traced_module = speed.speed_up_module
-    monkeypatch.setattr(speed, "speed_up_module",
-                        lambda module, **kwargs: traced_module(module, **{**kwargs, "backend": "eager"}))
+    monkeypatch.setattr(
+        speed, "speed_up_module", lambda module, **kwargs: traced_module(module, **{**kwargs, "backend": "eager"})
+    )
     make_tiny_dpt(tmp_path / "tiny-dpt")
-    overrides = {"backends.denoise": str(tiny_model), "backends.device": "cpu", "backends.compile": "default",
-                 "backends.depth": str(tmp_path / "tiny-dpt"), "generation.feedback": feedback, "frames": 7,
-                 "generation.steps": "0:(5+t)", "generation.strength": "0:(0.3+0.08*t)",
-                 "generation.cfg": "0:(3+0.5*t)", "motion.translation_z": "0:(5+2*t)",
-                 "prompts": {"0": "a red house", "3": "a blue lake at night"}}
+    overrides = {
+        "backends.denoise": str(tiny_model),
+        "backends.device": "cpu",
+        "backends.compile": "default",
+        "backends.depth": str(tmp_path / "tiny-dpt"),
+        "generation.feedback": feedback,
+        "frames": 7,
+        "generation.steps": "0:(5+t)",
+        "generation.strength": "0:(0.3+0.08*t)",
+        "generation.cfg": "0:(3+0.5*t)",
+        "motion.translation_z": "0:(5+2*t)",
+        "prompts": {"0": "a red house", "3": "a blue lake at night"},
+    }
     graphs_after_frame = []
 
     def on_event(event):

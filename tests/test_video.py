@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 from animator.errors import AnimatorError
-from animator.video import (EncodeSettings, VideoWriter, export_gif, load_image, mux_audio, partial_path, probe,
-                            read_frames)
+from animator.video import (
+    EncodeSettings,
+    VideoWriter,
+    export_gif,
+    load_image,
+    mux_audio,
+    partial_path,
+    probe,
+    read_frames,
+)
 
 
 def _frames(n, h=48, w=64):
@@ -33,8 +41,9 @@ def test_writer_codecs_frame_count_and_fps(tmp_path, codec, suffix):
 def test_frames_round_trip_and_selection(tmp_path):
     path = tmp_path / "a.mp4"
     frames = _frames(9)
-    with VideoWriter(path, width=64, height=48, fps=24, settings=EncodeSettings(crf=0, preset="ultrafast",
-                                                                                pix_fmt="yuv444p")) as w:
+    with VideoWriter(
+        path, width=64, height=48, fps=24, settings=EncodeSettings(crf=0, preset="ultrafast", pix_fmt="yuv444p")
+    ) as w:
         for f in frames:
             w.write(f)
     back = list(read_frames(path))
@@ -122,4 +131,4 @@ def test_saved_frames_are_lossless_and_never_half_written(tmp_path, suffix):
     path = tmp_path / f"000001{suffix}"
     save_frame(path, frame)
     assert np.array_equal(load_frame(path), frame)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]   # the hidden temporary name is gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # the hidden temporary name is gone

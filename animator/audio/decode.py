@@ -39,8 +39,12 @@ def _check_readable(path: str | os.PathLike, what: str) -> Path:
     # name, e.g. ``audio.path``, with AnimatorError.with_location.
     path = Path(path)
     if not path.exists():
-        raise AnimatorError(f"{what} not found", file=path, hint="check the path (relative paths are resolved from "
-                            "the current directory, or from the keyframe file's folder in a keyframe file)")
+        raise AnimatorError(
+            f"{what} not found",
+            file=path,
+            hint="check the path (relative paths are resolved from "
+            "the current directory, or from the keyframe file's folder in a keyframe file)",
+        )
     if path.is_dir():
         raise AnimatorError(f"{what} is a directory, expected an audio file", file=path)
     return path
@@ -66,10 +70,16 @@ def _decode_pcm(path: Path, sr: int, offset_s: float, duration_s: float | None, 
     if result.returncode != 0:
         message = _ffmpeg_message(result.stderr)
         if b"matches no streams" in result.stderr:
-            raise AnimatorError(f"{what} has no audio stream", file=path,
-                                hint="point the audio path at a file with sound (a song, or a video with a soundtrack)")
-        raise AnimatorError(f"ffmpeg could not decode the {what}: {message}", file=path,
-                            hint="use a file ffmpeg can read (wav, mp3, flac, m4a, ogg, or a video with sound)")
+            raise AnimatorError(
+                f"{what} has no audio stream",
+                file=path,
+                hint="point the audio path at a file with sound (a song, or a video with a soundtrack)",
+            )
+        raise AnimatorError(
+            f"ffmpeg could not decode the {what}: {message}",
+            file=path,
+            hint="use a file ffmpeg can read (wav, mp3, flac, m4a, ogg, or a video with sound)",
+        )
     return np.frombuffer(result.stdout, dtype="<f4").astype(np.float32)
 
 
@@ -109,8 +119,9 @@ def load_audio(
     if not math.isfinite(offset_s) or offset_s < 0:
         raise AnimatorError(f"offset must be a finite number of seconds >= 0, got {offset_s!r}", field="offset_s")
     if duration_s is not None and (not math.isfinite(duration_s) or duration_s <= 0):
-        raise AnimatorError(f"duration must be a positive number of seconds or None, got {duration_s!r}",
-                            field="duration_s")
+        raise AnimatorError(
+            f"duration must be a positive number of seconds or None, got {duration_s!r}", field="duration_s"
+        )
     path = _check_readable(path, what)
     return _decode_pcm(path, int(sr), float(offset_s), duration_s, what), int(sr)
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import keyword
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -30,9 +30,9 @@ from animator.audio.decode import _check_readable, load_audio
 from animator.errors import AnimatorError
 
 ANALYSIS_SR = 22050  # Hz; librosa's default, enough for band edges up to 11 kHz
-HOP = 256            # samples between analysis frames (11.6 ms): beat times land well inside one video frame
-N_FFT = 2048         # STFT window for the onset envelope (93 ms), librosa's standard for beat tracking
-BEATS_PER_BAR = 4    # 4/4 assumed: pop, rock and electronic music, the usual material of music videos
+HOP = 256  # samples between analysis frames (11.6 ms): beat times land well inside one video frame
+N_FFT = 2048  # STFT window for the onset envelope (93 ms), librosa's standard for beat tracking
+BEATS_PER_BAR = 4  # 4/4 assumed: pop, rock and electronic music, the usual material of music videos
 
 # Band edges in Hz. An upper edge at or above the analysis Nyquist frequency (11025 Hz) leaves the band open above.
 DEFAULT_BANDS: dict[str, tuple[float, float]] = {
@@ -88,16 +88,16 @@ class AudioFeatures:
     Frames that start after the audio ends get 0 everywhere except ``beat_i``, ``bar`` and ``bpm`` (see ``notes``).
     """
 
-    fps: float                 # frames per second of the animation
-    frames: int                # number of output frames described
-    duration_s: float          # length of the whole audio file in seconds
-    bpm: float                 # tempo in beats per minute (0.0 when no beats were found)
-    beat_frames: np.ndarray    # (n_beats,) int64: frame of each beat inside the animation, ascending
+    fps: float  # frames per second of the animation
+    frames: int  # number of output frames described
+    duration_s: float  # length of the whole audio file in seconds
+    bpm: float  # tempo in beats per minute (0.0 when no beats were found)
+    beat_frames: np.ndarray  # (n_beats,) int64: frame of each beat inside the animation, ascending
     downbeat_frames: np.ndarray  # (n_bars,) int64: frames of the beats that start a bar
-    beat_times_s: np.ndarray   # (n_beats,) float64: time of each beat in seconds from frame 0 (audio time - offset_s)
+    beat_times_s: np.ndarray  # (n_beats,) float64: time of each beat in seconds from frame 0 (audio time - offset_s)
     variables: dict[str, np.ndarray]  # name -> (frames,) float64
-    offset_s: float = 0.0      # audio time (s) at which frame 0 starts
-    path: str | None = None    # the analysed mix
+    offset_s: float = 0.0  # audio time (s) at which frame 0 starts
+    path: str | None = None  # the analysed mix
     stems: tuple[str, ...] = ()  # stem names, in the order given
     bands: tuple[str, ...] = ()  # band names (variables of the mix; "<stem>_<band>" for stems)
     notes: tuple[str, ...] = ()  # one-line remarks for the user (frames past the end of the audio, no beats found)
@@ -137,8 +137,12 @@ def beat_to_frame(features: AudioFeatures, beat_number: float) -> int:
     """
     if not isinstance(features, AudioFeatures):
         raise AnimatorError(f"expected AudioFeatures, got {type(features).__name__}", field="features")
-    if isinstance(beat_number, bool) or not isinstance(beat_number, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(beat_number) or beat_number < 0:
+    if (
+        isinstance(beat_number, bool)
+        or not isinstance(beat_number, (int, float, np.integer, np.floating))
+        or not math.isfinite(beat_number)
+        or beat_number < 0
+    ):
         raise AnimatorError(f"a beat number must be a finite number >= 0, got {beat_number!r}", field="beat_number")
     times = features.beat_times_s
     if times.size == 0 or features.bpm <= 0:
@@ -235,12 +239,12 @@ class _SignalAnalysis:
     """Raw (unnormalised) features of one signal: per output frame, plus its beats."""
 
     duration_s: float
-    rms: np.ndarray                 # (frames,) sample RMS within each frame
-    onset: np.ndarray               # (frames,) strongest onset strength within each frame
-    bands: dict[str, np.ndarray]    # name -> (frames,) RMS of the band-passed signal within each frame
-    beat_times_s: np.ndarray        # (n,) seconds from the start of the file, the whole file
-    tempo_bpm: float                # 0.0 when there are no beats
-    downbeat_phase: int             # beats phase, phase + 4, ... start bars
+    rms: np.ndarray  # (frames,) sample RMS within each frame
+    onset: np.ndarray  # (frames,) strongest onset strength within each frame
+    bands: dict[str, np.ndarray]  # name -> (frames,) RMS of the band-passed signal within each frame
+    beat_times_s: np.ndarray  # (n,) seconds from the start of the file, the whole file
+    tempo_bpm: float  # 0.0 when there are no beats
+    downbeat_phase: int  # beats phase, phase + 4, ... start bars
 
 
 def _analyze_signal(
@@ -282,8 +286,17 @@ def _onsets_and_beats(samples: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndar
 
     from animator import cache
 
-    digest = cache.key("onsets-and-beats-1", np.ascontiguousarray(samples, dtype=np.float32).tobytes(), sr, HOP,
-                       N_FFT, _BEAT_SALIENCE, _MIN_BEAT_ONSET, _END_BEAT_FRACTION, version("librosa"))
+    digest = cache.key(
+        "onsets-and-beats-1",
+        np.ascontiguousarray(samples, dtype=np.float32).tobytes(),
+        sr,
+        HOP,
+        N_FFT,
+        _BEAT_SALIENCE,
+        _MIN_BEAT_ONSET,
+        _END_BEAT_FRACTION,
+        version("librosa"),
+    )
     kept = cache.load("audio", digest)
     if kept is not None and {"onset", "beat_times_s", "tempo_bpm"} <= kept.keys():
         return kept["onset"], kept["beat_times_s"], float(kept["tempo_bpm"])
@@ -404,9 +417,7 @@ def _refine_tempo(beat_times_s: np.ndarray, tracker_bpm: float) -> float:
     return float(60.0 / seconds_per_beat) if seconds_per_beat > 0 else tracker_bpm
 
 
-def _downbeat_phase(
-    beat_times_s: np.ndarray, times_s: np.ndarray, onset: np.ndarray, bass: np.ndarray | None
-) -> int:
+def _downbeat_phase(beat_times_s: np.ndarray, times_s: np.ndarray, onset: np.ndarray, bass: np.ndarray | None) -> int:
     """Which of every ``BEATS_PER_BAR`` beats starts a bar.
 
     Heuristic: score each phase by the mean, over its beats, of the bass energy near the beat plus half the onset
@@ -558,7 +569,9 @@ def analyze(
     if offset_s >= duration_s:
         raise AnimatorError(
             f"the audio offset {offset_s:g} s lies at or past the end of the audio ({duration_s:.3f} s)",
-            file=path, field="offset_s", hint="use an offset inside the song",
+            file=path,
+            field="offset_s",
+            hint="use an offset inside the song",
         )
     if frames is None:
         # The epsilon keeps an exact fit (10.0 s at 24 fps) at 240 frames despite float error.
@@ -603,8 +616,10 @@ def _notes(duration_s: float, grid: _FrameGrid, beats_in_window: int, label: str
     notes = []
     past_end = np.flatnonzero(grid.starts_s() >= duration_s)
     if past_end.size:
-        notes.append(f"frames {past_end[0]}..{grid.frames - 1} start after {what} ends ({duration_s:.2f} s): "
-                     f"its variables are 0 there (beat_i, bar and bpm keep their values)")
+        notes.append(
+            f"frames {past_end[0]}..{grid.frames - 1} start after {what} ends ({duration_s:.2f} s): "
+            f"its variables are 0 there (beat_i, bar and bpm keep their values)"
+        )
     if beats_in_window == 0:
         notes.append(f"no beats found in {what} within the animation's frames")
     return notes
@@ -621,15 +636,23 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 
 
 def _check_fps(fps: float) -> float:
-    if isinstance(fps, bool) or not isinstance(fps, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(fps) or fps <= 0:
+    if (
+        isinstance(fps, bool)
+        or not isinstance(fps, (int, float, np.integer, np.floating))
+        or not math.isfinite(fps)
+        or fps <= 0
+    ):
         raise AnimatorError(f"fps must be a positive number, got {fps!r}", field="fps")
     return float(fps)
 
 
 def _check_seconds(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise AnimatorError(f"{name} must be a number of seconds >= 0, got {value!r}", field=name)
     return float(value)
 
@@ -638,7 +661,8 @@ def _check_variable_name(name: object, field_name: str) -> str:
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
         raise AnimatorError(
             f"{name!r} cannot be used as a variable name in expressions",
-            field=field_name, hint="use letters, digits and underscores, starting with a letter (e.g. 'sub_bass')",
+            field=field_name,
+            hint="use letters, digits and underscores, starting with a letter (e.g. 'sub_bass')",
         )
     return name
 
@@ -653,26 +677,34 @@ def _check_bands(bands: Mapping[str, tuple[float, float]] | None) -> dict[str, t
     for name, edges in bands.items():
         _check_variable_name(name, f"bands.{name}")
         if name in CORE_VARIABLES:
-            raise AnimatorError(f"band name {name!r} is taken by a built-in audio variable", field=f"bands.{name}",
-                                hint=f"pick another name; built-in names: {', '.join(CORE_VARIABLES)}")
+            raise AnimatorError(
+                f"band name {name!r} is taken by a built-in audio variable",
+                field=f"bands.{name}",
+                hint=f"pick another name; built-in names: {', '.join(CORE_VARIABLES)}",
+            )
         try:
             low, high = (float(edge) for edge in edges)
         except (TypeError, ValueError):
-            raise AnimatorError(f"expected two frequencies [low_hz, high_hz], got {edges!r}",
-                                field=f"bands.{name}") from None
+            raise AnimatorError(
+                f"expected two frequencies [low_hz, high_hz], got {edges!r}", field=f"bands.{name}"
+            ) from None
         if not (math.isfinite(low) and math.isfinite(high)) or low < 0 or high <= low:
-            raise AnimatorError(f"band edges must satisfy 0 <= low < high (Hz), got [{low:g}, {high:g}]",
-                                field=f"bands.{name}")
+            raise AnimatorError(
+                f"band edges must satisfy 0 <= low < high (Hz), got [{low:g}, {high:g}]", field=f"bands.{name}"
+            )
         if low >= nyquist:
             raise AnimatorError(
                 f"band [{low:g}, {high:g}] Hz starts above the highest frequency the analysis sees ({nyquist:g} Hz)",
-                field=f"bands.{name}", hint=f"use a low edge below {nyquist:g} Hz",
+                field=f"bands.{name}",
+                hint=f"use a low edge below {nyquist:g} Hz",
             )
         if high < nyquist and high / max(low, 1e-9) < _MIN_BAND_RATIO:
             # Narrower Butterworth band-passes ring for seconds and smear energy across many frames.
             raise AnimatorError(
                 f"band [{low:g}, {high:g}] Hz is too narrow: the upper edge must be at least "
-                f"{_MIN_BAND_RATIO:g} x the lower", field=f"bands.{name}", hint="widen the band",
+                f"{_MIN_BAND_RATIO:g} x the lower",
+                field=f"bands.{name}",
+                hint="widen the band",
             )
         merged[name] = (low, high)
     return merged
@@ -692,8 +724,11 @@ def _check_stems(stems: Mapping[str, str | os.PathLike] | None, bands: Mapping[s
         new_names = {f"{name}_{key}" for key in (*STEM_VARIABLES, *bands)}
         clash = sorted(new_names & taken)
         if clash:
-            raise AnimatorError(f"stem {name!r} would define {clash[0]!r}, which another variable already uses",
-                                field=f"stems.{name}", hint="rename the stem")
+            raise AnimatorError(
+                f"stem {name!r} would define {clash[0]!r}, which another variable already uses",
+                field=f"stems.{name}",
+                hint="rename the stem",
+            )
         taken |= new_names
         result[name] = _check_readable(stem_path, f"stem '{name}'")
     return result

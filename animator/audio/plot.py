@@ -86,5 +86,7 @@ def _mark_beats(ax, features: AudioFeatures) -> None:
 
 def _default_title(features: AudioFeatures) -> str:
     name = Path(features.path).name if features.path else "audio"
-    return (f"{name}: {features.bpm:.1f} BPM, {features.beat_frames.size} beats, {features.frames} frames at "
-            f"{features.fps:g} fps (grey: beats, red: downbeats)")
+    return (
+        f"{name}: {features.bpm:.1f} BPM, {features.beat_frames.size} beats, {features.frames} frames at "
+        f"{features.fps:g} fps (grey: beats, red: downbeats)"
+    )

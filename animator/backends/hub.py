@@ -17,7 +17,8 @@ errors are turned into ours by the loaders.
 from __future__ import annotations
 
 import os
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from animator.errors import AnimatorError
 
@@ -50,8 +51,18 @@ def in_cache(repo_id: str, filename: str) -> bool:
 
 def unreachable(exc: BaseException) -> bool:
     """Whether ``exc`` (or an exception it was raised from) says the network or the hub could not be reached."""
-    network_errors = {"ConnectError", "ConnectionError", "ConnectTimeout", "NetworkError", "TimeoutException",
-                      "Timeout", "ReadTimeout", "OfflineModeIsEnabled", "ProxyError", "SSLError"}
+    network_errors = {
+        "ConnectError",
+        "ConnectionError",
+        "ConnectTimeout",
+        "NetworkError",
+        "TimeoutException",
+        "Timeout",
+        "ReadTimeout",
+        "OfflineModeIsEnabled",
+        "ProxyError",
+        "SSLError",
+    }
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -74,22 +85,27 @@ def check_downloadable(repo_id: str, *, what: str, field: str) -> None:
     try:
         HfApi().model_info(repo_id, timeout=_TIMEOUT_S)
     except GatedRepoError as exc:  # (a kind of RepositoryNotFoundError: checked first)
-        raise AnimatorError(f"{what} {repo_id!r} is gated on huggingface.co: its files need an account that "
-                            "accepted its licence", field=field,
-                            hint=f"accept it at https://huggingface.co/{repo_id}, then log in once with "
-                                 "`hf auth login`") from exc
+        raise AnimatorError(
+            f"{what} {repo_id!r} is gated on huggingface.co: its files need an account that accepted its licence",
+            field=field,
+            hint=f"accept it at https://huggingface.co/{repo_id}, then log in once with `hf auth login`",
+        ) from exc
     except RepositoryNotFoundError as exc:
-        raise AnimatorError(f"there is no {what} {repo_id!r} on huggingface.co (or it is private)", field=field,
-                            hint="check the spelling (owner/name, as in the model page's address); private models "
-                                 "need `hf auth login`") from exc
+        raise AnimatorError(
+            f"there is no {what} {repo_id!r} on huggingface.co (or it is private)",
+            field=field,
+            hint="check the spelling (owner/name, as in the model page's address); private models need `hf auth login`",
+        ) from exc
     except Exception as exc:
         if unreachable(exc):
             raise AnimatorError(
                 f"{what} {repo_id!r} is not in this machine's Hugging Face cache, and huggingface.co cannot be "
-                f"reached to download it ({type(exc).__name__}: {_first_line(exc)})", field=field,
+                f"reached to download it ({type(exc).__name__}: {_first_line(exc)})",
+                field=field,
                 hint=f"connect to the internet for the first run (the download is kept in ~/.cache/huggingface/hub "
-                     f"and later runs work offline), or run `hf download {repo_id}` on a machine that is online "
-                     "and copy that cache folder here, or give a local folder instead of the id") from exc
+                f"and later runs work offline), or run `hf download {repo_id}` on a machine that is online "
+                "and copy that cache folder here, or give a local folder instead of the id",
+            ) from exc
         # anything else: the download itself will say what is wrong
 
 

@@ -40,14 +40,17 @@ __all__ = ["COMPILE_MODES", "torch_compile_mode", "speed_up_module", "speed_up_d
 COMPILE_MODES = ("none", "default", "cudagraphs")
 
 
-def torch_compile_mode(compile: str, device: "torch.device") -> str | None:
+def torch_compile_mode(compile: str, device: torch.device) -> str | None:
     """The ``torch.compile`` mode for a ``backends.compile`` value on ``device`` (None: do not compile).
 
     CUDA graphs exist only on CUDA: elsewhere ``cudagraphs`` compiles with the default mode.
     """
     if compile not in COMPILE_MODES:
-        raise AnimatorError(f"unknown compile setting {compile!r}", field="backends.compile",
-                            hint="use one of: " + ", ".join(COMPILE_MODES))
+        raise AnimatorError(
+            f"unknown compile setting {compile!r}",
+            field="backends.compile",
+            hint="use one of: " + ", ".join(COMPILE_MODES),
+        )
     if compile == "none":
         return None
     if compile == "cudagraphs" and device.type == "cuda":
@@ -55,8 +58,9 @@ def torch_compile_mode(compile: str, device: "torch.device") -> str | None:
     return "default"
 
 
-def speed_up_module(module, *, device: "torch.device", compile: str = "none", channels_last: bool = False,
-                    backend: str = "inductor") -> dict:
+def speed_up_module(
+    module, *, device: torch.device, compile: str = "none", channels_last: bool = False, backend: str = "inductor"
+) -> dict:
     """Applies the switches to one ``nn.Module`` in place; returns what was applied (for the run record).
 
     ``backend`` is torch.compile's; tests pass ``"eager"`` to check that a model traces without paying for code
@@ -97,8 +101,9 @@ def _parts(vae) -> list:
     return [part for part in (getattr(vae, "encoder", None), getattr(vae, "decoder", None)) if part is not None]
 
 
-def speed_up_denoiser(denoiser, *, compile: str = "none", channels_last: bool = False,
-                      subpixel_upsample: bool = False) -> dict:
+def speed_up_denoiser(
+    denoiser, *, compile: str = "none", channels_last: bool = False, subpixel_upsample: bool = False
+) -> dict:
     """Sub-pixel upsampling / channels-last / compile for a :class:`DiffusersDenoiser`'s UNet and VAE (no-op for
     the ``none`` denoiser). The upsampling layers are switched first, so that compiling traces the new path."""
     pipe = getattr(denoiser, "pipe", None)
@@ -115,10 +120,14 @@ def speed_up_denoiser(denoiser, *, compile: str = "none", channels_last: bool = 
     elif subpixel_upsample:
         from animator.backends.subpixel import use_subpixel_upsampling
 
-        applied["subpixel_upsample"] = {"unet": use_subpixel_upsampling(pipe.unet),
-                                        "vae": use_subpixel_upsampling(pipe.vae)}  # layers switched
-    applied |= {"unet": speed_up_module(pipe.unet, device=device, compile=compile, channels_last=channels_last),
-               "vae": speed_up_module(pipe.vae, device=device, channels_last=channels_last)}
+        applied["subpixel_upsample"] = {
+            "unet": use_subpixel_upsampling(pipe.unet),
+            "vae": use_subpixel_upsampling(pipe.vae),
+        }  # layers switched
+    applied |= {
+        "unet": speed_up_module(pipe.unet, device=device, compile=compile, channels_last=channels_last),
+        "vae": speed_up_module(pipe.vae, device=device, channels_last=channels_last),
+    }
     for name, part in zip(("vae_encoder", "vae_decoder"), _parts(pipe.vae)):
         applied[name] = speed_up_module(part, device=device, compile=compile)
     applied["attention"] = attention_kind(pipe.unet)

@@ -19,7 +19,8 @@ of the upsamplers' share: the phase map is one row and column larger than the in
 The result equals the original up to floating-point rounding (the summed weights are rounded once, in the
 weights' dtype). The layer keeps its parameters and their names (state dicts, LoRA loading and saving are
 unchanged): :func:`use_subpixel_upsampling` swaps the layer's class for :class:`SubpixelUpsample2D`, whose
-``forward`` takes this path, and falls back to diffusers' own ``forward`` for anything else (a transposed convolution, another kernel
+``forward`` takes this path, and falls back to diffusers' own ``forward`` for anything else (a transposed convolution,
+another kernel
 size, a convolution wrapped by a LoRA adapter or with hooks, an explicit output size that is not 2x, an input
 smaller than 8x8, where the sub-pixel form saves little: SD 1.5 at 512x512 upsamples 8x8, 16x16 and 32x32 maps).
 """
@@ -31,8 +32,13 @@ import torch.nn.functional as F
 from diffusers.models.upsampling import Upsample2D
 from torch import nn
 
-__all__ = ["SubpixelUpsample2D", "use_subpixel_upsampling", "uses_subpixel_upsampling", "subpixel_upsample_conv",
-           "phase_kernels"]
+__all__ = [
+    "SubpixelUpsample2D",
+    "use_subpixel_upsampling",
+    "uses_subpixel_upsampling",
+    "subpixel_upsample_conv",
+    "phase_kernels",
+]
 
 
 def phase_kernels(weight: torch.Tensor) -> torch.Tensor:
@@ -47,16 +53,17 @@ def phase_kernels(weight: torch.Tensor) -> torch.Tensor:
         w0, w1, w2 = kernel.unbind(dim)
         return torch.stack([torch.stack([w0, w1 + w2], dim), torch.stack([w0 + w1, w2], dim)])
 
-    rows = by_phase(weight.to(exact), 2)              # (a, out, in, 2, 3)
-    kernels = by_phase(rows, 4).transpose(0, 1)       # (b, a, out, in, 2, 2) -> (a, b, out, in, 2, 2)
+    rows = by_phase(weight.to(exact), 2)  # (a, out, in, 2, 3)
+    kernels = by_phase(rows, 4).transpose(0, 1)  # (b, a, out, in, 2, 2) -> (a, b, out, in, 2, 2)
     kernels = kernels.reshape(4 * weight.shape[0], weight.shape[1], 2, 2).to(weight.dtype)
     if weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous():
         kernels = kernels.contiguous(memory_format=torch.channels_last)  # the layout the layer's weights were given
     return kernels
 
 
-def subpixel_upsample_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *,
-                           kernels: torch.Tensor | None = None) -> torch.Tensor:
+def subpixel_upsample_conv(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, *, kernels: torch.Tensor | None = None
+) -> torch.Tensor:
     """``conv2d(interpolate(x, scale_factor=2, mode="nearest"), weight, bias, padding=1)`` for a 3x3 ``weight``,
     without forming the upsampled input (see the module's docstring). ``kernels``: ``phase_kernels(weight)``,
     when the caller keeps them."""
@@ -66,7 +73,7 @@ def subpixel_upsample_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Te
     # a 2x2 kernel over the input zero-padded by one pixel: (H+1)x(W+1) outputs, no padded copy made
     phases = F.conv2d(x, kernels, None if bias is None else bias.repeat(4), padding=1)
     phases = phases.unflatten(1, (2, 2, out_channels))  # (B, a, b, C, H+1, W+1)
-    rows = [torch.stack([phases[:, a, b, :, a:a + height, b:b + width] for b in (0, 1)], dim=-1) for a in (0, 1)]
+    rows = [torch.stack([phases[:, a, b, :, a : a + height, b : b + width] for b in (0, 1)], dim=-1) for a in (0, 1)]
     out = torch.stack(rows, dim=3).reshape(batch, out_channels, 2 * height, 2 * width)  # (B, C, H, a, W, b)
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         out = out.contiguous(memory_format=torch.channels_last)  # keep the network's layout on CUDA
@@ -85,8 +92,14 @@ def _takes_subpixel_path(layer, hidden_states: torch.Tensor, output_size) -> boo
         return False  # a LoRA adapter wraps the Conv2d in its own class: diffusers' path runs it
     if conv._forward_pre_hooks or conv._forward_hooks or hasattr(conv, "_hf_hook"):
         return False  # hooks on the convolution (accelerate's sequential offload brings its weights) must run
-    if not (conv.kernel_size == (3, 3) and conv.padding == (1, 1) and conv.stride == (1, 1)
-            and conv.dilation == (1, 1) and conv.groups == 1 and conv.padding_mode == "zeros"):
+    if not (
+        conv.kernel_size == (3, 3)
+        and conv.padding == (1, 1)
+        and conv.stride == (1, 1)
+        and conv.dilation == (1, 1)
+        and conv.groups == 1
+        and conv.padding_mode == "zeros"
+    ):
         return False
     height, width = hidden_states.shape[-2:]
     if min(height, width) < MIN_SIDE:

@@ -1,4 +1,5 @@
-"""``animator depth INPUT -o OUT``: the depth map of an image (16-bit or colour-mapped PNG) or a video (colour-mapped mp4)."""
+"""``animator depth INPUT -o OUT``: the depth map of an image (16-bit or colour-mapped PNG) or a video
+(colour-mapped mp4)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,40 @@ SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
 
 @click.command("depth")
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="output file: .png for an image, .mp4 for a video")
-@click.option("--model", default="offline", show_default=True,
-              help="offline, a Hugging Face id (depth-anything/Depth-Anything-V2-Small-hf, Intel/dpt-large), "
-                   "a save_pretrained folder, or a MiDaS .pt file")
-@click.option("--colormap/--16bit", "colormap", default=False, show_default=True,
-              help="images: colour-mapped 8-bit PNG, or 16-bit grey PNG (white = near). Videos are always colour-mapped.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="output file: .png for an image, .mp4 for a video",
+)
+@click.option(
+    "--model",
+    default="offline",
+    show_default=True,
+    help="offline, a Hugging Face id (depth-anything/Depth-Anything-V2-Small-hf, Intel/dpt-large), "
+    "a save_pretrained folder, or a MiDaS .pt file",
+)
+@click.option(
+    "--colormap/--16bit",
+    "colormap",
+    default=False,
+    show_default=True,
+    help="images: colour-mapped 8-bit PNG, or 16-bit grey PNG (white = near). Videos are always colour-mapped.",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps")
-@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="video frames per model call")
-@click.option("--resolution", type=click.IntRange(min=14), default=None,
-              help="model input size (Depth Anything: short side); default: the model's own")
-def command(input_path: Path, output: Path, model: str, colormap: bool, device: str, batch_size: int,
-            resolution: int | None) -> None:
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=4, show_default=True, help="video frames per model call"
+)
+@click.option(
+    "--resolution",
+    type=click.IntRange(min=14),
+    default=None,
+    help="model input size (Depth Anything: short side); default: the model's own",
+)
+def command(
+    input_path: Path, output: Path, model: str, colormap: bool, device: str, batch_size: int, resolution: int | None
+) -> None:
     """Estimate the depth of INPUT (an image or a video) and write it to OUT.
 
     \b
@@ -41,11 +63,17 @@ def command(input_path: Path, output: Path, model: str, colormap: bool, device: 
 
     is_video = input_path.suffix.lower() in VIDEO_SUFFIXES
     if is_video and output.suffix.lower() not in VIDEO_SUFFIXES:
-        raise AnimatorError(f"a video's depth is written as a video; got {output.suffix or 'no suffix'!r}",
-                            file=output, hint="use an .mp4 output")
+        raise AnimatorError(
+            f"a video's depth is written as a video; got {output.suffix or 'no suffix'!r}",
+            file=output,
+            hint="use an .mp4 output",
+        )
     if not is_video and not colormap and output.suffix.lower() not in SIXTEEN_BIT_SUFFIXES:
-        raise AnimatorError(f"16-bit depth needs a .png or .tif output, got {output.suffix or 'no suffix'!r}",
-                            file=output, hint="use a .png output, or --colormap for an 8-bit colour image")
+        raise AnimatorError(
+            f"16-bit depth needs a .png or .tif output, got {output.suffix or 'no suffix'!r}",
+            file=output,
+            hint="use a .png output, or --colormap for an 8-bit colour image",
+        )
     estimator = load_depth_estimator(model, device=device, resolution=resolution, batch_size=batch_size)
     if estimator.name == "offline":
         click.echo(offline_note("--model"), err=True)
@@ -67,7 +95,7 @@ def _depth_image(estimator, input_path: Path, output: Path, colormap: bool) -> N
     from animator.errors import AnimatorError
 
     image = _read_image(input_path)
-    disparity = estimator(image)                                        # 1x1xHxW
+    disparity = estimator(image)  # 1x1xHxW
     if colormap:
         lo, hi = disparity_percentiles(disparity)
         picture = _colour_map(_unit(disparity, lo, hi))
@@ -90,8 +118,11 @@ def _read_image(path: Path):
 
     pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if pixels is None:
-        raise AnimatorError("cannot read this image (not an image, or a format OpenCV cannot open)", file=path,
-                            hint="use a PNG, JPEG, WebP or TIFF image, or a video (.mp4, .mov, .mkv, .webm)")
+        raise AnimatorError(
+            "cannot read this image (not an image, or a format OpenCV cannot open)",
+            file=path,
+            hint="use a PNG, JPEG, WebP or TIFF image, or a video (.mp4, .mov, .mkv, .webm)",
+        )
     scale = 65535.0 if pixels.dtype == np.uint16 else 255.0
     if pixels.ndim == 2:
         pixels = pixels[..., None].repeat(3, axis=2)
@@ -127,13 +158,23 @@ def _depth_video(estimator, input_path: Path, output: Path, batch_size: int) -> 
         reader = imageio_ffmpeg.read_frames(str(input_path))
         meta = next(reader)
     except (RuntimeError, OSError, StopIteration) as exc:
-        raise AnimatorError(f"cannot read this video ({exc})", file=input_path,
-                            hint="check that the file is a complete video ffmpeg can play") from exc
+        raise AnimatorError(
+            f"cannot read this video ({exc})",
+            file=input_path,
+            hint="check that the file is a complete video ffmpeg can play",
+        ) from exc
     width, height = meta["size"]
     # yuv420p (what players accept) needs even sides: drop a last odd row/column rather than rescale.
     out_w, out_h = width - width % 2, height - height % 2
-    writer = imageio_ffmpeg.write_frames(str(output), (out_w, out_h), fps=meta.get("fps") or 24, codec="libx264",
-                                         macro_block_size=1, quality=8, ffmpeg_log_level="error")
+    writer = imageio_ffmpeg.write_frames(
+        str(output),
+        (out_w, out_h),
+        fps=meta.get("fps") or 24,
+        codec="libx264",
+        macro_block_size=1,
+        quality=8,
+        ffmpeg_log_level="error",
+    )
     writer.send(None)
     # One normalisation carried across frames ("smooth" mode): per-frame percentiles would make the colours pump.
     near, far = 1.0, 100.0
@@ -141,12 +182,22 @@ def _depth_video(estimator, input_path: Path, output: Path, batch_size: int) -> 
     total = meta.get("nframes")
     count = 0
     try:
-        with tqdm(total=total if isinstance(total, int) and total > 0 else None, unit="frame", file=sys.stderr,
-                  disable=None, desc="depth") as bar:
+        with tqdm(
+            total=total if isinstance(total, int) and total > 0 else None,
+            unit="frame",
+            file=sys.stderr,
+            disable=None,
+            desc="depth",
+        ) as bar:
             for batch in _batches(reader, batch_size):
-                frames = torch.from_numpy(np.stack([
-                    np.frombuffer(raw, np.uint8).reshape(height, width, 3) for raw in batch
-                ])).permute(0, 3, 1, 2).float() / 255.0
+                frames = (
+                    torch.from_numpy(
+                        np.stack([np.frombuffer(raw, np.uint8).reshape(height, width, 3) for raw in batch])
+                    )
+                    .permute(0, 3, 1, 2)
+                    .float()
+                    / 255.0
+                )
                 disparity = estimator(frames)
                 for single in disparity.split(1):
                     depth = tracker(single)

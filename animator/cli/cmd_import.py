@@ -26,7 +26,12 @@ def _write(result, source: str, output: str | None) -> None:
 
 @command.command("deforum")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Where to write the YAML (default: FILE's stem + .yaml here).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Where to write the YAML (default: FILE's stem + .yaml here).",
+)
 def deforum(file: str, output: str | None) -> None:
     """Convert a Deforum settings file (*_settings.txt / .json, webui or notebook keys)."""
     from animator.keyframes.importers import import_deforum
@@ -36,7 +41,12 @@ def deforum(file: str, output: str | None) -> None:
 
 @command.command("parseq")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Where to write the YAML (default: FILE's stem + .yaml here).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Where to write the YAML (default: FILE's stem + .yaml here).",
+)
 def parseq(file: str, output: str | None) -> None:
     """Convert a Parseq manifest (JSON with rendered_frames)."""
     from animator.keyframes.importers import import_parseq

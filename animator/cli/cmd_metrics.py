@@ -9,15 +9,25 @@ import click
 
 @click.command("metrics")
 @click.argument("video", type=click.Path(dir_okay=False))
-@click.option("--flow", "estimator", default="dis_medium", show_default=True,
-              help="flow estimator: dis_ultrafast, dis_fast, dis_medium, dis_fine, farneback, raft_small, raft_large")
+@click.option(
+    "--flow",
+    "estimator",
+    default="dis_medium",
+    show_default=True,
+    help="flow estimator: dis_ultrafast, dis_fast, dis_medium, dis_fine, farneback, raft_small, raft_large",
+)
 @click.option("--max-frames", type=click.IntRange(min=1), default=None, help="measure only the first N frames")
-@click.option("--max-side", type=click.IntRange(min=16), default=None,
-              help="shrink frames to at most this many pixels on the longer side first (faster on HD video)")
+@click.option(
+    "--max-side",
+    type=click.IntRange(min=16),
+    default=None,
+    help="shrink frames to at most this many pixels on the longer side first (faster on HD video)",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the full report (with the per-frame series) as JSON")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="save the per-frame series as a PNG plot")
-def command(video: str, estimator: str, max_frames: int | None, max_side: int | None, as_json: bool,
-            plot: str | None) -> None:
+def command(
+    video: str, estimator: str, max_frames: int | None, max_side: int | None, as_json: bool, plot: str | None
+) -> None:
     """Measure the flicker of VIDEO: mean warp error between consecutive frames over flow-consistent pixels.
 
     \b
@@ -33,8 +43,13 @@ def command(video: str, estimator: str, max_frames: int | None, max_side: int | 
 
     # on a terminal only (disable=None): the count of frame pairs measured and the rate, on stderr
     with tqdm(unit="pair", desc="flicker", file=sys.stderr, disable=None, dynamic_ncols=True) as bar:
-        report = flicker_of_video(video, estimator=estimator, max_frames=max_frames, max_side=max_side,
-                                  progress=lambda done: bar.update(done - bar.n))
+        report = flicker_of_video(
+            video,
+            estimator=estimator,
+            max_frames=max_frames,
+            max_side=max_side,
+            progress=lambda done: bar.update(done - bar.n),
+        )
     summary = report.to_dict()
     if plot:
         _plot_series(report, plot, title=video)
@@ -53,8 +68,10 @@ def command(video: str, estimator: str, max_frames: int | None, max_side: int | 
     if checked < 50.0:
         # The metric averages over trackable pixels only: when most are not, consecutive frames barely resemble
         # each other, which is itself the worst kind of flicker (or a cut-heavy edit).
-        click.echo("  note: under half the pixels could be followed from frame to frame; the frames change too much "
-                   "for the mean to tell the whole story")
+        click.echo(
+            "  note: under half the pixels could be followed from frame to frame; the frames change too much "
+            "for the mean to tell the whole story"
+        )
     if plot:
         click.echo(f"  plot   {plot}")
 

@@ -24,8 +24,8 @@ class ProgressBar:
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.bar = None
-        self.run_dir = None         # the run folder, once the render has started
-        self.frames_done = 0        # frames finished in this run
+        self.run_dir = None  # the run folder, once the render has started
+        self.frames_done = 0  # frames finished in this run
         self.finished = False
 
     def stopped(self) -> None:
@@ -34,8 +34,12 @@ class ProgressBar:
             self.bar.close()
             self.bar = None
         if self.run_dir is not None and not self.finished and self.frames_done:
-            click.secho(f"stopped after {self.frames_done} new frame(s); the run folder keeps them: "
-                        f"`animator render --resume {self.run_dir}` continues where it stopped", fg="yellow", err=True)
+            click.secho(
+                f"stopped after {self.frames_done} new frame(s); the run folder keeps them: "
+                f"`animator render --resume {self.run_dir}` continues where it stopped",
+                fg="yellow",
+                err=True,
+            )
 
     def __call__(self, event) -> None:
         from animator.events import FrameRendered, MetricProgress, RenderFinished, RenderStarted
@@ -72,25 +76,58 @@ class ProgressBar:
 
 @click.command("render")
 @click.argument("keyframe_file", required=False, type=click.Path(dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Video to write (.mp4, .webm for vp9, .mov for prores).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Video to write (.mp4, .webm for vp9, .mov for prores)."
+)
 @click.option("--model", help="Diffusion model: hub id, diffusers folder or .safetensors file (sets backends.denoise).")
-@click.option("--depth", "depth_model", help="Depth model: offline, a hub id, a folder or a MiDaS .pt file (sets backends.depth).")
+@click.option(
+    "--depth", "depth_model", help="Depth model: offline, a hub id, a folder or a MiDaS .pt file (sets backends.depth)."
+)
 @click.option("--device", help="auto, cpu, cuda, cuda:1, mps (sets backends.device).")
-@click.option("--compile", "compile_mode", type=click.Choice(["none", "default", "cudagraphs"]),
-              help="torch.compile the models, cudagraphs adds CUDA graphs (sets backends.compile; GPU).")
-@click.option("--feedback", type=click.Choice(["image", "latent"]),
-              help="What each diffused frame starts from: image (warped pixels) or latent (warped latents, no VAE "
-                   "encode; sets generation.feedback).")
-@click.option("--frames", "frame_range", metavar="A:B", help="Render only frames A..B-1 (:48 the first 48, 100: from frame 100 on).")
+@click.option(
+    "--compile",
+    "compile_mode",
+    type=click.Choice(["none", "default", "cudagraphs"]),
+    help="torch.compile the models, cudagraphs adds CUDA graphs (sets backends.compile; GPU).",
+)
+@click.option(
+    "--feedback",
+    type=click.Choice(["image", "latent"]),
+    help="What each diffused frame starts from: image (warped pixels) or latent (warped latents, no VAE "
+    "encode; sets generation.feedback).",
+)
+@click.option(
+    "--frames",
+    "frame_range",
+    metavar="A:B",
+    help="Render only frames A..B-1 (:48 the first 48, 100: from frame 100 on).",
+)
 @click.option("--size", metavar="WxH", help="Override the frame size, e.g. 256x256 for a quick look.")
 @click.option("--run-dir", type=click.Path(file_okay=False), help="Run folder (default runs/<name>-<time>).")
-@click.option("--resume", type=click.Path(file_okay=False, exists=True), help="Continue an interrupted run from its folder.")
+@click.option(
+    "--resume", type=click.Path(file_okay=False, exists=True), help="Continue an interrupted run from its folder."
+)
 @click.option("--frames-dir", type=click.Path(file_okay=False), help="Also keep every frame as PNG here.")
 @click.option("--gif", is_flag=True, help="Also write an animated GIF next to the video.")
 @click.option("--no-metrics", is_flag=True, help="Skip the flicker metric at the end.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes.")
-def command(keyframe_file, output, model, depth_model, device, compile_mode, feedback, frame_range, size, run_dir,
-            resume, frames_dir, gif, no_metrics, quiet):
+def command(
+    keyframe_file,
+    output,
+    model,
+    depth_model,
+    device,
+    compile_mode,
+    feedback,
+    frame_range,
+    size,
+    run_dir,
+    resume,
+    frames_dir,
+    gif,
+    no_metrics,
+    quiet,
+):
     """Render KEYFRAME_FILE into a video.
 
     \b
@@ -102,7 +139,10 @@ def command(keyframe_file, output, model, depth_model, device, compile_mode, fee
     from animator.render import render
 
     if resume is None and keyframe_file is None:
-        raise AnimatorError("give a keyframe file to render, or --resume RUN_DIR", hint="animator render keyframes/demo.yaml -o demo.mp4")
+        raise AnimatorError(
+            "give a keyframe file to render, or --resume RUN_DIR",
+            hint="animator render keyframes/demo.yaml -o demo.mp4",
+        )
     overrides: dict = {}
     if model:
         overrides["backends.denoise"] = _absolute_if_local(model)
@@ -123,12 +163,22 @@ def command(keyframe_file, output, model, depth_model, device, compile_mode, fee
             raise AnimatorError(f"takes WxH (e.g. 256x256), got {size!r}", field="--size") from None
         overrides.update({"width": width, "height": height})
     if resume and (overrides or frame_range or output):
-        raise AnimatorError("--resume continues a run exactly as it was started; it takes no other settings", field="--resume")
+        raise AnimatorError(
+            "--resume continues a run exactly as it was started; it takes no other settings", field="--resume"
+        )
     progress = ProgressBar(quiet)
     try:
-        result = render(keyframe_file, output, overrides=overrides or None, frames=parse_frame_range(frame_range),
-                        run_dir=run_dir, resume=resume, callbacks=[progress], frames_dir=frames_dir,
-                        metrics=not no_metrics)
+        result = render(
+            keyframe_file,
+            output,
+            overrides=overrides or None,
+            frames=parse_frame_range(frame_range),
+            run_dir=run_dir,
+            resume=resume,
+            callbacks=[progress],
+            frames_dir=frames_dir,
+            metrics=not no_metrics,
+        )
     except BaseException:
         progress.stopped()
         raise

@@ -9,11 +9,29 @@ from animator.cli.frame_range import parse_frame_range
 
 @click.command("schedule")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--frames", "frame_range", metavar="A:B", help="Only frames A..B-1 (Python slice style; A or B may be omitted). Values are those of the full animation.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
-              help='json: {"frames": N, "fps": F, "schedules": {name: [one float per frame]}, "prompts": [one string per frame]}.')
-@click.option("--plot", type=click.Path(dir_okay=False), help="Also write a PNG with one subplot per schedule that varies, keyframes marked.")
-@click.option("--names", help="Comma-separated schedule names to show (default: all for json/csv, the varying ones for table).")
+@click.option(
+    "--frames",
+    "frame_range",
+    metavar="A:B",
+    help="Only frames A..B-1 (Python slice style; A or B may be omitted). Values are those of the full animation.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help='json: {"frames": N, "fps": F, "schedules": {name: [one float per frame]}, '
+    '"prompts": [one string per frame]}.',
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False),
+    help="Also write a PNG with one subplot per schedule that varies, keyframes marked.",
+)
+@click.option(
+    "--names", help="Comma-separated schedule names to show (default: all for json/csv, the varying ones for table)."
+)
 def command(file: str, frame_range: str | None, fmt: str, plot: str | None, names: str | None) -> None:
     """Print the per-frame values of every schedule and prompt in FILE."""
     import json
@@ -33,8 +51,11 @@ def command(file: str, frame_range: str | None, fmt: str, plot: str | None, name
             import difflib
 
             close = difflib.get_close_matches(unknown[0], SCHEDULE_NAMES, n=1)
-            raise AnimatorError(f"unknown schedule {unknown[0]!r}", field="--names",
-                                hint=(f"did you mean {close[0]!r}? " if close else "") + "names: " + ", ".join(SCHEDULE_NAMES))
+            raise AnimatorError(
+                f"unknown schedule {unknown[0]!r}",
+                field="--names",
+                hint=(f"did you mean {close[0]!r}? " if close else "") + "names: " + ", ".join(SCHEDULE_NAMES),
+            )
     shown = wanted
     if not names and config.seed_behavior != "schedule":
         shown = [n for n in wanted if n != "seed"]  # the seed schedule only matters with seed_behavior: schedule

@@ -10,7 +10,11 @@ import click
 
 @click.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--check-files", is_flag=True, help="Also check that every file the keyframe file names (init image, audio, video) exists.")
+@click.option(
+    "--check-files",
+    is_flag=True,
+    help="Also check that every file the keyframe file names (init image, audio, video) exists.",
+)
 @click.pass_context
 def command(ctx: click.Context, files: tuple[str, ...], check_files: bool) -> None:
     """Check FILES (one or more keyframe files): syntax, every field, every schedule and prompt at every frame.
@@ -57,12 +61,15 @@ def _validate(file: str, check_files: bool) -> tuple[str, list[str]]:
     else:
         evaluate(config)  # expressions that fail at some frame (division by zero ...) are caught here
     if starts_from_nothing(config):
-        notes.append("no init_image and no model (backends.denoise: none): a render needs --model or an init_image "
-                     "to start from")
+        notes.append(
+            "no init_image and no model (backends.denoise: none): a render needs --model or an init_image to start from"
+        )
     duration = config.frames / config.fps
-    return (f"ok: {file}: {config.mode} {config.width}x{config.height}, {config.frames} frames at {config.fps:g} fps "
-            f"({duration:.1f} s), {len(config.prompts)} prompt keyframe(s), denoise {config.backends.denoise}, "
-            f"depth {config.backends.depth}"), notes
+    return (
+        f"ok: {file}: {config.mode} {config.width}x{config.height}, {config.frames} frames at {config.fps:g} fps "
+        f"({duration:.1f} s), {len(config.prompts)} prompt keyframe(s), denoise {config.backends.denoise}, "
+        f"depth {config.backends.depth}"
+    ), notes
 
 
 def _named_files(config):

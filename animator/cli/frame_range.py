@@ -18,9 +18,11 @@ def parse_frame_range(text: str | None) -> range | None:
     start_text, colon, stop_text = text.partition(":")
     if not colon:
         example = text.strip() if text.strip().isdigit() else "N"
-        raise AnimatorError(f"takes a range A:B (frame indices, B exclusive), got {text!r}", field="--frames",
-                            hint=f"the first {example} frames: --frames :{example}; from frame {example} on: "
-                                 f"--frames {example}:")
+        raise AnimatorError(
+            f"takes a range A:B (frame indices, B exclusive), got {text!r}",
+            field="--frames",
+            hint=f"the first {example} frames: --frames :{example}; from frame {example} on: --frames {example}:",
+        )
     try:
         return range(int(start_text) if start_text.strip() else 0, int(stop_text) if stop_text.strip() else sys.maxsize)
     except ValueError:

@@ -46,8 +46,8 @@ import math
 import numpy as np
 import torch
 
-from animator.errors import AnimatorError
 from animator.checks import check_finite
+from animator.errors import AnimatorError
 
 #: Deforum's 3D mode multiplies translation schedules by this ("matches Disco") before moving its camera.
 DEFORUM_TRANSLATION_SCALE = 1.0 / 200.0
@@ -197,8 +197,10 @@ def motion_to_pose(
         -10.0
     """
     names = ("translation_x", "translation_y", "translation_z", "rotation_x", "rotation_y", "rotation_z")
-    values = [_as_tensor(v, n, device, dtype) for v, n in zip(
-        (translation_x, translation_y, translation_z, rotation_x, rotation_y, rotation_z), names)]
+    values = [
+        _as_tensor(v, n, device, dtype)
+        for v, n in zip((translation_x, translation_y, translation_z, rotation_x, rotation_y, rotation_z), names)
+    ]
     try:
         tx, ty, tz, rx, ry, rz = torch.broadcast_tensors(*values)
     except RuntimeError as exc:

@@ -48,8 +48,9 @@ _BOUNDARY_BETA = 0.002
 
 def _check_same_shape(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) -> None:
     if a.shape != b.shape:
-        raise AnimatorError(f"{a_name} {tuple(a.shape)} and {b_name} {tuple(b.shape)} must have the same shape",
-                            field=b_name)
+        raise AnimatorError(
+            f"{a_name} {tuple(a.shape)} and {b_name} {tuple(b.shape)} must have the same shape", field=b_name
+        )
 
 
 def _check_same_grid(a: torch.Tensor, a_name: str, b: torch.Tensor, b_name: str) -> None:
@@ -111,8 +112,9 @@ def warp_by_flow(
     coords = pixel_grid(height, width, device=flow.device) + flow.float()  # Bx2xHxW, pixels
     # grid_sample with align_corners=True maps -1 and +1 to the centres of the first and last pixels.
     # divided by numbers, not by a tensor made here (on a GPU, an upload that waits for the queue)
-    grid = torch.stack([2.0 * coords[:, 0] / max(width - 1, 1) - 1.0,
-                        2.0 * coords[:, 1] / max(height - 1, 1) - 1.0], dim=-1)  # BxHxWx2
+    grid = torch.stack(
+        [2.0 * coords[:, 0] / max(width - 1, 1) - 1.0, 2.0 * coords[:, 1] / max(height - 1, 1) - 1.0], dim=-1
+    )  # BxHxWx2
     source = image.float().expand(batch, -1, -1, -1)
     warped = F.grid_sample(source, grid, mode=mode, padding_mode=_PADDING[border], align_corners=True)
     return warped.to(image.dtype)

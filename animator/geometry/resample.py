@@ -23,8 +23,9 @@ __all__ = ["resample", "RESAMPLE_MODES"]
 RESAMPLE_MODES = ("nearest", "bilinear", "bicubic", "catmull_rom")
 
 
-def resample(image: torch.Tensor, grid: torch.Tensor, *, mode: str = "bilinear",
-             padding: str = "border") -> torch.Tensor:
+def resample(
+    image: torch.Tensor, grid: torch.Tensor, *, mode: str = "bilinear", padding: str = "border"
+) -> torch.Tensor:
     """``F.grid_sample(image, grid, mode, padding, align_corners=False)``, plus ``mode="catmull_rom"``.
 
     Args:
@@ -49,17 +50,17 @@ def _catmull_rom(image: torch.Tensor, grid: torch.Tensor, padding: str) -> torch
     batch, channels, height, width = image.shape
     out_h, out_w = grid.shape[1:3]
     dtype = torch.float64 if image.dtype == torch.float64 else torch.float32
-    x = _source_position(grid[..., 0].to(dtype), width, padding)   # (B, H, W) pixel coordinates
+    x = _source_position(grid[..., 0].to(dtype), width, padding)  # (B, H, W) pixel coordinates
     y = _source_position(grid[..., 1].to(dtype), height, padding)
     x0, y0 = x.floor(), y.floor()
-    taps = torch.arange(-1, 3, device=image.device, dtype=dtype)   # the four neighbours: -1, 0, +1, +2
-    columns = _tap_index((x0[..., None] + taps).long(), width, padding)   # (B, H, W, 4)
+    taps = torch.arange(-1, 3, device=image.device, dtype=dtype)  # the four neighbours: -1, 0, +1, +2
+    columns = _tap_index((x0[..., None] + taps).long(), width, padding)  # (B, H, W, 4)
     rows = _tap_index((y0[..., None] + taps).long(), height, padding)
-    weight_x, weight_y = _weights(x - x0)[:, None], _weights(y - y0)[:, None]   # (B, 1, H, W, 4) each
-    flat = image.to(dtype).flatten(2)                                           # (B, C, h*w)
+    weight_x, weight_y = _weights(x - x0)[:, None], _weights(y - y0)[:, None]  # (B, 1, H, W, 4) each
+    flat = image.to(dtype).flatten(2)  # (B, C, h*w)
     result = None
     for row in range(4):
-        index = (rows[..., row, None] * width + columns).view(batch, 1, -1)     # (B, 1, H*W*4)
+        index = (rows[..., row, None] * width + columns).view(batch, 1, -1)  # (B, 1, H*W*4)
         values = flat.gather(2, index.expand(batch, channels, -1)).view(batch, channels, out_h, out_w, 4)
         term = (values * weight_x).sum(-1) * weight_y[..., row]
         result = term if result is None else result + term
@@ -88,7 +89,7 @@ def _tap_index(index: torch.Tensor, size: int, padding: str) -> torch.Tensor:
 def _weights(t: torch.Tensor) -> torch.Tensor:
     """Catmull-Rom weights of the taps at -1, 0, +1, +2 for a fractional offset ``t`` in [0, 1); they sum to 1."""
     t2, t3 = t * t, t * t * t
-    return torch.stack([-0.5 * t3 + t2 - 0.5 * t,
-                        1.5 * t3 - 2.5 * t2 + 1.0,
-                        -1.5 * t3 + 2.0 * t2 + 0.5 * t,
-                        0.5 * t3 - 0.5 * t2], dim=-1)
+    return torch.stack(
+        [-0.5 * t3 + t2 - 0.5 * t, 1.5 * t3 - 2.5 * t2 + 1.0, -1.5 * t3 + 2.0 * t2 + 0.5 * t, 0.5 * t3 - 0.5 * t2],
+        dim=-1,
+    )

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 
 from animator import compiling
-from animator.errors import AnimatorError
 from animator.checks import batched_matrix, check_choice, check_finite, check_shape, check_tensor
+from animator.errors import AnimatorError
 from animator.geometry.resample import RESAMPLE_MODES, resample
 
 __all__ = ["homography_2d", "warp_2d", "BORDER_MODES"]
@@ -105,8 +105,9 @@ def homography_2d(
         (5.0, 0.0)
     """
     names = ("angle", "zoom", "translation_x", "translation_y", "center_x", "center_y")
-    angle, zoom, tx, ty, cx, cy = (_finite_number(v, n) for v, n in
-                                   zip((angle, zoom, translation_x, translation_y, center_x, center_y), names))
+    angle, zoom, tx, ty, cx, cy = (
+        _finite_number(v, n) for v, n in zip((angle, zoom, translation_x, translation_y, center_x, center_y), names)
+    )
     if zoom <= 0:
         raise AnimatorError(f"must be positive (1 = no zoom), got {zoom}", field="zoom")
     if int(width) <= 0 or int(height) <= 0:
@@ -114,24 +115,35 @@ def homography_2d(
     pivot_x, pivot_y = cx * (width - 1), cy * (height - 1)
     # the same matrix cv2.getRotationMatrix2D(pivot, angle, zoom) builds: y points down, so +angle is CCW on screen
     cos_a, sin_a = zoom * math.cos(math.radians(angle)), zoom * math.sin(math.radians(angle))
-    rotate_zoom = np.array([
-        [cos_a, sin_a, (1 - cos_a) * pivot_x - sin_a * pivot_y],
-        [-sin_a, cos_a, sin_a * pivot_x + (1 - cos_a) * pivot_y],
-        [0.0, 0.0, 1.0],
-    ])
+    rotate_zoom = np.array(
+        [
+            [cos_a, sin_a, (1 - cos_a) * pivot_x - sin_a * pivot_y],
+            [-sin_a, cos_a, sin_a * pivot_x + (1 - cos_a) * pivot_y],
+            [0.0, 0.0, 1.0],
+        ]
+    )
     translate = np.array([[1.0, 0.0, tx], [0.0, 1.0, ty], [0.0, 0.0, 1.0]])
     transform = rotate_zoom @ translate
     if perspective is not None:
         if len(perspective) != 4:
             raise AnimatorError(f"expected (theta, phi, gamma, fv), got {perspective!r}", field="perspective")
-        theta, phi, gamma, fv = (_finite_number(v, f"perspective.{n}") for v, n in
-                                 zip(perspective, ("theta", "phi", "gamma", "fv")))
+        theta, phi, gamma, fv = (
+            _finite_number(v, f"perspective.{n}") for v, n in zip(perspective, ("theta", "phi", "gamma", "fv"))
+        )
         transform = _perspective_flip(theta, phi, gamma, fv, int(width), int(height)) @ transform
     return transform
 
 
-def warp_2d(image: torch.Tensor, H, *, border: str = "replicate", sampling: str = "bilinear",
-            check_values: bool = True, compile_mode: str | None = None, bounded: bool = True):
+def warp_2d(
+    image: torch.Tensor,
+    H,
+    *,
+    border: str = "replicate",
+    sampling: str = "bilinear",
+    check_values: bool = True,
+    compile_mode: str | None = None,
+    bounded: bool = True,
+):
     """Warp images by homographies, as ``cv2.warpPerspective(src, H, (W, H))`` does, batched in torch.
 
     Args:
@@ -175,15 +187,23 @@ def _warp(image: torch.Tensor, dst_from_src: torch.Tensor, border: str, sampling
     src_from_dst = torch.linalg.inv(dst_from_src)
 
     # each destination pixel centre, mapped back into the source (float64 for the division, then float32)
-    ys, xs = torch.meshgrid(torch.arange(height, device=image.device, dtype=torch.float64),
-                            torch.arange(width, device=image.device, dtype=torch.float64), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(height, device=image.device, dtype=torch.float64),
+        torch.arange(width, device=image.device, dtype=torch.float64),
+        indexing="ij",
+    )
     pixels = torch.stack([xs, ys, torch.ones_like(xs)], -1).view(1, -1, 3)
     mapped = pixels @ src_from_dst.transpose(-1, -2)  # Bx(HW)x3
     w = mapped[..., 2]
     w = torch.where(w.abs() > 1e-12, w, torch.full_like(w, 1e-12))
     u, v = (mapped[..., 0] / w).view(batch, height, width), (mapped[..., 1] / w).view(batch, height, width)
-    valid = (mapped[..., 2].view(batch, height, width) > 0) & (u >= -0.5) & (u <= width - 0.5) \
-        & (v >= -0.5) & (v <= height - 0.5)
+    valid = (
+        (mapped[..., 2].view(batch, height, width) > 0)
+        & (u >= -0.5)
+        & (u <= width - 0.5)
+        & (v >= -0.5)
+        & (v <= height - 0.5)
+    )
 
     source = image if image.dtype in (torch.float32, torch.float64) else image.float()
     if border == "wrap":

@@ -34,8 +34,8 @@ import numpy as np
 import torch
 
 from animator import compiling
-from animator.errors import AnimatorError
 from animator.checks import batched_matrix, check_choice, check_shape, check_tensor
+from animator.errors import AnimatorError
 from animator.geometry.camera import invert_pose
 from animator.geometry.resample import resample
 from animator.workspace import scratch
@@ -117,12 +117,22 @@ def warp_3d(
     dst_from_src = batched_matrix(dst_from_src, "dst_from_src", 4, image.shape[0], image.device, compute_dtype)
     if fill == "telea" or image.dtype == torch.uint8:  # OpenCV on the host: never compiled
         compile_mode = None
-    return compiling.call(_warp, compile_mode, image, depth, K, dst_from_src, sampling, fill, return_depth, return_grid,
-                          return_image)
+    return compiling.call(
+        _warp, compile_mode, image, depth, K, dst_from_src, sampling, fill, return_depth, return_grid, return_image
+    )
 
 
-def _warp(image, depth, K, dst_from_src, sampling: str, fill: str, return_depth: bool, return_grid: bool = False,
-          return_image: bool = True):
+def _warp(
+    image,
+    depth,
+    K,
+    dst_from_src,
+    sampling: str,
+    fill: str,
+    return_depth: bool,
+    return_grid: bool = False,
+    return_image: bool = True,
+):
     """:func:`warp_3d` on checked inputs (K, dst_from_src batched in the compute dtype). Nothing here reads a value
     back to the host (on GPUs: see :func:`_dense_holes`), so it compiles to one graph."""
     z_src = depth.to(K.dtype)
@@ -160,8 +170,11 @@ def _check_inputs(image, depth, K, dst_from_src, sampling, fill, check_values: b
     if isinstance(image, torch.Tensor) and image.dtype == torch.uint8:
         # 8-bit frames: sampled by OpenCV on the CPU (see _sample_uint8)
         if image.device.type != "cpu":
-            raise AnimatorError(f"uint8 images are warped on the CPU only, got one on {image.device}", field="image",
-                                hint="pass a float image in [0, 1] on the GPU")
+            raise AnimatorError(
+                f"uint8 images are warped on the CPU only, got one on {image.device}",
+                field="image",
+                hint="pass a float image in [0, 1] on the GPU",
+            )
         if fill == "telea":
             raise AnimatorError("fill 'telea' needs a float image", field="fill", hint="pass image.float() / 255")
     else:
@@ -180,8 +193,9 @@ def _check_inputs(image, depth, K, dst_from_src, sampling, fill, check_values: b
     if check_values:
         # reductions instead of elementwise masks (NaN and inf survive a sum, NaN survives amin), read back in ONE
         # device-to-host copy: on a GPU every read-back stalls the queue of kernels
-        image_total, smallest, total = torch.stack([image.sum(dtype=torch.float32), depth.amin().float(),
-                                                    depth.sum(dtype=torch.float32)]).tolist()
+        image_total, smallest, total = torch.stack(
+            [image.sum(dtype=torch.float32), depth.amin().float(), depth.sum(dtype=torch.float32)]
+        ).tolist()
         if not math.isfinite(image_total):
             raise AnimatorError("contains NaN or infinite values", field="image")
         if math.isnan(smallest) or math.isnan(total):
@@ -267,8 +281,10 @@ def _splat_depth(z_src: torch.Tensor, K: torch.Tensor, dst_from_src: torch.Tenso
 
 
 # the smallest z in front of the camera, per dtype (plain floats: torch.compile traces them as constants)
-_NEXT_FLOAT_AFTER_1E6 = {torch.float32: float(np.nextafter(np.float32(1e-6), np.float32(1.0))),
-                         torch.float64: float(np.nextafter(1e-6, 1.0))}
+_NEXT_FLOAT_AFTER_1E6 = {
+    torch.float32: float(np.nextafter(np.float32(1e-6), np.float32(1.0))),
+    torch.float64: float(np.nextafter(1e-6, 1.0)),
+}
 
 
 def _close_cracks(padded: torch.Tensor):
@@ -356,8 +372,9 @@ def _crack_fill_consistent(z_src, z_dst, crack, K, src_from_dst) -> torch.Tensor
         if flat.numel() == 0:
             continue
         z = z_dst[i].view(-1).take(flat)[None]
-        agrees = _reprojection_agrees(z, (flat // width)[None], (flat % width)[None], z_src[i : i + 1], K[i : i + 1],
-                                      src_from_dst[i : i + 1])[0]
+        agrees = _reprojection_agrees(
+            z, (flat // width)[None], (flat % width)[None], z_src[i : i + 1], K[i : i + 1], src_from_dst[i : i + 1]
+        )[0]
         if mine is None:
             result = agrees
         else:
@@ -413,15 +430,23 @@ def _sample_uint8(image: torch.Tensor, grid: torch.Tensor, mode: str, padding: s
     height, width = image.shape[-2:]
     # normalised (align_corners=False) -> pixel coordinates: ((g + 1) * size - 1) / 2. Over rows of (x, y) pairs
     # (scale and offset repeated along a row): a 2-long innermost axis keeps the CPU from vectorising (10x slower)
-    batch, out_height, out_width, _ = grid.shape   # the output's size (the image's scales the coordinates)
+    batch, out_height, out_width, _ = grid.shape  # the output's size (the image's scales the coordinates)
     half = grid.new_tensor([width / 2, height / 2]).repeat(out_width)
     rows = grid.reshape(batch, out_height, out_width * 2)
-    maps = torch.addcmul(half - 0.5, rows, half).to(torch.float32).view(grid.shape).numpy()   # BxHxWx2
+    maps = torch.addcmul(half - 0.5, rows, half).to(torch.float32).view(grid.shape).numpy()  # BxHxWx2
     results = []
     for item in range(image.shape[0]):
         planes = [image[item].permute(1, 2, 0)] if image.shape[1] <= 4 else [plane[..., None] for plane in image[item]]
-        remapped = [cv2.remap(np.ascontiguousarray(plane.numpy()), maps[item], None, _CV_INTERPOLATION[mode],
-                              borderMode=_CV_BORDER[padding]) for plane in planes]
+        remapped = [
+            cv2.remap(
+                np.ascontiguousarray(plane.numpy()),
+                maps[item],
+                None,
+                _CV_INTERPOLATION[mode],
+                borderMode=_CV_BORDER[padding],
+            )
+            for plane in planes
+        ]
         result = remapped[0] if len(remapped) == 1 else np.stack(remapped, axis=-1)
         results.append(result.reshape(out_height, out_width, -1))
     # BxCxHxW over HxWxC memory (channels-last): handing the frame on as HxWxC needs no transposing copy
@@ -599,8 +624,12 @@ def _far_side_dense(z_dst: torch.Tensor, valid: torch.Tensor):
     z_flat = z_dst.reshape(batch, -1)
     best_depth = torch.full_like(z_dst, -float("inf"))
     best_index = torch.zeros_like(cols)
-    for exists, index in ((left >= 0, rows * width + left), (right < width, rows * width + right),
-                          (up >= 0, up * width + cols), (down < height, down * width + cols)):
+    for exists, index in (
+        (left >= 0, rows * width + left),
+        (right < width, rows * width + right),
+        (up >= 0, up * width + cols),
+        (down < height, down * width + cols),
+    ):
         index = torch.where(exists, index, 0)
         depth = z_flat.gather(1, index.reshape(batch, -1)).view_as(z_dst)
         better = exists & (depth > best_depth)
@@ -625,8 +654,13 @@ def _inpaint_telea(image: torch.Tensor, valid: torch.Tensor, radius: int = 3) ->
         rgb = (picture.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
         holes = (~mask[0]).cpu().numpy().astype(np.uint8)
         if rgb.shape[2] != 3:  # cv2.inpaint takes 1 or 3 channels
-            filled = np.stack([cv2.inpaint(np.ascontiguousarray(rgb[..., c]), holes, radius, cv2.INPAINT_TELEA)
-                               for c in range(rgb.shape[2])], -1)
+            filled = np.stack(
+                [
+                    cv2.inpaint(np.ascontiguousarray(rgb[..., c]), holes, radius, cv2.INPAINT_TELEA)
+                    for c in range(rgb.shape[2])
+                ],
+                -1,
+            )
         else:
             filled = cv2.inpaint(rgb, holes, radius, cv2.INPAINT_TELEA)
         out.append(torch.from_numpy(filled.astype(np.float32) / 255.0).permute(2, 0, 1))

@@ -10,12 +10,12 @@ import dataclasses
 import difflib
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from animator.errors import AnimatorError
-from animator.sampler_names import SAMPLER_ALIASES, SAMPLER_NAMES
 from animator.keyframes.schedule import (
     BASE_NAMES,
     INTERPOLATIONS,
@@ -25,6 +25,7 @@ from animator.keyframes.schedule import (
     parse_schedule,
     parse_string_schedule,
 )
+from animator.sampler_names import SAMPLER_ALIASES, SAMPLER_NAMES
 
 AUDIO_FEATURES = ("rms", "onset", "beat", "beat_i", "bar", "bpm")  # plus one variable per band and per stem feature
 STEM_FEATURES = ("rms", "onset", "beat", "bass", "mid", "high")
@@ -147,7 +148,8 @@ class BackendConfig:
     flow: str = field(
         default="dis_medium",
         metadata=_spec(
-            "enum", choices=("dis_ultrafast", "dis_fast", "dis_medium", "dis_fine", "farneback", "raft_small", "raft_large")
+            "enum",
+            choices=("dis_ultrafast", "dis_fast", "dis_medium", "dis_fine", "farneback", "raft_small", "raft_large"),
         ),
     )
     denoise: str = field(default="none", metadata=_spec("str"))  # none | hub id | diffusers folder | checkpoint file
@@ -189,7 +191,9 @@ class HybridConfig:
     """Camera motion of an input video applied to the generation."""
 
     path: Path = field(default=Path(), metadata=_spec("path", required=True))
-    motion: str = field(default="none", metadata=_spec("enum", choices=("none", "optical_flow", "perspective", "affine")))
+    motion: str = field(
+        default="none", metadata=_spec("enum", choices=("none", "optical_flow", "perspective", "affine"))
+    )
     composite_alpha: Schedule = _schedule_field("0:(0)", low=0.0, high=1.0)
     before_generation: bool = field(default=True, metadata=_spec("bool"))
 
@@ -322,7 +326,9 @@ class _Locator:
         position, found = 0, None
         for part in dotted.split("."):
             # "key": (JSON) or key = (TOML) or [section] (TOML table)
-            pattern = re.compile(r'(^|[\s{,])["\']?' + re.escape(part) + r'["\']?\s*[:=]|^\s*\[\s*' + re.escape(part) + r"\s*\]", re.M)
+            pattern = re.compile(
+                r'(^|[\s{,])["\']?' + re.escape(part) + r'["\']?\s*[:=]|^\s*\[\s*' + re.escape(part) + r"\s*\]", re.M
+            )
             match = pattern.search(self.text, position)
             if not match:
                 break
@@ -360,12 +366,12 @@ def _yaml_lines(text: str) -> dict[str, int]:
     return lines
 
 
-def starts_from_nothing(config: "AnimationConfig") -> bool:
+def starts_from_nothing(config: AnimationConfig) -> bool:
     """True when a render of ``config`` would have no first frame: no init image, no input video, no model."""
     return config.mode != "video" and config.init_image is None and (config.backends.denoise or "none") == "none"
 
 
-def line_of(config: "AnimationConfig", dotted: str) -> int | None:
+def line_of(config: AnimationConfig, dotted: str) -> int | None:
     """The line of a dotted field in the file ``config`` was loaded from (None when unknown), for errors found after
     loading (a file the config names is missing, an expression fails at some frame)."""
     if config.path is None or not config.source_text:
@@ -411,12 +417,12 @@ def read_keyframe_file(path: str | Path) -> tuple[dict, str, _Locator]:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             line = re.search(r"line (\d+)", str(exc))
-            raise AnimatorError(f"not valid TOML: {exc}", file=path, line=int(line.group(1)) if line else None) from None
+            raise AnimatorError(
+                f"not valid TOML: {exc}", file=path, line=int(line.group(1)) if line else None
+            ) from None
         locator = _Locator(text, None)
     else:
-        raise AnimatorError(
-            f"unknown keyframe file type {suffix!r}", file=path, hint="use .yaml, .yml, .toml or .json"
-        )
+        raise AnimatorError(f"unknown keyframe file type {suffix!r}", file=path, hint="use .yaml, .yml, .toml or .json")
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -424,8 +430,9 @@ def read_keyframe_file(path: str | Path) -> tuple[dict, str, _Locator]:
     return data, text, locator
 
 
-def load_config(path: str | Path, overrides: Mapping[str, object] | None = None, *,
-                base_dir: str | Path | None = None) -> AnimationConfig:
+def load_config(
+    path: str | Path, overrides: Mapping[str, object] | None = None, *, base_dir: str | Path | None = None
+) -> AnimationConfig:
     """Load and validate a keyframe file (.yaml/.yml, .toml, .json).
 
     Args:
@@ -440,17 +447,25 @@ def load_config(path: str | Path, overrides: Mapping[str, object] | None = None,
     path = Path(path)
     data, text, locator = read_keyframe_file(path)
     base = Path(base_dir) if base_dir is not None else path.parent
-    return _build_config(data, source=str(path), base_dir=base, text=text, locator=locator, path=path, overrides=overrides)
+    return _build_config(
+        data, source=str(path), base_dir=base, text=text, locator=locator, path=path, overrides=overrides
+    )
 
 
 def config_from_dict(
-    data: Mapping, *, source: str = "<dict>", base_dir: str | Path | None = None, overrides: Mapping[str, object] | None = None
+    data: Mapping,
+    *,
+    source: str = "<dict>",
+    base_dir: str | Path | None = None,
+    overrides: Mapping[str, object] | None = None,
 ) -> AnimationConfig:
     """Validate a settings dict exactly as :func:`load_config` validates a file (``source`` names it in errors)."""
     if not isinstance(data, Mapping):
         raise AnimatorError(f"expected a mapping of settings, got {type(data).__name__}", file=source)
     base = Path(base_dir) if base_dir is not None else Path.cwd()
-    return _build_config(dict(data), source=source, base_dir=base, text="", locator=_Locator("", None), path=None, overrides=overrides)
+    return _build_config(
+        dict(data), source=source, base_dir=base, text="", locator=_Locator("", None), path=None, overrides=overrides
+    )
 
 
 def _apply_overrides(data: dict, overrides: Mapping[str, object] | None, source: str) -> dict:
@@ -518,7 +533,9 @@ def _build_config(data, *, source, base_dir, text, locator, path, overrides) -> 
 
     mode = _enum(str(data.get("mode", "3d")).lower(), "mode", ctx, MODES)
     if mode == "video" and sections["video_input"] is None:
-        raise ctx.error("mode", "mode is video but there is no `video_input:` section", hint="add video_input: {path: clip.mp4}")
+        raise ctx.error(
+            "mode", "mode is video but there is no `video_input:` section", hint="add video_input: {path: clip.mp4}"
+        )
     if sections["coherence"].reference == "image" and sections["coherence"].image is None:
         raise ctx.error("coherence.reference", "reference is image but coherence.image is not set")
     prompts = _prompts(data.get("prompts"), ctx)
@@ -562,11 +579,17 @@ def _check_latent_feedback(sections: dict, mode: str, ctx: _Context) -> None:
         return
     hint = "use generation.feedback: image (the default)"
     if mode not in ("2d", "3d"):
-        raise ctx.error("generation.feedback", f"latent feedback works in 2d and 3d modes, not in {mode} mode",
-                        hint=hint + ": video mode blends each input frame in pixels")
+        raise ctx.error(
+            "generation.feedback",
+            f"latent feedback works in 2d and 3d modes, not in {mode} mode",
+            hint=hint + ": video mode blends each input frame in pixels",
+        )
     if sections["hybrid"] is not None:
-        raise ctx.error("generation.feedback", "latent feedback cannot composite a hybrid video (a pixel blend)",
-                        hint=hint + ", or remove the hybrid section")
+        raise ctx.error(
+            "generation.feedback",
+            "latent feedback cannot composite a hybrid video (a pixel blend)",
+            hint=hint + ", or remove the hybrid section",
+        )
     # contrast and sharpen_amount are checked on their evaluated schedules (animator.plan.make_plan)
 
 
@@ -575,7 +598,9 @@ def _frames(data: dict, fps: float, audio: AudioConfig | None, ctx: _Context) ->
         return _frame_count(data["frames"], "frames", fps, audio, ctx)
     if data.get("duration") is not None:
         return _frame_count(data["duration"], "duration", fps, audio, ctx)
-    raise ctx.error("frames", "missing `frames:` (or `duration:`)", hint="e.g. frames: 240, frames: 10s or duration: 10s")
+    raise ctx.error(
+        "frames", "missing `frames:` (or `duration:`)", hint="e.g. frames: 240, frames: 10s or duration: 10s"
+    )
 
 
 def _frame_count(value, dotted: str, fps: float, audio: AudioConfig | None, ctx: _Context) -> int:
@@ -585,8 +610,11 @@ def _frame_count(value, dotted: str, fps: float, audio: AudioConfig | None, ctx:
             if audio is None:
                 raise ctx.error(dotted, "`audio` length needs an `audio:` section with a path")
             if not audio.path.is_file():
-                raise ctx.error(dotted, f"`frames: audio` needs the audio file, which was not found: {audio.path}",
-                                hint="fix audio.path (relative to the keyframe file) or give a frame count")
+                raise ctx.error(
+                    dotted,
+                    f"`frames: audio` needs the audio file, which was not found: {audio.path}",
+                    hint="fix audio.path (relative to the keyframe file) or give a frame count",
+                )
             try:
                 from animator.audio import audio_duration  # lazy: librosa is heavy
             except ImportError as exc:
@@ -653,11 +681,15 @@ def _check_beats(sections, prompts, bpm, audio, ctx: _Context) -> None:
             value = getattr(section, f.name)
             if isinstance(value, Schedule) and value.uses_beats:
                 raise ctx.error(
-                    f"{section_name}.{f.name}", "beat times like `8b` need a tempo", hint="set `bpm:` or add an `audio:` section"
+                    f"{section_name}.{f.name}",
+                    "beat times like `8b` need a tempo",
+                    hint="set `bpm:` or add an `audio:` section",
                 )
     for key, _ in prompts:
         if parse_frame_key(key).beats is not None:
-            raise ctx.error(f"prompts.{key}", "beat times like `8b` need a tempo", hint="set `bpm:` or add an `audio:` section")
+            raise ctx.error(
+                f"prompts.{key}", "beat times like `8b` need a tempo", hint="set `bpm:` or add an `audio:` section"
+            )
 
 
 # ------------------------------------------------------------------------------------------------ field types
@@ -693,7 +725,11 @@ def _schedule(value, dotted, ctx: _Context, *, default, low=None, high=None) -> 
         _check_unknown(value.keys(), ["keys", "interpolation"], ctx, f"{dotted}.")
         interpolation = value.get("interpolation", "linear")
         if interpolation not in INTERPOLATIONS:
-            raise ctx.error(f"{dotted}.interpolation", f"unknown interpolation {interpolation!r}", hint="one of " + ", ".join(INTERPOLATIONS))
+            raise ctx.error(
+                f"{dotted}.interpolation",
+                f"unknown interpolation {interpolation!r}",
+                hint="one of " + ", ".join(INTERPOLATIONS),
+            )
         value = value["keys"]
     try:
         schedule = parse_schedule(value, name=name, interpolation=interpolation, allowed_names=ctx.names)
@@ -705,7 +741,9 @@ def _schedule(value, dotted, ctx: _Context, *, default, low=None, high=None) -> 
     if low is not None:
         for keyframe in schedule.keyframes:
             if keyframe.number is not None and not low <= keyframe.number <= high:
-                raise ctx.error(dotted, f"value {keyframe.number:g} at frame {keyframe.key} is outside [{low:g}, {high:g}]")
+                raise ctx.error(
+                    dotted, f"value {keyframe.number:g} at frame {keyframe.key} is outside [{low:g}, {high:g}]"
+                )
     return schedule
 
 
@@ -732,7 +770,9 @@ def _int(value, dotted, ctx: _Context, low=None, high=None, multiple=None, optio
     if (low is not None and value < low) or (high is not None and value > high):
         raise ctx.error(dotted, f"{value} is outside [{low}, {high}]")
     if multiple and value % multiple:
-        raise ctx.error(dotted, f"{value} is not a multiple of {multiple}", hint=f"try {round(value / multiple) * multiple}")
+        raise ctx.error(
+            dotted, f"{value} is not a multiple of {multiple}", hint=f"try {round(value / multiple) * multiple}"
+        )
     return value
 
 
@@ -814,7 +854,9 @@ def _stems(value, dotted, ctx: _Context):
     out = {}
     for name, path in value.items():
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", str(name)):
-            raise ctx.error(f"{dotted}.{name}", f"stem name {name!r} must be letters and digits (it prefixes variables)")
+            raise ctx.error(
+                f"{dotted}.{name}", f"stem name {name!r} must be letters and digits (it prefixes variables)"
+            )
         out[str(name)] = _path(path, f"{dotted}.{name}", ctx, required=True)
     return out
 
@@ -826,7 +868,9 @@ def _bands(value, dotted, ctx: _Context):
     for name, pair in value.items():
         where = f"{dotted}.{name}"
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", str(name)) or name in BASE_NAMES or name in AUDIO_FEATURES:
-            raise ctx.error(where, f"band name {name!r} must be letters and digits and not clash with t, max_f, rms ...")
+            raise ctx.error(
+                where, f"band name {name!r} must be letters and digits and not clash with t, max_f, rms ..."
+            )
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             raise _type_error(pair, where, ctx, "[low Hz, high Hz]")
         low, high = (_float(p, where, ctx, 0.0, 1e6) for p in pair)

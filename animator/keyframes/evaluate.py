@@ -48,11 +48,13 @@ class EvaluatedSchedules:
         return {
             "frames": self.frames,
             "fps": self.fps,
-            "schedules": {name: [float(v) for v in self.values[name]] for name in SCHEDULE_NAMES if name in self.values},
+            "schedules": {
+                name: [float(v) for v in self.values[name]] for name in SCHEDULE_NAMES if name in self.values
+            },
             "prompts": [str(p) for p in self.prompts],
         }
 
-    def select(self, frames: range) -> "EvaluatedSchedules":
+    def select(self, frames: range) -> EvaluatedSchedules:
         """The same schedules restricted to ``frames`` (a range inside ``0..N-1``)."""
         index = np.arange(self.frames)[frames.start : frames.stop : frames.step]
         return EvaluatedSchedules(
@@ -106,8 +108,12 @@ def audio_features(config: AnimationConfig):
     if config.audio is None:
         return None
     if not config.audio.path.is_file():
-        raise AnimatorError("audio file not found", file=config.audio.path, field="audio.path",
-                            hint="fix audio.path (relative to the keyframe file) or remove the audio: section")
+        raise AnimatorError(
+            "audio file not found",
+            file=config.audio.path,
+            field="audio.path",
+            hint="fix audio.path (relative to the keyframe file) or remove the audio: section",
+        )
     try:
         from animator.audio import analyze
     except ImportError as exc:
@@ -147,7 +153,9 @@ def evaluate(config: AnimationConfig, frames: range | None = None, *, features=N
     if features is not None:
         variables = {k: np.asarray(v, dtype=np.float64) for k, v in features.variables.items()}
         beat_frames = tuple(int(b) for b in np.asarray(features.beat_frames).ravel())
-    timebase = TimeBase(frames=config.frames, fps=config.fps, seed=float(config.seed), bpm=config.bpm, beat_frames=beat_frames)
+    timebase = TimeBase(
+        frames=config.frames, fps=config.fps, seed=float(config.seed), bpm=config.bpm, beat_frames=beat_frames
+    )
 
     values, keyframes = {}, {}
     for name, schedule in config_schedules(config).items():
@@ -157,8 +165,9 @@ def evaluate(config: AnimationConfig, frames: range | None = None, *, features=N
             keyframes[name] = tuple(sorted({f for f in schedule.key_frames(timebase) if 0 <= f < config.frames}))
         except AnimatorError as exc:
             dotted = f"{section}.{name}"
-            raise AnimatorError(exc.message, file=config.path, line=line_of(config, dotted), field=dotted,
-                                hint=exc.hint) from None
+            raise AnimatorError(
+                exc.message, file=config.path, line=line_of(config, dotted), field=dotted, hint=exc.hint
+            ) from None
         values[name] = _readonly(np.round(result) if name in ROUNDED else result)
 
     sampler = config.generation.sampler or parse_string_schedule(config.backends.sampler, name="sampler")
@@ -175,8 +184,9 @@ def evaluate(config: AnimationConfig, frames: range | None = None, *, features=N
         )
     except AnimatorError as exc:
         dotted = exc.field or "prompts"
-        raise AnimatorError(exc.message, file=config.path, line=line_of(config, dotted), field=dotted,
-                            hint=exc.hint) from None
+        raise AnimatorError(
+            exc.message, file=config.path, line=line_of(config, dotted), field=dotted, hint=exc.hint
+        ) from None
     from animator.keyframes.schedule import parse_frame_key
 
     prompt_frames = {timebase.resolve(parse_frame_key(key)) for key, _ in config.prompts}

@@ -21,8 +21,8 @@ import ast
 import difflib
 import math
 import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import numpy as np
 
@@ -32,7 +32,6 @@ MAX_EXPRESSION_CHARS = 4096  # one expression; a whole schedule string may be mu
 MAX_NODES = 2000
 MAX_DEPTH = 60
 MAX_EXPONENT = 10_000.0  # |exponent| of a constant power; cos(x)**220 appears in real Deforum files
-
 
 
 def _nary(reduce: Callable) -> Callable:
@@ -139,7 +138,7 @@ class Expression:
     tree: ast.Expression = field(compare=False, repr=False)  # equal text means an equal tree
     names: frozenset[str] = field(compare=False)
 
-    def __call__(self, variables: Mapping[str, "float | np.ndarray"]) -> "float | np.ndarray":
+    def __call__(self, variables: Mapping[str, float | np.ndarray]) -> float | np.ndarray:
         return evaluate_expression(self, variables)
 
     def __str__(self) -> str:
@@ -159,7 +158,7 @@ def _fail(text: str, message: str, node: ast.AST | None = None, hint: str | None
     return AnimatorError(f"{message}{where} (expression `{shown}`)", hint=hint)
 
 
-def compile_expression(text: str, allowed_names: "frozenset[str] | set[str] | None" = None) -> Expression:
+def compile_expression(text: str, allowed_names: frozenset[str] | set[str] | None = None) -> Expression:
     """Parse and check ``text`` without evaluating anything.
 
     Args:
@@ -297,8 +296,8 @@ def _check_exponent(node: ast.BinOp, text: str) -> None:
 
 
 def evaluate_expression(
-    expr: Expression, variables: Mapping[str, "float | np.ndarray"], *, allow_nan: bool = False
-) -> "float | np.ndarray":
+    expr: Expression, variables: Mapping[str, float | np.ndarray], *, allow_nan: bool = False
+) -> float | np.ndarray:
     """Evaluate a checked :class:`Expression` with ``variables`` (floats or equal-length 1-D arrays).
 
     Args:
@@ -367,7 +366,7 @@ def _eval(node: ast.AST, variables):
     raise AssertionError(f"unchecked node {type(node).__name__}")  # _check refuses everything else
 
 
-def safe_eval(expression: str, variables: Mapping[str, "float | np.ndarray"]) -> "float | np.ndarray":
+def safe_eval(expression: str, variables: Mapping[str, float | np.ndarray]) -> float | np.ndarray:
     """Check and evaluate an arithmetic expression; never runs code.
 
     Args:

@@ -7,8 +7,8 @@ Backtick math is evaluated per frame with the safe evaluator: ``"a cat:`0.5+0.5*
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -59,7 +59,7 @@ def _join(*parts: str) -> str:
     return ", ".join(p for p in (_tidy(x) for x in parts) if p)
 
 
-def check_prompt(text: str, allowed_names: "frozenset[str] | set[str] | None" = None) -> None:
+def check_prompt(text: str, allowed_names: frozenset[str] | set[str] | None = None) -> None:
     """Check backtick expressions in a prompt (before any frame is rendered)."""
     if text.count("`") % 2:
         raise AnimatorError("unpaired backtick in prompt", hint="backtick math is written `0.5+0.5*sin(t/8)`")
@@ -97,7 +97,7 @@ def _take(value, frames: np.ndarray):
 def evaluate_prompts(
     prompts: Sequence[tuple[str, str]],
     timebase: TimeBase,
-    variables: Mapping[str, "float | np.ndarray"] | None = None,
+    variables: Mapping[str, float | np.ndarray] | None = None,
     *,
     prefix: str = "",
     suffix: str = "",
@@ -156,4 +156,3 @@ def evaluate_prompts(
         heavy = new if weight >= 0.5 else old
         out.append(FramePrompt(heavy[0], heavy[1], ((old[0], old[1], 1.0 - weight), (new[0], new[1], weight))))
     return out
-

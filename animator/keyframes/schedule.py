@@ -25,8 +25,8 @@ from __future__ import annotations
 import ast
 import difflib
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -160,7 +160,7 @@ class Schedule:
     def key_frames(self, timebase: TimeBase) -> list[int]:
         return [timebase.resolve(k.key) for k in self.keyframes]
 
-    def evaluate(self, timebase: TimeBase, variables: Mapping[str, "float | np.ndarray"] | None = None) -> np.ndarray:
+    def evaluate(self, timebase: TimeBase, variables: Mapping[str, float | np.ndarray] | None = None) -> np.ndarray:
         """Values at frames ``0 .. timebase.frames-1``.
 
         Args:
@@ -265,7 +265,9 @@ def parse_frame_key(text: str | int | float) -> FrameKey:
     return FrameKey(expression.text, expression=expression)
 
 
-def parse_value(text: str | int | float, allowed_names: frozenset[str] | None = None) -> tuple[float | None, Expression | None]:
+def parse_value(
+    text: str | int | float, allowed_names: frozenset[str] | None = None
+) -> tuple[float | None, Expression | None]:
     """A keyframe value: ``(number, None)`` for a plain number (also ``1e-3``, ``( 0.5 )``) or ``(None, expr)``."""
     if isinstance(text, bool):
         return float(text), None
@@ -284,11 +286,11 @@ def parse_value(text: str | int | float, allowed_names: frozenset[str] | None = 
 
 
 def parse_schedule(
-    text: "str | float | int | Mapping",
+    text: str | float | int | Mapping,
     *,
     name: str = "schedule",
     interpolation: str = "linear",
-    allowed_names: "frozenset[str] | set[str] | None" = None,
+    allowed_names: frozenset[str] | set[str] | None = None,
 ) -> Schedule:
     """Parse a schedule string (or a bare number, or a ``{frame: value}`` mapping) into a frozen :class:`Schedule`.
 
@@ -320,9 +322,7 @@ def _parse_keyframes(text, allowed_names) -> list[Keyframe]:
     if isinstance(text, (bool, int, float, np.integer, np.floating)):
         return [_keyframe(FrameKey("0", frame=0), text, allowed_names)]
     if not isinstance(text, str):
-        raise AnimatorError(
-            f"expected a schedule string like \"0:(1.0), 30:(2)\" or a number, got {type(text).__name__}"
-        )
+        raise AnimatorError(f'expected a schedule string like "0:(1.0), 30:(2)" or a number, got {type(text).__name__}')
     if len(text) > MAX_SCHEDULE_CHARS:
         raise AnimatorError(f"schedule is {len(text):,} characters; the limit is {MAX_SCHEDULE_CHARS:,}")
     segments = [s for s in _split_top_level(text, ",") if s.strip()]
@@ -488,7 +488,9 @@ class StringSchedule:
         return [pairs[i][2] for i in index]
 
 
-def parse_string_schedule(text: "str | Mapping", *, name: str = "sampler", choices: Sequence[str] | None = None) -> StringSchedule:
+def parse_string_schedule(
+    text: str | Mapping, *, name: str = "sampler", choices: Sequence[str] | None = None
+) -> StringSchedule:
     """Parse ``"0:(euler_a), 30:(dpm++_2m)"`` (or a bare ``euler_a``) into a :class:`StringSchedule`."""
     try:
         if isinstance(text, Mapping):
@@ -507,7 +509,7 @@ def parse_string_schedule(text: "str | Mapping", *, name: str = "sampler", choic
                 else:
                     pairs.append((parse_frame_key(parts[0]), _unwrap(parts[1])))
         else:
-            raise AnimatorError(f"expected a string schedule like \"0:(euler_a)\", got {type(text).__name__}")
+            raise AnimatorError(f'expected a string schedule like "0:(euler_a)", got {type(text).__name__}')
         for _, value in pairs:
             if not value:
                 raise AnimatorError("empty value")

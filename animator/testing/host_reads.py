@@ -1,7 +1,8 @@
 """Counting the places where the frame loop reads a tensor's value back to the host.
 
 On a GPU every read-back (``.item()``, ``.tolist()``, ``bool(tensor)``, ``float(tensor)``, ``.cpu()``,
-``torch.equal``, ``nonzero``, boolean-mask indexing) waits until every kernel queued before it has finished: the host stops
+``torch.equal``, ``nonzero``, boolean-mask indexing) waits until every kernel queued before it has finished: the host
+stops
 queueing work ahead and the GPU idles while it catches up. A frame loop that should run at the speed of its models
 has to keep these few and deliberate. They are the same calls on the CPU, so tests count them on the CPU, where
 there is no GPU to ask.
@@ -34,9 +35,19 @@ from torch.overrides import TorchFunctionMode
 __all__ = ["HostReads"]
 
 _READS = {
-    torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.__bool__, torch.Tensor.__float__, torch.Tensor.__int__,
-    torch.Tensor.__index__, torch.Tensor.cpu, torch.Tensor.nonzero, torch.nonzero,
-    torch.Tensor.masked_select, torch.masked_select, torch.equal, torch.Tensor.equal,
+    torch.Tensor.item,
+    torch.Tensor.tolist,
+    torch.Tensor.__bool__,
+    torch.Tensor.__float__,
+    torch.Tensor.__int__,
+    torch.Tensor.__index__,
+    torch.Tensor.cpu,
+    torch.Tensor.nonzero,
+    torch.nonzero,
+    torch.Tensor.masked_select,
+    torch.masked_select,
+    torch.equal,
+    torch.Tensor.equal,
 }
 
 
@@ -62,8 +73,11 @@ class HostReads(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if (func in _READS or (func is torch.Tensor.__getitem__ and _has_bool_mask(args[1]))
-                or (func in _MAKERS and _made_on_a_device(func, args, kwargs))):
+        if (
+            func in _READS
+            or (func is torch.Tensor.__getitem__ and _has_bool_mask(args[1]))
+            or (func in _MAKERS and _made_on_a_device(func, args, kwargs))
+        ):
             self.where[_caller()] += 1
         return func(*args, **kwargs)
 

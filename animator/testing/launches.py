@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -48,7 +48,8 @@ SCALAR_SIZE = 16
 
 
 class LaunchCount(TorchDispatchMode):
-    """``count``: operations counted so far; ``by_name``: a Counter of them by ATen name (``"MODEL:UNet2DConditionModel"``
+    """``count``: operations counted so far; ``by_name``: a Counter of them by ATen name
+    (``"MODEL:UNet2DConditionModel"``
     and ``"GRAPH:_warp"`` for opaque modules and compiled regions); ``scalars``: the small-tensor arithmetic counted
     apart. ``label``, when set, is prefixed to the names (the frame loop's stage, say); :meth:`take` returns and
     clears both Counters."""
@@ -113,7 +114,7 @@ class LaunchCount(TorchDispatchMode):
             if outermost:
                 self.inside_s += time.perf_counter() - start
 
-    def opaque(self, *modules: torch.nn.Module) -> "LaunchCount":
+    def opaque(self, *modules: torch.nn.Module) -> LaunchCount:
         """Counts each call of each module once (hooks stay until :meth:`release`)."""
         for module in modules:
             entered: list = []
@@ -126,8 +127,10 @@ class LaunchCount(TorchDispatchMode):
             def after(module, inputs, outputs, entered=entered):
                 entered.pop().__exit__(None, None, None)
 
-            self._hooks += [module.register_forward_pre_hook(before),
-                            module.register_forward_hook(after, always_call=True)]  # also when forward raises
+            self._hooks += [
+                module.register_forward_pre_hook(before),
+                module.register_forward_hook(after, always_call=True),
+            ]  # also when forward raises
         return self
 
     def release(self) -> None:

@@ -24,10 +24,19 @@ def tiny_dpt_config():
     from transformers import DPTConfig
 
     return DPTConfig(
-        hidden_size=128, num_hidden_layers=4, num_attention_heads=2, intermediate_size=256,
-        image_size=64, patch_size=16, layer_norm_eps=1e-6,
-        backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[16, 32, 64, 64], fusion_hidden_size=32,
-        head_hidden_size=32, readout_type="project", reassemble_factors=[4, 2, 1, 0.5],
+        hidden_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=256,
+        image_size=64,
+        patch_size=16,
+        layer_norm_eps=1e-6,
+        backbone_out_indices=[0, 1, 2, 3],
+        neck_hidden_sizes=[16, 32, 64, 64],
+        fusion_hidden_size=32,
+        head_hidden_size=32,
+        readout_type="project",
+        reassemble_factors=[4, 2, 1, 0.5],
     )
 
 
@@ -36,11 +45,23 @@ def tiny_depth_anything_config():
     from transformers import DepthAnythingConfig, Dinov2Config
 
     backbone = Dinov2Config(
-        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, image_size=56,
-        patch_size=14, out_indices=[1, 2, 3, 4], reshape_hidden_states=False, apply_layernorm=True,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=56,
+        patch_size=14,
+        out_indices=[1, 2, 3, 4],
+        reshape_hidden_states=False,
+        apply_layernorm=True,
     )
-    return DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=32, neck_hidden_sizes=[8, 16, 32, 32],
-                               fusion_hidden_size=16, head_hidden_size=8)
+    return DepthAnythingConfig(
+        backbone_config=backbone,
+        reassemble_hidden_size=32,
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
+        head_hidden_size=8,
+    )
 
 
 def dpt_large_config():
@@ -48,9 +69,16 @@ def dpt_large_config():
     from transformers import DPTConfig
 
     return DPTConfig(
-        hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096, image_size=384,
-        patch_size=16, backbone_out_indices=[5, 11, 17, 23], neck_hidden_sizes=[256, 512, 1024, 1024],
-        fusion_hidden_size=256, readout_type="project",
+        hidden_size=1024,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        intermediate_size=4096,
+        image_size=384,
+        patch_size=16,
+        backbone_out_indices=[5, 11, 17, 23],
+        neck_hidden_sizes=[256, 512, 1024, 1024],
+        fusion_hidden_size=256,
+        readout_type="project",
     )
 
 
@@ -59,12 +87,24 @@ def depth_anything_v2_small_config():
     from transformers import DepthAnythingConfig, Dinov2Config
 
     backbone = Dinov2Config(
-        hidden_size=384, num_hidden_layers=12, num_attention_heads=6, intermediate_size=1536, image_size=518,
-        patch_size=14, out_indices=[3, 6, 9, 12], reshape_hidden_states=False, apply_layernorm=True,
+        hidden_size=384,
+        num_hidden_layers=12,
+        num_attention_heads=6,
+        intermediate_size=1536,
+        image_size=518,
+        patch_size=14,
+        out_indices=[3, 6, 9, 12],
+        reshape_hidden_states=False,
+        apply_layernorm=True,
         layerscale_value=1.0,
     )
-    return DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=384,
-                               neck_hidden_sizes=[48, 96, 192, 384], fusion_hidden_size=64, head_hidden_size=32)
+    return DepthAnythingConfig(
+        backbone_config=backbone,
+        reassemble_hidden_size=384,
+        neck_hidden_sizes=[48, 96, 192, 384],
+        fusion_hidden_size=64,
+        head_hidden_size=32,
+    )
 
 
 def _build(model_class, config, seed: int, probe_size: int):
@@ -115,8 +155,15 @@ def _make_dpt(folder: str | Path, config, size: int, *, seed: int, preprocessor:
     folder = Path(folder)
     _save_quietly(model, folder)
     if preprocessor:
-        _write_preprocessor(folder, "DPTImageProcessor", {"height": size, "width": size}, [0.5] * 3, [0.5] * 3,
-                            keep_aspect_ratio=False, multiple_of=1)
+        _write_preprocessor(
+            folder,
+            "DPTImageProcessor",
+            {"height": size, "width": size},
+            [0.5] * 3,
+            [0.5] * 3,
+            keep_aspect_ratio=False,
+            multiple_of=1,
+        )
     return model
 
 
@@ -141,8 +188,15 @@ def _make_depth_anything(folder: str | Path, config, size: int, *, seed: int, pr
     folder = Path(folder)
     _save_quietly(model, folder)
     if preprocessor:
-        _write_preprocessor(folder, "DPTImageProcessor", {"height": size, "width": size}, [0.485, 0.456, 0.406],
-                            [0.229, 0.224, 0.225], keep_aspect_ratio=True, multiple_of=14)
+        _write_preprocessor(
+            folder,
+            "DPTImageProcessor",
+            {"height": size, "width": size},
+            [0.485, 0.456, 0.406],
+            [0.229, 0.224, 0.225],
+            keep_aspect_ratio=True,
+            multiple_of=14,
+        )
     return model
 
 
@@ -159,9 +213,18 @@ def _save_quietly(model, folder: Path) -> None:
 
 
 def _write_preprocessor(folder: Path, kind: str, size: dict, mean, std, *, keep_aspect_ratio: bool, multiple_of: int):
-    config = {"image_processor_type": kind, "do_resize": True, "size": size, "keep_aspect_ratio": keep_aspect_ratio,
-              "ensure_multiple_of": multiple_of, "do_normalize": True, "image_mean": mean, "image_std": std,
-              "do_rescale": True, "rescale_factor": 1 / 255}
+    config = {
+        "image_processor_type": kind,
+        "do_resize": True,
+        "size": size,
+        "keep_aspect_ratio": keep_aspect_ratio,
+        "ensure_multiple_of": multiple_of,
+        "do_normalize": True,
+        "image_mean": mean,
+        "image_std": std,
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+    }
     (folder / "preprocessor_config.json").write_text(json.dumps(config, indent=2))
 
 
@@ -181,8 +244,10 @@ _TO_MIDAS = (
     (r"neck\.reassemble_stage\.layers\.(\d)\.resize\.(\w+)", "pretrained.act_postprocess{p1}.4.{1}"),
     (r"neck\.convs\.(\d)\.weight", "scratch.layer{p1}_rn.weight"),
     (r"neck\.fusion_stage\.layers\.(\d)\.projection\.(\w+)", "scratch.refinenet{rev}.out_conv.{1}"),
-    (r"neck\.fusion_stage\.layers\.(\d)\.residual_layer(\d)\.convolution(\d)\.(\w+)",
-     "scratch.refinenet{rev}.resConfUnit{1}.conv{2}.{3}"),
+    (
+        r"neck\.fusion_stage\.layers\.(\d)\.residual_layer(\d)\.convolution(\d)\.(\w+)",
+        "scratch.refinenet{rev}.resConfUnit{1}.conv{2}.{3}",
+    ),
     (r"head\.head\.(\d)\.(\w+)", "scratch.output_conv.{0}.{1}"),
 )
 
@@ -197,7 +262,8 @@ def midas_state_dict_from_dpt(model) -> dict:
         prefix = f"dpt.encoder.layer.{block}.attention.attention."
         for kind in ("weight", "bias"):
             out[f"pretrained.model.blocks.{block}.attn.qkv.{kind}"] = torch.cat(
-                [state.pop(prefix + part + "." + kind) for part in ("query", "key", "value")])
+                [state.pop(prefix + part + "." + kind) for part in ("query", "key", "value")]
+            )
     for key, tensor in state.items():
         for pattern, template in _TO_MIDAS:
             match = re.fullmatch(pattern, key)

@@ -18,12 +18,15 @@ def _no_slow_accumulate(graph_module, example_inputs):
 
     for node in graph_module.graph.nodes:
         name = getattr(node.target, "__name__", "").split(".")[0]
-        accumulates = name in _ACCUMULATING and (not name.startswith("index_put") or node.kwargs.get(
-            "accumulate", len(node.args) > 3 and node.args[3]))
+        accumulates = name in _ACCUMULATING and (
+            not name.startswith("index_put") or node.kwargs.get("accumulate", len(node.args) > 3 and node.args[3])
+        )
         value = node.meta.get("val")
         if accumulates and value is not None and needs_fallback_due_to_atomic_add_limitations(value.dtype):
-            raise AssertionError(f"{node.format_node()}: TorchInductor has no atomic add for {value.dtype} and falls "
-                                 f"back to a slow sort-based kernel; accumulate in int32 or float32")
+            raise AssertionError(
+                f"{node.format_node()}: TorchInductor has no atomic add for {value.dtype} and falls "
+                f"back to a slow sort-based kernel; accumulate in int32 or float32"
+            )
     return make_boxed_func(graph_module.forward)
 
 

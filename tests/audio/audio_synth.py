@@ -33,8 +33,17 @@ def encode(source: Path, target: Path, *codec_args: str) -> Path:
     """Re-encode ``source`` with the bundled ffmpeg (format from ``target``'s suffix)."""
     import imageio_ffmpeg
 
-    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(source),
-               *codec_args, str(target)]
+    command = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-i",
+        str(source),
+        *codec_args,
+        str(target),
+    ]
     subprocess.run(command, check=True, capture_output=True)
     return target
 
@@ -63,7 +72,7 @@ def drum_hit(sr: int = SR, accent: bool = False) -> np.ndarray:
 @dataclass(frozen=True)
 class ClickTrack:
     path: Path
-    beat_times_s: np.ndarray   # ground truth: time of every hit
+    beat_times_s: np.ndarray  # ground truth: time of every hit
     accent_times_s: np.ndarray  # ground truth: the accented hits (every 4th, from the second hit on)
     duration_s: float
 

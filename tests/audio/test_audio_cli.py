@@ -26,8 +26,19 @@ def _png_size(path) -> tuple[int, int]:
 
 def test_json_has_the_beat_grid_and_one_row_per_frame_and_plot_has_its_size(click_track, tmp_path):
     plot = tmp_path / "features.png"
-    result = _run(str(click_track.path), "--fps", "24", "--frames", "120", "--format", "json",
-                  "--plot", str(plot), "--plot-size", "800x600")
+    result = _run(
+        str(click_track.path),
+        "--fps",
+        "24",
+        "--frames",
+        "120",
+        "--format",
+        "json",
+        "--plot",
+        str(plot),
+        "--plot-size",
+        "800x600",
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["frames"] == 120 and data["fps"] == 24.0 and abs(data["bpm"] - 120) < 1
@@ -48,8 +59,19 @@ def test_json_has_the_beat_grid_and_one_row_per_frame_and_plot_has_its_size(clic
 
 def test_csv_has_a_header_and_one_row_per_frame(click_track, tmp_path):
     drums = click_track.path
-    result = _run(str(click_track.path), "--fps", "12", "--format", "csv", "--stem", f"drums={drums}",
-                  "--band", "sub=20:60", "--beat-decay", "0")
+    result = _run(
+        str(click_track.path),
+        "--fps",
+        "12",
+        "--format",
+        "csv",
+        "--stem",
+        f"drums={drums}",
+        "--band",
+        "sub=20:60",
+        "--beat-decay",
+        "0",
+    )
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert len(rows) == 120  # 10 s at 12 fps
@@ -80,11 +102,14 @@ def test_missing_and_undecodable_files_exit_2_naming_the_file(tmp_path):
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("args, field", [
-    (["--stem", "drums"], "--stem"),
-    (["--band", "sub=20-60"], "--band"),
-    (["--plot-size", "big"], "--plot-size"),
-])
+@pytest.mark.parametrize(
+    "args, field",
+    [
+        (["--stem", "drums"], "--stem"),
+        (["--band", "sub=20-60"], "--band"),
+        (["--plot-size", "big"], "--plot-size"),
+    ],
+)
 def test_malformed_options_name_the_option(click_track, args, field):
     result = _run(str(click_track.path), *args)
     assert result.exit_code == 2 and field in result.stderr

@@ -68,9 +68,29 @@ def test_audio_track_of_a_video_decodes(tmp_path):
     import imageio_ffmpeg
 
     video = tmp_path / "clip.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc=size=64x64:rate=12:duration=1", "-f", "lavfi", "-i", "sine=frequency=660:duration=1",
-                    "-c:v", "libx264", "-c:a", "aac", "-shortest", str(video)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x64:rate=12:duration=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=660:duration=1",
+            "-c:v",
+            "libx264",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(video),
+        ],
+        check=True,
+    )
     samples, sr = load_audio(video)
     assert abs(_peak_frequency(samples, sr) - 660.0) < 3.0
 
@@ -99,8 +119,22 @@ def test_video_without_sound_says_so(tmp_path):
     import imageio_ffmpeg
 
     silent_video = tmp_path / "silent.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
-                    "testsrc=size=64x64:rate=12:duration=0.5", "-c:v", "libx264", str(silent_video)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=64x64:rate=12:duration=0.5",
+            "-c:v",
+            "libx264",
+            str(silent_video),
+        ],
+        check=True,
+    )
     with pytest.raises(AnimatorError, match="no audio stream") as info:
         load_audio(silent_video)
     assert info.value.file == str(silent_video)
@@ -108,8 +142,13 @@ def test_video_without_sound_says_so(tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs, field",
-    [({"sr": 0}, "sr"), ({"sr": 22050.5}, "sr"), ({"offset_s": -1.0}, "offset_s"), ({"duration_s": 0.0}, "duration_s"),
-     ({"duration_s": float("nan")}, "duration_s")],
+    [
+        ({"sr": 0}, "sr"),
+        ({"sr": 22050.5}, "sr"),
+        ({"offset_s": -1.0}, "offset_s"),
+        ({"duration_s": 0.0}, "duration_s"),
+        ({"duration_s": float("nan")}, "duration_s"),
+    ],
 )
 def test_bad_arguments_name_the_argument(tmp_path, kwargs, field):
     path = write_wav(tmp_path / "x.wav", np.zeros(SR))

@@ -308,12 +308,16 @@ def test_a_cached_song_needs_no_librosa(click_track, tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys\nfrom animator.audio import analyze\n"
-            f"features = analyze({str(click_track.path)!r}, 24)\n"
-            "print(features.bpm > 0, 'librosa' in sys.modules)")
+    code = (
+        "import sys\nfrom animator.audio import analyze\n"
+        f"features = analyze({str(click_track.path)!r}, 24)\n"
+        "print(features.bpm > 0, 'librosa' in sys.modules)"
+    )
     env = {**os.environ, "ANIMATOR_CACHE_DIR": str(tmp_path / "cache")}
-    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
-            for _ in range(2)]
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+        for _ in range(2)
+    ]
     assert [run.returncode for run in runs] == [0, 0], runs[0].stderr + runs[1].stderr
     # the first run imports librosa (and compiles its beat tracker); the second reads the cache only
     assert [run.stdout.split() for run in runs] == [["True", "True"], ["True", "False"]]

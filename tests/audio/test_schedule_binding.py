@@ -10,13 +10,15 @@ from animator import keyframes
 
 
 def test_strength_bound_to_beat_dips_on_the_true_beat_frames(click_track):
-    config = keyframes.config_from_dict({
-        "frames": 240,
-        "fps": FPS,
-        "audio": {"path": str(click_track.path)},
-        "generation": {"strength": "0:(0.65 - 0.2*beat)"},
-        "motion": {"translation_z": "0:(1 + 6*bass)"},
-    })
+    config = keyframes.config_from_dict(
+        {
+            "frames": 240,
+            "fps": FPS,
+            "audio": {"path": str(click_track.path)},
+            "generation": {"strength": "0:(0.65 - 0.2*beat)"},
+            "motion": {"translation_z": "0:(1 + 6*bass)"},
+        }
+    )
     values = keyframes.evaluate(config).values
     strength = values["strength"]
     truth = click_track.frames_of(click_track.beat_times_s)
@@ -35,12 +37,14 @@ def test_strength_bound_to_beat_dips_on_the_true_beat_frames(click_track):
 
 
 def test_beat_keyframe_times_use_the_detected_grid(click_track):
-    config = keyframes.config_from_dict({
-        "frames": 240,
-        "fps": FPS,
-        "audio": {"path": str(click_track.path)},
-        "motion": {"zoom": "0:(1), 4b:(1), 8b:(2)"},
-    })
+    config = keyframes.config_from_dict(
+        {
+            "frames": 240,
+            "fps": FPS,
+            "audio": {"path": str(click_track.path)},
+            "motion": {"zoom": "0:(1), 4b:(1), 8b:(2)"},
+        }
+    )
     zoom = keyframes.evaluate(config).values["zoom"]
     truth = click_track.frames_of(click_track.beat_times_s)
     # Beat 0 is the first hit (0.5 s), so 4b and 8b are hits 4 and 8: 2.5 s and 4.5 s.

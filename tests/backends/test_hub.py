@@ -33,11 +33,20 @@ def put_in_cache(cache: Path, repo_id: str, folder: Path) -> None:
 
 
 def run_cut_off(code: str, cache: Path) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "NO_PROXY", "no_proxy")}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "NO_PROXY", "no_proxy")
+    }
     closed_port = "http://127.0.0.1:9"  # the discard port: nothing listens there
-    env |= {"HF_HUB_CACHE": str(cache), "HTTPS_PROXY": closed_port, "HTTP_PROXY": closed_port,
-            "https_proxy": closed_port, "http_proxy": closed_port, "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env |= {
+        "HF_HUB_CACHE": str(cache),
+        "HTTPS_PROXY": closed_port,
+        "HTTP_PROXY": closed_port,
+        "https_proxy": closed_port,
+        "http_proxy": closed_port,
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
 
 
@@ -59,7 +68,9 @@ def test_cached_models_load_by_id_without_asking_the_network(cache):
         "from animator.backends.depth import load_depth_estimator\n"
         "denoiser = load_denoiser('tester/tiny-sd', device='cpu')\n"
         "depth = load_depth_estimator('tester/tiny-dpt', device='cpu')\n"
-        "print('loaded', type(denoiser.pipe).__name__, depth.describe()['name'])\n", cache)
+        "print('loaded', type(denoiser.pipe).__name__, depth.describe()['name'])\n",
+        cache,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-3:] == ["loaded", "StableDiffusionImg2ImgPipeline", "tester/tiny-dpt"]
     # the libraries, asked to check the hub first, print "Could not reach the Hub ([Errno 111] Connection refused)"
@@ -76,7 +87,9 @@ def test_an_id_missing_from_the_cache_without_network_says_so_at_once(cache):
         "    try:\n"
         "        load(spec, device='cpu')\n"
         "    except AnimatorError as exc:\n"
-        "        print('ERROR', exc.field, '|', str(exc).replace(chr(10), ' '), '|', exc.hint)\n", cache)
+        "        print('ERROR', exc.field, '|', str(exc).replace(chr(10), ' '), '|', exc.hint)\n",
+        cache,
+    )
     assert done.returncode == 0, done.stderr
     errors = [line for line in done.stdout.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 2, done.stdout + done.stderr
@@ -93,10 +106,13 @@ def hub_error(kind, status: int):
     return kind("refused", response=httpx.Response(status, request=request))
 
 
-@pytest.mark.parametrize("kind, status, expected, hint", [
-    ("RepositoryNotFoundError", 404, "there is no model 'owner/typo' on huggingface.co", "check the spelling"),
-    ("GatedRepoError", 403, "model 'owner/typo' is gated on huggingface.co", "hf auth login"),
-])
+@pytest.mark.parametrize(
+    "kind, status, expected, hint",
+    [
+        ("RepositoryNotFoundError", 404, "there is no model 'owner/typo' on huggingface.co", "check the spelling"),
+        ("GatedRepoError", 403, "model 'owner/typo' is gated on huggingface.co", "hf auth login"),
+    ],
+)
 def test_a_wrong_or_gated_id_is_named_before_any_download(monkeypatch, kind, status, expected, hint):
     pytest.importorskip("httpx2")
     import huggingface_hub
@@ -158,6 +174,7 @@ def test_load_by_id_tries_the_cache_first_and_downloads_only_what_is_missing(mon
             if isinstance(outcome, BaseException):
                 raise outcome
             return outcome
+
         return load
 
     checked: list = []
@@ -200,8 +217,16 @@ def test_a_depth_model_downloaded_by_id_brings_its_preprocessor_config(tmp_path,
     weights = tmp_path / "weights"
     make_tiny_depth_anything(weights, preprocessor=False)
     hub_file = tmp_path / "preprocessor_config.json"
-    hub_file.write_text(json.dumps({"size": {"height": 56, "width": 56}, "ensure_multiple_of": 14,
-                                    "image_mean": [0.4, 0.4, 0.4], "image_std": [0.2, 0.2, 0.2]}))
+    hub_file.write_text(
+        json.dumps(
+            {
+                "size": {"height": 56, "width": 56},
+                "ensure_multiple_of": 14,
+                "image_mean": [0.4, 0.4, 0.4],
+                "image_std": [0.2, 0.2, 0.2],
+            }
+        )
+    )
     asked: list = []
 
     def hf_hub_download(repo_id, filename, **kwargs):
@@ -212,8 +237,9 @@ def test_a_depth_model_downloaded_by_id_brings_its_preprocessor_config(tmp_path,
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", hf_hub_download)
     load_folder = transformers_backend.load_pretrained_model
-    monkeypatch.setattr(transformers_backend, "load_pretrained_model",
-                        lambda location, **kwargs: load_folder(weights, is_folder=True))
+    monkeypatch.setattr(
+        transformers_backend, "load_pretrained_model", lambda location, **kwargs: load_folder(weights, is_folder=True)
+    )
     monkeypatch.setattr(hub, "offline", lambda: False)
     monkeypatch.setattr(hub, "check_downloadable", lambda repo_id, **kw: None)
     monkeypatch.setattr(hub, "in_cache", lambda repo_id, marker: repo_id.startswith("cached/"))
@@ -231,4 +257,3 @@ def test_a_depth_model_downloaded_by_id_brings_its_preprocessor_config(tmp_path,
     asked.clear()
     load_depth_estimator("cached/depth", device="cpu")  # loaded from the cache: no question to the network
     assert asked == []
-

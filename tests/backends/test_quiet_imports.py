@@ -12,11 +12,13 @@ def test_no_install_torchvision_note_when_diffusers_loads():
     animator keeps torchvision out on purpose (it brings a CUDA torch of several GB), so the note is dropped. The
     note is printed once per process: a fresh interpreter sees it or not. ``import animator`` is all it takes (test
     models and notebook helpers import transformers without the backends)."""
-    code = ("import animator\n"
-            "from diffusers import StableDiffusionImg2ImgPipeline\n"
-            "import transformers\n"
-            "transformers.CLIPImageProcessor\n"
-            "print('loaded')\n")
+    code = (
+        "import animator\n"
+        "from diffusers import StableDiffusionImg2ImgPipeline\n"
+        "import transformers\n"
+        "transformers.CLIPImageProcessor\n"
+        "print('loaded')\n"
+    )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

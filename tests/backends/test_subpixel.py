@@ -15,8 +15,12 @@ import torch.nn.functional as F
 from diffusers.models.upsampling import Upsample2D
 from torch.utils.flop_counter import FlopCounterMode
 
-from animator.backends.subpixel import (phase_kernels, subpixel_upsample_conv, use_subpixel_upsampling,
-                                       uses_subpixel_upsampling)
+from animator.backends.subpixel import (
+    phase_kernels,
+    subpixel_upsample_conv,
+    use_subpixel_upsampling,
+    uses_subpixel_upsampling,
+)
 
 
 def _definition(layer: Upsample2D, x: torch.Tensor) -> torch.Tensor:
@@ -30,11 +34,14 @@ def _switched(layer):
     return switched
 
 
-@pytest.mark.parametrize("channels, out_channels, height, width, bias", [
-    (8, 8, 16, 16, True),
-    (6, 10, 7, 11, True),    # odd, non-square, more output channels
-    (5, 3, 1, 2, False),     # one-pixel rows (every tap at a border), no bias
-])
+@pytest.mark.parametrize(
+    "channels, out_channels, height, width, bias",
+    [
+        (8, 8, 16, 16, True),
+        (6, 10, 7, 11, True),  # odd, non-square, more output channels
+        (5, 3, 1, 2, False),  # one-pixel rows (every tap at a border), no bias
+    ],
+)
 def test_the_sub_pixel_convolution_equals_upsampling_then_convolution(channels, out_channels, height, width, bias):
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(channels, out_channels, 3, padding=1, bias=bias).double()
@@ -52,8 +59,11 @@ def sub_pixel_calls(monkeypatch):
 
     calls = []
     original = subpixel.subpixel_upsample_conv
-    monkeypatch.setattr(subpixel, "subpixel_upsample_conv",
-                        lambda *args, **kwargs: calls.append(args[0].shape) or original(*args, **kwargs))
+    monkeypatch.setattr(
+        subpixel,
+        "subpixel_upsample_conv",
+        lambda *args, **kwargs: calls.append(args[0].shape) or original(*args, **kwargs),
+    )
     return calls
 
 
@@ -168,7 +178,7 @@ def test_kept_phase_kernels_follow_weight_changes():
     with torch.no_grad():  # no autograd: the kept kernels are used from here on
         layer(x)
         assert layer.__dict__["_animator_phase_kernels"][1] is kept
-        layer.conv.weight.mul_(-2.0)                                # in place (load_state_dict does this)
+        layer.conv.weight.mul_(-2.0)  # in place (load_state_dict does this)
         torch.testing.assert_close(layer(x), _definition(layer, x), rtol=0, atol=1e-12)
         layer.conv.weight.data = torch.randn_like(layer.conv.weight)  # replaced (fuse_lora does this)
         torch.testing.assert_close(layer(x), _definition(layer, x), rtol=0, atol=1e-12)
@@ -242,9 +252,14 @@ def test_a_norm_before_upsampling_is_applied():
 def test_switching_keeps_parameters_names_and_class_checks():
     from diffusers import UNet2DConditionModel
 
-    unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=8,
-                                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=16)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=8,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=16,
+    )
     keys = list(unet.state_dict())
     assert not uses_subpixel_upsampling(unet)
     assert use_subpixel_upsampling(unet) == 1
@@ -274,17 +289,25 @@ def test_a_render_with_it_gives_the_frames_of_one_without(tiny_model, init_image
 
     from animator.render import render_frames
 
-    data = {"width": 64, "height": 64, "frames": 3, "mode": "3d", "seed": 3, "init_image": str(init_image),
-            "motion": {"translation_z": "0:(20)", "rotation_3d_y": "0:(2)"},
-            "generation": {"steps": "0:(6)", "strength": "0:(0.5)"},
-            "backends": {"denoise": str(tiny_model), "device": "cpu", "dtype": "float32"}}
+    data = {
+        "width": 64,
+        "height": 64,
+        "frames": 3,
+        "mode": "3d",
+        "seed": 3,
+        "init_image": str(init_image),
+        "motion": {"translation_z": "0:(20)", "rotation_3d_y": "0:(2)"},
+        "generation": {"steps": "0:(6)", "strength": "0:(0.5)"},
+        "backends": {"denoise": str(tiny_model), "device": "cpu", "dtype": "float32"},
+    }
     frames = {}
     from animator import render as render_module
 
     loaded = []
     load_backends = render_module.load_backends
-    monkeypatch.setattr(render_module, "load_backends",
-                        lambda config: loaded.append(load_backends(config)) or loaded[-1])  # kept to look into
+    monkeypatch.setattr(
+        render_module, "load_backends", lambda config: loaded.append(load_backends(config)) or loaded[-1]
+    )  # kept to look into
     for subpixel in (True, False):
         overrides = {"backends.subpixel_upsample": subpixel}
         frames[subpixel] = [event.image for event in render_frames(data, overrides=overrides)]

@@ -64,8 +64,10 @@ def intrinsics(fov_deg: float, height: int, width: int) -> torch.Tensor:
 def cast(objects, K, world_from_cam, pixels: torch.Tensor):
     """Cast rays through ``pixels`` (Nx2, u v). Returns colour Nx3, camera z N (inf on a miss), world points Nx3."""
     K, world_from_cam = K.to(DTYPE), world_from_cam.to(DTYPE)
-    rays_cam = torch.stack([(pixels[:, 0] - K[0, 2]) / K[0, 0], (pixels[:, 1] - K[1, 2]) / K[1, 1],
-                            torch.ones(len(pixels), dtype=DTYPE)], 1)  # z = 1, so the ray parameter is camera z
+    rays_cam = torch.stack(
+        [(pixels[:, 0] - K[0, 2]) / K[0, 0], (pixels[:, 1] - K[1, 2]) / K[1, 1], torch.ones(len(pixels), dtype=DTYPE)],
+        1,
+    )  # z = 1, so the ray parameter is camera z
     origin = world_from_cam[:3, 3]
     dirs = rays_cam @ world_from_cam[:3, :3].T
     hits = torch.stack([obj.intersect(origin, dirs) for obj in objects])  # OxN

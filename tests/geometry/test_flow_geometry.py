@@ -59,9 +59,7 @@ def test_warp_subpixel_is_bilinear():
     assert torch.allclose(out[..., :-1], ramp[..., :-1] + 0.25, atol=1e-5)
 
 
-@pytest.mark.parametrize(
-    "border, expected_outside", [("zeros", 0.0), ("replicate", 6.0), ("reflection", 5.0)]
-)
+@pytest.mark.parametrize("border, expected_outside", [("zeros", 0.0), ("replicate", 6.0), ("reflection", 5.0)])
 def test_warp_border_modes(border, expected_outside):
     ramp = torch.arange(7, dtype=torch.float32).view(1, 1, 1, 7).expand(1, 1, 3, 7).contiguous()
     flow = torch.zeros(1, 2, 3, 7)
@@ -142,8 +140,9 @@ def test_consistency_out_of_frame_and_motion_boundaries(textures):
     assert torch.equal(leaves_frame(pair.flow), pair.leaves_frame)
 
     with_boundaries = consistency_mask(pair.flow, pair.flow_back, motion_boundaries=True, out_of_frame=False)
-    only_boundaries = ~with_boundaries & consistency_mask(pair.flow, pair.flow_back, motion_boundaries=False,
-                                                          out_of_frame=False)
+    only_boundaries = ~with_boundaries & consistency_mask(
+        pair.flow, pair.flow_back, motion_boundaries=False, out_of_frame=False
+    )
     # The patch's top and bottom edges (rows 29/30 and 65/66) are motion boundaries; the smooth interior is not.
     assert only_boundaries[0, 0, 30, 30:50].all() and only_boundaries[0, 0, 29, 30:50].all()
     assert not only_boundaries[0, 0, 40:60, 35:50].any() and not only_boundaries[0, 0, 5:20, 5:100].any()

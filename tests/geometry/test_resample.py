@@ -55,8 +55,10 @@ def test_catmull_rom_interpolates_a_smooth_wave_better_than_bilinear():
     u, v = x + 0.5, y - 0.35
     inside = (slice(None), slice(None), slice(2, -2), slice(2, -2))
     truth = wave(u, v)[inside]
-    errors = {mode: float((resample(wave(x, y), pixel_grid(u, v), mode=mode)[inside] - truth).abs().max())
-              for mode in ("catmull_rom", "bilinear")}
+    errors = {
+        mode: float((resample(wave(x, y), pixel_grid(u, v), mode=mode)[inside] - truth).abs().max())
+        for mode in ("catmull_rom", "bilinear")
+    }
     assert errors["catmull_rom"] < 0.25 * errors["bilinear"], errors
 
 
@@ -66,10 +68,9 @@ def test_catmull_rom_outside_the_frame_uses_the_padding(padding):
     (reflection), the same pixel grid_sample's nearest mode picks."""
     x, y = coordinates()
     image = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(3))
-    grid = pixel_grid(x - 3, y + 2)    # left and bottom columns/rows fall outside
+    grid = pixel_grid(x - 3, y + 2)  # left and bottom columns/rows fall outside
     expected = F.grid_sample(image, grid, mode="nearest", padding_mode=padding, align_corners=False)
-    torch.testing.assert_close(resample(image, grid, mode="catmull_rom", padding=padding), expected,
-                               rtol=0, atol=1e-6)
+    torch.testing.assert_close(resample(image, grid, mode="catmull_rom", padding=padding), expected, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("padding, numpy_mode", [("border", "edge"), ("reflection", "symmetric")])
@@ -81,13 +82,13 @@ def test_catmull_rom_taps_beyond_the_edge_come_from_the_padding(padding, numpy_m
 
     image = torch.rand(1, 2, H, W, generator=torch.Generator().manual_seed(5))
     x, y = coordinates()
-    u, v = x * (W - 1.2) / (W - 1) + 0.1, y * (H - 1.4) / (H - 1) + 0.3     # fractional, inside [0, W-1]
+    u, v = x * (W - 1.2) / (W - 1) + 0.1, y * (H - 1.4) / (H - 1) + 0.3  # fractional, inside [0, W-1]
     ours = resample(image, pixel_grid(u, v), mode="catmull_rom", padding=padding)
     pad = 3
     padded = torch.from_numpy(np.pad(image.numpy(), ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode=numpy_mode))
     size_h, size_w = H + 2 * pad, W + 2 * pad
     grid = torch.stack([(2 * (u + pad) + 1) / size_w - 1, (2 * (v + pad) + 1) / size_h - 1], -1)[None].float()
-    expected = resample(padded, grid, mode="catmull_rom")          # taps all inside the padded image
+    expected = resample(padded, grid, mode="catmull_rom")  # taps all inside the padded image
     torch.testing.assert_close(ours, expected, rtol=0, atol=1e-5)  # (float32 positions in two frames)
 
 

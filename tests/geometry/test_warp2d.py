@@ -16,8 +16,14 @@ WIDTH, HEIGHT = 128, 96
 def smooth_image(height=HEIGHT, width=WIDTH) -> np.ndarray:
     """HxWx3 float32 in [0, 1]: gentle waves, so bilinear resampling differences stay tiny."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    return np.stack([0.5 + 0.4 * np.sin(x / 9.0 + y / 13.0), 0.5 + 0.4 * np.cos(x / 11.0 - y / 7.0),
-                     0.5 + 0.3 * np.sin((x + y) / 17.0)], -1).astype(np.float32)
+    return np.stack(
+        [
+            0.5 + 0.4 * np.sin(x / 9.0 + y / 13.0),
+            0.5 + 0.4 * np.cos(x / 11.0 - y / 7.0),
+            0.5 + 0.3 * np.sin((x + y) / 17.0),
+        ],
+        -1,
+    ).astype(np.float32)
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -30,9 +36,15 @@ def apply(H: np.ndarray, points) -> np.ndarray:
     return mapped[:, :2] / mapped[:, 2:]
 
 
-@pytest.mark.parametrize("angle, zoom, tx, ty, cx, cy", [
-    (0, 1, 0, 0, 0.5, 0.5), (7.5, 1.04, 3, -2, 0.5, 0.5), (-20, 0.9, -5, 8, 0.25, 0.75), (90, 2.0, 0, 0, 0.0, 1.0),
-])
+@pytest.mark.parametrize(
+    "angle, zoom, tx, ty, cx, cy",
+    [
+        (0, 1, 0, 0, 0.5, 0.5),
+        (7.5, 1.04, 3, -2, 0.5, 0.5),
+        (-20, 0.9, -5, 8, 0.25, 0.75),
+        (90, 2.0, 0, 0, 0.0, 1.0),
+    ],
+)
 def test_homography_equals_opencv_rotation_then_translation(angle, zoom, tx, ty, cx, cy):
     H = homography_2d(angle, zoom, tx, ty, cx, cy, WIDTH, HEIGHT)
     rotate = np.vstack([cv2.getRotationMatrix2D((cx * (WIDTH - 1), cy * (HEIGHT - 1)), angle, zoom), [0, 0, 1]])
@@ -41,9 +53,14 @@ def test_homography_equals_opencv_rotation_then_translation(angle, zoom, tx, ty,
     assert np.allclose(H, rotate @ translate, atol=1e-9)
 
 
-@pytest.mark.parametrize("border, cv_border", [
-    ("replicate", cv2.BORDER_REPLICATE), ("wrap", cv2.BORDER_WRAP), ("reflect", cv2.BORDER_REFLECT),
-])
+@pytest.mark.parametrize(
+    "border, cv_border",
+    [
+        ("replicate", cv2.BORDER_REPLICATE),
+        ("wrap", cv2.BORDER_WRAP),
+        ("reflect", cv2.BORDER_REFLECT),
+    ],
+)
 @pytest.mark.parametrize("perspective", [None, (5.0, 8.0, -6.0, 53.0)])
 def test_warp_2d_matches_cv2_warp_perspective(border, cv_border, perspective):
     image = smooth_image()
@@ -94,7 +111,7 @@ def test_compiled_warp_2d_is_one_graph_and_gives_the_eager_result(border, traced
 
 
 def test_bicubic_clamps_images_but_not_unbounded_data():
-    data = to_tensor(smooth_image()) * 8.0 - 4.0          # latent-like values in [-4, 4]
+    data = to_tensor(smooth_image()) * 8.0 - 4.0  # latent-like values in [-4, 4]
     H = homography_2d(3.0, 1.05, 0.5, 0.25, 0.5, 0.5, WIDTH, HEIGHT)
     image, _ = warp_2d(data, H, sampling="bicubic")
     latents, _ = warp_2d(data, H, sampling="bicubic", bounded=False)
@@ -123,8 +140,9 @@ def test_zoom_grows_about_the_transform_centre():
 
 
 def test_translation_moves_right_and_down():
-    assert np.allclose(apply(homography_2d(0, 1, 4, 3, 0.5, 0.5, WIDTH, HEIGHT), [CENTRE])[0],
-                       (CENTRE[0] + 4, CENTRE[1] + 3))
+    assert np.allclose(
+        apply(homography_2d(0, 1, 4, 3, 0.5, 0.5, WIDTH, HEIGHT), [CENTRE])[0], (CENTRE[0] + 4, CENTRE[1] + 3)
+    )
 
 
 def deforum_flip(theta, phi, gamma, fv):
@@ -139,8 +157,14 @@ def deforum_flip(theta, phi, gamma, fv):
     diagonal = math.hypot(WIDTH, HEIGHT)
     h, side = diagonal / (2 * math.sin(half)), diagonal / math.cos(half)
     rotate = _rot("x", phi) @ _rot("y", gamma) @ _rot("z", theta)
-    corners = np.array([[-WIDTH / 2, HEIGHT / 2, 0], [WIDTH / 2, HEIGHT / 2, 0], [WIDTH / 2, -HEIGHT / 2, 0],
-                        [-WIDTH / 2, -HEIGHT / 2, 0]])
+    corners = np.array(
+        [
+            [-WIDTH / 2, HEIGHT / 2, 0],
+            [WIDTH / 2, HEIGHT / 2, 0],
+            [WIDTH / 2, -HEIGHT / 2, 0],
+            [-WIDTH / 2, -HEIGHT / 2, 0],
+        ]
+    )
     moved = corners @ rotate.T - np.array([0, 0, h])
     projected = moved[:, :2] / (math.tan(half) * -moved[:, 2:])
     source = (corners[:, :2] + [WIDTH / 2, HEIGHT / 2]).astype(np.float32)
@@ -152,8 +176,11 @@ def deforum_flip(theta, phi, gamma, fv):
 def _rot(axis, degrees):
     a = math.radians(degrees)
     c, s = math.cos(a), math.sin(a)
-    return {"x": np.array([[1, 0, 0], [0, c, -s], [0, s, c]]), "y": np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]),
-            "z": np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])}[axis]
+    return {
+        "x": np.array([[1, 0, 0], [0, c, -s], [0, s, c]]),
+        "y": np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]),
+        "z": np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]),
+    }[axis]
 
 
 def _outline(H):
@@ -164,16 +191,27 @@ def _outline(H):
     return length(tr - tl) / length(br - bl), length(br - tr) / length(bl - tl), angle
 
 
-@pytest.mark.parametrize("flip, what", [
-    ((10, 0, 0, 50), "turns clockwise"), ((0, 10, 0, 50), "top recedes"), ((0, 0, 10, 50), "right recedes"),
-    ((0, -12, 0, 80), "bottom recedes"), ((-8, 0, -9, 40), "left recedes"),
-])
+@pytest.mark.parametrize(
+    "flip, what",
+    [
+        ((10, 0, 0, 50), "turns clockwise"),
+        ((0, 10, 0, 50), "top recedes"),
+        ((0, 0, 10, 50), "right recedes"),
+        ((0, -12, 0, 80), "bottom recedes"),
+        ((-8, 0, -9, 40), "left recedes"),
+    ],
+)
 def test_perspective_flip_matches_deforum_in_shape(flip, what):
     ours = _outline(homography_2d(0, 1, 0, 0, 0.5, 0.5, WIDTH, HEIGHT, perspective=flip))
     theirs = _outline(deforum_flip(*flip))
     top_bottom, right_left, top_angle = ours
-    checks = {"turns clockwise": top_angle > 5, "top recedes": top_bottom < 0.97, "right recedes": right_left < 0.97,
-              "bottom recedes": top_bottom > 1.03, "left recedes": right_left > 1.03}
+    checks = {
+        "turns clockwise": top_angle > 5,
+        "top recedes": top_bottom < 0.97,
+        "right recedes": right_left < 0.97,
+        "bottom recedes": top_bottom > 1.03,
+        "left recedes": right_left > 1.03,
+    }
     assert checks[what]
     # the same keystone as Deforum (its pivot differs, which moves the picture, not its shape)
     assert ours[0] == pytest.approx(theirs[0], rel=0.03) and ours[1] == pytest.approx(theirs[1], rel=0.03)
@@ -191,13 +229,20 @@ def test_perspective_flip_at_rest_is_the_identity_and_keeps_translation():
     assert np.allclose(flipped, unshifted @ np.array([[1, 0, 6], [0, 1, -4], [0, 0, 1]]))
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    (dict(zoom=0.0), "zoom"), (dict(angle=float("nan")), "angle"), (dict(translation_x="left"), "translation_x"),
-    (dict(perspective=(0, 0, 0, 0)), "perspective.fv"), (dict(perspective=(0, 0, 0)), "perspective"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(zoom=0.0), "zoom"),
+        (dict(angle=float("nan")), "angle"),
+        (dict(translation_x="left"), "translation_x"),
+        (dict(perspective=(0, 0, 0, 0)), "perspective.fv"),
+        (dict(perspective=(0, 0, 0)), "perspective"),
+    ],
+)
 def test_homography_refuses_bad_values(kwargs, field):
-    args = dict(angle=0, zoom=1, translation_x=0, translation_y=0, center_x=0.5, center_y=0.5, width=WIDTH,
-                height=HEIGHT)
+    args = dict(
+        angle=0, zoom=1, translation_x=0, translation_y=0, center_x=0.5, center_y=0.5, width=WIDTH, height=HEIGHT
+    )
     args.update(kwargs)
     with pytest.raises(AnimatorError) as info:
         homography_2d(**args)

@@ -5,11 +5,11 @@ import math
 
 import pytest
 import torch
+from geometry_raycast import DTYPE, intrinsics, iou, pose, psnr, render, room_with_box, true_visibility
 from kornia.geometry.depth import warp_frame_depth
 
 from animator.errors import AnimatorError
 from animator.geometry import intrinsics_from_fov, motion_to_pose, warp_3d
-from geometry_raycast import DTYPE, intrinsics, iou, pose, psnr, render, room_with_box, true_visibility
 
 HEIGHT, WIDTH, FOV = 96, 128, 60.0
 
@@ -49,8 +49,9 @@ def _ray_cast_destination(move):
 def test_warp_matches_the_ray_cast_view(scene, move):
     _, K, image, depth = scene
     truth, truth_depth, visible, dst_from_src = _truth(scene, move)
-    warped, valid, warped_depth = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float(),
-                                          return_depth=True)
+    warped, valid, warped_depth = warp_3d(
+        image.float(), depth.float(), K.float(), dst_from_src.float(), return_depth=True
+    )
     both = valid & visible
     assert iou(valid, visible) >= 0.9
     assert psnr(warped.double(), truth, both) >= 30.0
@@ -75,8 +76,9 @@ def test_cubic_sampling_also_matches(scene, sampling):
 def test_foreground_box_occludes_the_wall_after_a_sideways_move(scene, move):
     objects, K, image, depth = scene
     truth, truth_depth, visible, dst_from_src = _truth(scene, move)
-    warped, valid, warped_depth = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float(),
-                                          return_depth=True)
+    warped, valid, warped_depth = warp_3d(
+        image.float(), depth.float(), K.float(), dst_from_src.float(), return_depth=True
+    )
     _, _, points = render(objects, K, MOVES[move], HEIGHT, WIDTH)
     box = objects[2]
     on_box = ((points >= box.low - 1e-6) & (points <= box.high + 1e-6)).all(1)
@@ -101,8 +103,9 @@ def test_agrees_with_kornia_given_the_true_destination_depth(scene):
     _, K, image, depth = scene
     truth, truth_depth, visible, dst_from_src = _truth(scene, "forward_turning")
     warped, valid = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float())
-    reference = warp_frame_depth(image.float(), truth_depth.float(), torch.linalg.inv(dst_from_src).float()[None],
-                                 K.float()[None])
+    reference = warp_frame_depth(
+        image.float(), truth_depth.float(), torch.linalg.inv(dst_from_src).float()[None], K.float()[None]
+    )
     # kornia samples with the true destination depth but knows nothing of occlusion: compare where both apply
     assert psnr(warped.double(), reference.double(), valid & visible) >= 35.0
 
@@ -132,8 +135,9 @@ def test_fills_leave_valid_pixels_alone_and_fill_holes(scene, fill):
     _, K, image, depth = scene
     truth, _, _, dst_from_src = _truth(scene, "sideways")
     plain, valid = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float())
-    filled, filled_valid, filled_depth = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float(),
-                                                 fill=fill, return_depth=True)
+    filled, filled_valid, filled_depth = warp_3d(
+        image.float(), depth.float(), K.float(), dst_from_src.float(), fill=fill, return_depth=True
+    )
     assert torch.equal(valid, filled_valid)
     mask = valid.expand_as(plain)
     assert torch.allclose(filled[mask], plain[mask], atol=1e-6)
@@ -141,7 +145,7 @@ def test_fills_leave_valid_pixels_alone_and_fill_holes(scene, fill):
     assert (filled[holes] > 0.05).float().mean() > 0.9  # filled with picture, not left black
     assert (filled_depth > 0).all() and torch.isfinite(filled_depth).all()
     # colours in the holes come from the picture's own range, and are closer to the truth than black is
-    assert ((filled - truth.float()).abs()[holes].mean() < (truth.float()[holes]).mean())
+    assert (filled - truth.float()).abs()[holes].mean() < (truth.float()[holes]).mean()
 
 
 def test_background_fill_copies_from_the_far_side():
@@ -232,8 +236,9 @@ def test_moving_forward_magnifies_without_cracks():
     cx, cy = (width - 1) / 2, (height - 1) / 2
 
     def wall(u, v):  # smooth colours as a function of the source pixel
-        return torch.stack([0.5 + 0.4 * torch.sin(u / 5), 0.5 + 0.4 * torch.cos(v / 4),
-                            0.5 + 0.3 * torch.sin((u + v) / 7)])
+        return torch.stack(
+            [0.5 + 0.4 * torch.sin(u / 5), 0.5 + 0.4 * torch.cos(v / 4), 0.5 + 0.3 * torch.sin((u + v) / 7)]
+        )
 
     image = wall(cols, rows)[None].float()
     depth = torch.full((1, 1, height, width), 300.0)
@@ -268,7 +273,7 @@ def test_uint8_frames_warp_like_float_frames_rounded(scene, fill, sampling):
     interpolation, and the same masks; a channels-last view of HxWx3 frames is accepted as it is."""
     _, K, image, depth = scene
     _, _, _, dst_from_src = _truth(scene, "forward_turning")
-    frame = (image[0].float().permute(1, 2, 0) * 255).round().to(torch.uint8)          # HxWx3, as video frames are
+    frame = (image[0].float().permute(1, 2, 0) * 255).round().to(torch.uint8)  # HxWx3, as video frames are
     as_float = frame.permute(2, 0, 1)[None].float() / 255
     args = (depth.float(), K.float(), dst_from_src.float())
     expected, expected_valid = warp_3d(as_float, *args, fill=fill, sampling=sampling)
@@ -288,10 +293,11 @@ def test_opencv_sampling_of_8_bit_frames_matches_grid_sample_for_any_output_size
     from animator.geometry.warp3d import _sample
 
     generator = torch.Generator().manual_seed(0)
-    smooth = torch.nn.functional.interpolate(torch.rand(1, 3, 3, 5, generator=generator), size=(12, 20),
-                                             mode="bilinear", align_corners=False)
-    frame = (smooth * 255).round().to(torch.uint8)                            # 1x3x12x20
-    grid = torch.rand(1, 7, 9, 2, generator=generator) * 1.8 - 0.9           # 7x9 output, inside the image
+    smooth = torch.nn.functional.interpolate(
+        torch.rand(1, 3, 3, 5, generator=generator), size=(12, 20), mode="bilinear", align_corners=False
+    )
+    frame = (smooth * 255).round().to(torch.uint8)  # 1x3x12x20
+    grid = torch.rand(1, 7, 9, 2, generator=generator) * 1.8 - 0.9  # 7x9 output, inside the image
     warped = _sample(frame, grid, mode, "border")
     expected = resample(frame.float(), grid, mode=mode, padding="border").round().clamp(0, 255)
     assert warped.shape == (1, 3, 7, 9)
@@ -315,14 +321,18 @@ def test_gpu_hole_bookkeeping_gives_the_cpu_results(scene, move, fill, monkeypat
     _, K, image, depth = scene
     _, _, _, dst_from_src = _truth(scene, move)
     bumpy = depth.float() * (1 + 0.3 * torch.rand(depth.shape, generator=torch.Generator().manual_seed(0)))
-    args = (torch.cat([image.float(), image.float().flip(-1)]), torch.cat([depth.float(), bumpy]), K.float(),
-            dst_from_src.float())
+    args = (
+        torch.cat([image.float(), image.float().flip(-1)]),
+        torch.cat([depth.float(), bumpy]),
+        K.float(),
+        dst_from_src.float(),
+    )
     monkeypatch.setattr(warp3d_module, "_dense_holes", lambda device: False)
     sparse = warp_3d(*args, fill=fill, return_depth=True)
     monkeypatch.setattr(warp3d_module, "_dense_holes", lambda device: True)
     dense = warp_3d(*args, fill=fill, return_depth=True)
-    assert (~dense[1]).sum() > 0                                   # the move reveals something
-    assert (dense[1] == sparse[1]).float().mean() > 0.9995          # crack checks may round differently at a tie
+    assert (~dense[1]).sum() > 0  # the move reveals something
+    assert (dense[1] == sparse[1]).float().mean() > 0.9995  # crack checks may round differently at a tie
     agree = (dense[1] == sparse[1]).expand_as(dense[0])
     torch.testing.assert_close(dense[0][agree], sparse[0][agree])
     torch.testing.assert_close(dense[2][agree[:, :1]], sparse[2][agree[:, :1]])
@@ -350,11 +360,11 @@ def test_compiled_warp_is_one_graph_and_gives_the_eager_result(scene, fill, trac
     eager = warp_3d(*args, fill=fill, return_depth=True)
     compiled = warp_3d(*args, fill=fill, return_depth=True, compile_mode="default")
     assert len(compiled) == 3
-    assert (compiled[1] == eager[1]).float().mean() > 0.9995       # crack checks may round differently at a tie
+    assert (compiled[1] == eager[1]).float().mean() > 0.9995  # crack checks may round differently at a tie
     agree = (compiled[1] == eager[1]).expand_as(eager[0])
     torch.testing.assert_close(compiled[0][agree], eager[0][agree], atol=1e-5, rtol=0)
     torch.testing.assert_close(compiled[2][agree[:, :1]], eager[2][agree[:, :1]])
-    assert psnr(compiled[0].double(), true_image, compiled[1] & visible) >= 30.0   # and still the right picture
+    assert psnr(compiled[0].double(), true_image, compiled[1] & visible) >= 30.0  # and still the right picture
     warped, valid = warp_3d(*args, fill=fill, compile_mode="default")  # the tween variant: no depth
     torch.testing.assert_close(warped, compiled[0])
     from animator import compiling

@@ -23,7 +23,9 @@ def test_every_schedule_name_is_present_with_one_float_per_frame():
 
 
 def test_variables_t_max_f_fps_s():
-    config = config_from_dict({"frames": 5, "fps": 10, "seed": 3, "motion": {"translation_x": "0:(t + 10*max_f + 100*fps + 1000*s)"}})
+    config = config_from_dict(
+        {"frames": 5, "fps": 10, "seed": 3, "motion": {"translation_x": "0:(t + 10*max_f + 100*fps + 1000*s)"}}
+    )
     np.testing.assert_allclose(evaluate(config).values["translation_x"], np.arange(5) + 40 + 1000 + 3000)
 
 
@@ -44,18 +46,28 @@ def test_frames_range_returns_values_of_the_full_animation():
 
 
 def test_keyframes_listed_for_plots():
-    config = config_from_dict({"frames": 20, "motion": {"zoom": "0:(1), 5:(2), max_f:(1), 40:(3)"},
-                               "prompts": {0: "a", "max_f-4": "b", 30: "c"}})
+    config = config_from_dict(
+        {
+            "frames": 20,
+            "motion": {"zoom": "0:(1), 5:(2), max_f:(1), 40:(3)"},
+            "prompts": {0: "a", "max_f-4": "b", 30: "c"},
+        }
+    )
     keyframes = evaluate(config).keyframes
     assert keyframes["zoom"] == (0, 5, 19) and keyframes["prompts"] == (0, 15)
 
 
 def test_prompts_by_frame_with_neg_prefix_suffix_and_backticks():
-    config = config_from_dict({
-        "frames": 12, "fps": 2,
-        "prompts": {0: "a cat:`0.5+0.5*sin(t/8)` --neg dog", "3s": "a fox"},
-        "prompt_prefix": "oil painting,", "prompt_suffix": "4k", "negative_prompt": "blurry",
-    })
+    config = config_from_dict(
+        {
+            "frames": 12,
+            "fps": 2,
+            "prompts": {0: "a cat:`0.5+0.5*sin(t/8)` --neg dog", "3s": "a fox"},
+            "prompt_prefix": "oil painting,",
+            "prompt_suffix": "4k",
+            "negative_prompt": "blurry",
+        }
+    )
     prompts = evaluate(config).prompts
     assert isinstance(prompts[0], FramePrompt)
     assert prompts[0].positive == "oil painting, a cat:0.5, 4k" and prompts[0].negative == "dog, blurry"
@@ -103,13 +115,16 @@ def test_audio_variables_and_beat_keys_come_from_the_analysis(tmp_path):
     # the documented shape is passed in, which is exactly what evaluate() consumes.
     song = tmp_path / "song.wav"
     song.write_bytes(b"")
-    config = config_from_dict({
-        "frames": 10, "fps": 10,
-        "audio": {"path": str(song)},
-        "motion": {"translation_z": "0:(1 + 6*bass)"},
-        "generation": {"strength": "0:(0.65 - 0.2*beat), 2b:(0.1)"},
-        "prompts": {0: "a", "1b": "b"},
-    })
+    config = config_from_dict(
+        {
+            "frames": 10,
+            "fps": 10,
+            "audio": {"path": str(song)},
+            "motion": {"translation_z": "0:(1 + 6*bass)"},
+            "generation": {"strength": "0:(0.65 - 0.2*beat), 2b:(0.1)"},
+            "prompts": {0: "a", "1b": "b"},
+        }
+    )
     bass = np.linspace(0, 1, 10)
     beat = np.zeros(10)
     beat[[2, 5, 8]] = 1
@@ -124,7 +139,9 @@ def test_audio_variables_and_beat_keys_come_from_the_analysis(tmp_path):
 
 
 def test_missing_audio_file_is_a_clear_error_only_when_needed(tmp_path):
-    config = config_from_dict({"frames": 4, "audio": {"path": str(tmp_path / "nope.mp3")}, "motion": {"zoom": "0:(1+bass)"}})
+    config = config_from_dict(
+        {"frames": 4, "audio": {"path": str(tmp_path / "nope.mp3")}, "motion": {"zoom": "0:(1+bass)"}}
+    )
     with pytest.raises(AnimatorError, match="audio file not found"):
         evaluate(config)
     quiet = config_from_dict({"frames": 4, "audio": {"path": str(tmp_path / "nope.mp3")}})

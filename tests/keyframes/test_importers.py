@@ -11,7 +11,11 @@ import yaml
 from animator.errors import AnimatorError
 from animator.keyframes import TimeBase, evaluate, load_config
 from animator.keyframes.importers import (
-    convert_deforum, convert_parseq, convert_schedule, import_deforum, import_parseq,
+    convert_deforum,
+    convert_parseq,
+    convert_schedule,
+    import_deforum,
+    import_parseq,
 )
 from animator.keyframes.importers.deforum import SCHEDULE_KEYS
 
@@ -107,8 +111,13 @@ def test_expression_values_deforum_holds_keep_holding():
 
 @pytest.mark.parametrize(
     "bad, words",
-    [("0:(), 5:(1)", "malformed"), ("0:(1+), 5:(1)", "cannot parse"), ("0:(1), 20:(2)", None), ("0 (1)", "frame:"),
-     ("0:(__import__('os')), 5:(1)", "not allowed")],
+    [
+        ("0:(), 5:(1)", "malformed"),
+        ("0:(1+), 5:(1)", "cannot parse"),
+        ("0:(1), 20:(2)", None),
+        ("0 (1)", "frame:"),
+        ("0:(__import__('os')), 5:(1)", "not allowed"),
+    ],
 )
 def test_deforum_crashes_become_clear_errors(bad, words):
     timebase = TimeBase(frames=10)
@@ -122,7 +131,9 @@ def test_deforum_crashes_become_clear_errors(bad, words):
 
 def test_strength_keeps_deforums_meaning(tmp_path):
     # generation.strength is Deforum's strength_schedule (the share of the frame kept): imported as it is, no 1 - x.
-    result = convert_deforum({"max_frames": 20, "animation_mode": "3D", "strength_schedule": "0:(0.65), 10:(0.45), 15:(0.5+0*t)"})
+    result = convert_deforum(
+        {"max_frames": 20, "animation_mode": "3D", "strength_schedule": "0:(0.65), 10:(0.45), 15:(0.5+0*t)"}
+    )
     _, config = _import_and_load(result, tmp_path, "strength")
     strength = evaluate(config).values["strength"]
     # linear 0.65 -> 0.45 over frames 0..10, on to the expression's 0.5 at 15 (as Deforum fills gaps), which holds
@@ -142,8 +153,18 @@ def test_imported_yaml_strength_is_deforums_numbers(corpus_dir):
 
 
 def test_convert_deforum_old_key_styles(tmp_path):
-    settings = {"width": 640, "height": 360, "max_frames": 10, "animation_mode": "2D", "sampler_name": "DPM++ 2M Karras",
-                "zoom": "0:(1.01)", "seed": 4, "scale": 6.5, "flip_2d_perspective": True, "fps": 30}
+    settings = {
+        "width": 640,
+        "height": 360,
+        "max_frames": 10,
+        "animation_mode": "2D",
+        "sampler_name": "DPM++ 2M Karras",
+        "zoom": "0:(1.01)",
+        "seed": 4,
+        "scale": 6.5,
+        "flip_2d_perspective": True,
+        "fps": 30,
+    }
     result = convert_deforum(settings)
     _, config = _import_and_load(result, tmp_path, "old")
     assert (config.width, config.height, config.mode, config.fps) == (640, 360, "2d", 30)
@@ -169,8 +190,11 @@ def test_parseq_import_reproduces_rendered_frames(name, corpus_dir, tmp_path):
 def test_parseq_strength_is_imported_unchanged(tmp_path):
     # No corpus manifest manages strength, so one is built here: Parseq's strength has Deforum's meaning, as ours.
     kept = [0.65, 0.6, 0.3, 0.0, 1.0]
-    manifest = {"managedFields": ["strength"], "options": {"output_fps": 10},
-                "rendered_frames": [{"frame": i, "strength": v, "deforum_prompt": "a"} for i, v in enumerate(kept)]}
+    manifest = {
+        "managedFields": ["strength"],
+        "options": {"output_fps": 10},
+        "rendered_frames": [{"frame": i, "strength": v, "deforum_prompt": "a"} for i, v in enumerate(kept)],
+    }
     result = convert_parseq(manifest)
     _, config = _import_and_load(result, tmp_path, "parseq_strength")
     np.testing.assert_allclose(evaluate(config).values["strength"], kept, atol=1e-12)

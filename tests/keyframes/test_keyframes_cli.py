@@ -26,7 +26,7 @@ def small(tmp_path):
     path = tmp_path / "small.yaml"
     path.write_text(
         "frames: 6\nfps: 12\nprompts:\n  0: a cat --neg dog\n  3: a fox\n"
-        "motion:\n  translation_z: \"0:(0), 5:(10)\"\n  rotation_3d_y: \"0:(sin(t))\"\n"
+        'motion:\n  translation_z: "0:(0), 5:(10)"\n  rotation_3d_y: "0:(sin(t))"\n'
     )
     return path
 
@@ -45,7 +45,9 @@ def test_schedule_json_shape_and_values(runner, small):
 
 
 def test_schedule_frame_range_and_names(runner, small):
-    result = runner.invoke(main, ["schedule", str(small), "--format", "json", "--frames", "2:4", "--names", "translation_z"])
+    result = runner.invoke(
+        main, ["schedule", str(small), "--format", "json", "--frames", "2:4", "--names", "translation_z"]
+    )
     data = json.loads(result.output)
     assert data["frames"] == 2 and list(data["schedules"]) == ["translation_z"]
     assert data["schedules"]["translation_z"] == [4.0, 6.0] and data["prompts"] == ["a cat --neg dog", "a fox"]
@@ -69,7 +71,15 @@ def test_schedule_plot_writes_png(runner, small, tmp_path):
     assert result.exit_code == 0 and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("args, words", [(["--frames", "4:2"], "4:2 selects no frames"), (["--frames", "9:"], "after the animation's last frame (5)"), (["--frames", "a:b"], "A:B"), (["--names", "zom"], "did you mean 'zoom'")])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--frames", "4:2"], "4:2 selects no frames"),
+        (["--frames", "9:"], "after the animation's last frame (5)"),
+        (["--frames", "a:b"], "A:B"),
+        (["--names", "zom"], "did you mean 'zoom'"),
+    ],
+)
 def test_schedule_bad_options_exit_2(runner, small, args, words):
     result = runner.invoke(main, ["schedule", str(small), *args])
     assert result.exit_code == 2 and words in result.output
@@ -106,7 +116,7 @@ def test_validate_several_files_reports_each_and_fails_if_any_fails(runner, smal
 
 def test_an_expression_failing_at_some_frame_is_named_with_its_line(runner, tmp_path):
     path = tmp_path / "div.yaml"
-    path.write_text("frames: 6\nfps: 12\nmotion:\n  translation_x: 0\n  zoom: \"0:(1/(t-3))\"\n")
+    path.write_text('frames: 6\nfps: 12\nmotion:\n  translation_x: 0\n  zoom: "0:(1/(t-3))"\n')
     result = runner.invoke(main, ["validate", str(path)])
     assert result.exit_code == 2 and f"{path}:5: motion.zoom" in result.output and "t=3" in result.output
 
@@ -130,7 +140,9 @@ def test_demo_matches_the_brief(runner):
     assert (config.mode, config.fps, config.frames, config.width, config.height) == ("3d", 24, 240, 512, 512)
     assert config.backends.denoise == "none" and config.backends.depth == "offline"
     assert config.init_image == (REPO / "examples" / "init.jpg").resolve()
-    data = json.loads(runner.invoke(main, ["schedule", str(REPO / "keyframes" / "demo.yaml"), "--format", "json"]).output)
+    data = json.loads(
+        runner.invoke(main, ["schedule", str(REPO / "keyframes" / "demo.yaml"), "--format", "json"]).output
+    )
     assert min(data["schedules"]["translation_z"]) > 0  # always flying forward
     assert np.ptp(data["schedules"]["rotation_3d_y"]) > 0 and np.ptp(data["schedules"]["rotation_3d_z"]) > 0
 
@@ -144,7 +156,9 @@ def test_demo_comments_every_field():
 
 def test_import_deforum_cli_writes_loadable_yaml(runner, corpus_dir, tmp_path):
     out = tmp_path / "out.yaml"
-    result = runner.invoke(main, ["import", "deforum", str(corpus_dir / "deforum" / "eudk-settingsfile.json"), "-o", str(out)])
+    result = runner.invoke(
+        main, ["import", "deforum", str(corpus_dir / "deforum" / "eudk-settingsfile.json"), "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "warning:" in result.output and "dropped" in result.output and f"wrote {out}" in result.output
     assert load_config(out).frames == 300
@@ -152,7 +166,9 @@ def test_import_deforum_cli_writes_loadable_yaml(runner, corpus_dir, tmp_path):
 
 def test_import_parseq_cli(runner, corpus_dir, tmp_path):
     out = tmp_path / "p.yaml"
-    result = runner.invoke(main, ["import", "parseq", str(corpus_dir / "parseq" / "tholonia-parseq.json"), "-o", str(out)])
+    result = runner.invoke(
+        main, ["import", "parseq", str(corpus_dir / "parseq" / "tholonia-parseq.json"), "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert load_config(out).frames == 508
 
@@ -165,7 +181,10 @@ def test_import_bad_file_exits_2(runner, tmp_path):
 
 
 def test_keyframes_package_imports_no_heavy_libraries():
-    code = "import sys, animator.keyframes, animator.keyframes.importers; print(sorted(m for m in ('torch', 'librosa', 'cv2', 'diffusers', 'matplotlib') if m in sys.modules))"
+    code = (
+        "import sys, animator.keyframes, animator.keyframes.importers; "
+        "print(sorted(m for m in ('torch', 'librosa', 'cv2', 'diffusers', 'matplotlib') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
 
@@ -174,8 +193,10 @@ def test_keyframes_package_imports_no_heavy_libraries():
 def test_a_bare_number_for_frames_is_refused_with_both_readings(runner, small, command, tmp_path):
     """``--frames 6`` could mean six frames or "from frame 6 on": refused before anything runs, with the spelling
     of each (a wrong guess would cost a whole render)."""
-    result = runner.invoke(main, [command, str(small), "--frames", "6"]
-                           + (["-o", str(tmp_path / "out.mp4")] if command == "render" else []))
+    result = runner.invoke(
+        main,
+        [command, str(small), "--frames", "6"] + (["-o", str(tmp_path / "out.mp4")] if command == "render" else []),
+    )
     assert result.exit_code == 2, result.output
     assert "A:B" in result.output and "--frames :6" in result.output and "--frames 6:" in result.output
     assert not (tmp_path / "out.mp4").exists()

@@ -17,7 +17,11 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from animator.backends.denoise.base import (
-    DenoiseDefaults, check_image, check_mask, check_sampling_args, check_strength,
+    DenoiseDefaults,
+    check_image,
+    check_mask,
+    check_sampling_args,
+    check_strength,
 )
 from animator.backends.denoise.prompts import PromptCache, PromptEmbeddings, PromptInput
 from animator.backends.denoise.samplers import SchedulerCache, normalize_sampler_name
@@ -61,8 +65,18 @@ class DiffusersDenoiser:
         info: extra facts for :meth:`describe` (source, loras, memory switches ...).
     """
 
-    def __init__(self, pipe, *, name: str, architecture: str, flavour: str, defaults: DenoiseDefaults,
-                 device: "torch.device", dtype: "torch.dtype", info: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        pipe,
+        *,
+        name: str,
+        architecture: str,
+        flavour: str,
+        defaults: DenoiseDefaults,
+        device: torch.device,
+        dtype: torch.dtype,
+        info: dict[str, Any] | None = None,
+    ) -> None:
         self.pipe = pipe
         self.name = name
         self.architecture = architecture
@@ -76,18 +90,28 @@ class DiffusersDenoiser:
         self.prompts = PromptCache(self._encode_prompt)
         self.vae_scale_factor = int(getattr(pipe, "vae_scale_factor", 8) or 8)
         self._step_kwargs: dict[int, set[str]] = {}
-        self._device_cache: "torch.device | None" = None
-        self._dtypes: dict[str, tuple[Any, "torch.dtype"]] = {}
-        self._noising: dict[tuple, tuple["Tensor", "Tensor"]] = {}  # see _add_noise
+        self._device_cache: torch.device | None = None
+        self._dtypes: dict[str, tuple[Any, torch.dtype]] = {}
+        self._noising: dict[tuple, tuple[Tensor, Tensor]] = {}  # see _add_noise
         # Check input values (finite, in range: a read-back that makes the host wait for a GPU). The render turns it
         # off: it checks every finished frame once, which catches what a check of the next input would.
         self.check_values = True
 
     # ---------------------------------------------------------------- public API
 
-    def img2img(self, image: "Tensor", prompt: PromptInput, *, negative: str = "", strength: float, guidance: float,
-                steps: int, generator: "torch.Generator", sampler: str | None = None,
-                full_denoise_mask: "Tensor | None" = None) -> "Tensor":
+    def img2img(
+        self,
+        image: Tensor,
+        prompt: PromptInput,
+        *,
+        negative: str = "",
+        strength: float,
+        guidance: float,
+        steps: int,
+        generator: torch.Generator,
+        sampler: str | None = None,
+        full_denoise_mask: Tensor | None = None,
+    ) -> Tensor:
         """Denoise ``image`` (Bx3xHxW, [0,1]) towards ``prompt``; returns Bx3xHxW float32 [0,1] on image's device.
 
         ``strength`` 0 with no mask returns the input unchanged (no VAE round trip). ``full_denoise_mask``
@@ -105,14 +129,32 @@ class DiffusersDenoiser:
             return image.to(torch.float32)
         # 2. Encode, sample, decode.
         with torch.inference_mode():
-            latents = self._sample_img2img(self._encode_image(image), prompt, negative=negative, strength=strength,
-                                           guidance=guidance, steps=steps, generator=generator, sampler=sampler,
-                                           full_denoise_mask=full_denoise_mask)
+            latents = self._sample_img2img(
+                self._encode_image(image),
+                prompt,
+                negative=negative,
+                strength=strength,
+                guidance=guidance,
+                steps=steps,
+                generator=generator,
+                sampler=sampler,
+                full_denoise_mask=full_denoise_mask,
+            )
             return self._decode_latents(latents).to(image.device)
 
-    def img2img_latents(self, latents: "Tensor", prompt: PromptInput, *, negative: str = "", strength: float,
-                        guidance: float, steps: int, generator: "torch.Generator", sampler: str | None = None,
-                        full_denoise_mask: "Tensor | None" = None) -> "Tensor":
+    def img2img_latents(
+        self,
+        latents: Tensor,
+        prompt: PromptInput,
+        *,
+        negative: str = "",
+        strength: float,
+        guidance: float,
+        steps: int,
+        generator: torch.Generator,
+        sampler: str | None = None,
+        full_denoise_mask: Tensor | None = None,
+    ) -> Tensor:
         """:meth:`img2img` on latents (Bx4xhxw, as :meth:`encode` gives them): no VAE encode or decode.
 
         The render's latent feedback warps the previous frame's latents and continues from them, so a frame costs
@@ -128,11 +170,19 @@ class DiffusersDenoiser:
         if strength == 0 and full_denoise_mask is None:
             return latents
         with torch.inference_mode():
-            return self._sample_img2img(latents.to(self._dtype_of("unet")), prompt, negative=negative,
-                                        strength=strength, guidance=guidance, steps=steps, generator=generator,
-                                        sampler=sampler, full_denoise_mask=full_denoise_mask)
+            return self._sample_img2img(
+                latents.to(self._dtype_of("unet")),
+                prompt,
+                negative=negative,
+                strength=strength,
+                guidance=guidance,
+                steps=steps,
+                generator=generator,
+                sampler=sampler,
+                full_denoise_mask=full_denoise_mask,
+            )
 
-    def encode(self, image: "Tensor") -> "Tensor":
+    def encode(self, image: Tensor) -> Tensor:
         """Bx3xHxW [0,1] -> Bx4xhxw latents (scaled as the UNet takes them; the mean of the VAE's distribution)."""
         import torch
 
@@ -140,7 +190,7 @@ class DiffusersDenoiser:
         with torch.inference_mode():
             return self._encode_image(image)
 
-    def decode(self, latents: "Tensor") -> "Tensor":
+    def decode(self, latents: Tensor) -> Tensor:
         """Bx4xhxw latents -> Bx3xHxW float32 [0,1] on the latents' device."""
         import torch
 
@@ -148,34 +198,76 @@ class DiffusersDenoiser:
         with torch.inference_mode():
             return self._decode_latents(latents).to(latents.device)
 
-    def txt2img(self, prompt: PromptInput, *, negative: str = "", height: int, width: int, guidance: float,
-                steps: int, generator: "torch.Generator", sampler: str | None = None) -> "Tensor":
+    def txt2img(
+        self,
+        prompt: PromptInput,
+        *,
+        negative: str = "",
+        height: int,
+        width: int,
+        guidance: float,
+        steps: int,
+        generator: torch.Generator,
+        sampler: str | None = None,
+    ) -> Tensor:
         """A first frame from text: 1x3xHxW float32 in [0,1] on the denoiser's device."""
         import torch
 
-        latents = self.txt2img_latents(prompt, negative=negative, height=height, width=width, guidance=guidance,
-                                       steps=steps, generator=generator, sampler=sampler)
+        latents = self.txt2img_latents(
+            prompt,
+            negative=negative,
+            height=height,
+            width=width,
+            guidance=guidance,
+            steps=steps,
+            generator=generator,
+            sampler=sampler,
+        )
         with torch.inference_mode():
             return self._decode_latents(latents)
 
-    def txt2img_latents(self, prompt: PromptInput, *, negative: str = "", height: int, width: int, guidance: float,
-                        steps: int, generator: "torch.Generator", sampler: str | None = None) -> "Tensor":
+    def txt2img_latents(
+        self,
+        prompt: PromptInput,
+        *,
+        negative: str = "",
+        height: int,
+        width: int,
+        guidance: float,
+        steps: int,
+        generator: torch.Generator,
+        sampler: str | None = None,
+    ) -> Tensor:
         """:meth:`txt2img` before the VAE decode: 1x4x(height/8)x(width/8) latents."""
         import torch
 
         for field, value in (("height", height), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < self.vae_scale_factor \
-                    or value % self.vae_scale_factor:
-                raise AnimatorError(f"{field} must be a positive multiple of {self.vae_scale_factor}, got {value!r}",
-                                    field=field)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int)
+                or value < self.vae_scale_factor
+                or value % self.vae_scale_factor
+            ):
+                raise AnimatorError(
+                    f"{field} must be a positive multiple of {self.vae_scale_factor}, got {value!r}", field=field
+                )
         check_sampling_args(steps=steps, guidance=guidance, generator=generator)
         sampler = normalize_sampler_name(sampler or self.defaults.sampler)
         with torch.inference_mode():
             embeddings = self.prompts.resolve(prompt, negative)
             latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
-            return self._sample(None, 1.0, None, embeddings, guidance=float(guidance), steps=steps,
-                                generator=generator, sampler=sampler, image_size=(height, width),
-                                latent_shape=(1, *latent_size))
+            return self._sample(
+                None,
+                1.0,
+                None,
+                embeddings,
+                guidance=float(guidance),
+                steps=steps,
+                generator=generator,
+                sampler=sampler,
+                image_size=(height, width),
+                latent_shape=(1, *latent_size),
+            )
 
     def describe(self) -> dict:
         """Model source, classes, dtype, scheduler and library versions, for the run record."""
@@ -196,9 +288,15 @@ class DiffusersDenoiser:
             "device": str(self.device),
             "default_sampler": self.defaults.sampler,
             "scheduler_config_class": pipe.scheduler.config.get("_class_name", type(pipe.scheduler).__name__),
-            "timestep_spacing": "trailing" if self.schedulers.trailing else pipe.scheduler.config.get("timestep_spacing"),
-            "defaults": {"steps": self.defaults.steps, "guidance": self.defaults.guidance,
-                         "strength": self.defaults.strength, "sampler": self.defaults.sampler},
+            "timestep_spacing": "trailing"
+            if self.schedulers.trailing
+            else pipe.scheduler.config.get("timestep_spacing"),
+            "defaults": {
+                "steps": self.defaults.steps,
+                "guidance": self.defaults.guidance,
+                "strength": self.defaults.strength,
+                "sampler": self.defaults.sampler,
+            },
             "prompt_encodes": self.prompts.encodes,
             "diffusers": diffusers.__version__,
             "transformers": transformers.__version__,
@@ -209,7 +307,7 @@ class DiffusersDenoiser:
     # ---------------------------------------------------------------- steps
 
     @property
-    def _execution_device(self) -> "torch.device":
+    def _execution_device(self) -> torch.device:
         # With model CPU offload the modules live on the CPU between calls; accelerate's hooks say where they run.
         # diffusers finds that by walking every module (~8 ms for SD 1.5, several times a frame), and it never
         # changes after loading: look once.
@@ -217,7 +315,7 @@ class DiffusersDenoiser:
             self._device_cache = getattr(self.pipe, "_execution_device", None) or self.device
         return self._device_cache
 
-    def _dtype_of(self, part: str) -> "torch.dtype":
+    def _dtype_of(self, part: str) -> torch.dtype:
         """The dtype of ``pipe.unet`` / ``pipe.vae``, looked up once: diffusers' ``.dtype`` walks every submodule
         (a few ms for SD 1.5's UNet in Python, several times a frame), and a loaded model's dtype never changes.
         Keyed by the module object, so a VAE swapped later is looked up again."""
@@ -227,18 +325,37 @@ class DiffusersDenoiser:
             cached = self._dtypes[part] = (module, module.dtype)
         return cached[1]
 
-    def _sample_img2img(self, init_latents: "Tensor", prompt: PromptInput, *, negative: str, strength: float,
-                        guidance: float, steps: int, generator: "torch.Generator", sampler: str,
-                        full_denoise_mask: "Tensor | None") -> "Tensor":
+    def _sample_img2img(
+        self,
+        init_latents: Tensor,
+        prompt: PromptInput,
+        *,
+        negative: str,
+        strength: float,
+        guidance: float,
+        steps: int,
+        generator: torch.Generator,
+        sampler: str,
+        full_denoise_mask: Tensor | None,
+    ) -> Tensor:
         """Checked img2img from init latents to denoised latents (inside inference mode)."""
-        embeddings = self.prompts.resolve(prompt, negative)         # text conditioning, cached per distinct prompt
+        embeddings = self.prompts.resolve(prompt, negative)  # text conditioning, cached per distinct prompt
         batch, _, height, width = init_latents.shape
         strength_map = self._strength_map(strength, full_denoise_mask, batch, (height, width))  # Bx1xhxw or None
         image_size = (height * self.vae_scale_factor, width * self.vae_scale_factor)
-        return self._sample(init_latents, strength, strength_map, embeddings, guidance=float(guidance), steps=steps,
-                            generator=generator, sampler=sampler, image_size=image_size)
+        return self._sample(
+            init_latents,
+            strength,
+            strength_map,
+            embeddings,
+            guidance=float(guidance),
+            steps=steps,
+            generator=generator,
+            sampler=sampler,
+            image_size=image_size,
+        )
 
-    def _used_mask(self, mask: "Tensor | None", like: "Tensor", strength: float) -> "Tensor | None":
+    def _used_mask(self, mask: Tensor | None, like: Tensor, strength: float) -> Tensor | None:
         """The checked mask; at strength 0, None when it repaints nothing (then the input is returned as it is).
 
         Whether a mask repaints anything is a read-back, asked only at strength 0: at any other strength an empty
@@ -257,15 +374,22 @@ class DiffusersDenoiser:
         import torch
 
         channels = int(self.pipe.vae.config.latent_channels)
-        if not isinstance(latents, torch.Tensor) or latents.ndim != 4 or latents.shape[1] != channels \
-                or not latents.is_floating_point():
+        if (
+            not isinstance(latents, torch.Tensor)
+            or latents.ndim != 4
+            or latents.shape[1] != channels
+            or not latents.is_floating_point()
+        ):
             shape = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
-            raise AnimatorError(f"latents must be a float tensor of shape (B, {channels}, h, w), got {shape}",
-                                field="latents", hint="make them with encode(image) or txt2img_latents(...)")
+            raise AnimatorError(
+                f"latents must be a float tensor of shape (B, {channels}, h, w), got {shape}",
+                field="latents",
+                hint="make them with encode(image) or txt2img_latents(...)",
+            )
         if self.check_values and not bool(torch.isfinite(latents.sum())):  # a read-back (NaN, inf survive the sum)
             raise AnimatorError("latents contain NaN or infinite values", field="latents")
 
-    def _strength_map(self, strength: float, mask, batch: int, latent_size: tuple[int, int]) -> "Tensor | None":
+    def _strength_map(self, strength: float, mask, batch: int, latent_size: tuple[int, int]) -> Tensor | None:
         """Bx1xhxw per-latent-pixel strength: ``strength`` raised towards 1 where the mask says so (None without a
         mask). float64, so that its step arithmetic is the same as the host's for an unmasked frame."""
         import torch
@@ -278,7 +402,7 @@ class DiffusersDenoiser:
         mask = F.adaptive_max_pool2d(mask, latent_size).expand(batch, 1, *latent_size)
         return strength + (1.0 - strength) * mask
 
-    def _encode_image(self, image: "Tensor") -> "Tensor":
+    def _encode_image(self, image: Tensor) -> Tensor:
         """Bx3xHxW [0,1] -> Bx4xhxw scaled latents in the UNet's dtype."""
         vae = self.pipe.vae
         pixels = image.to(device=self._execution_device, dtype=self._dtype_of("vae")) * 2 - 1
@@ -291,19 +415,21 @@ class DiffusersDenoiser:
             latents = encoded.latents
         return self._normalize_latents(latents).to(self._dtype_of("unet"))
 
-    def _normalize_latents(self, latents: "Tensor") -> "Tensor":
+    def _normalize_latents(self, latents: Tensor) -> Tensor:
         import torch
 
         config = self.pipe.vae.config
         mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
         if mean is not None and std is not None:
-            mean, std = (upload(torch.tensor(values, dtype=latents.dtype).view(1, -1, 1, 1), latents.device)
-                         for values in (mean, std))  # from pinned memory: no wait for the GPU
+            mean, std = (
+                upload(torch.tensor(values, dtype=latents.dtype).view(1, -1, 1, 1), latents.device)
+                for values in (mean, std)
+            )  # from pinned memory: no wait for the GPU
             return (latents - mean) * config.scaling_factor / std
         shift = getattr(config, "shift_factor", None) or 0.0
         return (latents - shift) * config.scaling_factor
 
-    def _decode_latents(self, latents: "Tensor") -> "Tensor":
+    def _decode_latents(self, latents: Tensor) -> Tensor:
         """Bx4xhxw scaled latents -> Bx3xHxW float32 in [0,1]."""
         import torch
 
@@ -312,8 +438,10 @@ class DiffusersDenoiser:
         latents = latents.to(self._dtype_of("vae"))
         mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
         if mean is not None and std is not None:
-            mean, std = (upload(torch.tensor(values, dtype=latents.dtype).view(1, -1, 1, 1), latents.device)
-                         for values in (mean, std))  # from pinned memory: no wait for the GPU
+            mean, std = (
+                upload(torch.tensor(values, dtype=latents.dtype).view(1, -1, 1, 1), latents.device)
+                for values in (mean, std)
+            )  # from pinned memory: no wait for the GPU
             latents = latents * std / config.scaling_factor + mean
         else:
             latents = latents / config.scaling_factor + (getattr(config, "shift_factor", None) or 0.0)
@@ -321,9 +449,20 @@ class DiffusersDenoiser:
             pixels = vae.decode(latents).sample
         return (pixels.float() / 2 + 0.5).clamp(0, 1)
 
-    def _sample(self, init_latents, strength: float, strength_map: "Tensor | None", embeddings: PromptEmbeddings, *,
-                guidance: float, steps: int, generator: "torch.Generator", sampler: str, image_size: tuple[int, int],
-                latent_shape: tuple[int, int, int] | None = None) -> "Tensor":
+    def _sample(
+        self,
+        init_latents,
+        strength: float,
+        strength_map: Tensor | None,
+        embeddings: PromptEmbeddings,
+        *,
+        guidance: float,
+        steps: int,
+        generator: torch.Generator,
+        sampler: str,
+        image_size: tuple[int, int],
+        latent_shape: tuple[int, int, int] | None = None,
+    ) -> Tensor:
         """Run the sampler from the earliest timestep any pixel needs; ``init_latents`` None means txt2img.
 
         ``strength``: the frame's strength; ``strength_map``: per-pixel strengths at least that high, or None when
@@ -354,13 +493,13 @@ class DiffusersDenoiser:
         first_step, last_start = start_step(strength_max), start_step(strength_min)
         pixel_start = None
         if strength_map is not None:
-            pixel_steps = torch.floor(strength_map * steps + _STEP_EPS).clamp(max=steps)   # Bx1xhxw
-            pixel_start = steps - pixel_steps                                             # Bx1xhxw
+            pixel_steps = torch.floor(strength_map * steps + _STEP_EPS).clamp(max=steps)  # Bx1xhxw
+            pixel_start = steps - pixel_steps  # Bx1xhxw
 
         unet_timesteps = self.schedulers.unet_timesteps(sampler, steps, device)  # the scheduler's, on the device
-        scheduler = self.schedulers.ready(sampler, steps)                        # its tables on the host
+        scheduler = self.schedulers.ready(sampler, steps)  # its tables on the host
         order = getattr(scheduler, "order", 1)
-        timesteps = scheduler.timesteps[first_step * order:]
+        timesteps = scheduler.timesteps[first_step * order :]
         if hasattr(scheduler, "set_begin_index"):
             scheduler.set_begin_index(first_step * order)
 
@@ -378,11 +517,13 @@ class DiffusersDenoiser:
             if init_latents is not None and absolute_step < last_start * order:
                 # Pixels whose own strength has not begun yet follow the init image, noised to this timestep.
                 waiting = pixel_start * order > absolute_step
-                noised_init = self._add_noise(scheduler, (*schedule, absolute_step), init_latents, noise,
-                                              timestep.reshape(1).repeat(batch))
+                noised_init = self._add_noise(
+                    scheduler, (*schedule, absolute_step), init_latents, noise, timestep.reshape(1).repeat(batch)
+                )
                 latents = torch.where(waiting, noised_init, latents)
-            noise_pred = self._predict_noise(scheduler, latents, timestep, unet_timesteps[absolute_step],
-                                             conditioning, guidance)
+            noise_pred = self._predict_noise(
+                scheduler, latents, timestep, unet_timesteps[absolute_step], conditioning, guidance
+            )
             latents = scheduler.step(noise_pred, timestep, latents, **step_kwargs, return_dict=False)[0]
 
         if init_latents is not None and pixel_start is not None and last_start >= steps:
@@ -390,7 +531,7 @@ class DiffusersDenoiser:
             latents = torch.where(pixel_start >= steps, init_latents, latents)
         return latents
 
-    def _add_noise(self, scheduler, key: tuple, samples: "Tensor", noise: "Tensor", timesteps: "Tensor") -> "Tensor":
+    def _add_noise(self, scheduler, key: tuple, samples: Tensor, noise: Tensor, timesteps: Tensor) -> Tensor:
         """``scheduler.add_noise(samples, noise, timesteps)`` as ``a * samples + b * noise``.
 
         Every diffusers scheduler noises linearly (``x + sigma n``, ``sqrt(alpha) x + sqrt(1 - alpha) n``), but its
@@ -406,13 +547,16 @@ class DiffusersDenoiser:
         if coefficients is None:
             one = torch.ones((1,) * samples.ndim, device=samples.device, dtype=samples.dtype)
             zero = torch.zeros_like(one)
-            coefficients = self._noising[key] = (scheduler.add_noise(one, zero, timesteps[:1]),
-                                                 scheduler.add_noise(zero, one, timesteps[:1]))
+            coefficients = self._noising[key] = (
+                scheduler.add_noise(one, zero, timesteps[:1]),
+                scheduler.add_noise(zero, one, timesteps[:1]),
+            )
         a, b = coefficients
         return a * samples + b * noise
 
-    def _unet_conditioning(self, embeddings: PromptEmbeddings, batch: int, guidance: float,
-                           image_size: tuple[int, int]) -> dict:
+    def _unet_conditioning(
+        self, embeddings: PromptEmbeddings, batch: int, guidance: float, image_size: tuple[int, int]
+    ) -> dict:
         """encoder_hidden_states (+ SDXL added_cond_kwargs, + LCM guidance embedding) for a batch of ``batch``."""
         import torch
 
@@ -439,7 +583,8 @@ class DiffusersDenoiser:
             # LCM-distilled UNets take the guidance scale as an embedding instead of running CFG.
             scale = torch.full((batch,), guidance - 1.0, device=device)
             conditioning["timestep_cond"] = self.pipe.get_guidance_scale_embedding(
-                scale, embedding_dim=unet.config.time_cond_proj_dim).to(device=device, dtype=dtype)
+                scale, embedding_dim=unet.config.time_cond_proj_dim
+            ).to(device=device, dtype=dtype)
         conditioning["_use_cfg"] = use_cfg
         return conditioning
 
@@ -450,8 +595,9 @@ class DiffusersDenoiser:
             return [height, width, 0, 0, 6.0]  # the refiner takes an aesthetic score instead of the target size
         return [height, width, 0, 0, height, width]
 
-    def _predict_noise(self, scheduler, latents: "Tensor", timestep, unet_timestep, conditioning: dict,
-                       guidance: float) -> "Tensor":
+    def _predict_noise(
+        self, scheduler, latents: Tensor, timestep, unet_timestep, conditioning: dict, guidance: float
+    ) -> Tensor:
         """The UNet's noise prediction (CFG combined); ``timestep`` is the scheduler's (on the host),
         ``unet_timestep`` the same value on the UNet's device."""
         import torch
@@ -482,8 +628,12 @@ class DiffusersDenoiser:
         with torch.inference_mode():
             if self.is_sdxl:
                 cond, uncond, pooled, pooled_uncond = self.pipe.encode_prompt(
-                    prompt=positive, device=device, num_images_per_prompt=1, do_classifier_free_guidance=True,
-                    negative_prompt=negative)
+                    prompt=positive,
+                    device=device,
+                    num_images_per_prompt=1,
+                    do_classifier_free_guidance=True,
+                    negative_prompt=negative,
+                )
                 return PromptEmbeddings(cond=cond, uncond=uncond, pooled_cond=pooled, pooled_uncond=pooled_uncond)
             cond, uncond = self.pipe.encode_prompt(positive, device, 1, True, negative_prompt=negative)
             return PromptEmbeddings(cond=cond, uncond=uncond)

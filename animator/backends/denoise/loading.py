@@ -54,8 +54,8 @@ def defaults_for(architecture: str, flavour: str) -> DenoiseDefaults:
 def load_denoiser(
     spec: str | os.PathLike | None = "none",
     *,
-    device: "str | torch.device | None" = None,
-    dtype: "str | torch.dtype | None" = None,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
     vae: str | os.PathLike = "auto",
     lora: Sequence[tuple[str, float]] = (),
     model_config: str | os.PathLike | None = None,
@@ -64,7 +64,7 @@ def load_denoiser(
     vae_tiling: bool = False,
     cpu_offload: bool = False,
     kind: str = "auto",
-) -> "Denoiser":
+) -> Denoiser:
     """Load a denoiser once per run.
 
     Args:
@@ -98,8 +98,11 @@ def load_denoiser(
     device = device if isinstance(device, torch.device) else pick_device(device)
     dtype = dtype if isinstance(dtype, torch.dtype) else pick_dtype(device, dtype)
     if cpu_offload and device.type != "cuda":
-        raise AnimatorError("cpu_offload needs a CUDA device", field="cpu_offload",
-                            hint="drop --cpu-offload on the CPU (everything already lives in RAM)")
+        raise AnimatorError(
+            "cpu_offload needs a CUDA device",
+            field="cpu_offload",
+            hint="drop --cpu-offload on the CPU (everything already lives in RAM)",
+        )
 
     source = _resolve_source(spec)
     with _quiet_loading():
@@ -123,16 +126,28 @@ def load_denoiser(
 
     defaults = defaults_for(architecture, flavour)
     if sampler is not None:
-        defaults = DenoiseDefaults(steps=defaults.steps, guidance=defaults.guidance, strength=defaults.strength,
-                                   sampler=sampler)
+        defaults = DenoiseDefaults(
+            steps=defaults.steps, guidance=defaults.guidance, strength=defaults.strength, sampler=sampler
+        )
     from animator.backends.denoise.diffusers_backend import DiffusersDenoiser
 
     return DiffusersDenoiser(
-        pipe, name=f"diffusers:{source['label']}", architecture=architecture, flavour=flavour, defaults=defaults,
-        device=device, dtype=dtype,
-        info={"source": source["label"], "source_type": source["type"], "vae": str(vae),
-              "loras": [{"source": str(p), "weight": w} for p, w in lora],
-              "attention_slicing": attention_slicing, "vae_tiling": vae_tiling, "cpu_offload": cpu_offload},
+        pipe,
+        name=f"diffusers:{source['label']}",
+        architecture=architecture,
+        flavour=flavour,
+        defaults=defaults,
+        device=device,
+        dtype=dtype,
+        info={
+            "source": source["label"],
+            "source_type": source["type"],
+            "vae": str(vae),
+            "loras": [{"source": str(p), "weight": w} for p, w in lora],
+            "attention_slicing": attention_slicing,
+            "vae_tiling": vae_tiling,
+            "cpu_offload": cpu_offload,
+        },
     )
 
 
@@ -146,20 +161,29 @@ def _resolve_source(spec: str | os.PathLike) -> dict[str, str]:
     if path.is_dir():
         if not (path / "model_index.json").is_file():
             raise AnimatorError(
-                f"{text} is a folder but not a diffusers pipeline (no model_index.json)", field="model",
-                hint="point at the folder that holds model_index.json, unet/, vae/ ..., or at a .safetensors file")
+                f"{text} is a folder but not a diffusers pipeline (no model_index.json)",
+                field="model",
+                hint="point at the folder that holds model_index.json, unet/, vae/ ..., or at a .safetensors file",
+            )
         return {"type": "folder", "path": str(path), "label": text}
     if path.is_file():
         if path.suffix.lower() not in _SINGLE_FILE_SUFFIXES:
-            raise AnimatorError(f"{text} is not a model checkpoint (expected one of {', '.join(_SINGLE_FILE_SUFFIXES)})",
-                                field="model")
+            raise AnimatorError(
+                f"{text} is not a model checkpoint (expected one of {', '.join(_SINGLE_FILE_SUFFIXES)})", field="model"
+            )
         return {"type": "file", "path": str(path), "label": text}
-    looks_like_path = text.startswith((".", "/", "~")) or os.sep in text.strip("/").replace("/", "", 1) \
+    looks_like_path = (
+        text.startswith((".", "/", "~"))
+        or os.sep in text.strip("/").replace("/", "", 1)
         or path.suffix.lower() in _SINGLE_FILE_SUFFIXES
+    )
     if looks_like_path or not _HUB_ID.match(text):
-        raise AnimatorError(f"model {text!r} not found: no such file or folder, and not a hub id", field="model",
-                            hint="use a diffusers folder, a .safetensors/.ckpt file, a hub id like "
-                                 "stabilityai/sd-turbo, or 'none' for warp-only")
+        raise AnimatorError(
+            f"model {text!r} not found: no such file or folder, and not a hub id",
+            field="model",
+            hint="use a diffusers folder, a .safetensors/.ckpt file, a hub id like "
+            "stabilityai/sd-turbo, or 'none' for warp-only",
+        )
     return {"type": "hub", "path": text, "label": text}
 
 
@@ -173,9 +197,12 @@ def _read_json(path: Path) -> dict:
 
 # Pipelines whose components make an SD / SDXL img2img model (a 4-channel UNet, a VAE, CLIP text encoders).
 _SD_PIPELINES = {
-    "StableDiffusionPipeline": "sd", "StableDiffusionImg2ImgPipeline": "sd",
-    "LatentConsistencyModelPipeline": "sd", "LatentConsistencyModelImg2ImgPipeline": "sd",
-    "StableDiffusionXLPipeline": "sdxl", "StableDiffusionXLImg2ImgPipeline": "sdxl",
+    "StableDiffusionPipeline": "sd",
+    "StableDiffusionImg2ImgPipeline": "sd",
+    "LatentConsistencyModelPipeline": "sd",
+    "LatentConsistencyModelImg2ImgPipeline": "sd",
+    "StableDiffusionXLPipeline": "sdxl",
+    "StableDiffusionXLImg2ImgPipeline": "sdxl",
 }
 
 
@@ -186,8 +213,10 @@ def _family_from_index(index: dict, where: str) -> str:
         return _SD_PIPELINES[class_name]
     raise AnimatorError(
         f"{where} holds a {class_name or 'pipeline of unknown class'}; animator runs Stable Diffusion 1.x/2.x and "
-        "SDXL img2img models", field="model",
-        hint="use an SD 1.5, SD 2.1, SDXL, SD-Turbo, SDXL-Turbo or LCM model (inpainting models are not supported)")
+        "SDXL img2img models",
+        field="model",
+        hint="use an SD 1.5, SD 2.1, SDXL, SD-Turbo, SDXL-Turbo or LCM model (inpainting models are not supported)",
+    )
 
 
 def _architecture_from_checkpoint(path: Path) -> str:
@@ -195,8 +224,10 @@ def _architecture_from_checkpoint(path: Path) -> str:
     keys = _checkpoint_keys(path)
     if not any(key.startswith("model.diffusion_model.") for key in keys):
         raise AnimatorError(
-            f"{path} is not a Stable Diffusion checkpoint (no model.diffusion_model.* weights)", field="model",
-            hint="a LoRA or VAE file goes in --lora / --vae; a full model checkpoint is several GB")
+            f"{path} is not a Stable Diffusion checkpoint (no model.diffusion_model.* weights)",
+            field="model",
+            hint="a LoRA or VAE file goes in --lora / --vae; a full model checkpoint is several GB",
+        )
     if any(key.startswith("conditioner.embedders.1.") for key in keys):
         return "sdxl"
     if any(key.startswith("cond_stage_model.model.") for key in keys):
@@ -212,15 +243,21 @@ def _checkpoint_keys(path: Path) -> list[str]:
             with safe_open(str(path), framework="pt") as handle:
                 return list(handle.keys())
         except Exception as exc:  # safetensors raises its own SafetensorError (and OSError on short files)
-            raise AnimatorError(f"{path} is not a readable .safetensors model: {exc}", field="model",
-                                hint="the download may be incomplete or the file is something else; download it again") from exc
+            raise AnimatorError(
+                f"{path} is not a readable .safetensors model: {exc}",
+                field="model",
+                hint="the download may be incomplete or the file is something else; download it again",
+            ) from exc
     import torch
 
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # pickle, zip and weights_only errors all mean "not a checkpoint we can read"
-        raise AnimatorError(f"{path} is not a readable checkpoint: {exc}", field="model",
-                            hint="prefer .safetensors files; a .ckpt must be a plain PyTorch state dict") from exc
+        raise AnimatorError(
+            f"{path} is not a readable checkpoint: {exc}",
+            field="model",
+            hint="prefer .safetensors files; a .ckpt must be a plain PyTorch state dict",
+        ) from exc
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
@@ -257,8 +294,11 @@ def _load_pipeline_from(source: dict, *, dtype, forced: str | None, model_config
             if model_config is not None:
                 config = str(Path(model_config).expanduser())
                 if not (Path(config) / "model_index.json").is_file():
-                    raise AnimatorError(f"model_config {model_config} is not a diffusers folder (no model_index.json)",
-                                        field="model_config", hint="the folder of a model of the same architecture")
+                    raise AnimatorError(
+                        f"model_config {model_config} is not a diffusers folder (no model_index.json)",
+                        field="model_config",
+                        hint="the folder of a model of the same architecture",
+                    )
             family = "sdxl" if (forced or architecture) == "sdxl" else "sd"
             pipe = _pipeline_class(family).from_single_file(str(path), config=config, **common)
         else:
@@ -281,34 +321,47 @@ def _architecture_of(pipe, forced: str | None) -> str:
     if pipe.unet.config.in_channels != 4:
         raise AnimatorError(
             f"this model's UNet takes {pipe.unet.config.in_channels} input channels (an inpainting or instruct "
-            "model); img2img needs a plain text-to-image model with 4", field="model")
+            "model); img2img needs a plain text-to-image model with 4",
+            field="model",
+        )
     if isinstance(pipe, StableDiffusionXLImg2ImgPipeline):
         return "sdxl"
     if isinstance(pipe, StableDiffusionImg2ImgPipeline):
         if forced in ("sd1", "sd2"):
             return forced
         return "sd2" if pipe.unet.config.cross_attention_dim == 1024 else "sd1"
-    raise AnimatorError(f"{type(pipe).__name__} is not a Stable Diffusion 1.x/2.x or SDXL model", field="model",
-                        hint="use an SD 1.5, SD 2.1, SDXL, SD-Turbo, SDXL-Turbo or LCM model")
+    raise AnimatorError(
+        f"{type(pipe).__name__} is not a Stable Diffusion 1.x/2.x or SDXL model",
+        field="model",
+        hint="use an SD 1.5, SD 2.1, SDXL, SD-Turbo, SDXL-Turbo or LCM model",
+    )
 
 
 def _load_error(source: dict, exc: Exception, offline: bool, model_config) -> AnimatorError:
     label = source["label"]
     if source["type"] == "hub":
         if offline:
-            hint = (f"download it once with internet: `hf download {label}`, "
-                    "then run again; or pass a local diffusers folder")
+            hint = (
+                f"download it once with internet: `hf download {label}`, "
+                "then run again; or pass a local diffusers folder"
+            )
         else:
             hint = "check the id on huggingface.co (gated models need `hf auth login`), or pass a local folder"
-        return AnimatorError(f"could not load model {label!r} from the Hugging Face hub cache: {exc}",
-                             field="model", hint=hint)
+        return AnimatorError(
+            f"could not load model {label!r} from the Hugging Face hub cache: {exc}", field="model", hint=hint
+        )
     if source["type"] == "file" and model_config is None:
         return AnimatorError(
-            f"could not load the checkpoint {label}: {exc}", field="model",
+            f"could not load the checkpoint {label}: {exc}",
+            field="model",
             hint="offline, a single checkpoint needs its architecture's configs: pass model_config=<a local diffusers "
-                 "folder of the same kind> (e.g. a downloaded stable-diffusion-v1-5)")
-    return AnimatorError(f"could not load model {label}: {exc}", field="model",
-                         hint="check that the files are complete and of a Stable Diffusion 1.x/2.x or SDXL model")
+            "folder of the same kind> (e.g. a downloaded stable-diffusion-v1-5)",
+        )
+    return AnimatorError(
+        f"could not load model {label}: {exc}",
+        field="model",
+        hint="check that the files are complete and of a Stable Diffusion 1.x/2.x or SDXL model",
+    )
 
 
 def _detect_flavour(source: dict, pipe, kind: str, lora: Sequence[tuple[str, float]]) -> str:
@@ -320,8 +373,11 @@ def _detect_flavour(source: dict, pipe, kind: str, lora: Sequence[tuple[str, flo
     names = [source["label"].lower()] + [str(path).lower() for path, _ in lora]
     if any("turbo" in name for name in names):
         return "turbo"
-    if pipe.unet.config.get("time_cond_proj_dim") is not None or type(pipe.scheduler).__name__ == "LCMScheduler" \
-            or any("lcm" in name for name in names):
+    if (
+        pipe.unet.config.get("time_cond_proj_dim") is not None
+        or type(pipe.scheduler).__name__ == "LCMScheduler"
+        or any("lcm" in name for name in names)
+    ):
         return "lcm"
     return "standard"
 
@@ -338,19 +394,26 @@ def _load_vae(vae: str | os.PathLike, architecture: str, dtype):
     if folder.is_dir():
         class_name = _read_json(folder / "config.json").get("_class_name", "")
         if class_name not in ("AutoencoderKL", "AutoencoderTiny"):
-            raise AnimatorError(f"{spec} is not a VAE folder (config.json class {class_name or 'missing'})",
-                                field="vae", hint="use auto, tiny, or a folder saved from AutoencoderKL/AutoencoderTiny")
+            raise AnimatorError(
+                f"{spec} is not a VAE folder (config.json class {class_name or 'missing'})",
+                field="vae",
+                hint="use auto, tiny, or a folder saved from AutoencoderKL/AutoencoderTiny",
+            )
     elif not _HUB_ID.match(spec):
-        raise AnimatorError(f"VAE {spec!r} not found: no such folder, and not a hub id", field="vae",
-                            hint="use auto, tiny, a hub id (madebyollin/taesd) or a local folder")
+        raise AnimatorError(
+            f"VAE {spec!r} not found: no such folder, and not a hub id",
+            field="vae",
+            hint="use auto, tiny, a hub id (madebyollin/taesd) or a local folder",
+        )
     else:
         class_name = "AutoencoderTiny" if "taesd" in spec.lower() else "AutoencoderKL"
     vae_class = AutoencoderTiny if class_name == "AutoencoderTiny" else AutoencoderKL
 
     def load(local_only: bool):
         try:
-            return vae_class.from_pretrained(str(folder) if folder.is_dir() else spec, torch_dtype=dtype,
-                                             local_files_only=local_only)
+            return vae_class.from_pretrained(
+                str(folder) if folder.is_dir() else spec, torch_dtype=dtype, local_files_only=local_only
+            )
         except Exception as exc:
             hint = f"download it with `hf download {spec}`" if not folder.is_dir() else "the folder looks incomplete"
             raise AnimatorError(f"could not load VAE {spec!r}: {exc}", field="vae", hint=hint) from exc
@@ -377,8 +440,9 @@ def _check_lora_list(lora) -> list[tuple[str, float]]:
 
 def _load_lora(pipe, path: str, adapter_name: str) -> None:
     try:
-        pipe.load_lora_weights(str(Path(path).expanduser()) if Path(path).expanduser().exists() else path,
-                               adapter_name=adapter_name)
+        pipe.load_lora_weights(
+            str(Path(path).expanduser()) if Path(path).expanduser().exists() else path, adapter_name=adapter_name
+        )
     except Exception as exc:
         if "peft" in str(exc).lower():
             hint = "LoRA loading needs the peft package: pip install peft"

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Union
+from typing import TYPE_CHECKING, Union
 
 from animator.errors import AnimatorError
 
@@ -22,10 +22,10 @@ PromptInput = Union[str, Sequence[tuple[str, str, float]]]
 class PromptEmbeddings:
     """Text conditioning of one prompt (or one mix of prompts), batch size 1."""
 
-    cond: "torch.Tensor"                       # 1xTxD  positive prompt hidden states
-    uncond: "torch.Tensor"                     # 1xTxD  negative prompt hidden states
-    pooled_cond: "torch.Tensor | None" = None  # 1xP    SDXL: pooled text_encoder_2 output of the positive prompt
-    pooled_uncond: "torch.Tensor | None" = None  # 1xP  SDXL: same for the negative prompt
+    cond: torch.Tensor  # 1xTxD  positive prompt hidden states
+    uncond: torch.Tensor  # 1xTxD  negative prompt hidden states
+    pooled_cond: torch.Tensor | None = None  # 1xP    SDXL: pooled text_encoder_2 output of the positive prompt
+    pooled_uncond: torch.Tensor | None = None  # 1xP  SDXL: same for the negative prompt
 
 
 def _weighted_sum(tensors: list, weights: list[float]):
@@ -67,8 +67,13 @@ def normalize_prompt(prompt: PromptInput, negative: str = "") -> list[tuple[str,
         )
     entries = []
     for index, item in enumerate(prompt):
-        if not (isinstance(item, Sequence) and not isinstance(item, str) and len(item) == 3
-                and isinstance(item[0], str) and isinstance(item[1], str)):
+        if not (
+            isinstance(item, Sequence)
+            and not isinstance(item, str)
+            and len(item) == 3
+            and isinstance(item[0], str)
+            and isinstance(item[1], str)
+        ):
             raise AnimatorError(
                 f"prompt[{index}] must be (positive: str, negative: str, weight: float), got {item!r}",
                 field="prompt",

@@ -8,8 +8,9 @@ schedulers already built: :class:`SchedulerCache` builds each name once per load
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from animator.errors import AnimatorError
 from animator.sampler_names import SAMPLER_NAMES, normalize_sampler_name
@@ -21,10 +22,10 @@ __all__ = ["SamplerSpec", "SAMPLERS", "build_scheduler", "SchedulerCache", "samp
 class SamplerSpec:
     """How to build one sampler: a diffusers scheduler class name plus config overrides."""
 
-    scheduler_class: str                                   # attribute of the ``diffusers`` package
+    scheduler_class: str  # attribute of the ``diffusers`` package
     overrides: Mapping[str, Any] = field(default_factory=dict)  # replaces keys of the model's scheduler config
-    needs: str | None = None                               # an optional Python package the scheduler imports
-    about: str = ""                                        # one line for `--help` style listings
+    needs: str | None = None  # an optional Python package the scheduler imports
+    about: str = ""  # one line for `--help` style listings
     # True where diffusers' own step makes the host wait for a GPU (copies from pageable memory, tensors built
     # from device scalars): the frames are right, but the GPU idles between steps. Checked on CUDA by a test.
     waits_on_gpu: bool = False
@@ -36,24 +37,36 @@ _NOT_KARRAS = {"use_karras_sigmas": False}
 SAMPLERS: dict[str, SamplerSpec] = {
     "euler": SamplerSpec("EulerDiscreteScheduler", _NOT_KARRAS, about="Euler (k-diffusion), deterministic"),
     "euler_karras": SamplerSpec("EulerDiscreteScheduler", _KARRAS, about="Euler with Karras sigmas"),
-    "euler_a": SamplerSpec("EulerAncestralDiscreteScheduler", about="Euler ancestral (Deforum's default), adds noise each step"),
+    "euler_a": SamplerSpec(
+        "EulerAncestralDiscreteScheduler", about="Euler ancestral (Deforum's default), adds noise each step"
+    ),
     "heun": SamplerSpec("HeunDiscreteScheduler", _NOT_KARRAS, about="Heun, 2 UNet calls per step"),
     "dpm2": SamplerSpec("KDPM2DiscreteScheduler", _NOT_KARRAS, about="DPM2, 2 UNet calls per step"),
     "dpm2_karras": SamplerSpec("KDPM2DiscreteScheduler", _KARRAS, about="DPM2 with Karras sigmas"),
     "dpm2_a": SamplerSpec("KDPM2AncestralDiscreteScheduler", _NOT_KARRAS, about="DPM2 ancestral"),
-    "dpm++_2m": SamplerSpec("DPMSolverMultistepScheduler", {**_NOT_KARRAS, "algorithm_type": "dpmsolver++"},
-                            about="DPM++ 2M"),
-    "dpm++_2m_karras": SamplerSpec("DPMSolverMultistepScheduler", {**_KARRAS, "algorithm_type": "dpmsolver++"},
-                                   about="DPM++ 2M Karras (a good default for 20-30 steps)"),
-    "dpm++_2m_sde": SamplerSpec("DPMSolverMultistepScheduler", {**_NOT_KARRAS, "algorithm_type": "sde-dpmsolver++"},
-                                about="DPM++ 2M SDE"),
-    "dpm++_2m_sde_karras": SamplerSpec("DPMSolverMultistepScheduler",
-                                       {**_KARRAS, "algorithm_type": "sde-dpmsolver++"}, about="DPM++ 2M SDE Karras"),
-    "dpm++_2s": SamplerSpec("DPMSolverSinglestepScheduler", {**_NOT_KARRAS, "lower_order_final": True},
-                            about="DPM++ 2S (singlestep)"),
-    "dpm++_sde": SamplerSpec("DPMSolverSDEScheduler", _NOT_KARRAS, needs="torchsde", about="DPM++ SDE (needs torchsde)"),
-    "dpm++_sde_karras": SamplerSpec("DPMSolverSDEScheduler", _KARRAS, needs="torchsde",
-                                    about="DPM++ SDE Karras (needs torchsde)"),
+    "dpm++_2m": SamplerSpec(
+        "DPMSolverMultistepScheduler", {**_NOT_KARRAS, "algorithm_type": "dpmsolver++"}, about="DPM++ 2M"
+    ),
+    "dpm++_2m_karras": SamplerSpec(
+        "DPMSolverMultistepScheduler",
+        {**_KARRAS, "algorithm_type": "dpmsolver++"},
+        about="DPM++ 2M Karras (a good default for 20-30 steps)",
+    ),
+    "dpm++_2m_sde": SamplerSpec(
+        "DPMSolverMultistepScheduler", {**_NOT_KARRAS, "algorithm_type": "sde-dpmsolver++"}, about="DPM++ 2M SDE"
+    ),
+    "dpm++_2m_sde_karras": SamplerSpec(
+        "DPMSolverMultistepScheduler", {**_KARRAS, "algorithm_type": "sde-dpmsolver++"}, about="DPM++ 2M SDE Karras"
+    ),
+    "dpm++_2s": SamplerSpec(
+        "DPMSolverSinglestepScheduler", {**_NOT_KARRAS, "lower_order_final": True}, about="DPM++ 2S (singlestep)"
+    ),
+    "dpm++_sde": SamplerSpec(
+        "DPMSolverSDEScheduler", _NOT_KARRAS, needs="torchsde", about="DPM++ SDE (needs torchsde)"
+    ),
+    "dpm++_sde_karras": SamplerSpec(
+        "DPMSolverSDEScheduler", _KARRAS, needs="torchsde", about="DPM++ SDE Karras (needs torchsde)"
+    ),
     "ddim": SamplerSpec("DDIMScheduler", about="DDIM, deterministic"),
     "ddpm": SamplerSpec("DDPMScheduler", about="DDPM, stochastic (needs many steps)"),
     "lms": SamplerSpec("LMSDiscreteScheduler", _NOT_KARRAS, about="LMS"),
@@ -62,8 +75,12 @@ SAMPLERS: dict[str, SamplerSpec] = {
     "deis": SamplerSpec("DEISMultistepScheduler", _NOT_KARRAS, about="DEIS multistep"),
     # diffusers' UniPC step uploads two sigmas from the host per step (scheduling_unipc_multistep.py, "to avoid too
     # much CPU/GPU communication"), each upload a wait: seen on an H100 under torch's sync debug mode
-    "unipc": SamplerSpec("UniPCMultistepScheduler", _NOT_KARRAS, waits_on_gpu=True,
-                         about="UniPC, good at few steps (on a GPU slower per step: diffusers' step waits for it)"),
+    "unipc": SamplerSpec(
+        "UniPCMultistepScheduler",
+        _NOT_KARRAS,
+        waits_on_gpu=True,
+        about="UniPC, good at few steps (on a GPU slower per step: diffusers' step waits for it)",
+    ),
     "lcm": SamplerSpec("LCMScheduler", about="LCM / LCM-LoRA models (4-8 steps, guidance 1-2)"),
     "tcd": SamplerSpec("TCDScheduler", about="TCD-LoRA models"),
 }

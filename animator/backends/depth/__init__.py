@@ -1,7 +1,7 @@
 """Depth backends: image -> relative inverse depth (disparity), and the one mapping from disparity to z.
 
 >>> from animator.backends.depth import load_depth_estimator, DepthTracker
->>> estimator = load_depth_estimator("offline")            # or "depth-anything/Depth-Anything-V2-Small-hf", a folder, a .pt
+>>> estimator = load_depth_estimator("offline")  # or "depth-anything/Depth-Anything-V2-Small-hf", a folder, a .pt
 >>> tracker = DepthTracker(near=0.5, far=50.0)
 >>> import torch
 >>> depth = tracker(estimator(torch.rand(1, 3, 64, 96)))   # Bx1xHxW positive z
@@ -11,7 +11,8 @@ torch.Size([1, 1, 64, 96])
 ``spec`` for :func:`load_depth_estimator`:
 
 - ``"offline"``: the built-in prior (no weights; see :mod:`animator.backends.depth.offline`). A learned model is better.
-- a Hugging Face id: ``depth-anything/Depth-Anything-V2-Small-hf`` (or -Base-hf, -Large-hf, V1 ``LiheYoung/depth-anything-small-hf``),
+- a Hugging Face id: ``depth-anything/Depth-Anything-V2-Small-hf`` (or -Base-hf, -Large-hf,
+  V1 ``LiheYoung/depth-anything-small-hf``),
   ``Intel/dpt-large``, ``Intel/dpt-hybrid-midas``, ``Intel/dpt-beit-large-512``, ``Intel/dpt-swinv2-tiny-256`` ...
   Loaded from the local cache (``hf download ID`` once); offline and missing -> an error saying that.
 - short names: ``depth-anything-v2-small`` / ``-base`` / ``-large``, ``dpt-large``, ``dpt-hybrid``, ``dpt-beit-large``.
@@ -35,8 +36,15 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 __all__ = [
-    "DepthEstimator", "DepthTracker", "OfflineDepthEstimator", "disparity_percentiles", "disparity_to_depth",
-    "load_depth_estimator", "MODEL_ALIASES", "OFFLINE_NOTE", "offline_note",
+    "DepthEstimator",
+    "DepthTracker",
+    "OfflineDepthEstimator",
+    "disparity_percentiles",
+    "disparity_to_depth",
+    "load_depth_estimator",
+    "MODEL_ALIASES",
+    "OFFLINE_NOTE",
+    "offline_note",
 ]
 
 # Short names a user can type instead of a hub id.
@@ -53,9 +61,11 @@ MODEL_ALIASES = {
 
 def offline_note(option: str = "--depth") -> str:
     """The one-line note a CLI or notebook shows when the offline prior is in use (``option``: the flag to name)."""
-    return ("depth: using the built-in offline prior (no weights). A learned model is much better: "
-            f"`hf download depth-anything/Depth-Anything-V2-Small-hf` once, then {option} "
-            "depth-anything/Depth-Anything-V2-Small-hf")
+    return (
+        "depth: using the built-in offline prior (no weights). A learned model is much better: "
+        f"`hf download depth-anything/Depth-Anything-V2-Small-hf` once, then {option} "
+        "depth-anything/Depth-Anything-V2-Small-hf"
+    )
 
 
 OFFLINE_NOTE = offline_note()
@@ -75,7 +85,7 @@ class DepthEstimator(Protocol):
 
     name: str
 
-    def __call__(self, image: "Tensor") -> "Tensor": ...
+    def __call__(self, image: Tensor) -> Tensor: ...
 
     def describe(self) -> dict: ...
 
@@ -83,8 +93,8 @@ class DepthEstimator(Protocol):
 def load_depth_estimator(
     spec: str = "offline",
     *,
-    device: "str | torch.device | None" = None,
-    dtype: "str | torch.dtype | None" = None,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
     resolution: int | None = None,
     batch_size: int = 4,
 ) -> DepthEstimator:
@@ -102,44 +112,60 @@ def load_depth_estimator(
             Nothing is kept half-loaded: the estimator exists only once everything has loaded.
     """
     if not isinstance(spec, str) or not spec.strip():
-        raise AnimatorError(f"expected a depth model name or path, got {spec!r}", field="depth",
-                            hint="use offline, a Hugging Face id, a folder or a MiDaS .pt file")
+        raise AnimatorError(
+            f"expected a depth model name or path, got {spec!r}",
+            field="depth",
+            hint="use offline, a Hugging Face id, a folder or a MiDaS .pt file",
+        )
     spec = spec.strip()
     if spec.lower() in ("offline", "default", "prior"):
         return OfflineDepthEstimator()
     if spec.lower() in _TIMM_ONLY:
         raise AnimatorError(
             f"{spec!r} (MiDaS v2.1) needs timm, which is not part of animator's install",
-            field="depth", hint="use depth-anything/Depth-Anything-V2-Small-hf (as small and better) or Intel/dpt-large",
+            field="depth",
+            hint="use depth-anything/Depth-Anything-V2-Small-hf (as small and better) or Intel/dpt-large",
         )
     spec = MODEL_ALIASES.get(spec.lower(), spec)
 
     path = Path(os.path.expanduser(spec))
     if path.is_dir():
-        return _load_transformers(path, name=spec, is_folder=True, device=device, dtype=dtype,
-                                  resolution=resolution, batch_size=batch_size)
+        return _load_transformers(
+            path, name=spec, is_folder=True, device=device, dtype=dtype, resolution=resolution, batch_size=batch_size
+        )
     if path.is_file():
-        return _load_checkpoint_file(path, name=spec, device=device, dtype=dtype, batch_size=batch_size,
-                                     resolution=resolution)
+        return _load_checkpoint_file(
+            path, name=spec, device=device, dtype=dtype, batch_size=batch_size, resolution=resolution
+        )
     if _looks_like_path(spec):
-        raise AnimatorError("no such file or folder", file=spec, field="depth",
-                            hint="give an existing model folder, a MiDaS .pt file, a Hugging Face id or offline")
+        raise AnimatorError(
+            "no such file or folder",
+            file=spec,
+            field="depth",
+            hint="give an existing model folder, a MiDaS .pt file, a Hugging Face id or offline",
+        )
     if _HUB_ID.fullmatch(spec):
-        return _load_transformers(spec, name=spec, is_folder=False, device=device, dtype=dtype,
-                                  resolution=resolution, batch_size=batch_size)
+        return _load_transformers(
+            spec, name=spec, is_folder=False, device=device, dtype=dtype, resolution=resolution, batch_size=batch_size
+        )
     raise AnimatorError(
-        f"unknown depth model {spec!r}", field="depth",
+        f"unknown depth model {spec!r}",
+        field="depth",
         hint="use offline, a Hugging Face id such as depth-anything/Depth-Anything-V2-Small-hf or Intel/dpt-large, "
-             "a short name (" + ", ".join(MODEL_ALIASES) + "), a save_pretrained folder, or a MiDaS .pt file",
+        "a short name (" + ", ".join(MODEL_ALIASES) + "), a save_pretrained folder, or a MiDaS .pt file",
     )
 
 
 def _looks_like_path(spec: str) -> bool:
-    return (spec.startswith((".", "/", "~", "\\")) or spec.lower().endswith(_CHECKPOINT_SUFFIXES)
-            or spec.count("/") > 1 or (os.sep != "/" and os.sep in spec))
+    return (
+        spec.startswith((".", "/", "~", "\\"))
+        or spec.lower().endswith(_CHECKPOINT_SUFFIXES)
+        or spec.count("/") > 1
+        or (os.sep != "/" and os.sep in spec)
+    )
 
 
-def _device_and_dtype(device, dtype) -> "tuple[torch.device, torch.dtype]":
+def _device_and_dtype(device, dtype) -> tuple[torch.device, torch.dtype]:
     import torch
 
     from animator.devices import pick_device, pick_dtype
@@ -161,12 +187,14 @@ def _place(model, device, dtype):
 
 
 def _load_transformers(location, *, name, is_folder, device, dtype, resolution, batch_size):
+    from animator.backends import hub
     from animator.backends.depth.transformers_backend import (
-        TransformersDepthEstimator, load_pretrained_model, output_is_metric_depth, preprocess_for,
+        TransformersDepthEstimator,
+        load_pretrained_model,
+        output_is_metric_depth,
+        preprocess_for,
         read_preprocessor_config,
     )
-
-    from animator.backends import hub
 
     device, dtype = _device_and_dtype(device, dtype)
 
@@ -181,8 +209,12 @@ def _load_transformers(location, *, name, is_folder, device, dtype, resolution, 
         model, preprocessor = hub.load_by_id(str(location), "config.json", load, what="depth model", field="depth")
     preprocess = preprocess_for(model.config, preprocessor, resolution)
     return TransformersDepthEstimator(
-        _place(model, device, dtype), name=name, source=str(Path(location).resolve()) if is_folder else str(location),
-        preprocess=preprocess, output_is_depth=output_is_metric_depth(model.config), batch_size=batch_size,
+        _place(model, device, dtype),
+        name=name,
+        source=str(Path(location).resolve()) if is_folder else str(location),
+        preprocess=preprocess,
+        output_is_depth=output_is_metric_depth(model.config),
+        batch_size=batch_size,
     )
 
 
@@ -191,10 +223,19 @@ def _load_checkpoint_file(path: Path, *, name, device, dtype, batch_size, resolu
     from animator.backends.depth.transformers_backend import TransformersDepthEstimator, preprocess_for
 
     if path.suffix.lower() not in _CHECKPOINT_SUFFIXES:
-        raise AnimatorError(f"unsupported weight file type {path.suffix!r}", file=path, field="depth",
-                            hint="expected an original MiDaS checkpoint (.pt) or a save_pretrained folder")
+        raise AnimatorError(
+            f"unsupported weight file type {path.suffix!r}",
+            file=path,
+            field="depth",
+            hint="expected an original MiDaS checkpoint (.pt) or a save_pretrained folder",
+        )
     device, dtype = _device_and_dtype(device, dtype)
     model = load_midas_checkpoint(path)
     preprocess = preprocess_for(model.config, None, resolution)  # MiDaS DPT: mean = std = 0.5, square input
-    return TransformersDepthEstimator(_place(model, device, dtype), name=name, source=str(path.resolve()),
-                                      preprocess=preprocess, batch_size=batch_size)
+    return TransformersDepthEstimator(
+        _place(model, device, dtype),
+        name=name,
+        source=str(path.resolve()),
+        preprocess=preprocess,
+        batch_size=batch_size,
+    )

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 from animator.errors import AnimatorError
 
 if TYPE_CHECKING:
-    import torch
     from torch import Tensor
 
 # Quantiles are estimated on at most this many pixels per image: a regular subsample gives the same percentile to
@@ -32,13 +31,13 @@ _QUANTILE_SAMPLES = 16384
 _FIT_SAMPLES = 8192
 
 
-def _check_depth_map(name: str, value: "Tensor") -> None:
+def _check_depth_map(name: str, value: Tensor) -> None:
     from animator.checks import check_bchw  # imports torch: this module stays importable without it
 
     check_bchw(value, name, channels=1)
 
 
-def _per_sample(name: str, value: "float | Tensor", batch: int, like: "Tensor") -> "float | Tensor":
+def _per_sample(name: str, value: float | Tensor, batch: int, like: Tensor) -> float | Tensor:
     """A float stays a float (checked on the host: the frame loop passes floats, and a tensor made of one would be
     an upload and its check a read-back on a GPU); a (B,) tensor becomes (B,1,1,1) float32 on ``like``'s device."""
     import math
@@ -60,7 +59,7 @@ def _per_sample(name: str, value: "float | Tensor", batch: int, like: "Tensor") 
     return tensor.view(batch, 1, 1, 1)
 
 
-def _check_near_far(near: "float | Tensor", far: "float | Tensor") -> None:
+def _check_near_far(near: float | Tensor, far: float | Tensor) -> None:
     import torch
 
     if isinstance(near, torch.Tensor) or isinstance(far, torch.Tensor):
@@ -71,16 +70,17 @@ def _check_near_far(near: "float | Tensor", far: "float | Tensor") -> None:
         listed = [value.flatten().tolist() if isinstance(value, torch.Tensor) else value for value in (far, near)]
         raise AnimatorError(
             f"far ({listed[0]}) must be greater than near ({listed[1]})",
-            field="far", hint="typical values: near 0.5, far 50 (scene units, the same units as translation_*)",
+            field="far",
+            hint="typical values: near 0.5, far 50 (scene units, the same units as translation_*)",
         )
 
 
-def _column(value: "float | Tensor") -> "float | Tensor":
+def _column(value: float | Tensor) -> float | Tensor:
     """A (B,1,1,1) per-image value as (B,1) for ``B x N`` rows; a float as itself."""
     return value.view(-1, 1) if hasattr(value, "view") else value
 
 
-def disparity_percentiles(disparity: "Tensor", low: float = 0.02, high: float = 0.98) -> tuple["Tensor", "Tensor"]:
+def disparity_percentiles(disparity: Tensor, low: float = 0.02, high: float = 0.98) -> tuple[Tensor, Tensor]:
     """Robust range of each image's disparity.
 
     Args:
@@ -92,7 +92,7 @@ def disparity_percentiles(disparity: "Tensor", low: float = 0.02, high: float = 
     """
     import torch
 
-    flat = disparity.detach().flatten(1).float()                    # B x HW
+    flat = disparity.detach().flatten(1).float()  # B x HW
     stride = max(1, flat.shape[1] // _QUANTILE_SAMPLES)
     sample = flat[:, ::stride]
     finite = torch.isfinite(sample)
@@ -103,13 +103,13 @@ def disparity_percentiles(disparity: "Tensor", low: float = 0.02, high: float = 
 
 
 def disparity_to_depth(
-    disparity: "Tensor",
-    near: "float | Tensor",
-    far: "float | Tensor",
+    disparity: Tensor,
+    near: float | Tensor,
+    far: float | Tensor,
     *,
     low: float = 0.02,
     high: float = 0.98,
-) -> "Tensor":
+) -> Tensor:
     """Relative disparity -> positive z in ``[near, far]``: the one documented mapping (see the module docstring).
 
     Args:
@@ -137,12 +137,12 @@ def disparity_to_depth(
     return _depth_from_normalised(normalised, near_t, far_t)
 
 
-def _normalise(disparity: "Tensor", lo: "Tensor", hi: "Tensor") -> "Tensor":
+def _normalise(disparity: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
     d = (disparity.float() - lo.view(-1, 1, 1, 1)) / (hi - lo).view(-1, 1, 1, 1)
     return d.nan_to_num(0.0).clamp(0.0, 1.0)
 
 
-def _depth_from_normalised(d: "Tensor", near: "Tensor", far: "Tensor") -> "Tensor":
+def _depth_from_normalised(d: Tensor, near: Tensor, far: Tensor) -> Tensor:
     inverse_depth = d / near + (1.0 - d) / far
     return 1.0 / inverse_depth
 
@@ -197,7 +197,9 @@ class DepthTracker:
         compile_mode: str | None = None,
     ) -> None:
         if mode not in self.MODES:
-            raise AnimatorError(f"unknown depth tracking mode {mode!r}", field="mode", hint="use one of: " + ", ".join(self.MODES))
+            raise AnimatorError(
+                f"unknown depth tracking mode {mode!r}", field="mode", hint="use one of: " + ", ".join(self.MODES)
+            )
         if not 0.0 <= momentum < 1.0:
             raise AnimatorError(f"momentum must be in [0, 1), got {momentum}", field="momentum")
         if not (near > 0 and far > near):
@@ -210,9 +212,8 @@ class DepthTracker:
         self.low = float(low)
         self.high = float(high)
         self.compile_mode = compile_mode  # torch.compile mode of the robust fit (animator.compiling), None: eager
-        self._range: tuple[Tensor, Tensor] | None = None   # smoothed (lo, hi) disparity percentiles, each (B,)
+        self._range: tuple[Tensor, Tensor] | None = None  # smoothed (lo, hi) disparity percentiles, each (B,)
         self._last_fit: dict | None = None
-
 
     @property
     def last_fit(self) -> dict | None:
@@ -252,13 +253,13 @@ class DepthTracker:
 
     def __call__(
         self,
-        disparity: "Tensor",
+        disparity: Tensor,
         *,
-        reference_depth: "Tensor | None" = None,
-        reference_valid: "Tensor | None" = None,
-        near: "float | Tensor | None" = None,
-        far: "float | Tensor | None" = None,
-    ) -> "Tensor":
+        reference_depth: Tensor | None = None,
+        reference_valid: Tensor | None = None,
+        near: float | Tensor | None = None,
+        far: float | Tensor | None = None,
+    ) -> Tensor:
         """Depth of this frame.
 
         Args:
@@ -292,20 +293,21 @@ class DepthTracker:
         self._last_fit = {"method": "smooth"}
         return _depth_from_normalised(_normalise(disparity, lo, hi), near_t, far_t)
 
-    def _smoothed_range(self, disparity: "Tensor") -> tuple["Tensor", "Tensor"]:
+    def _smoothed_range(self, disparity: Tensor) -> tuple[Tensor, Tensor]:
         past_lo, past_hi = (value.to(disparity.device) for value in self._range)
         return _smoothed_range(disparity, past_lo, past_hi, self.momentum, self.low, self.high)
 
     @staticmethod
-    def _check_reference(reference_depth: "Tensor", reference_valid: "Tensor | None", disparity: "Tensor") -> None:
+    def _check_reference(reference_depth: Tensor, reference_valid: Tensor | None, disparity: Tensor) -> None:
         _check_depth_map("reference_depth", reference_depth)
         for name, value in (("reference_depth", reference_depth), ("reference_valid", reference_valid)):
             if value is not None and value.shape != disparity.shape:
                 raise AnimatorError(
-                    f"shape {tuple(value.shape)} differs from the disparity's {tuple(disparity.shape)}", field=name,
+                    f"shape {tuple(value.shape)} differs from the disparity's {tuple(disparity.shape)}",
+                    field=name,
                 )
 
-    def _align(self, disparity, reference_depth, reference_valid, near_t, far_t) -> "Tensor":
+    def _align(self, disparity, reference_depth, reference_valid, near_t, far_t) -> Tensor:
         """Robust least-squares fit of ``1/reference = s * disparity + t`` per image; where any image cannot be
         fitted (too few valid pixels, or a fit that turns near into far), the smoothed normalisation instead.
 
@@ -320,20 +322,46 @@ class DepthTracker:
 
         if self.compile_mode is not None:
             # as tensors: a float would be compiled in as a constant, one graph per scheduled near/far value
-            near_t, far_t = (value if not isinstance(value, float) else
-                             upload(torch.full((disparity.shape[0], 1, 1, 1), value), disparity.device)
-                             for value in (near_t, far_t))
+            near_t, far_t = (
+                value
+                if not isinstance(value, float)
+                else upload(torch.full((disparity.shape[0], 1, 1, 1), value), disparity.device)
+                for value in (near_t, far_t)
+            )
         past_lo, past_hi = (value.to(disparity.device) for value in self._range)
         depth, lo, hi, usable, scale, shift, valid_fraction = compiling.call(
-            _aligned_depth, self.compile_mode, disparity, reference_depth, reference_valid, near_t, far_t,
-            past_lo, past_hi, self.momentum, self.low, self.high, self.min_valid_fraction)
+            _aligned_depth,
+            self.compile_mode,
+            disparity,
+            reference_depth,
+            reference_valid,
+            near_t,
+            far_t,
+            past_lo,
+            past_hi,
+            self.momentum,
+            self.low,
+            self.high,
+            self.min_valid_fraction,
+        )
         self._range = (lo, hi)
         self._last_fit = {"method": usable, "scale": scale, "shift": shift, "valid_fraction": valid_fraction}
         return depth
 
 
-def _aligned_depth(disparity, reference_depth, reference_valid, near_t, far_t, past_lo, past_hi, momentum: float,
-                   low: float, high: float, min_valid_fraction: float):
+def _aligned_depth(
+    disparity,
+    reference_depth,
+    reference_valid,
+    near_t,
+    far_t,
+    past_lo,
+    past_hi,
+    momentum: float,
+    low: float,
+    high: float,
+    min_valid_fraction: float,
+):
     """:meth:`DepthTracker._align` as pure tensor code (no read-back: one compiled graph).
 
     Returns ``(depth, lo, hi, usable, scale, shift, valid_fraction)``: the depth (the fit where ``usable``, the
@@ -344,7 +372,7 @@ def _aligned_depth(disparity, reference_depth, reference_valid, near_t, far_t, p
     # Two numbers per image do not need every pixel: fit on a regular subsample (<= _FIT_SAMPLES pixels), which
     # keeps the robust iterations (medians sort) cheap at video resolutions; apply the fit to all pixels.
     stride = max(1, disparity[0].numel() // _FIT_SAMPLES)
-    x = disparity.flatten(1)[:, ::stride]                                       # B x N
+    x = disparity.flatten(1)[:, ::stride]  # B x N
     ref = reference_depth.float().to(x.device).flatten(1)[:, ::stride]
     y = 1.0 / ref.clamp_min(1e-12)
     # Reference pixels sitting on the near/far clamp carry no scale information (their true z is unknown):
@@ -367,8 +395,15 @@ def _aligned_depth(disparity, reference_depth, reference_valid, near_t, far_t, p
     # rather than from an old range: the disparities that map to far and near under this fit.
     lo = (1.0 / _flat(far_t) - shift) / scale
     hi = (1.0 / _flat(near_t) - shift) / scale
-    return (torch.where(usable, aligned, smoothed), torch.where(usable, lo, lo_smooth),
-            torch.where(usable, hi, hi_smooth), usable, scale, shift, valid_fraction)
+    return (
+        torch.where(usable, aligned, smoothed),
+        torch.where(usable, lo, lo_smooth),
+        torch.where(usable, hi, hi_smooth),
+        usable,
+        scale,
+        shift,
+        valid_fraction,
+    )
 
 
 def _smoothed_range(disparity, past_lo, past_hi, momentum: float, low: float, high: float):
@@ -377,7 +412,7 @@ def _smoothed_range(disparity, past_lo, past_hi, momentum: float, low: float, hi
     return momentum * past_lo + (1 - momentum) * lo, momentum * past_hi + (1 - momentum) * hi
 
 
-def _robust_line_fit(x: "Tensor", y: "Tensor", valid: "Tensor", min_valid_fraction: float):
+def _robust_line_fit(x: Tensor, y: Tensor, valid: Tensor, min_valid_fraction: float):
     """Per row of ``# BxN``, ``(scale, shift)`` of ``y ~ scale * x + shift`` over the valid pixels, robustly, with
     ``usable`` (0-dim bool: every row had enough valid pixels and a finite, positive scale) and the share of pixels
     the final fit kept. Pure tensor code with no read-back (compiled as one graph by :mod:`animator.compiling`).
@@ -403,11 +438,11 @@ def _robust_line_fit(x: "Tensor", y: "Tensor", valid: "Tensor", min_valid_fracti
     return scale, shift, usable, (weight > 0).float().mean(1)
 
 
-def _flat(value: "float | Tensor") -> "float | Tensor":
+def _flat(value: float | Tensor) -> float | Tensor:
     return value.flatten() if hasattr(value, "flatten") else value
 
 
-def _weighted_line_fit(x: "Tensor", y: "Tensor", w: "Tensor") -> tuple["Tensor", "Tensor"]:
+def _weighted_line_fit(x: Tensor, y: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
     """Per row, ``(s, t)`` minimising ``sum w (s x + t - y)^2``; all ``# BxN``, returns two ``# B``."""
     w_sum = w.sum(1).clamp_min(1e-12)
     x_mean = (w * x).sum(1) / w_sum
@@ -419,7 +454,7 @@ def _weighted_line_fit(x: "Tensor", y: "Tensor", w: "Tensor") -> tuple["Tensor",
     return scale, y_mean - scale * x_mean
 
 
-def _quantile_line_fit(x: "Tensor", y: "Tensor", w: "Tensor") -> tuple["Tensor", "Tensor"]:
+def _quantile_line_fit(x: Tensor, y: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
     """Per row, ``(s, t)`` mapping the 10-90% quantile range and median of ``x`` onto those of ``y`` (where w > 0)."""
     keep = w > 0
     qx = _masked_quantiles(x, keep, (0.1, 0.5, 0.9))
@@ -428,7 +463,7 @@ def _quantile_line_fit(x: "Tensor", y: "Tensor", w: "Tensor") -> tuple["Tensor",
     return scale, qy[1] - scale * qx[1]
 
 
-def _masked_quantiles(values: "Tensor", keep: "Tensor", levels: tuple[float, ...]) -> list["Tensor"]:
+def _masked_quantiles(values: Tensor, keep: Tensor, levels: tuple[float, ...]) -> list[Tensor]:
     """:func:`_quantiles` of each row's kept values (rows keep different counts), in one sort and without
     boolean indexing, so that nothing waits for the GPU: left-out values sort last as +inf and each row's
     nearest rank is taken among its own kept count."""
@@ -443,7 +478,7 @@ def _masked_quantiles(values: "Tensor", keep: "Tensor", levels: tuple[float, ...
     return result
 
 
-def _quantiles(values: "Tensor", levels: tuple[float, ...]) -> list["Tensor"]:
+def _quantiles(values: Tensor, levels: tuple[float, ...]) -> list[Tensor]:
     """Per row of ``# BxN`` finite values, the nearest-rank quantile at each level (each ``# B``).
 
     ``kthvalue`` selects in linear time; ``torch.quantile`` sorts, ~10x slower at these sizes.

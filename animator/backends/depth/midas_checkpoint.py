@@ -1,4 +1,5 @@
-"""Original MiDaS / DPT ``.pt`` checkpoints (isl-org/MiDaS v3/v3.1, isl-org/DPT) onto ``transformers.DPTForDepthEstimation``.
+"""Original MiDaS / DPT ``.pt`` checkpoints (isl-org/MiDaS v3/v3.1, isl-org/DPT) onto
+``transformers.DPTForDepthEstimation``.
 
 Deforum users already have these on disk (``dpt_large_384.pt``, ``dpt_large-midas-2f21e586.pt``). The original
 model is a timm ViT (``pretrained.model.*``) with hooks on four blocks, a reassemble stage
@@ -29,17 +30,25 @@ _RENAMES: tuple[tuple[str, str], ...] = (
     (r"pretrained\.model\.patch_embed\.proj\.(weight|bias)", "dpt.embeddings.patch_embeddings.projection.{0}"),
     (r"pretrained\.model\.blocks\.(\d+)\.norm1\.(weight|bias)", "dpt.encoder.layer.{0}.layernorm_before.{1}"),
     (r"pretrained\.model\.blocks\.(\d+)\.norm2\.(weight|bias)", "dpt.encoder.layer.{0}.layernorm_after.{1}"),
-    (r"pretrained\.model\.blocks\.(\d+)\.attn\.proj\.(weight|bias)", "dpt.encoder.layer.{0}.attention.output.dense.{1}"),
+    (
+        r"pretrained\.model\.blocks\.(\d+)\.attn\.proj\.(weight|bias)",
+        "dpt.encoder.layer.{0}.attention.output.dense.{1}",
+    ),
     (r"pretrained\.model\.blocks\.(\d+)\.mlp\.fc1\.(weight|bias)", "dpt.encoder.layer.{0}.intermediate.dense.{1}"),
     (r"pretrained\.model\.blocks\.(\d+)\.mlp\.fc2\.(weight|bias)", "dpt.encoder.layer.{0}.output.dense.{1}"),
     (r"pretrained\.model\.norm\.(weight|bias)", "dpt.layernorm.{0}"),
-    (r"pretrained\.act_postprocess([1-4])\.0\.project\.0\.(weight|bias)", "neck.reassemble_stage.readout_projects.{n0}.0.{1}"),
+    (
+        r"pretrained\.act_postprocess([1-4])\.0\.project\.0\.(weight|bias)",
+        "neck.reassemble_stage.readout_projects.{n0}.0.{1}",
+    ),
     (r"pretrained\.act_postprocess([1-4])\.3\.(weight|bias)", "neck.reassemble_stage.layers.{n0}.projection.{1}"),
     (r"pretrained\.act_postprocess([1-4])\.4\.(weight|bias)", "neck.reassemble_stage.layers.{n0}.resize.{1}"),
     (r"scratch\.layer([1-4])_rn\.weight", "neck.convs.{n0}.weight"),
     (r"scratch\.refinenet([1-4])\.out_conv\.(weight|bias)", "neck.fusion_stage.layers.{rev}.projection.{1}"),
-    (r"scratch\.refinenet([1-4])\.resConfUnit([12])\.conv([12])\.(weight|bias)",
-     "neck.fusion_stage.layers.{rev}.residual_layer{1}.convolution{2}.{3}"),
+    (
+        r"scratch\.refinenet([1-4])\.resConfUnit([12])\.conv([12])\.(weight|bias)",
+        "neck.fusion_stage.layers.{rev}.residual_layer{1}.convolution{2}.{3}",
+    ),
     (r"scratch\.output_conv\.([024])\.(weight|bias)", "head.head.{0}.{1}"),
 )
 _QKV = re.compile(r"pretrained\.model\.blocks\.(\d+)\.attn\.qkv\.(weight|bias)")
@@ -73,7 +82,7 @@ def _unsupported_layout(state_dict: dict) -> str | None:
     return None
 
 
-def midas_state_dict_to_transformers(state_dict: dict[str, "Tensor"], hidden_size: int) -> dict[str, "Tensor"]:
+def midas_state_dict_to_transformers(state_dict: dict[str, Tensor], hidden_size: int) -> dict[str, Tensor]:
     """Rename an original MiDaS DPT-ViT state dict to ``DPTForDepthEstimation``'s names.
 
     Args:
@@ -93,9 +102,9 @@ def midas_state_dict_to_transformers(state_dict: dict[str, "Tensor"], hidden_siz
             block, kind = qkv.groups()
             # timm stores [query; key; value] stacked along the output dimension.
             for index, part in enumerate(("query", "key", "value")):
-                converted[f"dpt.encoder.layer.{block}.attention.attention.{part}.{kind}"] = (
-                    tensor[index * hidden_size:(index + 1) * hidden_size].clone()
-                )
+                converted[f"dpt.encoder.layer.{block}.attention.attention.{part}.{kind}"] = tensor[
+                    index * hidden_size : (index + 1) * hidden_size
+                ].clone()
             continue
         new_key = _rename(key)
         if new_key is None:
@@ -106,12 +115,12 @@ def midas_state_dict_to_transformers(state_dict: dict[str, "Tensor"], hidden_siz
         raise AnimatorError(
             f"{len(unknown)} keys do not belong to a MiDaS DPT-ViT checkpoint, e.g. {unknown[:3]}",
             hint="supported .pt files: dpt_large_384.pt, dpt_base_384.pt, dpt_large-midas-2f21e586.pt; "
-                 "for other models use a Hugging Face id (e.g. Intel/dpt-hybrid-midas) or a save_pretrained folder",
+            "for other models use a Hugging Face id (e.g. Intel/dpt-hybrid-midas) or a save_pretrained folder",
         )
     return converted
 
 
-def dpt_config_from_midas_state_dict(state_dict: dict[str, "Tensor"], num_attention_heads: int | None = None):
+def dpt_config_from_midas_state_dict(state_dict: dict[str, Tensor], num_attention_heads: int | None = None):
     """A ``transformers.DPTConfig`` that matches an original MiDaS DPT-ViT checkpoint, read off its tensor shapes.
 
     Attention heads cannot be read from shapes: ViT-B/L use 64 channels per head, so ``hidden_size // 64``
@@ -121,8 +130,10 @@ def dpt_config_from_midas_state_dict(state_dict: dict[str, "Tensor"], num_attent
 
     def shape(key: str) -> tuple[int, ...]:
         if key not in state_dict:
-            raise AnimatorError(f"missing tensor {key!r}: not a MiDaS DPT-ViT checkpoint, or a truncated file",
-                                hint="re-download the checkpoint")
+            raise AnimatorError(
+                f"missing tensor {key!r}: not a MiDaS DPT-ViT checkpoint, or a truncated file",
+                hint="re-download the checkpoint",
+            )
         return tuple(state_dict[key].shape)
 
     tokens, hidden = shape("pretrained.model.pos_embed")[1:]
@@ -155,8 +166,9 @@ def dpt_config_from_midas_state_dict(state_dict: dict[str, "Tensor"], num_attent
     )
 
 
-def read_checkpoint(path: Path) -> dict[str, "Tensor"]:
-    """The tensors of a ``.pt``/``.pth``/``.ckpt`` (torch pickle, read with ``weights_only``) or ``.safetensors`` file."""
+def read_checkpoint(path: Path) -> dict[str, Tensor]:
+    """The tensors of a ``.pt``/``.pth``/``.ckpt`` (torch pickle, read with ``weights_only``) or ``.safetensors``
+    file."""
     import torch
 
     try:
@@ -169,15 +181,19 @@ def read_checkpoint(path: Path) -> dict[str, "Tensor"]:
     except Exception as exc:  # torch/safetensors raise many types for a damaged file
         raise AnimatorError(
             f"cannot read the weight file: not a valid torch or safetensors state dict ({type(exc).__name__})",
-            file=path, hint="the file is damaged or incomplete (an interrupted download?): download it again",
+            file=path,
+            hint="the file is damaged or incomplete (an interrupted download?): download it again",
         ) from exc
     # Training checkpoints wrap the weights: {"model": state_dict, "optimizer": ...}.
     for wrapper in ("model", "state_dict"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise AnimatorError("the file holds no state dict of tensors", file=path,
-                            hint="expected an original MiDaS DPT checkpoint such as dpt_large_384.pt")
+        raise AnimatorError(
+            "the file holds no state dict of tensors",
+            file=path,
+            hint="expected an original MiDaS DPT checkpoint such as dpt_large_384.pt",
+        )
     return state
 
 
@@ -196,8 +212,9 @@ def load_midas_checkpoint(path: str | Path, num_attention_heads: int | None = No
     if variant is not None:
         raise AnimatorError(
             f"this is a {variant} MiDaS checkpoint; only the plain-ViT DPT checkpoints load from .pt",
-            file=path, hint="use its Hugging Face conversion instead, e.g. --depth Intel/dpt-hybrid-midas "
-                            "(after `hf download Intel/dpt-hybrid-midas`)",
+            file=path,
+            hint="use its Hugging Face conversion instead, e.g. --depth Intel/dpt-hybrid-midas "
+            "(after `hf download Intel/dpt-hybrid-midas`)",
         )
     try:
         config = dpt_config_from_midas_state_dict(state, num_attention_heads)
@@ -212,7 +229,8 @@ def load_midas_checkpoint(path: str | Path, num_attention_heads: int | None = No
     if missing or unexpected:
         raise AnimatorError(
             f"the checkpoint does not match a DPT of its own shape: missing {missing[:3]}, unexpected {unexpected[:3]}",
-            file=path, hint="a truncated or modified file: download it again",
+            file=path,
+            hint="a truncated or modified file: download it again",
         )
     for key in _OPTIONAL_TARGETS - set(converted):  # the unused final LayerNorm: identity values
         converted[key] = torch.ones(config.hidden_size) if key.endswith("weight") else torch.zeros(config.hidden_size)
@@ -220,8 +238,11 @@ def load_midas_checkpoint(path: str | Path, num_attention_heads: int | None = No
         # assign=True adopts the checkpoint's tensors into the meta-device model: no random init of 300M weights.
         model.load_state_dict(converted, strict=True, assign=True)
     except RuntimeError as exc:  # shape mismatches
-        raise AnimatorError(f"tensor shapes do not fit: {str(exc).splitlines()[-1][:300]}", file=path,
-                            hint="a modified or mislabelled file: download it again") from exc
+        raise AnimatorError(
+            f"tensor shapes do not fit: {str(exc).splitlines()[-1][:300]}",
+            file=path,
+            hint="a modified or mislabelled file: download it again",
+        ) from exc
     if any(t.is_meta for t in list(model.parameters()) + list(model.buffers())):
         model = DPTForDepthEstimation(config)  # a buffer the state dict does not carry: build for real
         model.load_state_dict(converted, strict=True)

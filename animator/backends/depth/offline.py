@@ -1,7 +1,8 @@
 """The offline default: a plausible depth for common shots, with no weights and no download.
 
 It is a prior, not a model. A learned model is much better (objects standing on the ground, faces, interiors):
-``hf download depth-anything/Depth-Anything-V2-Small-hf`` once, then ``--depth depth-anything/Depth-Anything-V2-Small-hf``
+``hf download depth-anything/Depth-Anything-V2-Small-hf`` once, then
+``--depth depth-anything/Depth-Anything-V2-Small-hf``
 (or ``Intel/dpt-large``, or a MiDaS ``.pt`` file you already have).
 
 What it assumes, in order of weight:
@@ -14,7 +15,8 @@ What it assumes, in order of weight:
 3. **Edges of depth follow edges of the image**: the blend is smoothed with a guided filter (He et al. 2010) whose
    guide is the image, so depth is flat inside flat regions and may step at image edges.
 
-Everything runs on tensors at a small working resolution (about ``work_size`` on the long side) and is brought back to the
+Everything runs on tensors at a small working resolution (about ``work_size`` on the long side) and is brought back to
+the
 input size by guided upsampling, so it costs a few milliseconds per 512x512 frame on a CPU.
 """
 
@@ -28,16 +30,17 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 
-def check_depth_input(image: "Tensor") -> None:
+def check_depth_input(image: Tensor) -> None:
     from animator.checks import check_bchw  # imports torch: this module stays importable without it
 
     check_bchw(image, "image")
     if image.shape[-1] < 2 or image.shape[-2] < 2:
-        raise AnimatorError(f"image is too small: {tuple(image.shape[-2:])}", field="image",
-                            hint="depth needs at least 2x2 pixels")
+        raise AnimatorError(
+            f"image is too small: {tuple(image.shape[-2:])}", field="image", hint="depth needs at least 2x2 pixels"
+        )
 
 
-def box_blur(x: "Tensor", radius: int) -> "Tensor":
+def box_blur(x: Tensor, radius: int) -> Tensor:
     """Mean over a ``(2r+1)^2`` window, borders averaged over the pixels that exist. ``# BxCxHxW`` -> same.
 
     Separable running sums (cumsum), so the cost does not grow with the radius.
@@ -47,7 +50,7 @@ def box_blur(x: "Tensor", radius: int) -> "Tensor":
     return _box_1d(_box_1d(x, radius, -1), radius, -2)
 
 
-def _box_1d(x: "Tensor", radius: int, dim: int) -> "Tensor":
+def _box_1d(x: Tensor, radius: int, dim: int) -> Tensor:
     import torch
 
     length = x.shape[dim]
@@ -68,7 +71,7 @@ def _box_1d(x: "Tensor", radius: int, dim: int) -> "Tensor":
     return window_sum / count.view(shape)
 
 
-def guided_filter_coefficients(guide: "Tensor", source: "Tensor", radius: int, eps: float) -> tuple["Tensor", "Tensor"]:
+def guided_filter_coefficients(guide: Tensor, source: Tensor, radius: int, eps: float) -> tuple[Tensor, Tensor]:
     """Coefficients ``(a, b)`` of the grey-guide guided filter: the output is ``a * guide + b``.
 
     Args:
@@ -111,8 +114,9 @@ class OfflineDepthEstimator:
 
     name = "offline"
 
-    def __init__(self, *, horizon: float = 0.45, prior_weight: float = 0.65, work_size: int = 128,
-                 smoothing: float = 0.06) -> None:
+    def __init__(
+        self, *, horizon: float = 0.45, prior_weight: float = 0.65, work_size: int = 128, smoothing: float = 0.06
+    ) -> None:
         if not 0.0 <= horizon < 1.0:
             raise AnimatorError(f"horizon must be in [0, 1), got {horizon}", field="horizon")
         if not 0.0 <= prior_weight <= 1.0:
@@ -127,12 +131,18 @@ class OfflineDepthEstimator:
     def describe(self) -> dict:
         import torch
 
-        return {"name": self.name, "class": type(self).__name__, "source": "built in (no weights)",
-                "horizon": self.horizon, "prior_weight": self.prior_weight, "work_size": self.work_size,
-                "library versions": {"torch": torch.__version__},
-                "note": "a heuristic prior; a learned model (Depth Anything, MiDaS/DPT) is much better"}
+        return {
+            "name": self.name,
+            "class": type(self).__name__,
+            "source": "built in (no weights)",
+            "horizon": self.horizon,
+            "prior_weight": self.prior_weight,
+            "work_size": self.work_size,
+            "library versions": {"torch": torch.__version__},
+            "note": "a heuristic prior; a learned model (Depth Anything, MiDaS/DPT) is much better",
+        }
 
-    def __call__(self, image: "Tensor") -> "Tensor":
+    def __call__(self, image: Tensor) -> Tensor:
         """``# Bx3xHxW`` RGB in [0, 1] -> ``# Bx1xHxW`` float32 relative disparity (larger = nearer), in [0, ~1]."""
         import torch
         import torch.nn.functional as F
@@ -148,16 +158,19 @@ class OfflineDepthEstimator:
             work_hw = tuple(small.shape[-2:])
 
             grey_small = _grey(small)
-            blend = self.prior_weight * self._ground_prior(small) + (1 - self.prior_weight) * self._cues(small, grey_small)
+            blend = self.prior_weight * self._ground_prior(small) + (1 - self.prior_weight) * self._cues(
+                small, grey_small
+            )
 
             radius = max(1, round(self.smoothing * max(work_hw)))
             a, b = guided_filter_coefficients(grey_small, blend, radius, eps=1e-2)
             if stride > 1:  # guided upsampling: coefficients are smooth, so bilinear is enough
-                a, b = F.interpolate(torch.cat([a, b], 1), size=(height, width), mode="bilinear",
-                                     align_corners=False).split(1, 1)
+                a, b = F.interpolate(
+                    torch.cat([a, b], 1), size=(height, width), mode="bilinear", align_corners=False
+                ).split(1, 1)
             return torch.addcmul(b, a, _grey(image)).float()
 
-    def _ground_prior(self, image: "Tensor") -> "Tensor":
+    def _ground_prior(self, image: Tensor) -> Tensor:
         """Disparity of a horizontal ground plane: 0 above the horizon, rising linearly to 1 at the bottom row."""
         import torch
 
@@ -167,7 +180,7 @@ class OfflineDepthEstimator:
         return prior.view(1, 1, height, 1).expand(batch, 1, height, width)
 
     @staticmethod
-    def _cues(image: "Tensor", grey: "Tensor") -> "Tensor":
+    def _cues(image: Tensor, grey: Tensor) -> Tensor:
         """Aerial perspective: local contrast and saturation, each scaled to ~[0, 1] per image."""
         import torch
 
@@ -178,11 +191,10 @@ class OfflineDepthEstimator:
         return 0.5 * _unit_range(contrast) + 0.5 * _unit_range(saturation)
 
 
-def _grey(image: "Tensor") -> "Tensor":
+def _grey(image: Tensor) -> Tensor:
     """Rec. 601 luma, ``# Bx3xHxW`` -> ``# Bx1xHxW``."""
-    import torch.nn.functional as F
-
     import torch
+    import torch.nn.functional as F
 
     from animator.devices import upload
 
@@ -191,9 +203,9 @@ def _grey(image: "Tensor") -> "Tensor":
     return F.conv2d(image, weights)  # a 1x1 convolution: one pass over the image, 3x faster than mul + sum
 
 
-def _unit_range(x: "Tensor") -> "Tensor":
+def _unit_range(x: Tensor) -> Tensor:
     """Divide each image by its 95th percentile (robust to a few extreme pixels), clamp to [0, 1]."""
     sample = x.flatten(1)[:, :: max(1, x[0].numel() // 4096)]
     rank = max(1, round(0.95 * (sample.shape[1] - 1)) + 1)
-    top = sample.kthvalue(rank, dim=1).values.clamp_min(1e-6)   # linear-time selection; quantile() sorts
+    top = sample.kthvalue(rank, dim=1).values.clamp_min(1e-6)  # linear-time selection; quantile() sorts
     return (x / top.view(-1, 1, 1, 1)).clamp(0.0, 1.0)

@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from animator.errors import AnimatorError
 from animator.backends.depth.offline import check_depth_input
+from animator.errors import AnimatorError
 
 if TYPE_CHECKING:
     import torch
@@ -35,9 +35,9 @@ SUPPORTED_MODEL_TYPES = ("dpt", "depth_anything")
 class Preprocess:
     """How a frame becomes the model's ``pixel_values``."""
 
-    size: int                         # square side (square=True) or short side (square=False), in pixels
-    square: bool                      # plain-ViT DPT: exactly size x size
-    multiple_of: int = 1              # both sides rounded to a multiple of this (14 for DINOv2 patches)
+    size: int  # square side (square=True) or short side (square=False), in pixels
+    square: bool  # plain-ViT DPT: exactly size x size
+    multiple_of: int = 1  # both sides rounded to a multiple of this (14 for DINOv2 patches)
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
 
@@ -79,8 +79,9 @@ def preprocess_for(config, folder_config: dict | None, resolution: int | None) -
         spec = replace(spec, size=int(config.image_size), multiple_of=int(config.patch_size))
     if resolution is not None:
         if resolution < max(14, spec.multiple_of):
-            raise AnimatorError(f"resolution must be at least {max(14, spec.multiple_of)} pixels, got {resolution}",
-                                field="resolution")
+            raise AnimatorError(
+                f"resolution must be at least {max(14, spec.multiple_of)} pixels, got {resolution}", field="resolution"
+            )
         spec = replace(spec, size=int(resolution))
     return spec
 
@@ -98,9 +99,16 @@ class TransformersDepthEstimator:
         batch_size: frames per forward pass.
     """
 
-    def __init__(self, model, *, name: str, source: str, preprocess: Preprocess, output_is_depth: bool = False,
-                 batch_size: int = 4) -> None:
-        import torch
+    def __init__(
+        self,
+        model,
+        *,
+        name: str,
+        source: str,
+        preprocess: Preprocess,
+        output_is_depth: bool = False,
+        batch_size: int = 4,
+    ) -> None:
 
         self.model = model
         self.name = name
@@ -117,10 +125,17 @@ class TransformersDepthEstimator:
         import transformers
 
         return {
-            "name": self.name, "class": type(self.model).__name__, "source": self.source,
-            "model_type": self.model.config.model_type, "device": str(self.device), "dtype": str(self.dtype),
-            "input": {"size": self.preprocess.size, "square": self.preprocess.square,
-                      "multiple_of": self.preprocess.multiple_of},
+            "name": self.name,
+            "class": type(self.model).__name__,
+            "source": self.source,
+            "model_type": self.model.config.model_type,
+            "device": str(self.device),
+            "dtype": str(self.dtype),
+            "input": {
+                "size": self.preprocess.size,
+                "square": self.preprocess.square,
+                "multiple_of": self.preprocess.multiple_of,
+            },
             "library versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         }
 
@@ -135,7 +150,7 @@ class TransformersDepthEstimator:
         side = self.preprocess.size
         self(torch.zeros(1, 3, side, side, device=self.device))
 
-    def __call__(self, image: "Tensor") -> "Tensor":
+    def __call__(self, image: Tensor) -> Tensor:
         """``# Bx3xHxW`` RGB in [0, 1] (any device) -> ``# Bx1xHxW`` float32 disparity on the same device."""
         import torch
 
@@ -144,19 +159,19 @@ class TransformersDepthEstimator:
         outputs = [self._run_batch(chunk, height, width) for chunk in image.split(self.batch_size)]
         return torch.cat(outputs).to(image.device)
 
-    def _run_batch(self, image: "Tensor", height: int, width: int) -> "Tensor":
+    def _run_batch(self, image: Tensor, height: int, width: int) -> Tensor:
         import torch
         import torch.nn.functional as F
 
         pixel_values = self._pixel_values(image)
         with torch.inference_mode():
-            predicted = self.model(pixel_values=pixel_values).predicted_depth    # B x h x w
+            predicted = self.model(pixel_values=pixel_values).predicted_depth  # B x h x w
         predicted = predicted.float().unsqueeze(1)
         if self.output_is_depth:
             predicted = 1.0 / predicted.clamp_min(1e-6)
         return F.interpolate(predicted, size=(height, width), mode="bilinear", align_corners=False)
 
-    def _pixel_values(self, image: "Tensor") -> "Tensor":
+    def _pixel_values(self, image: Tensor) -> Tensor:
         import torch
         import torch.nn.functional as F
 
@@ -168,8 +183,10 @@ class TransformersDepthEstimator:
         from animator.devices import upload
 
         # uploaded from pinned memory: a plain copy to a GPU would wait for everything queued before it
-        mean, std = (upload(torch.tensor(values, dtype=torch.float32).view(1, 3, 1, 1), image.device)
-                     for values in (self.preprocess.mean, self.preprocess.std))
+        mean, std = (
+            upload(torch.tensor(values, dtype=torch.float32).view(1, 3, 1, 1), image.device)
+            for values in (self.preprocess.mean, self.preprocess.std)
+        )
         pixel_values = ((image - mean) / std).to(self.dtype)
         if self.device.type == "cuda":
             pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)
@@ -211,25 +228,31 @@ def load_pretrained_model(location: str | Path, *, is_folder: bool, local_files_
     from transformers.utils import logging as hf_logging
 
     where = str(location)
-    download_hint = f"download it once with `hf download {where}`; " \
-                    "it is stored in ~/.cache/huggingface/hub and then works offline"
+    download_hint = (
+        f"download it once with `hf download {where}`; it is stored in ~/.cache/huggingface/hub and then works offline"
+    )
     try:
         config = AutoConfig.from_pretrained(where, local_files_only=local_files_only)
     except (OSError, ValueError) as exc:
         if is_folder:
-            raise AnimatorError(f"not a model folder: no readable config.json ({_first_line(exc)})", file=where,
-                                hint="expected a folder written by save_pretrained (config.json + model.safetensors)") from exc
+            raise AnimatorError(
+                f"not a model folder: no readable config.json ({_first_line(exc)})",
+                file=where,
+                hint="expected a folder written by save_pretrained (config.json + model.safetensors)",
+            ) from exc
         raise AnimatorError(
             f"depth model {where!r} is not a folder here, not in the local Hugging Face cache, and cannot be "
             f"downloaded ({_first_line(exc)})",
-            field="depth", hint=download_hint,
+            field="depth",
+            hint=download_hint,
         ) from exc
     if config.model_type not in SUPPORTED_MODEL_TYPES:
         raise AnimatorError(
             f"model type {config.model_type!r} is not a supported depth model",
-            file=where if is_folder else None, field=None if is_folder else "depth",
+            file=where if is_folder else None,
+            field=None if is_folder else "depth",
             hint="supported: MiDaS/DPT (Intel/dpt-large, Intel/dpt-hybrid-midas, Intel/dpt-beit-large-512) and "
-                 "Depth Anything (depth-anything/Depth-Anything-V2-Small-hf)",
+            "Depth Anything (depth-anything/Depth-Anything-V2-Small-hf)",
         )
     progress_was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # loading is part of a run: no stray progress bars

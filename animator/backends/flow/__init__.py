@@ -48,7 +48,7 @@ class FlowEstimator(Protocol):
 
     name: str
 
-    def __call__(self, source: "torch.Tensor", target: "torch.Tensor") -> "torch.Tensor": ...
+    def __call__(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor: ...
 
 
 def load_flow_estimator(
@@ -71,12 +71,12 @@ def load_flow_estimator(
 
         if key == "farneback":
             return FarnebackFlow()
-        if key[len("dis_"):] in DISFlow.PRESETS:
-            return DISFlow(key[len("dis_"):])
+        if key[len("dis_") :] in DISFlow.PRESETS:
+            return DISFlow(key[len("dis_") :])
     if key in ("raft_small", "raft_large"):
         from animator.backends.flow.raft import RAFTFlow
 
-        return RAFTFlow(key[len("raft_"):], device=device, weights=weights)
+        return RAFTFlow(key[len("raft_") :], device=device, weights=weights)
     import difflib
 
     close = difflib.get_close_matches(key, FLOW_ESTIMATORS, n=1)

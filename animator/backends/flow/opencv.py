@@ -90,7 +90,7 @@ class DISFlow:
         return _flows_to_tensor(flows, source.device)
 
     def __repr__(self) -> str:
-        return f"DISFlow({self.name[len('dis_'):]!r})"
+        return f"DISFlow({self.name[len('dis_') :]!r})"
 
 
 class FarnebackFlow:
@@ -105,8 +105,14 @@ class FarnebackFlow:
     name = "farneback"
 
     def __init__(
-        self, *, pyramid_scale: float = 0.5, levels: int = 5, window: int = 15, iterations: int = 5,
-        poly_n: int = 5, poly_sigma: float = 1.1,
+        self,
+        *,
+        pyramid_scale: float = 0.5,
+        levels: int = 5,
+        window: int = 15,
+        iterations: int = 5,
+        poly_n: int = 5,
+        poly_sigma: float = 1.1,
     ) -> None:
         self.pyramid_scale, self.levels, self.window = pyramid_scale, levels, window
         self.iterations, self.poly_n, self.poly_sigma = iterations, poly_n, poly_sigma
@@ -119,8 +125,16 @@ class FarnebackFlow:
         grey_source, grey_target = to_grey_uint8(source), to_grey_uint8(target)
         flows = [
             cv2.calcOpticalFlowFarneback(
-                s, t, None, self.pyramid_scale, self.levels, self.window, self.iterations, self.poly_n,
-                self.poly_sigma, 0,
+                s,
+                t,
+                None,
+                self.pyramid_scale,
+                self.levels,
+                self.window,
+                self.iterations,
+                self.poly_n,
+                self.poly_sigma,
+                0,
             )
             for s, t in zip(grey_source, grey_target)
         ]

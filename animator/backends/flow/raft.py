@@ -45,8 +45,9 @@ class RAFTFlow:
         num_flow_updates: RAFT's recurrent refinement steps (12 is torchvision's default).
     """
 
-    def __init__(self, size: str = "small", *, device=None, weights: str | os.PathLike | None = None,
-                 num_flow_updates: int = 12) -> None:
+    def __init__(
+        self, size: str = "small", *, device=None, weights: str | os.PathLike | None = None, num_flow_updates: int = 12
+    ) -> None:
         if size not in ("small", "large"):
             raise AnimatorError(f"unknown RAFT size {size!r}", field="flow", hint="use raft_small or raft_large")
         optical_flow = _import_raft_builders()
@@ -71,7 +72,9 @@ class RAFTFlow:
             model.load_state_dict(state)
         except Exception as exc:  # corrupt file, or the other RAFT size's weights
             raise AnimatorError(
-                f"could not load RAFT {size} weights from {path}: {exc}", file=path, field="flow",
+                f"could not load RAFT {size} weights from {path}: {exc}",
+                file=path,
+                field="flow",
                 hint=f"use the file torchvision publishes for raft_{size}: {default_weights.url}",
             ) from exc
         self._model = model.eval().requires_grad_(False)
@@ -89,10 +92,12 @@ class RAFTFlow:
         height, width = source.shape[-2:]
         pad_h, pad_w = (-height) % _STRIDE, (-width) % _STRIDE
         # RAFT was trained on images normalised to [-1, 1]; replicate padding keeps the border texture plausible.
-        pair = [F.pad(img.to(device).float() * 2.0 - 1.0, (0, pad_w, 0, pad_h), mode="replicate")
-                for img in (source, target)]
+        pair = [
+            F.pad(img.to(device).float() * 2.0 - 1.0, (0, pad_w, 0, pad_h), mode="replicate")
+            for img in (source, target)
+        ]
         flow = self._model(pair[0], pair[1], num_flow_updates=self.num_flow_updates)[-1]  # Bx2x(H+pad)x(W+pad)
         return flow[..., :height, :width].float().to(source.device).contiguous()
 
     def __repr__(self) -> str:
-        return f"RAFTFlow({self.name[len('raft_'):]!r})"
+        return f"RAFTFlow({self.name[len('raft_') :]!r})"

@@ -10,8 +10,8 @@ another frame with the code under test, so the ground truth does not share that 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -33,11 +33,11 @@ Mapping = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 class FlowPair:
     """Two frames and their ground truth, all ``(1,C,H,W)`` tensors on the CPU."""
 
-    source: torch.Tensor      # (1,3,H,W) float32 in [0,1]
-    target: torch.Tensor      # (1,3,H,W)
-    flow: torch.Tensor        # (1,2,H,W) true flow source -> target: source(x) = target(x + flow(x))
-    flow_back: torch.Tensor   # (1,2,H,W) true flow target -> source
-    occluded: torch.Tensor    # (1,1,H,W) bool: visible in source, hidden behind something in target
+    source: torch.Tensor  # (1,3,H,W) float32 in [0,1]
+    target: torch.Tensor  # (1,3,H,W)
+    flow: torch.Tensor  # (1,2,H,W) true flow source -> target: source(x) = target(x + flow(x))
+    flow_back: torch.Tensor  # (1,2,H,W) true flow target -> source
+    occluded: torch.Tensor  # (1,1,H,W) bool: visible in source, hidden behind something in target
     leaves_frame: torch.Tensor  # (1,1,H,W) bool: x + flow(x) is outside the frame
 
 
@@ -71,8 +71,9 @@ def render(texture: np.ndarray, mapping: Mapping, size: tuple[int, int], supersa
     for dy in offsets:
         for dx in offsets:
             tx, ty = mapping(xs + dx, ys + dy)
-            out += cv2.remap(texture, tx.astype(np.float32), ty.astype(np.float32), cv2.INTER_CUBIC,
-                             borderMode=cv2.BORDER_REFLECT101)
+            out += cv2.remap(
+                texture, tx.astype(np.float32), ty.astype(np.float32), cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101
+            )
     return np.clip(out / supersample**2, 0.0, 1.0)
 
 
@@ -116,7 +117,9 @@ def warped_pair(texture: np.ndarray, flow: np.ndarray, *, scale: float = 1.0, or
     gx, gy = xs + flow[0], ys + flow[1]
     leaves = (gx < -0.5) | (gx > width - 0.5) | (gy < -0.5) | (gy > height - 0.5)
     return FlowPair(
-        source=_to_tensor(source), target=_to_tensor(target), flow=flow_t,
+        source=_to_tensor(source),
+        target=_to_tensor(target),
+        flow=flow_t,
         flow_back=torch.full_like(flow_t, float("nan")),  # not needed by the users of this pair
         occluded=torch.zeros(1, 1, height, width, dtype=torch.bool),
         leaves_frame=torch.from_numpy(leaves)[None, None],
@@ -142,18 +145,30 @@ def _sliding_frame(background, foreground, size, bg_offset, box, supersample=3) 
     for dy in offsets:
         for dx in offsets:
             x, y = xs + dx, ys + dy
-            bg = cv2.remap(background, x - bg_offset[0] + margin, y - bg_offset[1] + margin, cv2.INTER_CUBIC,
-                           borderMode=cv2.BORDER_REFLECT101)
-            fg = cv2.remap(foreground, x - box[0] + 10.0, y - box[1] + 10.0, cv2.INTER_CUBIC,
-                           borderMode=cv2.BORDER_REFLECT101)
+            bg = cv2.remap(
+                background,
+                x - bg_offset[0] + margin,
+                y - bg_offset[1] + margin,
+                cv2.INTER_CUBIC,
+                borderMode=cv2.BORDER_REFLECT101,
+            )
+            fg = cv2.remap(
+                foreground, x - box[0] + 10.0, y - box[1] + 10.0, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101
+            )
             inside = _box_mask(x, y, box)[..., None]
             out += np.where(inside, fg, bg)
     return np.clip(out / supersample**2, 0.0, 1.0)
 
 
 def sliding_patch_frames(
-    background: np.ndarray, foreground: np.ndarray, *, size=(96, 128), frames: int = 6,
-    bg_step=(2.0, 1.0), fg_step=(6.0, 0.0), box=(24, 30, 36, 36),
+    background: np.ndarray,
+    foreground: np.ndarray,
+    *,
+    size=(96, 128),
+    frames: int = 6,
+    bg_step=(2.0, 1.0),
+    fg_step=(6.0, 0.0),
+    box=(24, 30, 36, 36),
 ) -> torch.Tensor:
     """``(N,3,H,W)``: frame k has the background moved by ``k * bg_step`` and the patch moved by ``k * fg_step``."""
     rendered = []
@@ -165,7 +180,12 @@ def sliding_patch_frames(
 
 
 def sliding_patch_pair(
-    background: np.ndarray, foreground: np.ndarray, *, size=(96, 128), bg_step=(2.0, 1.0), fg_step=(10.0, 0.0),
+    background: np.ndarray,
+    foreground: np.ndarray,
+    *,
+    size=(96, 128),
+    bg_step=(2.0, 1.0),
+    fg_step=(10.0, 0.0),
     box=(24, 30, 36, 36),
 ) -> FlowPair:
     """Frames 0 and 1 of :func:`sliding_patch_frames` with exact flows, occlusions and out-of-frame pixels.
@@ -191,7 +211,10 @@ def sliding_patch_pair(
     gx, gy = xs + flow[0], ys + flow[1]
     leaves = (gx < -0.5) | (gx > width - 0.5) | (gy < -0.5) | (gy > height - 0.5)
     return FlowPair(
-        source=frames[:1], target=frames[1:], flow=torch.from_numpy(flow)[None],
-        flow_back=torch.from_numpy(flow_back)[None], occluded=torch.from_numpy(occluded)[None, None],
+        source=frames[:1],
+        target=frames[1:],
+        flow=torch.from_numpy(flow)[None],
+        flow_back=torch.from_numpy(flow_back)[None],
+        occluded=torch.from_numpy(occluded)[None, None],
         leaves_frame=torch.from_numpy(leaves)[None, None],
     )

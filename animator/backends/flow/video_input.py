@@ -29,12 +29,12 @@ CAMERA_MOTION_METHODS = ("perspective", "affine", "optical_flow")
 class MaskOptions:
     """How the consistency mask of a flow is computed and tidied (see ``animator.geometry.flow``)."""
 
-    alpha: float = 0.01              # forward-backward tolerance relative to the squared flow lengths
-    beta: float = 0.5                # forward-backward tolerance in squared pixels
-    motion_boundaries: bool = True   # also distrust pixels on motion boundaries (flow is blurred across them)
-    min_island: int = 8              # drop unreliable specks smaller than this many pixels (flow noise, not occlusion)
-    dilate: int = 2                  # grow unreliable regions by this many pixels (flow is worst at their edges)
-    blur: float = 1.0                # Gaussian sigma in pixels: a soft seam between warped and raw pixels
+    alpha: float = 0.01  # forward-backward tolerance relative to the squared flow lengths
+    beta: float = 0.5  # forward-backward tolerance in squared pixels
+    motion_boundaries: bool = True  # also distrust pixels on motion boundaries (flow is blurred across them)
+    min_island: int = 8  # drop unreliable specks smaller than this many pixels (flow noise, not occlusion)
+    dilate: int = 2  # grow unreliable regions by this many pixels (flow is worst at their edges)
+    blur: float = 1.0  # Gaussian sigma in pixels: a soft seam between warped and raw pixels
 
 
 def _resolve_estimator(estimator: FlowEstimator | str | None) -> FlowEstimator:
@@ -88,7 +88,10 @@ def stylize_init(
     flow_cur_to_prev = flow_model(raw_cur, raw_prev)
     flow_prev_to_cur = flow_model(raw_prev, raw_cur)
     reliable = consistency_mask(
-        flow_cur_to_prev, flow_prev_to_cur, alpha=mask_options.alpha, beta=mask_options.beta,
+        flow_cur_to_prev,
+        flow_prev_to_cur,
+        alpha=mask_options.alpha,
+        beta=mask_options.beta,
         motion_boundaries=mask_options.motion_boundaries,
     )
     full_denoise_mask = clean_mask(
@@ -112,11 +115,11 @@ class Motion:
     Exactly one of ``matrix`` and ``flow`` is set.
     """
 
-    method: str                        # perspective | affine | optical_flow
-    size: tuple[int, int]              # (height, width) of the video frames it was measured on
+    method: str  # perspective | affine | optical_flow
+    size: tuple[int, int]  # (height, width) of the video frames it was measured on
     matrix: torch.Tensor | None = None  # (B,3,3) cur_from_prev homography in pixels (affine: last row 0 0 1)
-    flow: torch.Tensor | None = None    # (B,2,H,W) with cur(x) ~= prev(x + flow(x))
-    inliers: tuple[int, ...] = ()      # RANSAC inliers per batch item; 0 = too few matches, identity used
+    flow: torch.Tensor | None = None  # (B,2,H,W) with cur(x) ~= prev(x + flow(x))
+    inliers: tuple[int, ...] = ()  # RANSAC inliers per batch item; 0 = too few matches, identity used
 
     def as_flow(self, size: tuple[int, int] | None = None) -> torch.Tensor:
         """This motion as a ``(B,2,h,w)`` backward flow on a frame of ``size = (h, w)`` (default: the video's)."""
@@ -172,8 +175,9 @@ def _fit_cur_from_prev(points_prev: np.ndarray, points_cur: np.ndarray, method: 
     else:
         # Rotation, uniform scale and translation: what a camera pan/zoom/roll does; a full affine would also fit
         # shear, which a camera cannot make and which RANSAC then invents from noise.
-        affine, inlier_flags = cv2.estimateAffinePartial2D(points_prev, points_cur, method=cv2.RANSAC,
-                                                           ransacReprojThreshold=2.0)
+        affine, inlier_flags = cv2.estimateAffinePartial2D(
+            points_prev, points_cur, method=cv2.RANSAC, ransacReprojThreshold=2.0
+        )
         matrix = None if affine is None else np.vstack([affine, [0.0, 0.0, 1.0]])
     if matrix is None or not np.all(np.isfinite(matrix)):
         return identity, 0

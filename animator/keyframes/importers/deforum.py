@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from animator.errors import AnimatorError
-from animator.sampler_names import is_sampler_name, normalize_sampler_name
 from animator.keyframes.expressions import compile_expression
 from animator.keyframes.importers._yaml import ImportResult
-from animator.keyframes.schedule import BASE_NAMES, _NUMBER, TimeBase, _split_top_level, _unwrap, parse_frame_key
+from animator.keyframes.schedule import _NUMBER, BASE_NAMES, TimeBase, _split_top_level, _unwrap, parse_frame_key
+from animator.sampler_names import is_sampler_name, normalize_sampler_name
 
 # Deforum key -> (section, our name) for float schedules.
 SCHEDULE_KEYS: dict[str, tuple[str, str]] = {
@@ -125,7 +125,10 @@ def convert_deforum(settings: dict[str, Any], *, source: str = "<settings>") -> 
                 return settings[key]
         return default
 
-    width, height = _size(get("W", "width", default=512), "W", warnings), _size(get("H", "height", default=512), "H", warnings)
+    width, height = (
+        _size(get("W", "width", default=512), "W", warnings),
+        _size(get("H", "height", default=512), "H", warnings),
+    )
     data["width"], data["height"] = width, height
     fps = _number(get("fps", default=15), "fps", source)
     if "fps" not in settings:
@@ -137,7 +140,8 @@ def convert_deforum(settings: dict[str, Any], *, source: str = "<settings>") -> 
     max_frames = get("max_frames")
     if max_frames is None or mode is None:
         warnings.append(
-            f"animation_mode {mode_text!r}" + (" without max_frames" if max_frames is None else "")
+            f"animation_mode {mode_text!r}"
+            + (" without max_frames" if max_frames is None else "")
             + " is not an animation animator renders; imported as a 1-frame 2D still"
         )
         mode, max_frames = "2d", 1 if max_frames is None else max_frames
@@ -198,7 +202,9 @@ def convert_deforum(settings: dict[str, Any], *, source: str = "<settings>") -> 
     if switched_on:
         warnings.append("switched on in Deforum but not supported here, ignored: " + ", ".join(switched_on))
     if not_imported:
-        warnings.append(f"{len(not_imported)} Deforum settings animator does not use are listed at the end of this file")
+        warnings.append(
+            f"{len(not_imported)} Deforum settings animator does not use are listed at the end of this file"
+        )
     header = [
         "Imported from a Deforum settings file by `animator import deforum`.",
         "",
@@ -245,7 +251,9 @@ def convert_schedule(
             continue
         parts = segment.split(":")
         if len(parts) < 2:
-            raise AnimatorError(f"keyframe `{' '.join(segment.split())[:80]}` has no `frame:` part", file=source, field=key)
+            raise AnimatorError(
+                f"keyframe `{' '.join(segment.split())[:80]}` has no `frame:` part", file=source, field=key
+            )
         try:
             frame = timebase.resolve(parse_frame_key(parts[0]))
         except AnimatorError as exc:
@@ -256,19 +264,27 @@ def convert_schedule(
             glued.append(frame)
         entries[frame] = (parts[0].strip(), parts[1].strip(), segment)
     if repeated:
-        notes.append(f"{len(repeated)} frame(s) listed twice ({_frames_text(repeated)}); the later value wins, as in Deforum")
+        notes.append(
+            f"{len(repeated)} frame(s) listed twice ({_frames_text(repeated)}); the later value wins, as in Deforum"
+        )
     hidden = [f for f in glued if entries[f][2].count(":") < 2]  # malformed, then replaced by a later duplicate
     if hidden:
-        notes.append(f"malformed keyframe(s) at {_frames_text(hidden)} (a missing comma?) replaced by later duplicates, as in Deforum")
+        notes.append(
+            f"malformed keyframe(s) at {_frames_text(hidden)} (a missing comma?) replaced by later duplicates, "
+            "as in Deforum"
+        )
 
     dropped = sorted(f for f in entries if not 0 <= f < timebase.frames)
     if dropped:
         notes.append(
-            f"{len(dropped)} keyframe(s) outside frames 0..{timebase.frames - 1} dropped, as Deforum does ({_frames_text(dropped)})"
+            f"{len(dropped)} keyframe(s) outside frames 0..{timebase.frames - 1} dropped, as Deforum does "
+            f"({_frames_text(dropped)})"
         )
     kept = sorted(f for f in entries if 0 <= f < timebase.frames)
     if not kept:
-        raise AnimatorError("no keyframe inside the animation (Deforum's parser fails here too)", file=source, field=key)
+        raise AnimatorError(
+            "no keyframe inside the animation (Deforum's parser fails here too)", file=source, field=key
+        )
     if kept[0] != 0:
         notes.append(f"no keyframe at frame 0 (Deforum's parser fails); the value of frame {kept[0]} holds before it")
     out = []
@@ -286,7 +302,9 @@ def convert_schedule(
             compiled = compile_expression(expression, BASE_NAMES)
         except AnimatorError as exc:
             raise AnimatorError(
-                f"frame {frame}: {exc.message}", file=source, field=key,
+                f"frame {frame}: {exc.message}",
+                file=source,
+                field=key,
                 hint="Deforum's numexpr would fail on this value too; fix it in the settings file",
             ) from None
         body = compiled.text
@@ -365,6 +383,7 @@ def _prompts(value: Any, warnings: list[str]) -> dict:
     if not isinstance(value, dict):
         warnings.append(f"prompts of type {type(value).__name__} were not understood and were skipped")
         return {}
+
     def frame_like(x) -> bool:
         return (isinstance(x, int) and not isinstance(x, bool)) or (isinstance(x, str) and x.strip().isdigit())
 
@@ -487,7 +506,9 @@ def _inputs(settings, data, hybrid: dict, get, warnings, mode) -> None:
         if not video:
             warnings.append("hybrid video is switched on but video_init_path is empty; hybrid settings skipped")
         else:
-            motion = {"optical flow": "optical_flow", "perspective": "perspective", "affine": "affine"}.get(hybrid_motion, "none")
+            motion = {"optical flow": "optical_flow", "perspective": "perspective", "affine": "affine"}.get(
+                hybrid_motion, "none"
+            )
             section = {"path": str(video), "motion": motion, **hybrid}
             if not composite_on:
                 section.pop("composite_alpha", None)

@@ -62,8 +62,12 @@ def convert_parseq(manifest: Any, *, source: str = "<manifest>") -> ImportResult
     """Convert a Parseq manifest dict (see :func:`import_parseq`)."""
     frames = manifest.get("rendered_frames") if isinstance(manifest, dict) else None
     if not isinstance(frames, list) or not frames:
-        raise AnimatorError("no `rendered_frames` in the manifest", file=source, field="rendered_frames",
-                            hint="export the manifest from Parseq after rendering (Render button)")
+        raise AnimatorError(
+            "no `rendered_frames` in the manifest",
+            file=source,
+            field="rendered_frames",
+            hint="export the manifest from Parseq after rendering (Render button)",
+        )
     frames = sorted(frames, key=lambda f: int(f.get("frame", 0)))
     count = int(frames[-1].get("frame", len(frames) - 1)) + 1
     options = manifest.get("options") or {}

@@ -158,12 +158,16 @@ def test_prompt_cache_encodes_each_distinct_prompt_once_over_20_frames(tiny_sd_f
 
 
 def test_prompt_blend_is_between_its_ends(tiny_sd, photo, seeded):
-    ends = [tiny_sd.img2img(photo, p, strength=0.8, guidance=7.0, steps=4, generator=seeded(3))
-            for p in ("a forest", "a city")]
-    middle = tiny_sd.img2img(photo, [("a forest", "", 0.5), ("a city", "", 0.5)], strength=0.8, guidance=7.0,
-                             steps=4, generator=seeded(3))
-    only_forest = tiny_sd.img2img(photo, [("a forest", "", 1.0), ("a city", "", 0.0)], strength=0.8, guidance=7.0,
-                                  steps=4, generator=seeded(3))
+    ends = [
+        tiny_sd.img2img(photo, p, strength=0.8, guidance=7.0, steps=4, generator=seeded(3))
+        for p in ("a forest", "a city")
+    ]
+    middle = tiny_sd.img2img(
+        photo, [("a forest", "", 0.5), ("a city", "", 0.5)], strength=0.8, guidance=7.0, steps=4, generator=seeded(3)
+    )
+    only_forest = tiny_sd.img2img(
+        photo, [("a forest", "", 1.0), ("a city", "", 0.0)], strength=0.8, guidance=7.0, steps=4, generator=seeded(3)
+    )
     torch.testing.assert_close(only_forest, ends[0])
     assert float((middle - ends[0]).abs().mean()) > 1e-4 and float((middle - ends[1]).abs().mean()) > 1e-4
 
@@ -172,9 +176,10 @@ def test_sampler_switch_per_frame_builds_each_scheduler_once(tiny_sd_folder, pho
     denoiser = load_denoiser(str(tiny_sd_folder), device="cpu", sampler="euler")
     small = torch.nn.functional.interpolate(photo, size=(32, 32))
     outputs = {}
-    for frame, sampler in enumerate(["euler", "dpm++_2m_karras", "euler", "ddim", "dpm++_2m_karras", "ddim"]):
-        outputs[sampler] = denoiser.img2img(small, PROMPT, strength=0.5, guidance=7.0, steps=4,
-                                            generator=seeded(0), sampler=sampler)
+    for sampler in ["euler", "dpm++_2m_karras", "euler", "ddim", "dpm++_2m_karras", "ddim"]:
+        outputs[sampler] = denoiser.img2img(
+            small, PROMPT, strength=0.5, guidance=7.0, steps=4, generator=seeded(0), sampler=sampler
+        )
     assert denoiser.schedulers.builds == 3
     assert float((outputs["euler"] - outputs["ddim"]).abs().mean()) > 1e-4
 
@@ -201,7 +206,8 @@ def test_sdxl_shaped_pipeline(tiny_sdxl_folder, photo, seeded):
     assert info["architecture"] == "sdxl" and info["pipeline_class"] == "StableDiffusionXLImg2ImgPipeline"
     seen = {}
     hook = denoiser.pipe.unet.register_forward_pre_hook(
-        lambda m, args, kwargs: seen.update(kwargs["added_cond_kwargs"]), with_kwargs=True)  # returns None
+        lambda m, args, kwargs: seen.update(kwargs["added_cond_kwargs"]), with_kwargs=True
+    )  # returns None
     try:
         out = run(denoiser, photo, seeded, guidance=5.0)
     finally:
@@ -222,8 +228,9 @@ def test_turbo_kind_uses_trailing_spacing_and_no_cfg(tiny_sd_folder, photo, seed
     hook = denoiser.pipe.unet.register_forward_pre_hook(lambda m, args: batches.append(args[0].shape[0]))
     try:
         d = denoiser.defaults
-        out = denoiser.img2img(photo, PROMPT, strength=d.strength, guidance=d.guidance, steps=d.steps,
-                               generator=seeded(0))
+        out = denoiser.img2img(
+            photo, PROMPT, strength=d.strength, guidance=d.guidance, steps=d.steps, generator=seeded(0)
+        )
     finally:
         hook.remove()
     assert out.shape == photo.shape
@@ -251,10 +258,12 @@ def test_fp16_on_cuda(tiny_sd_folder, photo, seeded):
 
 def _fresh_timesteps(cache):
     """SchedulerCache.ready as it was before it kept timestep tables: set_timesteps on every call."""
+
     def ready(name, steps):
         scheduler = cache.get(name)
         scheduler.set_timesteps(steps, device="cpu")
         return scheduler
+
     return ready
 
 
@@ -282,9 +291,19 @@ def test_kept_timestep_tables_sample_as_fresh_ones(kept_and_fresh, photo, seeded
     runs = [(4, 0.5, None), (6, 0.8, None), (4, 0.5, None), (4, 1.0, None), (6, 0.5, revealed), (6, 0.5, revealed)]
 
     def frames(denoiser):
-        return [denoiser.img2img(small, PROMPT, strength=strength, guidance=7.0, steps=steps,
-                                 generator=seeded(frame), sampler=sampler, full_denoise_mask=mask)
-                for frame, (steps, strength, mask) in enumerate(runs)]
+        return [
+            denoiser.img2img(
+                small,
+                PROMPT,
+                strength=strength,
+                guidance=7.0,
+                steps=steps,
+                generator=seeded(frame),
+                sampler=sampler,
+                full_denoise_mask=mask,
+            )
+            for frame, (steps, strength, mask) in enumerate(runs)
+        ]
 
     kept, fresh = kept_and_fresh
     tables = kept.schedulers.timestep_tables
@@ -299,7 +318,7 @@ def on_meta(tiny_sd_folder):
     one (``.item()``, ``bool()``, ``float()``, a copy to the host) raises, and so does arithmetic mixing host and
     device tensors that CUDA would refuse: sampling on it shows, without a GPU, what would wait for one or fail."""
     denoiser = load_denoiser(str(tiny_sd_folder), device="cpu")
-    denoiser.check_values = False       # as the render runs it: the frame's values are checked once, at the end
+    denoiser.check_values = False  # as the render runs it: the frame's values are checked once, at the end
     denoiser.prompts.resolve(PROMPT, "")  # the text encoder runs once per prompt, on the host here
     denoiser.pipe.to("meta")
     denoiser._device_cache = torch.device("meta")
@@ -312,8 +331,15 @@ def test_sampling_never_reads_the_device_back(on_meta, sampler):
     the host, where its scalar arithmetic and comparisons are free (with its tables on the device, euler, ddim,
     ddpm, lms, pndm, lcm and tcd read values back at every step: on a GPU each read waits for the queue)."""
     latents = torch.zeros(1, 4, 8, 8, device="meta")
-    out = on_meta.img2img_latents(latents, PROMPT, strength=0.65, guidance=7.0, steps=6,
-                                  generator=torch.Generator().manual_seed(0), sampler=sampler)
+    out = on_meta.img2img_latents(
+        latents,
+        PROMPT,
+        strength=0.65,
+        guidance=7.0,
+        steps=6,
+        generator=torch.Generator().manual_seed(0),
+        sampler=sampler,
+    )
     assert out.device.type == "meta" and out.shape == latents.shape
     tables = [value for value in vars(on_meta.schedulers.ready(sampler, 6)).values() if isinstance(value, torch.Tensor)]
     assert tables and all(table.device.type == "cpu" for table in tables)
@@ -323,8 +349,9 @@ def test_sampling_never_reads_the_device_back(on_meta, sampler):
 def cpu_and_cuda(tiny_sd_folder):
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
-    return {device: load_denoiser(str(tiny_sd_folder), device=device, dtype=torch.float32)
-            for device in ("cpu", "cuda")}
+    return {
+        device: load_denoiser(str(tiny_sd_folder), device=device, dtype=torch.float32) for device in ("cpu", "cuda")
+    }
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -338,10 +365,11 @@ def test_cuda_sampling_waits_for_nothing_and_matches_the_cpu(cpu_and_cuda, sampl
 
     def sample(device, generator):
         denoisers[device].check_values = False
-        return denoisers[device].img2img_latents(start.to(device), PROMPT, strength=0.65, guidance=7.0, steps=6,
-                                                 sampler=sampler, generator=generator)
+        return denoisers[device].img2img_latents(
+            start.to(device), PROMPT, strength=0.65, guidance=7.0, steps=6, sampler=sampler, generator=generator
+        )
 
-    sample("cuda", torch.Generator(device="cuda").manual_seed(0))     # tables, coefficients, prompt: once
+    sample("cuda", torch.Generator(device="cuda").manual_seed(0))  # tables, coefficients, prompt: once
     generator = torch.Generator(device="cuda").manual_seed(0)
     latents_gpu = start.to("cuda")
     torch.cuda.synchronize()
@@ -351,8 +379,9 @@ def test_cuda_sampling_waits_for_nothing_and_matches_the_cpu(cpu_and_cuda, sampl
     known_wait = pytest.raises(RuntimeError, match="synchroniz") if SAMPLERS[sampler].waits_on_gpu else nullcontext()
     try:
         with known_wait:
-            denoisers["cuda"].img2img_latents(latents_gpu, PROMPT, strength=0.65, guidance=7.0, steps=6,
-                                              sampler=sampler, generator=generator)
+            denoisers["cuda"].img2img_latents(
+                latents_gpu, PROMPT, strength=0.65, guidance=7.0, steps=6, sampler=sampler, generator=generator
+            )
     finally:
         torch.cuda.set_sync_debug_mode("default")
     # the same noise on both (a CPU generator: diffusers draws on the CPU and moves it), so the same latents. In

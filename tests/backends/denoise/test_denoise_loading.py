@@ -14,8 +14,9 @@ def test_none_is_identity(photo, seeded):
         assert isinstance(load_denoiser(spec), IdentityDenoiser)
     denoiser = load_denoiser("none")
     mask = torch.ones_like(photo[:, :1])
-    out = denoiser.img2img(photo, "x", strength=0.7, guidance=7.0, steps=20, generator=seeded(0),
-                           full_denoise_mask=mask)
+    out = denoiser.img2img(
+        photo, "x", strength=0.7, guidance=7.0, steps=20, generator=seeded(0), full_denoise_mask=mask
+    )
     assert torch.equal(out, photo)
     assert denoiser.describe()["source"] == "none"
 
@@ -31,11 +32,14 @@ def test_none_still_checks_its_arguments(photo, seeded):
         load_denoiser("none").img2img(photo, "x", strength=1.5, guidance=7.0, steps=4, generator=seeded(0))
 
 
-@pytest.mark.parametrize("spec, words", [
-    ("not a model", "not found"),
-    ("./models/missing.safetensors", "not found"),
-    ("/nonexistent/folder", "not found"),
-])
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("not a model", "not found"),
+        ("./models/missing.safetensors", "not found"),
+        ("/nonexistent/folder", "not found"),
+    ],
+)
 def test_unknown_model_specs(spec, words):
     with pytest.raises(AnimatorError, match=words):
         load_denoiser(spec, device="cpu")
@@ -140,14 +144,17 @@ def test_strength_outside_unit_interval(tiny_sd, photo, seeded, strength):
         tiny_sd.img2img(photo, "x", strength=strength, guidance=7.0, steps=4, generator=seeded(0))
 
 
-@pytest.mark.parametrize("image, words", [
-    (torch.rand(3, 64, 64), r"\(B, 3, H, W\)"),
-    (torch.rand(1, 4, 64, 64), r"\(B, 3, H, W\)"),
-    (torch.rand(1, 3, 64, 64) * 255, r"\[0, 1\]"),
-    (torch.rand(1, 3, 64, 64) * 2 - 1, r"\[0, 1\]"),
-    ((torch.rand(1, 3, 64, 64) * 255).to(torch.uint8), "floating"),
-    (torch.rand(1, 3, 60, 64), "multiples of 8"),
-])
+@pytest.mark.parametrize(
+    "image, words",
+    [
+        (torch.rand(3, 64, 64), r"\(B, 3, H, W\)"),
+        (torch.rand(1, 4, 64, 64), r"\(B, 3, H, W\)"),
+        (torch.rand(1, 3, 64, 64) * 255, r"\[0, 1\]"),
+        (torch.rand(1, 3, 64, 64) * 2 - 1, r"\[0, 1\]"),
+        ((torch.rand(1, 3, 64, 64) * 255).to(torch.uint8), "floating"),
+        (torch.rand(1, 3, 60, 64), "multiples of 8"),
+    ],
+)
 def test_bad_images(tiny_sd, seeded, image, words):
     with pytest.raises(AnimatorError, match=words):
         tiny_sd.img2img(image, "x", strength=0.5, guidance=7.0, steps=4, generator=seeded(0))
@@ -183,7 +190,6 @@ def test_lora_without_peft_says_to_install_it(tiny_sd_folder, tmp_path):
     save_file({"lora_unet_conv_in.lora_down.weight": torch.zeros(4, 4, 1, 1)}, str(lora_file))
     with pytest.raises(AnimatorError, match="pip install peft"):
         load_denoiser(str(tiny_sd_folder), device="cpu", lora=[(str(lora_file), 0.7)])
-
 
 
 def test_sdxl_in_half_precision_keeps_its_vae_in_float32_quietly(tiny_sdxl_folder):

@@ -10,10 +10,13 @@ from animator.errors import AnimatorError
 
 def fake_encoder(log):
     """Embeddings whose values identify the text (a stand-in for CLIP, which the img2img tests use for real)."""
+
     def encode(positive, negative):
         log.append((positive, negative))
-        return PromptEmbeddings(cond=torch.full((1, 3, 2), float(len(positive))),
-                                uncond=torch.full((1, 3, 2), float(len(negative))))
+        return PromptEmbeddings(
+            cond=torch.full((1, 3, 2), float(len(positive))), uncond=torch.full((1, 3, 2), float(len(negative)))
+        )
+
     return encode
 
 
@@ -38,8 +41,10 @@ def test_zero_weight_entries_are_dropped_and_empty_negative_falls_back():
     assert normalize_prompt("a", negative="ugly") == [("a", "ugly", 1.0)]
 
 
-@pytest.mark.parametrize("prompt", [[], [("a", "", -1.0)], [("a", "", float("nan"))], [("a", "", 0.0)],
-                                    [("a", 1.0)], 42, [("a", "", "heavy")]])
+@pytest.mark.parametrize(
+    "prompt",
+    [[], [("a", "", -1.0)], [("a", "", float("nan"))], [("a", "", 0.0)], [("a", 1.0)], 42, [("a", "", "heavy")]],
+)
 def test_bad_prompt_mixes_raise_animator_error(prompt):
     with pytest.raises(AnimatorError, match="prompt"):
         normalize_prompt(prompt)

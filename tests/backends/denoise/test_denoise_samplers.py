@@ -10,9 +10,17 @@ from animator.errors import AnimatorError
 
 # The SD 1.5 scheduler config, as a model folder ships it.
 SD15_SCHEDULER = {
-    "_class_name": "PNDMScheduler", "num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
-    "beta_schedule": "scaled_linear", "steps_offset": 1, "skip_prk_steps": True, "set_alpha_to_one": False,
-    "clip_sample": False, "prediction_type": "epsilon", "timestep_spacing": "leading",
+    "_class_name": "PNDMScheduler",
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "steps_offset": 1,
+    "skip_prk_steps": True,
+    "set_alpha_to_one": False,
+    "clip_sample": False,
+    "prediction_type": "epsilon",
+    "timestep_spacing": "leading",
 }
 
 
@@ -51,8 +59,16 @@ def test_unknown_sampler_lists_the_valid_ones():
         assert name in message
 
 
-@pytest.mark.parametrize("alias, name", [("Euler a", "euler_a"), ("DPM++ 2M Karras", "dpm++_2m_karras"),
-                                         ("k_lms", "lms"), ("DDIM", "ddim"), ("dpmpp_2m", "dpm++_2m")])
+@pytest.mark.parametrize(
+    "alias, name",
+    [
+        ("Euler a", "euler_a"),
+        ("DPM++ 2M Karras", "dpm++_2m_karras"),
+        ("k_lms", "lms"),
+        ("DDIM", "ddim"),
+        ("dpmpp_2m", "dpm++_2m"),
+    ],
+)
 def test_names_users_know_are_accepted(alias, name):
     assert normalize_sampler_name(alias) == name
 

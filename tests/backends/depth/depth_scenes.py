@@ -6,8 +6,15 @@ import numpy as np
 import torch
 
 
-def ground_and_wall_scene(height: int = 96, width: int = 128, *, camera_height: float = 1.5, wall_z: float = 30.0,
-                          focal: float = 100.0, haze: float = 12.0) -> tuple[torch.Tensor, torch.Tensor]:
+def ground_and_wall_scene(
+    height: int = 96,
+    width: int = 128,
+    *,
+    camera_height: float = 1.5,
+    wall_z: float = 30.0,
+    focal: float = 100.0,
+    haze: float = 12.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Ray-cast a checkered ground plane in front of a textured back wall, seen by a level pinhole camera.
 
     Aerial perspective as in real outdoor shots: colours fade towards a pale blue haze with ``1 - exp(-z / haze)``.
@@ -24,12 +31,13 @@ def ground_and_wall_scene(height: int = 96, width: int = 128, *, camera_height: 
     z = np.where(on_ground, ground_z, wall_z)
     world_x, world_y = ray_x * z, ray_y * z
 
-    checker = (np.floor(world_x) + np.floor(z)).astype(int) % 2                      # 1 m squares on the ground
+    checker = (np.floor(world_x) + np.floor(z)).astype(int) % 2  # 1 m squares on the ground
     ground = np.where(checker[..., None] == 1, [0.15, 0.55, 0.10], [0.45, 0.30, 0.10])  # grass / earth
     rng = np.random.default_rng(0)
     blotches = rng.random((8, 8))
-    wall_pattern = blotches[(np.clip(world_y + 10, 0, 19.99) / 2.5).astype(int) % 8,
-                            (np.clip(world_x + 40, 0, 79.99) / 10).astype(int) % 8]
+    wall_pattern = blotches[
+        (np.clip(world_y + 10, 0, 19.99) / 2.5).astype(int) % 8, (np.clip(world_x + 40, 0, 79.99) / 10).astype(int) % 8
+    ]
     wall = np.stack([0.35 + 0.2 * wall_pattern, 0.30 + 0.2 * wall_pattern, 0.25 + 0.2 * wall_pattern], -1)
     colour = np.where(on_ground[..., None], ground, wall)
     fade = 1.0 - np.exp(-z / haze)

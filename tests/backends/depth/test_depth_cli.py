@@ -28,7 +28,7 @@ def clip(tmp_path_factory):
     writer.send(None)
     for index in range(6):
         frame = np.tile(np.linspace(0, 200, 66, dtype=np.uint8), (50, 1))[..., None].repeat(3, 2)
-        frame[10:25, 5 + 6 * index:20 + 6 * index] = (250, 40, 40)
+        frame[10:25, 5 + 6 * index : 20 + 6 * index] = (250, 40, 40)
         writer.send(np.ascontiguousarray(frame).tobytes())
     writer.close()
     return path
@@ -59,7 +59,7 @@ def test_image_colormap_with_a_model_folder(photo, tmp_path):
     assert "learned model" not in result.stderr
     picture = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
     assert picture.dtype == np.uint8 and picture.shape == (128, 171, 3)
-    assert len(np.unique(picture.reshape(-1, 3), axis=0)) > 20         # a colour map, not a flat image
+    assert len(np.unique(picture.reshape(-1, 3), axis=0)) > 20  # a colour map, not a flat image
 
 
 def test_video_to_colour_mapped_mp4(clip, tmp_path):

@@ -11,9 +11,9 @@ def _true_depth(batch=1, height=24, width=32, near=1.0, far=20.0, seed=0):
     """A depth map with a gradient floor, a near box and values exactly at near and far."""
     generator = torch.Generator().manual_seed(seed)
     rows = torch.linspace(0, 1, height).view(height, 1).expand(height, width)
-    inverse = 1 / far + rows * (1 / near - 1 / far)                  # linear in 1/z, like a ground plane
+    inverse = 1 / far + rows * (1 / near - 1 / far)  # linear in 1/z, like a ground plane
     inverse = inverse + 0.02 * torch.rand(height, width, generator=generator)
-    inverse[4:10, 6:14] = 0.7                                          # a box at z ~ 1.4
+    inverse[4:10, 6:14] = 0.7  # a box at z ~ 1.4
     z = (1 / inverse).clamp(near, far)
     z[0, 0], z[-1, -1] = far, near
     return z.expand(batch, 1, height, width).clone()
@@ -21,7 +21,7 @@ def _true_depth(batch=1, height=24, width=32, near=1.0, far=20.0, seed=0):
 
 def test_disparity_to_depth_recovers_z_from_any_affine_disparity():
     z = _true_depth()
-    disparity = 7.0 / z - 0.3                                          # what a model could return
+    disparity = 7.0 / z - 0.3  # what a model could return
     depth = disparity_to_depth(disparity, near=1.0, far=20.0, low=0.0, high=1.0)
     torch.testing.assert_close(depth, z, rtol=1e-4, atol=1e-5)
 
@@ -46,19 +46,22 @@ def test_disparity_to_depth_per_sample_range_and_order():
 def test_percentiles_ignore_outliers():
     z = _true_depth()
     disparity = 1.0 / z
-    disparity[0, 0, 0, :3] = 1000.0                                    # three hot pixels
+    disparity[0, 0, 0, :3] = 1000.0  # three hot pixels
     depth = disparity_to_depth(disparity, near=1.0, far=20.0)
     # without robust normalisation every normal pixel would be squeezed to ~far
     assert depth[0, 0, 12, 20] < 10.0
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    (dict(disparity=torch.rand(1, 3, 4, 4), near=1.0, far=2.0), "disparity"),
-    (dict(disparity=torch.rand(1, 1, 4, 4), near=2.0, far=1.0), "far"),
-    (dict(disparity=torch.rand(1, 1, 4, 4), near=-1.0, far=2.0), "near"),
-    (dict(disparity=torch.rand(2, 1, 4, 4), near=torch.tensor([1.0, 1.0, 1.0]), far=5.0), "near"),
-    (dict(disparity=torch.ones(1, 1, 4, 4, dtype=torch.int64), near=1.0, far=5.0), "disparity"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(disparity=torch.rand(1, 3, 4, 4), near=1.0, far=2.0), "disparity"),
+        (dict(disparity=torch.rand(1, 1, 4, 4), near=2.0, far=1.0), "far"),
+        (dict(disparity=torch.rand(1, 1, 4, 4), near=-1.0, far=2.0), "near"),
+        (dict(disparity=torch.rand(2, 1, 4, 4), near=torch.tensor([1.0, 1.0, 1.0]), far=5.0), "near"),
+        (dict(disparity=torch.ones(1, 1, 4, 4, dtype=torch.int64), near=1.0, far=5.0), "disparity"),
+    ],
+)
 def test_disparity_to_depth_rejects_bad_arguments(kwargs, field):
     with pytest.raises(AnimatorError) as info:
         disparity_to_depth(**kwargs)
@@ -68,8 +71,8 @@ def test_disparity_to_depth_rejects_bad_arguments(kwargs, field):
 def test_tracker_aligns_disparity_to_a_metric_reference():
     z = _true_depth(near=1.0, far=20.0)
     tracker = DepthTracker(near=1.0, far=20.0)
-    tracker(torch.rand_like(z))                                        # first frame: anything
-    depth = tracker(0.4 / z + 3.0, reference_depth=z)                  # same scene, unknown scale and shift
+    tracker(torch.rand_like(z))  # first frame: anything
+    depth = tracker(0.4 / z + 3.0, reference_depth=z)  # same scene, unknown scale and shift
     torch.testing.assert_close(depth, z, rtol=1e-3, atol=1e-3)
     assert tracker.last_fit["method"] == "align"
 
@@ -94,7 +97,7 @@ def test_tracker_keeps_a_static_scene_within_one_percent_over_30_frames():
         bird = torch.zeros_like(static)
         if frame > 0:
             top, left = 4 + frame, 2 * frame
-            bird[..., top:top + 8, left:left + 12] = True              # ~3% of the frame, 10x nearer than near
+            bird[..., top : top + 8, left : left + 12] = True  # ~3% of the frame, 10x nearer than near
             disparity = torch.where(bird, scale * 10.0 + shift, disparity)
         depth = tracker(disparity, reference_depth=previous, reference_valid=None if previous is None else static)
         plain_depth = plain(disparity)
@@ -117,7 +120,7 @@ def test_tracker_modes_none_and_smooth():
     smooth = DepthTracker(1.0, 20.0, mode="smooth", momentum=0.5)
     base = smooth(disparity)
     jumped = disparity.clone()
-    jumped[..., :4, :] = 5.0                                           # a flash of very near content
+    jumped[..., :4, :] = 5.0  # a flash of very near content
     after = smooth(jumped)
     direct = disparity_to_depth(jumped, 1.0, 20.0)
     rest = (slice(None), slice(None), slice(8, None))
@@ -156,7 +159,7 @@ def test_tracker_fits_each_image_of_a_batch_separately():
     z = torch.cat([_true_depth(seed=1), _true_depth(seed=2, near=2.0, far=40.0).clamp(1.0, 20.0)])
     tracker = DepthTracker(near=1.0, far=20.0)
     tracker(torch.rand_like(z))
-    disparity = torch.cat([0.5 / z[:1] + 1.0, 4.0 / z[1:] - 0.2])      # a different scale and shift per image
+    disparity = torch.cat([0.5 / z[:1] + 1.0, 4.0 / z[1:] - 0.2])  # a different scale and shift per image
     depth = tracker(disparity, reference_depth=z)
     torch.testing.assert_close(depth, z, rtol=1e-3, atol=1e-3)
     assert len(tracker.last_fit["scale"]) == 2
@@ -176,7 +179,7 @@ def test_compiled_tracker_alignment_is_one_graph_and_gives_the_eager_depth(trace
     torch._dynamo.utils.counters.clear()
     for compile_mode in (None, "default"):
         tracker = DepthTracker(near=1.0, far=20.0, compile_mode=compile_mode)
-        tracker(torch.full_like(z, 0.5))                                  # first frame: anything
+        tracker(torch.full_like(z, 0.5))  # first frame: anything
         fitted = tracker(0.4 / z + 3.0, reference_depth=z, reference_valid=valid)
         assert tracker.last_fit["method"] == "align"
         fallback = tracker(0.5 / z, reference_depth=z, reference_valid=nothing_valid, near=1.5, far=25.0)

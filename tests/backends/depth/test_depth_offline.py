@@ -39,7 +39,7 @@ def test_offline_is_smooth_within_flat_regions(scene):
     _, z, disparity = scene
     low, high = torch.quantile(disparity.flatten(), torch.tensor([0.02, 0.98]))
     # the wall is one fronto-parallel plane: away from its bottom edge its disparity barely moves
-    wall_interior = (z >= 30)
+    wall_interior = z >= 30
     wall_interior[..., 36:, :] = False
     assert float(disparity[wall_interior].std() / (high - low)) < 0.03
     # down the ground plane, disparity rises steadily: no ripples from the checker texture
@@ -64,11 +64,14 @@ def test_offline_shapes_batches_and_dtype():
     assert described["name"] == "offline" and "library versions" in described
 
 
-@pytest.mark.parametrize("image, hint", [
-    (torch.rand(1, 4, 8, 8), "(B,3,H,W)"),
-    (torch.rand(3, 8, 8), "(B,3,H,W)"),
-    (torch.randint(0, 255, (1, 3, 8, 8), dtype=torch.uint8), "float"),
-])
+@pytest.mark.parametrize(
+    "image, hint",
+    [
+        (torch.rand(1, 4, 8, 8), "(B,3,H,W)"),
+        (torch.rand(3, 8, 8), "(B,3,H,W)"),
+        (torch.randint(0, 255, (1, 3, 8, 8), dtype=torch.uint8), "float"),
+    ],
+)
 def test_offline_rejects_bad_images(image, hint):
     with pytest.raises(AnimatorError, match=r"image") as info:
         OfflineDepthEstimator()(image)
@@ -83,5 +86,5 @@ def test_box_blur_is_the_window_mean_of_existing_pixels(radius):
     blurred = box_blur(image, radius)
     height, width = image.shape[-2:]
     for i, j in [(0, 0), (9, 13), (18, 26), (3, 25)]:
-        window = image[..., max(0, i - radius):i + radius + 1, max(0, j - radius):j + radius + 1]
+        window = image[..., max(0, i - radius) : i + radius + 1, max(0, j - radius) : j + radius + 1]
         torch.testing.assert_close(blurred[..., i, j], window.mean((-1, -2)), rtol=1e-5, atol=1e-5)

@@ -4,7 +4,6 @@ The models are real transformers classes built from configs with random weights 
 animator/testing/tiny_depth.py.
 """
 
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,7 +11,10 @@ import torch.nn.functional as F
 from animator.backends.depth import DepthEstimator, load_depth_estimator
 from animator.errors import AnimatorError
 from animator.testing.tiny_depth import (
-    make_tiny_depth_anything, make_tiny_dpt, make_tiny_midas_checkpoint, midas_state_dict_from_dpt,
+    make_tiny_depth_anything,
+    make_tiny_dpt,
+    make_tiny_midas_checkpoint,
+    midas_state_dict_from_dpt,
 )
 
 
@@ -45,7 +47,7 @@ def test_dpt_folder_square_input_matches_the_model(dpt_folder):
     image = _image(2, 64, 64)
     disparity = estimator(image)
     with torch.no_grad():
-        expected = model(pixel_values=(image - 0.5) / 0.5).predicted_depth.unsqueeze(1)   # MiDaS: mean=std=0.5
+        expected = model(pixel_values=(image - 0.5) / 0.5).predicted_depth.unsqueeze(1)  # MiDaS: mean=std=0.5
     assert disparity.shape == (2, 1, 64, 64) and disparity.dtype == torch.float32
     torch.testing.assert_close(disparity, expected, rtol=1e-4, atol=1e-4)
     assert float(disparity.std()) > 0.1, "a tiny model whose output does not vary proves nothing"
@@ -96,7 +98,7 @@ def test_depth_anything_folder_non_square(depth_anything_folder):
 def test_depth_anything_resolution_override_and_defaults_without_preprocessor(tmp_path):
     make_tiny_depth_anything(tmp_path, preprocessor=False)
     default = load_depth_estimator(str(tmp_path))
-    assert default.preprocess.target_size(100, 200) == (518, 1036)       # Depth Anything's own 518, multiple of 14
+    assert default.preprocess.target_size(100, 200) == (518, 1036)  # Depth Anything's own 518, multiple of 14
     smaller = load_depth_estimator(str(tmp_path), resolution=30)
     assert smaller.preprocess.target_size(100, 200) == (28, 56)
     assert smaller(_image(1, 100, 200)).shape == (1, 1, 100, 200)
@@ -105,11 +107,12 @@ def test_depth_anything_resolution_override_and_defaults_without_preprocessor(tm
 def test_plain_vit_dpt_runs_at_a_reduced_resolution_in_whole_patches(dpt_folder):
     folder, _ = dpt_folder
     seen = []
-    estimator = load_depth_estimator(str(folder), resolution=44)   # not a multiple of the 16-pixel patch
-    estimator.model.register_forward_pre_hook(lambda module, args, kwargs: seen.append(kwargs["pixel_values"].shape),
-                                              with_kwargs=True)
+    estimator = load_depth_estimator(str(folder), resolution=44)  # not a multiple of the 16-pixel patch
+    estimator.model.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.append(kwargs["pixel_values"].shape), with_kwargs=True
+    )
     out = estimator(_image(1, 100, 150))
-    assert seen == [(1, 3, 48, 48)]                 # square, rounded to whole patches (position embedding resized)
+    assert seen == [(1, 3, 48, 48)]  # square, rounded to whole patches (position embedding resized)
     assert out.shape == (1, 1, 100, 150) and torch.isfinite(out).all()
     with pytest.raises(AnimatorError, match="at least 16 pixels"):
         load_depth_estimator(str(folder), resolution=15)
@@ -119,12 +122,22 @@ def test_midas_file_has_the_original_layout(midas_file):
     path, _ = midas_file
     keys = set(torch.load(path, weights_only=True))
     # names as in isl-org/MiDaS's DPT (timm ViT under pretrained.model, RefineNet decoder under scratch)
-    for key in ("pretrained.model.cls_token", "pretrained.model.pos_embed", "pretrained.model.patch_embed.proj.weight",
-                "pretrained.model.blocks.0.attn.qkv.weight", "pretrained.model.blocks.3.mlp.fc2.bias",
-                "pretrained.act_postprocess1.0.project.0.weight", "pretrained.act_postprocess1.3.weight",
-                "pretrained.act_postprocess1.4.weight", "pretrained.act_postprocess4.4.weight",
-                "scratch.layer1_rn.weight", "scratch.refinenet4.resConfUnit1.conv1.weight",
-                "scratch.refinenet1.out_conv.weight", "scratch.output_conv.4.weight", "pretrained.model.head.weight"):
+    for key in (
+        "pretrained.model.cls_token",
+        "pretrained.model.pos_embed",
+        "pretrained.model.patch_embed.proj.weight",
+        "pretrained.model.blocks.0.attn.qkv.weight",
+        "pretrained.model.blocks.3.mlp.fc2.bias",
+        "pretrained.act_postprocess1.0.project.0.weight",
+        "pretrained.act_postprocess1.3.weight",
+        "pretrained.act_postprocess1.4.weight",
+        "pretrained.act_postprocess4.4.weight",
+        "scratch.layer1_rn.weight",
+        "scratch.refinenet4.resConfUnit1.conv1.weight",
+        "scratch.refinenet1.out_conv.weight",
+        "scratch.output_conv.4.weight",
+        "pretrained.model.head.weight",
+    ):
         assert key in keys, key
     assert not any(key.startswith(("dpt.", "neck.", "head.")) for key in keys)
 
@@ -154,7 +167,7 @@ def test_midas_file_wrapped_in_a_training_checkpoint(tmp_path, midas_file):
 
 def test_unknown_name_missing_paths_and_uncached_hub_ids(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))   # a cache that certainly lacks the model
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))  # a cache that certainly lacks the model
     with pytest.raises(AnimatorError, match="unknown depth model") as info:
         load_depth_estimator("midas-gigantic")
     assert "depth-anything" in info.value.hint
@@ -164,7 +177,7 @@ def test_unknown_name_missing_paths_and_uncached_hub_ids(tmp_path, monkeypatch):
         load_depth_estimator("depth-anything/Depth-Anything-V2-Small-hf")
     assert "hf download depth-anything/Depth-Anything-V2-Small-hf" in info.value.hint
     with pytest.raises(AnimatorError, match="not in the local Hugging Face cache"):
-        load_depth_estimator("dpt-large")                             # a short name resolves to Intel/dpt-large
+        load_depth_estimator("dpt-large")  # a short name resolves to Intel/dpt-large
     with pytest.raises(AnimatorError, match="timm"):
         load_depth_estimator("midas_v21_small")
 

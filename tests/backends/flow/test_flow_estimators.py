@@ -38,8 +38,10 @@ def end_point_error(flow: torch.Tensor, truth: torch.Tensor, where: torch.Tensor
     return float((flow - truth).norm(dim=1, keepdim=True)[where].mean())
 
 
-@pytest.mark.parametrize("name, max_epe", [("dis_medium", 0.5), ("dis_fine", 0.5), ("dis_fast", 0.6),
-                                           ("dis_ultrafast", 0.75), ("farneback", 0.75)])
+@pytest.mark.parametrize(
+    "name, max_epe",
+    [("dis_medium", 0.5), ("dis_fine", 0.5), ("dis_fast", 0.6), ("dis_ultrafast", 0.75), ("farneback", 0.75)],
+)
 def test_end_point_error_on_textured_regions(camera_pair, name, max_epe):
     estimator = load_flow_estimator(name)
     assert isinstance(estimator, FlowEstimator) and estimator.name == name
@@ -62,8 +64,9 @@ def test_estimated_flow_warps_target_onto_source(camera_pair):
 def test_batch_and_reuse_give_the_same_flow(camera_pair):
     estimator = load_flow_estimator("dis_fast")
     single = estimator(camera_pair.source, camera_pair.target)
-    batch = estimator(torch.cat([camera_pair.target, camera_pair.source]),
-                      torch.cat([camera_pair.source, camera_pair.target]))
+    batch = estimator(
+        torch.cat([camera_pair.target, camera_pair.source]), torch.cat([camera_pair.source, camera_pair.target])
+    )
     assert batch.shape == (2, 2, 120, 160)
     assert torch.allclose(batch[1:], single)  # same object, second call: no state leaks between calls
     # frame order reversed: the flow points the other way
@@ -73,8 +76,14 @@ def test_batch_and_reuse_give_the_same_flow(camera_pair):
 def test_mask_with_estimated_flow_finds_the_occlusion():
     """A 96 px patch sliding 20 px over a background moving (2, 1) px: the mask built from estimated flows finds
     the occluded strip. Its other unreliable pixels must be pixels where the estimated flow really is wrong."""
-    pair = sliding_patch_pair(skimage_data.astronaut(), skimage_data.chelsea(), size=(192, 256), bg_step=(2.0, 1.0),
-                              fg_step=(20.0, 0.0), box=(48, 48, 96, 96))
+    pair = sliding_patch_pair(
+        skimage_data.astronaut(),
+        skimage_data.chelsea(),
+        size=(192, 256),
+        bg_step=(2.0, 1.0),
+        fg_step=(20.0, 0.0),
+        box=(48, 48, 96, 96),
+    )
     estimator = load_flow_estimator("dis_fine")
     flow_fw, flow_bw = estimator(pair.source, pair.target), estimator(pair.target, pair.source)
     unreliable = ~consistency_mask(flow_fw, flow_bw, beta=2.0, motion_boundaries=False, out_of_frame=False)
@@ -190,8 +199,11 @@ def fake_torchvision(monkeypatch, tmp_path):
     models.optical_flow = optical_flow
     torchvision = types.ModuleType("torchvision")
     torchvision.models = models
-    for name, module in (("torchvision", torchvision), ("torchvision.models", models),
-                         ("torchvision.models.optical_flow", optical_flow)):
+    for name, module in (
+        ("torchvision", torchvision),
+        ("torchvision.models", models),
+        ("torchvision.models.optical_flow", optical_flow),
+    ):
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     return built, tmp_path

@@ -23,8 +23,9 @@ BG_STEP, FG_STEP = (2.0, 1.0), (10.0, 0.0)
 @pytest.fixture(scope="module")
 def video():
     """Background moving (2, 1) px per frame, a cat patch sliding 10 px per frame over it."""
-    return sliding_patch_frames(skimage_data.astronaut(), skimage_data.chelsea(), size=SIZE, frames=8,
-                                bg_step=BG_STEP, fg_step=FG_STEP, box=BOX)
+    return sliding_patch_frames(
+        skimage_data.astronaut(), skimage_data.chelsea(), size=SIZE, frames=8, bg_step=BG_STEP, fg_step=FG_STEP, box=BOX
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +53,22 @@ def test_stylize_init_keeps_warped_output_where_consistent_and_raw_frame_where_r
     patch_prev, patch_cur = box_mask(BOX, (20, 0)), box_mask(BOX, (30, 0))
     ys, xs = torch.meshgrid(torch.arange(SIZE[0]), torch.arange(SIZE[1]), indexing="ij")
     # Background of the current frame that the patch hid in the previous one (it came from x - (2, 1)).
-    came_from = (xs - BG_STEP[0] >= BOX[0] + 20) & (xs - BG_STEP[0] < BOX[0] + 20 + BOX[2]) & \
-                (ys - BG_STEP[1] >= BOX[1]) & (ys - BG_STEP[1] < BOX[1] + BOX[3])
+    came_from = (
+        (xs - BG_STEP[0] >= BOX[0] + 20)
+        & (xs - BG_STEP[0] < BOX[0] + 20 + BOX[2])
+        & (ys - BG_STEP[1] >= BOX[1])
+        & (ys - BG_STEP[1] < BOX[1] + BOX[3])
+    )
     revealed = came_from[None, None] & ~patch_cur
     assert revealed.sum() > 150
     # Well away from the patch's edges (DIS blurs motion boundaries over ~15 px) and the frame border.
     far_from_edges = torch.nn.functional.max_pool2d((patch_prev | patch_cur).float(), 33, 1, 16) == 0
-    far_from_edges[..., :8, :], far_from_edges[..., -8:, :], far_from_edges[..., :8], far_from_edges[..., -8:] = \
-        False, False, False, False
+    far_from_edges[..., :8, :], far_from_edges[..., -8:, :], far_from_edges[..., :8], far_from_edges[..., -8:] = (
+        False,
+        False,
+        False,
+        False,
+    )
     inside_patch = box_mask((BOX[0] + 36, BOX[1] + 6, 18, 24))
 
     def error(a, b, where):
@@ -81,8 +90,9 @@ def test_stylize_init_keeps_warped_output_where_consistent_and_raw_frame_where_r
 def test_stylize_init_mask_options_and_bad_input(video, estimator):
     raw_prev, raw_cur = video[0:1], video[1:2]
     _, default_mask = stylize_init(raw_prev, raw_prev, raw_cur, estimator=estimator, flow_blend=1.0)
-    _, wider = stylize_init(raw_prev, raw_prev, raw_cur, estimator=estimator, flow_blend=1.0,
-                            mask_options=MaskOptions(dilate=6))
+    _, wider = stylize_init(
+        raw_prev, raw_prev, raw_cur, estimator=estimator, flow_blend=1.0, mask_options=MaskOptions(dilate=6)
+    )
     assert float(wider.sum()) > float(default_mask.sum()) * 1.3
     with pytest.raises(AnimatorError, match="same shape"):
         stylize_init(raw_prev[..., :-2], raw_prev, raw_cur, estimator=estimator, flow_blend=1.0)
@@ -104,14 +114,16 @@ def fake_denoise(init: torch.Tensor, raw: torch.Tensor, strength: torch.Tensor, 
 def test_video_input_loop_flickers_less_than_independent_frames(video, estimator):
     """End to end: each frame's init is the flow-warped previous output (low denoise where consistent, full
     denoise where revealed), against the same frames stylised independently from the raw input."""
-    independent = torch.cat([fake_denoise(video[i:i + 1], video[i:i + 1], torch.tensor(0.75), seed=i)
-                             for i in range(len(video))])
+    independent = torch.cat(
+        [fake_denoise(video[i : i + 1], video[i : i + 1], torch.tensor(0.75), seed=i) for i in range(len(video))]
+    )
     outputs = [independent[:1]]
     for i in range(1, len(video)):
-        init, full_denoise = stylize_init(outputs[-1], video[i - 1:i], video[i:i + 1], estimator=estimator,
-                                          flow_blend=1.0)
+        init, full_denoise = stylize_init(
+            outputs[-1], video[i - 1 : i], video[i : i + 1], estimator=estimator, flow_blend=1.0
+        )
         strength = 0.3 + 0.7 * full_denoise
-        outputs.append(fake_denoise(init, video[i:i + 1], strength, seed=i))
+        outputs.append(fake_denoise(init, video[i : i + 1], strength, seed=i))
     consistent = torch.cat(outputs)
     flicker_consistent = flicker(consistent, estimator=estimator)
     flicker_independent = flicker(independent, estimator=estimator)
@@ -156,10 +168,13 @@ def interior_error(a, b, border=12):
     return float((a - b)[..., border:-border, border:-border].abs().mean())
 
 
-@pytest.mark.parametrize("method, truth", [
-    ("perspective", np.array([[1.02, 0.01, 3.0], [-0.015, 0.99, -2.0], [1e-4, -0.5e-4, 1.0]])),
-    ("affine", similarity(2.0, 1.03, (4.0, -3.0))),
-])
+@pytest.mark.parametrize(
+    "method, truth",
+    [
+        ("perspective", np.array([[1.02, 0.01, 3.0], [-0.015, 0.99, -2.0], [1e-4, -0.5e-4, 1.0]])),
+        ("affine", similarity(2.0, 1.03, (4.0, -3.0))),
+    ],
+)
 def test_feature_based_camera_motion_recovers_the_transform(method, truth):
     raw_prev, raw_cur = homography_frames(truth)
     motion = estimate_camera_motion(raw_prev, raw_cur, method=method)
