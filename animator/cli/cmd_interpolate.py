@@ -1,0 +1,95 @@
+"""``animator interpolate IN -o OUT.mp4 (--factor N | --fps F)``: more frames per second, in sync with the sound."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("interpolate")
+@click.argument("source", metavar="IN", type=click.Path())
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="the video to write")
+@click.option("--factor", type=int, default=None, help="N x the frames at N x the fps (N >= 2)")
+@click.option("--fps", type=float, default=None, help="the output frame rate (above the input's)")
+@click.option(
+    "--method",
+    type=click.Choice(["flow", "camera", "blend"]),
+    default="flow",
+    show_default=True,
+    help="flow: optical flow both ways; camera: a 3D run folder's camera path and depth; blend: a cross-fade",
+)
+@click.option("--slowmo", is_flag=True, help="keep the input's fps (N x slower, no sound) instead of raising it")
+@click.option("--frames-dir", type=click.Path(file_okay=False), default=None, help="also write every frame as PNG")
+@click.option(
+    "--flow",
+    "preset",
+    type=click.Choice(["ultrafast", "fast", "medium"]),
+    default="fast",
+    show_default=True,
+    help="the flow method's DIS preset",
+)
+@click.option(
+    "--flow-size",
+    type=click.IntRange(min=16),
+    default=256,
+    show_default=True,
+    help="estimate flow at this many pixels on the longer side",
+)
+@click.option("--input-fps", type=float, default=None, help="the frame rate of a folder of images (default 24)")
+@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True, help="x264 quality (lower: better)")
+def command(
+    source: str,
+    output: str,
+    factor: int | None,
+    fps: float | None,
+    method: str,
+    slowmo: bool,
+    frames_dir: str | None,
+    preset: str,
+    flow_size: int,
+    input_fps: float | None,
+    crf: int,
+) -> None:
+    """Make new frames between the frames of IN (a video, a folder of images, or a render's run folder).
+
+    \b
+    With --factor N the output has N x the frames at N x the fps: frame k*N is input frame k unchanged, the
+    frames between are new, and the last frame is held for the final N-1 frames, so the duration and the
+    soundtrack (carried over) stay in sync. --fps F gives any higher rate. A run folder gives its lossless frames.
+    \b
+      animator interpolate render.mp4 -o smooth.mp4 --factor 2
+      animator interpolate runs/demo-20261126-041500 -o smooth.mp4 --fps 60 --method camera
+    """
+    import sys
+
+    from tqdm import tqdm
+
+    from animator.finishing.frames import open_frames
+    from animator.finishing.interpolate import interpolate
+    from animator.video import EncodeSettings
+
+    frames = open_frames(source, fps=input_fps)
+    if frames.note:
+        click.echo(f"note: {frames.note}", err=True)
+    with tqdm(unit="frame", desc=f"interpolate ({method})", file=sys.stderr, disable=None, dynamic_ncols=True) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = interpolate(
+            frames,
+            output,
+            factor=factor,
+            fps=fps,
+            method=method,
+            slowmo=slowmo,
+            frames_dir=frames_dir,
+            flow=preset,
+            flow_size=flow_size,
+            settings=EncodeSettings(crf=crf),
+            progress=progress,
+        )
+    click.echo(
+        f"{result.output}: {result.frames} frames at {result.fps:g} fps from {result.input_frames} at "
+        f"{result.input_fps:g} fps ({method}, {result.frames / max(result.seconds, 1e-9):.1f} frames/s)"
+    )
