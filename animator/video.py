@@ -2,7 +2,12 @@
 
 - :func:`probe` and :func:`read_frames` read any file ffmpeg can decode.
 - :class:`VideoWriter` streams frames straight into an ffmpeg process on its own thread (no temporary PNGs), writes to
-  a temporary name and renames when complete, so a crash never leaves a truncated file under the final name.
+  a temporary name of its own (pid + random, so two writers never share one) and renames when complete, so a crash
+  never leaves a truncated file under the final name; a later writer of the same file removes what a dead one left.
+- :func:`check_output` refuses, before the first frame, an output no encode could finish (unknown container, a codec
+  the container cannot hold, a pixel format the encoder lacks, a folder that is missing or read-only).
+- :func:`load_image` and :func:`check_image_pixels` refuse images over :data:`MAX_IMAGE_PIXELS` from the file's
+  header, before decoding a pixel.
 - :func:`mux_audio` adds a soundtrack (trimmed to the video, with an offset); :func:`export_gif` makes a GIF.
 
 Every ffmpeg failure becomes an :class:`~animator.errors.AnimatorError` carrying ffmpeg's own message.
@@ -10,9 +15,11 @@ Every ffmpeg failure becomes an :class:`~animator.errors.AnimatorError` carrying
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import re
+import secrets
 import subprocess
 import tempfile
 import threading
@@ -32,6 +39,19 @@ CODECS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "prores": ("prores_ks", ".mov", ("-profile:v", "3")),
 }
 AUDIO_CODEC_FOR_SUFFIX = {".mp4": "aac", ".mov": "aac", ".mkv": "aac", ".webm": "libopus"}
+# container suffix -> the codecs of CODECS it can hold (what the bundled ffmpeg muxes; tests/test_video.py checks this
+# table against a real one-frame encode of every pair)
+CONTAINERS: dict[str, tuple[str, ...]] = {
+    ".mp4": ("h264", "h265", "vp9"),
+    ".m4v": ("h264",),
+    ".mov": ("h264", "h265", "prores"),
+    ".mkv": ("h264", "h265", "vp9", "prores"),
+    ".webm": ("vp9",),
+}
+# The largest image read (init images, colour references, `animator depth` inputs): 64 megapixels (8192x8192). A
+# decoded image takes 3 bytes a pixel and resizing doubles that, so this bounds an image read to about 400 MB; a PNG of
+# a few kilobytes can declare 20000x20000 pixels (1.2 GB decoded). Checked from the file's header before decoding.
+MAX_IMAGE_PIXELS = 64 * 1024 * 1024
 
 
 def ffmpeg_exe() -> str:
@@ -48,8 +68,23 @@ def _run_ffmpeg(args: list[str], *, what: str) -> None:
         stderr=subprocess.PIPE,
     )
     if proc.returncode != 0:
-        message = proc.stderr.decode(errors="replace").strip().splitlines()[-8:]
-        raise AnimatorError(f"ffmpeg failed while {what}: " + (" | ".join(message) or f"exit status {proc.returncode}"))
+        raise AnimatorError(f"ffmpeg failed while {what}: " + ffmpeg_reason(proc.stderr, proc.returncode))
+
+
+def ffmpeg_reason(stderr: bytes | str, status: int | None = None) -> str:
+    """ffmpeg's own reason for a failure, in a line or two: its last lines without the banner, the configuration, the
+    stream listing and the generic closing lines ("Conversion failed!")."""
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr
+    noise = re.compile(
+        r"^\s*(ffmpeg version|built with|configuration:|lib\w+\s+\d|Input #|Output #|Stream |Metadata:|Duration:|"
+        r"Press \[q\]|Stream mapping:|Conversion failed|Error opening (in|out)put files?|Exiting normally|"
+        r"Could not load meta information|=== stderr ===)"
+    )
+    # "[in#0 @ 0x55d7...] moov atom not found" -> "moov atom not found"
+    lines = [re.sub(r"^\[[^\]]*@ 0x[0-9a-f]+\]\s*", "", line.strip()) for line in text.strip().splitlines()]
+    lines = [line for line in lines if line]
+    kept = [line for line in lines if not noise.match(line)]
+    return " | ".join(kept[-2:] or lines[-1:]) or f"exit status {status}"
 
 
 # ----------------------------------------------------------------------------------------------------------- reading
@@ -93,7 +128,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     ).stderr.decode(errors="replace")
     video = _VIDEO_STREAM.search(header)
     if video is None:
-        reason = header.strip().splitlines()[-1] if header.strip() else "no video stream"
+        reason = ffmpeg_reason(header) if header.strip() else "no video stream"
         raise AnimatorError(
             f"cannot read a video stream from {path}: {reason}",
             hint="give a file ffmpeg can decode (mp4, mov, webm, mkv, gif ...)",
@@ -176,7 +211,10 @@ def read_frames(
         reader = imageio_ffmpeg.read_frames(str(path), output_params=output_params)
         meta = next(reader)
     except (OSError, RuntimeError, StopIteration) as exc:
-        raise AnimatorError(f"cannot read video {path}: {exc}") from exc
+        raise AnimatorError(
+            f"cannot read video {path}: {ffmpeg_reason(str(exc)) if str(exc) else 'no frames'}",
+            hint="check that the file is a complete video ffmpeg can play",
+        ) from None
     width, height = meta["size"] if size is None else size
     try:
         for index, raw in enumerate(reader):
@@ -239,20 +277,144 @@ def save_frame(path: Path, frame: np.ndarray) -> None:
 
 
 def load_frame(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of a frame written by :func:`save_frame`."""
-    if Path(path).suffix == ".qoi":
-        import qoi
+    """(H, W, 3) uint8 RGB of a frame written by :func:`save_frame`; a damaged file raises :class:`AnimatorError`."""
+    path = Path(path)
+    try:
+        if path.suffix == ".qoi":
+            import qoi
 
-        return qoi.decode(Path(path).read_bytes())[..., :3]
-    from PIL import Image
+            data = path.read_bytes()
+            # QOI's header: "qoif", width, height (big-endian u32), channels, colourspace; then the pixels
+            if len(data) < 22 or data[:4] != b"qoif":
+                raise ValueError(f"not a QOI image ({len(data)} bytes)")
+            if int.from_bytes(data[4:8], "big") * int.from_bytes(data[8:12], "big") > MAX_IMAGE_PIXELS:
+                raise ValueError("its header declares more than MAX_IMAGE_PIXELS pixels")
+            return qoi.decode(data)[..., :3]
+        check_image_pixels(path)
+        from PIL import Image
 
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except AnimatorError:
+        raise
+    except (OSError, ValueError, RuntimeError, SyntaxError) as exc:  # PIL reports a damaged PNG as SyntaxError
+        raise AnimatorError(f"cannot read the frame ({exc})", file=path) from None
 
 
-def partial_path(final: Path) -> Path:
-    """Where a video is written until it is complete: same folder (so the rename is atomic), same suffix."""
-    return final.with_name(f".{final.stem}.partial{final.suffix}")
+def partial_path(final: Path, token: str | None = None) -> Path:
+    """Where a video is written until it is complete: same folder (so the rename is atomic), same suffix, a name of
+    this process (its pid) and of this writer (``token``, random by default): two writers never share one."""
+    token = token or secrets.token_hex(4)
+    return final.with_name(f".{final.stem}.partial-{os.getpid()}-{token}{final.suffix}")
+
+
+def partial_files(final: Path) -> list[Path]:
+    """Every temporary file of ``final`` (see :func:`partial_path`) in its folder, of any process."""
+    final = Path(final)
+    if not final.parent.is_dir():
+        return []
+    pattern = re.compile(re.escape(f".{final.stem}.") + r"(partial|audio|gif)-(\d+)-[0-9a-f]+\.\w+$")
+    return sorted(p for p in final.parent.iterdir() if pattern.match(p.name))
+
+
+def remove_stale_partials(final: Path) -> list[Path]:
+    """Removes the temporary files of ``final`` that a process which no longer runs left behind (``kill -9``, a
+    power cut); those of a running process stay. Returns what was removed."""
+    removed = []
+    for path in partial_files(final):
+        pid = int(path.name.rsplit("-", 2)[-2])
+        if pid != os.getpid() and _process_alive(pid):
+            continue
+        if pid == os.getpid() and path in _OPEN_PARTIALS:
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+_OPEN_PARTIALS: set[Path] = set()  # temporary files this process is writing now
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+@functools.cache
+def _encoder_pix_fmts(encoder: str) -> tuple[str, ...]:
+    """Pixel formats ``encoder`` accepts, as the bundled ffmpeg lists them (asked once per process: ~20 ms)."""
+    text = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-h", f"encoder={encoder}"], capture_output=True, text=True
+    ).stdout
+    match = re.search(r"Supported pixel formats:([^\n]*)", text)
+    return tuple(match.group(1).split()) if match else ()
+
+
+def check_output(path: str | os.PathLike, codec: str = "h264", pix_fmt: str = "yuv420p") -> Path:
+    """Refuses, before any frame is rendered, an output video that no encode could finish.
+
+    Checks the container (the file's suffix, see :data:`CONTAINERS`), that it can hold ``codec``, that the encoder
+    takes ``pix_fmt``, and that the output's folder exists and can be written (a file of that name is replaced
+    only when the video is complete). No ffmpeg runs unless ``pix_fmt`` is not the default ``yuv420p`` (then once per
+    process and encoder). Returns the path; raises :class:`AnimatorError` with a hint otherwise.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in CONTAINERS:
+        gif = " (for a GIF, write a video and set output.gif: true)" if suffix == ".gif" else ""
+        raise AnimatorError(
+            f"cannot write a video as {suffix or 'a file without a suffix'!r}{gif}",
+            file=path,
+            field="-o",
+            hint="give the output one of the video suffixes: " + ", ".join(CONTAINERS),
+        )
+    if codec not in CODECS:
+        raise AnimatorError(f"unknown codec {codec!r}", field="output.codec", hint="use one of: " + ", ".join(CODECS))
+    if codec not in CONTAINERS[suffix]:
+        fits = [s for s, codecs in CONTAINERS.items() if codec in codecs]
+        raise AnimatorError(
+            f"a {suffix} file cannot hold {codec} video",
+            file=path,
+            field="output.codec",
+            hint=f"for {codec} use {' or '.join(fits)}; a {suffix} file takes " + ", ".join(CONTAINERS[suffix]),
+        )
+    effective = "yuv422p10le" if codec == "prores" and pix_fmt == "yuv420p" else pix_fmt
+    if pix_fmt != "yuv420p":
+        known = _encoder_pix_fmts(CODECS[codec][0])
+        if known and effective not in known:
+            raise AnimatorError(
+                f"the {codec} encoder cannot write pixel format {pix_fmt!r}",
+                field="output.pix_fmt",
+                hint=f"{codec} takes: " + " ".join(known),
+            )
+    if path.is_dir():
+        raise AnimatorError("is a folder, expected a video file name", file=path, field="-o")
+    folder = path.parent
+    if not folder.is_dir():
+        raise AnimatorError(
+            f"the output folder {folder} does not exist" if not folder.exists() else f"{folder} is not a folder",
+            file=path,
+            field="-o",
+            hint=f"create it first (mkdir -p {folder}) or choose another output",
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        reason = "is on a read-only file system" if _read_only_fs(folder) else "is not writable"
+        raise AnimatorError(
+            f"the output folder {folder} {reason}", file=path, field="-o", hint="choose a folder you can write to"
+        )
+    return path
+
+
+def _read_only_fs(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 class VideoWriter:
@@ -288,6 +450,7 @@ class VideoWriter:
                 hint="use one of: " + ", ".join(FRAME_FORMATS),
             )
         self.path = Path(path)
+        remove_stale_partials(self.path)
         self.frame_format = frame_format
         self.width, self.height, self.fps = width, height, fps
         self.frames_dir = Path(frames_dir) if frames_dir else None
@@ -295,6 +458,7 @@ class VideoWriter:
         self._index = first_index
         self._error: BaseException | None = None
         self._partial = partial_path(self.path)
+        _OPEN_PARTIALS.add(self._partial)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.frames_dir:
             self.frames_dir.mkdir(parents=True, exist_ok=True)
@@ -383,6 +547,7 @@ class VideoWriter:
             self._cleanup()
             raise AnimatorError(f"no frames were written to {self.path}")
         os.replace(self._partial, self.path)
+        _OPEN_PARTIALS.discard(self._partial)
         self._stderr.close()
         return self.path
 
@@ -401,6 +566,7 @@ class VideoWriter:
 
     def _cleanup(self) -> None:
         self._partial.unlink(missing_ok=True)
+        _OPEN_PARTIALS.discard(self._partial)
         if not self._stderr.closed:
             self._stderr.close()
 
@@ -424,7 +590,7 @@ def mux_audio(video: str | os.PathLike, audio: str | os.PathLike, *, offset_s: f
     """
     video, audio = Path(video), _check_readable(Path(audio))
     codec = AUDIO_CODEC_FOR_SUFFIX.get(video.suffix.lower(), "aac")
-    tmp = partial_path(video).with_name(f".{video.stem}.audio{video.suffix}")
+    tmp = video.with_name(f".{video.stem}.audio-{os.getpid()}-{secrets.token_hex(4)}{video.suffix}")
     try:
         _run_ffmpeg(
             [
@@ -462,7 +628,7 @@ def export_gif(
     video, gif = Path(video), Path(gif)
     scale = f"scale={width}:-1:flags=lanczos," if width else ""
     rate = f"fps={fps}," if fps else ""
-    tmp = gif.with_name(f".{gif.stem}.partial.gif")
+    tmp = gif.with_name(f".{gif.stem}.gif-{os.getpid()}-{secrets.token_hex(4)}.gif")
     try:
         _run_ffmpeg(
             [
@@ -489,13 +655,47 @@ def load_image(path: str | os.PathLike, *, width: int, height: int) -> np.ndarra
     path = Path(path)
     if not path.is_file():
         raise AnimatorError(f"no such image: {path}", hint="check the path (relative to the keyframe file)")
+    check_image_pixels(path)
     try:
-        image = Image.open(path).convert("RGB")
-    except (UnidentifiedImageError, OSError) as exc:
-        raise AnimatorError(f"cannot read image {path}: {exc}") from exc
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError, ValueError) as exc:
+        raise AnimatorError(
+            f"cannot read image {path}: {exc}", hint="give a PNG, JPEG, WebP or TIFF image that opens in a viewer"
+        ) from None
     scale = max(width / image.width, height / image.height)
     resized = image.resize(
         (max(width, round(image.width * scale)), max(height, round(image.height * scale))), Image.Resampling.LANCZOS
     )
     left, top = (resized.width - width) // 2, (resized.height - height) // 2
     return np.asarray(resized.crop((left, top, left + width, top + height)), dtype=np.uint8).copy()
+
+
+def check_image_pixels(path: str | os.PathLike) -> tuple[int, int] | None:
+    """The (width, height) an image file declares, read from its header without decoding; :class:`AnimatorError`
+    when it is over :data:`MAX_IMAGE_PIXELS`. None for a file PIL cannot identify (the caller's reader decides)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as image:  # reads the header only
+            width, height = image.size
+    except Image.DecompressionBombError as exc:  # over PIL's own limit, which is larger than ours
+        raise _too_many_pixels(path, None, re.search(r"\d{6,}", str(exc))) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
+    if width * height > MAX_IMAGE_PIXELS:
+        raise _too_many_pixels(path, (width, height))
+    return width, height
+
+
+def _too_many_pixels(path: Path, size: tuple[int, int] | None, count: re.Match | None = None) -> AnimatorError:
+    if size:
+        declared = f"{size[0]}x{size[1]} pixels ({size[0] * size[1] / 1e6:.0f} megapixels)"
+    else:
+        declared = f"{int(count.group()) / 1e6:.0f} megapixels" if count else "too many pixels"
+    return AnimatorError(
+        f"the image declares {declared}; the limit is {MAX_IMAGE_PIXELS / 2**20:.0f} megapixels (e.g. 8192x8192)",
+        file=path,
+        hint="scale the image down first (a frame is rarely over 2048 pixels a side); see docs/limits.md",
+    )

@@ -1,5 +1,7 @@
 """ffmpeg I/O through imageio-ffmpeg's bundled binary: real encodes read back."""
 
+import os
+import re
 import wave
 
 import numpy as np
@@ -12,7 +14,7 @@ from animator.video import (
     export_gif,
     load_image,
     mux_audio,
-    partial_path,
+    partial_files,
     probe,
     read_frames,
 )
@@ -35,7 +37,7 @@ def test_writer_codecs_frame_count_and_fps(tmp_path, codec, suffix):
     assert info.fps == pytest.approx(12)
     assert (info.width, info.height) == (64, 48)
     assert info.codec == {"h264": "h264", "h265": "hevc", "vp9": "vp9", "prores": "prores"}[codec]
-    assert not partial_path(path).exists()
+    assert partial_files(path) == []
 
 
 def test_frames_round_trip_and_selection(tmp_path):
@@ -62,7 +64,7 @@ def test_failure_reports_ffmpeg_message_and_leaves_no_file(tmp_path):
         for frame in _frames(40):
             writer.write(frame)
         writer.close()
-    assert not path.exists() and not partial_path(path).exists()
+    assert not path.exists() and partial_files(path) == []
 
 
 def test_exception_in_the_loop_never_leaves_a_final_file(tmp_path):
@@ -71,7 +73,7 @@ def test_exception_in_the_loop_never_leaves_a_final_file(tmp_path):
         with VideoWriter(path, width=64, height=48, fps=24) as w:
             w.write(_frames(1)[0])
             raise RuntimeError("crash mid-render")
-    assert not path.exists() and not partial_path(path).exists()
+    assert not path.exists() and partial_files(path) == []
 
 
 def _tone(path, seconds, sr=16000):
@@ -132,3 +134,137 @@ def test_saved_frames_are_lossless_and_never_half_written(tmp_path, suffix):
     save_frame(path, frame)
     assert np.array_equal(load_frame(path), frame)
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # the hidden temporary name is gone
+
+
+# ------------------------------------------------------------------------------------- temporary names, output checks
+
+
+def test_two_writers_of_one_output_never_share_a_temporary_file(tmp_path):
+    path = tmp_path / "same.mp4"
+    first = VideoWriter(path, width=64, height=48, fps=10, settings=EncodeSettings(preset="ultrafast"))
+    second = VideoWriter(path, width=64, height=48, fps=10, settings=EncodeSettings(preset="ultrafast"))
+    for frame in _frames(4):
+        first.write(frame)
+        second.write(frame[:, ::-1].copy())
+    assert first._partial != second._partial  # one each, side by side, both recognised as this output's
+    assert all(re.fullmatch(r"\.same\.partial-\d+-[0-9a-f]{8}\.mp4", w._partial.name) for w in (first, second))
+    second.abort()
+    first.close()
+    assert probe(path).frames == 4 and partial_files(path) == []
+
+
+def test_a_new_writer_removes_what_a_dead_process_left_and_keeps_a_live_ones(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "out.mp4"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".out.partial-{int(dead.stdout)}-0badc0de.mp4"  # a pid that has exited: kill -9 left it
+    stale.write_bytes(b"half a video")
+    live = tmp_path / f".out.partial-{os.getppid()}-12345678.mp4"  # our parent runs: another render's file
+    live.write_bytes(b"being written")
+    unrelated = tmp_path / ".other.partial-1-00000000.mp4"
+    unrelated.write_bytes(b"x")
+    with VideoWriter(path, width=64, height=48, fps=10) as w:
+        w.write(_frames(1)[0])
+    assert not stale.exists() and live.exists() and unrelated.exists()
+    assert probe(path).frames == 1
+
+
+def _encodes(path, codec) -> bool:
+    """Whether the bundled ffmpeg writes one frame of ``codec`` into ``path``'s container with the arguments the
+    writer uses (the truth for the table)."""
+    import subprocess
+
+    from animator.video import _encoder_args, ffmpeg_exe
+
+    command = [ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=red:s=16x16:d=0.04", "-frames:v", "1"]
+    encode = _encoder_args(EncodeSettings(codec=codec, preset="ultrafast"))  # the writer's own arguments
+    return subprocess.run([*command, *encode, str(path)], capture_output=True).returncode == 0
+
+
+def test_container_table_matches_what_ffmpeg_writes(tmp_path):
+    from animator.video import CODECS, CONTAINERS, check_output
+
+    for suffix, codecs in CONTAINERS.items():
+        for codec in CODECS:
+            target = tmp_path / f"{codec}{suffix}"
+            assert _encodes(target, codec) == (codec in codecs), (suffix, codec)
+            if codec in codecs:
+                assert check_output(tmp_path / f"ok{suffix}", codec) == tmp_path / f"ok{suffix}"
+            else:
+                with pytest.raises(AnimatorError, match=f"cannot hold {codec}"):
+                    check_output(tmp_path / f"no{suffix}", codec)
+
+
+@pytest.mark.parametrize(
+    "name,codec,pix_fmt,message",
+    [
+        ("out.png", "h264", "yuv420p", "cannot write a video as '.png'"),
+        ("out.xyz", "h264", "yuv420p", "suffixes: .mp4"),
+        ("out", "h264", "yuv420p", "without a suffix"),
+        ("out.gif", "h264", "yuv420p", "output.gif: true"),
+        ("out.mp4", "av1", "yuv420p", "unknown codec"),
+        ("out.mp4", "h264", "rgb48", "pixel format 'rgb48'"),
+        ("missing/out.mp4", "h264", "yuv420p", "does not exist"),
+    ],
+)
+def test_check_output_refuses_what_no_encode_could_finish(tmp_path, name, codec, pix_fmt, message):
+    from animator.video import check_output
+
+    with pytest.raises(AnimatorError, match=re.escape(message)) as caught:
+        check_output(tmp_path / name, codec, pix_fmt)
+    assert caught.value.hint
+
+
+def test_check_output_accepts_an_encoder_pixel_format_and_refuses_a_folder(tmp_path):
+    from animator.video import check_output
+
+    assert check_output(tmp_path / "a.mp4", "h264", "yuv444p")
+    assert check_output(tmp_path / "a.mov", "prores", "yuv444p10le")
+    (tmp_path / "dir.mp4").mkdir()
+    with pytest.raises(AnimatorError, match="is a folder"):
+        check_output(tmp_path / "dir.mp4")
+
+
+# ------------------------------------------------------------------------------------------------------ bounded images
+
+
+def png_declaring(path, width, height):
+    """A tiny PNG whose header declares ``width`` x ``height`` RGB pixels (its data is far too short): what a
+    decompression bomb looks like to a reader that trusts the header."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+    return path
+
+
+@pytest.mark.parametrize("side,shown", [(9000, "9000x9000 pixels"), (20000, "400 megapixels")])
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path, side, shown):
+    from animator.video import MAX_IMAGE_PIXELS
+
+    assert side * side > MAX_IMAGE_PIXELS
+    path = png_declaring(tmp_path / "bomb.png", side, side)
+    with pytest.raises(AnimatorError, match=shown) as caught:
+        load_image(path, width=64, height=64)
+    assert str(path) in str(caught.value) and "64 megapixels" in str(caught.value)
+
+
+def test_a_damaged_image_or_frame_names_the_file(tmp_path):
+    from animator.video import load_frame
+
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(AnimatorError, match="cannot read image"):
+        load_image(text, width=8, height=8)
+    for name, data in [("000001.qoi", b""), ("000002.qoi", b"qoif" + b"\0" * 30), ("000003.png", b"\x89PNG\r\n")]:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(AnimatorError, match="cannot read the frame") as caught:
+            load_frame(tmp_path / name)
+        assert caught.value.file == str(tmp_path / name)

@@ -1,0 +1,172 @@
+"""Reliability: locked run folders and outputs, damaged run files, full disks; every failure a user can cause is the
+project's error (exit status 2, a message naming what and where, no traceback), and nothing is half-written.
+
+Processes are real (subprocesses holding locks, killed with SIGKILL); the full disk is ``/dev/full`` (every write
+fails with ENOSPC) or a small tmpfs where the machine lets us mount one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from animator.errors import AnimatorError
+from animator.run_folder import CHECKPOINT, JOURNAL, RunFolder, output_lock, write_atomic
+
+HOLD = textwrap.dedent(
+    """
+    import sys
+    from animator.run_folder import RunFolder
+    with RunFolder(sys.argv[1]).lock(output=sys.argv[2] if len(sys.argv) > 2 else None):
+        print("locked", flush=True)
+        sys.stdin.read()  # hold until the test closes our stdin (or kills us)
+    """
+)
+
+
+def _holder(*args: Path) -> subprocess.Popen:
+    """A process holding ``RunFolder(args[0]).lock(output=args[1])`` until its stdin closes."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, *map(str, args)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_second_process_is_refused_a_locked_run_folder_and_gets_it_after_a_kill_9(tmp_path):
+    run = tmp_path / "run"
+    holder = _holder(run)
+    try:
+        with pytest.raises(AnimatorError, match="run folder .*run is in use by another animator process") as caught:
+            with RunFolder(run).lock():
+                pass
+        assert f"pid {holder.pid}" in str(caught.value) and caught.value.hint
+    finally:
+        holder.send_signal(signal.SIGKILL)  # no clean-up code runs: the kernel drops the lock
+        holder.wait()
+    with RunFolder(run).lock() as folder:  # no stale lock
+        assert folder.path == run
+    assert not (run / ".lock").exists()
+
+
+def test_one_output_is_locked_across_run_folders_and_spellings(tmp_path, monkeypatch):
+    (tmp_path / "videos").mkdir()
+    holder = _holder(tmp_path / "run-a", tmp_path / "videos" / "out.mp4")
+    try:
+        monkeypatch.chdir(tmp_path / "videos")
+        with pytest.raises(AnimatorError, match="the output .*out.mp4 is in use"):
+            with RunFolder(tmp_path / "run-b").lock(output="../videos/./out.mp4"):
+                pass
+        assert not (tmp_path / "run-b").exists()  # the refused render made no run folder
+        with RunFolder(tmp_path / "run-b").lock(output="other.mp4"):  # another output is free
+            pass
+    finally:
+        holder.stdin.close()
+        assert holder.wait(timeout=30) == 0
+    with output_lock(tmp_path / "videos" / "out.mp4"):  # released by a clean exit, and its file removed
+        pass
+    assert sorted(p.name for p in (tmp_path / "videos").iterdir()) == []
+
+
+def test_the_lock_keeps_a_run_folder_that_holds_a_run(tmp_path):
+    run = RunFolder(tmp_path / "run")
+    with run.lock():
+        run.create(source_text="frames: 2\n", source_name="a.yaml", record={"output": "x.mp4"})
+    assert (tmp_path / "run" / "run.json").is_file() and not (tmp_path / "run" / ".lock").exists()
+
+
+# ------------------------------------------------------------------------------------------- full disk, damaged files
+
+
+def test_a_full_disk_is_one_clear_error_and_leaves_no_temporary_file(tmp_path):
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full (Linux) to make every write fail with ENOSPC")
+    (tmp_path / ".run.json.tmp").symlink_to("/dev/full")  # the temporary name leads onto a full device
+    with pytest.raises(AnimatorError, match="cannot write .*run.json: No space left on device") as caught:
+        write_atomic(tmp_path / "run.json", b"{}" * 10000)
+    assert "free some space" in caught.value.hint
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no .run.json.tmp, no run.json
+
+
+def _run_with_checkpoint(tmp_path: Path, data: bytes | None) -> RunFolder:
+    folder = RunFolder(tmp_path / "run")
+    folder.create(source_text="frames: 2\n", source_name="a.yaml", record={"start": 0})
+    if data is not None:
+        (folder.path / CHECKPOINT).write_bytes(data)
+    return folder
+
+
+def _good_checkpoint() -> bytes:
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({"index": 3, "image": torch.zeros(4, 4, 3, dtype=torch.uint8), "depth": None}, buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (lambda good: b"", "damaged"),
+        (lambda good: good[: len(good) // 2], "damaged"),
+        (lambda good: good[:100], "damaged"),
+        (lambda good: b"\x00" * 4096, "damaged"),
+        (lambda good: b"PK\x03\x04" + os.urandom(2000), "damaged"),
+    ],
+    ids=["empty", "half", "first-100-bytes", "zeros", "random-zip"],
+)
+def test_a_damaged_checkpoint_is_the_projects_error_with_what_to_do(tmp_path, damage, message):
+    folder = _run_with_checkpoint(tmp_path, damage(_good_checkpoint()))
+    with pytest.raises(AnimatorError, match=message) as caught:
+        folder.load_checkpoint()
+    assert caught.value.file == str(folder.path / CHECKPOINT)
+    assert "remove" in caught.value.hint and "resume again" in caught.value.hint
+
+
+def test_a_checkpoint_of_something_else_is_refused_and_a_good_one_loads(tmp_path):
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({"weights": torch.zeros(3)}, buffer)
+    folder = _run_with_checkpoint(tmp_path, buffer.getvalue())
+    with pytest.raises(AnimatorError, match="not a checkpoint of this program .*index, image"):
+        folder.load_checkpoint()
+    (folder.path / CHECKPOINT).write_bytes(_good_checkpoint())
+    assert folder.load_checkpoint()["index"] == 3
+
+
+def test_a_truncated_journal_frame_names_the_frame_and_what_to_do(tmp_path):
+    from animator.video import save_frame
+
+    folder = _run_with_checkpoint(tmp_path, None)
+    frame = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    save_frame(folder.path / JOURNAL / "000000.qoi", frame)
+    save_frame(folder.path / JOURNAL / "000001.qoi", frame)
+    path = folder.path / JOURNAL / "000001.qoi"
+    path.write_bytes(path.read_bytes()[:30])
+    (folder.path / JOURNAL / ".000002.qoi").write_bytes(b"qoif")  # a killed save's hidden name: not a frame
+    assert np.array_equal(folder.journal_frame(0), frame)
+    assert folder.journal_frame_count() == 2
+    with pytest.raises(AnimatorError, match="frame 1 of the run's journal is damaged") as caught:
+        folder.journal_frame(1)
+    assert "--frames 1:" in caught.value.hint
+    with pytest.raises(AnimatorError, match="frame 1 of the run's journal"):
+        list(folder.journal_frames())
+
+
+def test_a_damaged_run_record_is_the_projects_error(tmp_path):
+    folder = _run_with_checkpoint(tmp_path, None)
+    (folder.path / "run.json").write_bytes(b'{"status": "runn')
+    with pytest.raises(AnimatorError, match="the run record is damaged"):
+        folder.record()
