@@ -38,15 +38,9 @@ __all__ = ["AnimatorError", "render", "render_frames", "load_config", "__version
 
 def __getattr__(name: str):
     if name in ("render", "render_frames"):
-        import importlib
+        from animator.rendering import api
 
-        # The frame loop lives in the module animator/render.py; importing it makes Python bind the *module* to
-        # ``animator.render``. Re-bind the names to the functions so ``animator.render(...)`` is the API (and when
-        # the module was imported first, so this is never asked, the module itself renders when called).
-        module = importlib.import_module("animator.render")
-        globals()["render"] = module.render
-        globals()["render_frames"] = module.render_frames
-        return globals()[name]
+        return getattr(api, name)
     if name == "load_config":
         from animator.keyframes import load_config
 

@@ -21,9 +21,8 @@ class RenderStarted:
     height: int
     fps: float
     run_dir: Path | None  # where schedules, seeds and settings are recorded (None for in-memory previews)
-    notes: tuple[
-        str, ...
-    ] = ()  # one-line messages for a newcomer (e.g. "offline depth: a learned model is better ...")
+    # one-line messages for a newcomer (e.g. "offline depth: a learned model is better ...")
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -31,14 +30,15 @@ class FrameRendered:
     index: int  # frame index in the animation
     total_frames: int  # total frames of the animation
     image: np.ndarray  # (H, W, 3) uint8 RGB of the finished frame, on the host
-    diffused: bool  # True when the denoiser ran on this frame (False for cadence tweens / warp-only)
+    diffused: bool  # True when the denoiser ran on this frame (False for tweens and in warp-only renders)
     seed: int
     elapsed_s: float  # since the render started
     fps: float  # frames per second so far in this run
     eta_s: float  # estimated seconds left
-    # stage -> ms spent since the previous frame's event: the loop makes a diffused frame before it sends out the
-    # frame before it (so a GPU computes while the host encodes), so its stages arrive with that earlier event
+    # stage -> ms spent since the previous frame's event: the loop makes an anchor before it sends out the frame
+    # before it (so a GPU computes while the host encodes), so its stages arrive with that earlier event
     timings_ms: dict[str, float] = field(default_factory=dict)
+    anchor: bool = False  # made from the previous anchor (diffused when there is a model), not a tween between two
 
 
 @dataclass(frozen=True)

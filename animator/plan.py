@@ -1,5 +1,6 @@
-"""Everything about a render that is known before the first frame: per-frame values, seeds, which frames are
-diffused (cadence), and the camera path. Pure functions of the keyframe file; the frame loop only reads from here.
+"""Everything about a render that is known before the first frame: per-frame values, seeds, which frames are anchors
+(made from the previous anchor: diffused when there is a model; the frames between are tweens), and the camera path.
+Pure functions of the keyframe file; the frame loop only reads from here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ MOTION_3D = ("translation_x", "translation_y", "translation_z", "rotation_3d_x",
 def frame_span(frames: range | int | None, total: int) -> tuple[int, int]:
     """Which frames of a ``total``-frame animation to render, as (start, stop): ``frames`` is None (all), a range of
     frame indices read as a slice (a stop past the end means "to the end"), or a whole number N (the first N
-    frames). Shared by :func:`animator.render.render`, ``animator schedule`` and the notebook preview, so that they
+    frames). Shared by :func:`animator.render`, ``animator schedule`` and the notebook preview, so that they
     agree on what a range means."""
     if frames is None:
         return 0, total
@@ -102,11 +103,12 @@ def resolve_seeds(
     return (np.asarray(seeds, dtype=np.int64) % (2**32)).astype(np.int64)
 
 
-def diffused_frames(frames: int, cadence: int, keyframes: set[int] | frozenset[int] = frozenset()) -> list[int]:
-    """The frames the denoiser runs on: every ``cadence``-th frame, every keyframe, and the last frame.
+def anchor_frames(frames: int, cadence: int, keyframes: set[int] | frozenset[int] = frozenset()) -> list[int]:
+    """The anchor frames: every ``cadence``-th frame, every keyframe, and the last frame. The loop makes each from
+    the anchor before it (the denoiser runs on them when there is one) and the frames between by tweening.
 
     Deforum places diffused frames on multiples of the cadence only, so keyframes fall on in-between frames and
-    the last ``cadence - 1`` frames are dropped. Here a keyframe always lands on a diffused frame (the gap around it
+    the last ``cadence - 1`` frames are dropped. Here a keyframe always lands on an anchor (the gap around it
     becomes shorter) and every frame up to the last is written.
     """
     if cadence < 1:
@@ -117,13 +119,36 @@ def diffused_frames(frames: int, cadence: int, keyframes: set[int] | frozenset[i
 
 @dataclass(frozen=True)
 class FrameParams:
-    """The values one frame is made with."""
+    """The values one anchor frame is made with: the schedules the loop reads, at this frame."""
 
     index: int
-    values: dict[str, float]  # every float schedule at this frame (strength, translation_z, fov ...)
     prompt: FramePrompt
     seed: int
-    sampler: str | None
+    sampler: str | None  # None: the denoiser's default
+    strength: float  # share of the previous frame kept, 0..1 (Deforum's meaning); the denoiser runs at 1 - strength
+    cfg: float  # classifier-free guidance scale
+    steps: int  # sampler steps (>= 1) for a full denoise; img2img runs the share that strength leaves
+    noise: float  # noise added to the warped frame before denoising
+    contrast: float  # contrast multiplier of the warped frame (1: unchanged)
+    sharpen_amount: float  # unsharp-mask amount of the warped frame (0: off)
+    color_strength: float  # how strongly colours are pulled to the coherence reference, 0..1
+    composite_alpha: float  # share of the hybrid video frame composited in (hybrid mode)
+    flow_blend: float  # video mode: share of the previous output carried along the input's flow
+    near: float  # scene depth of the nearest surface (the depth model's disparity maps into near..far)
+    far: float  # scene depth of the farthest surface
+
+
+@dataclass(frozen=True)
+class Move2D:
+    """One frame's 2D camera move (``mode: 2d``), in Deforum's terms."""
+
+    angle: float  # degrees, counter-clockwise
+    zoom: float  # scale per frame (1: none)
+    translation_x: float  # pixels per frame
+    translation_y: float
+    transform_center_x: float  # pivot of angle and zoom, as a share of the width
+    transform_center_y: float
+    perspective_flip: tuple[float, float, float, float]  # theta, phi, gamma (degrees), fv (field of view)
 
 
 @dataclass(frozen=True)
@@ -134,18 +159,48 @@ class RenderPlan:
     frames: int  # frames in the animation
     schedules: EvaluatedSchedules
     seeds: np.ndarray  # (frames,) int64
-    diffused: tuple[int, ...]  # sorted frame indices that are denoised (the rest are cadence tweens)
+    anchors: tuple[int, ...]  # sorted indices of the anchor frames (the rest are tweens between two anchors)
     world_from_cam: object | None  # (frames, 4, 4) tensor for 3D mode, else None
 
     def params(self, index: int) -> FrameParams:
-        values = {name: float(series[index]) for name, series in self.schedules.values.items()}
+        def value(name: str) -> float:
+            return float(self.schedules.values[name][index])
+
         sampler = self.schedules.strings.get("sampler")
         return FrameParams(
             index=index,
-            values=values,
             prompt=self.schedules.prompts[index],
             seed=int(self.seeds[index]),
             sampler=sampler[index] if sampler else None,
+            strength=value("strength"),
+            cfg=value("cfg"),
+            steps=max(int(round(value("steps"))), 1),
+            noise=value("noise"),
+            contrast=value("contrast"),
+            sharpen_amount=value("sharpen_amount"),
+            color_strength=value("color_strength"),
+            composite_alpha=value("composite_alpha"),
+            flow_blend=value("flow_blend"),
+            near=value("near"),
+            far=value("far"),
+        )
+
+    def fov(self, index: int) -> float:
+        """Vertical field of view of frame ``index``'s camera, degrees."""
+        return float(self.schedules.values["fov"][index])
+
+    def move_2d(self, index: int) -> Move2D:
+        def value(name: str) -> float:
+            return float(self.schedules.values[name][index])
+
+        return Move2D(
+            angle=value("angle"),
+            zoom=value("zoom"),
+            translation_x=value("translation_x"),
+            translation_y=value("translation_y"),
+            transform_center_x=value("transform_center_x"),
+            transform_center_y=value("transform_center_y"),
+            perspective_flip=tuple(value(f"perspective_flip_{p}") for p in ("theta", "phi", "gamma", "fv")),
         )
 
     def recolours(self) -> bool:
@@ -154,17 +209,17 @@ class RenderPlan:
         return bool(np.any(np.asarray(values["contrast"]) != 1.0) or np.any(np.asarray(values["sharpen_amount"]) > 0))
 
     def segments(self, start: int, stop: int) -> list[tuple[int, int]]:
-        """Consecutive pairs of diffused frames (k0, k1) with start <= k0 < k1 < stop.
+        """Consecutive pairs of anchors (k0, k1) with start <= k0 < k1 < stop.
 
-        ``start`` and the last frame ``stop - 1`` are always diffused, so a partial render (``--frames A:B``) starts
+        ``start`` and the last frame ``stop - 1`` are always anchors, so a partial render (``--frames A:B``) starts
         from a made frame and writes every frame up to its end.
         """
-        marks = sorted({k for k in self.diffused if start <= k < stop} | {start, stop - 1})
+        marks = sorted({k for k in self.anchors if start <= k < stop} | {start, stop - 1})
         return list(zip(marks, marks[1:]))
 
 
 def schedule_keyframes(schedules: EvaluatedSchedules) -> set[int]:
-    """Frames where any schedule or the prompt has a keyframe: these become diffused frames under cadence."""
+    """Frames where any schedule or the prompt has a keyframe: these become anchors under cadence."""
     marks: set[int] = set()
     for frames in schedules.keyframes.values():
         marks.update(int(f) for f in frames)
@@ -185,7 +240,7 @@ WARP_ONLY_ANCHOR_INTERVAL = 8
 
 
 def anchor_interval(config: AnimationConfig) -> int:
-    """Frames between the frames the loop makes from their predecessor ("diffused" frames)."""
+    """Frames from one anchor to the next."""
     if config.mode == "video":
         return 1  # every input frame is stylised from its own raw frame
     if (config.backends.denoise or "none") == "none":
@@ -195,7 +250,7 @@ def anchor_interval(config: AnimationConfig) -> int:
 
 def make_plan(config: AnimationConfig, schedules: EvaluatedSchedules, *, base_seed: int | None = None) -> RenderPlan:
     """Turns an evaluated keyframe file into the plan the frame loop follows."""
-    _check_latent_feedback(config, schedules)
+    _refuse_pixel_steps_with_latent_feedback(config, schedules)
     seeds = resolve_seeds(
         config.seed_behavior,
         config.seed if base_seed is None else base_seed,
@@ -221,12 +276,12 @@ def make_plan(config: AnimationConfig, schedules: EvaluatedSchedules, *, base_se
         frames=schedules.frames,
         schedules=schedules,
         seeds=seeds,
-        diffused=tuple(diffused_frames(schedules.frames, cadence, keyframes)),
+        anchors=tuple(anchor_frames(schedules.frames, cadence, keyframes)),
         world_from_cam=world_from_cam,
     )
 
 
-def _check_latent_feedback(config: AnimationConfig, schedules: EvaluatedSchedules) -> None:
+def _refuse_pixel_steps_with_latent_feedback(config: AnimationConfig, schedules: EvaluatedSchedules) -> None:
     """Contrast and sharpening work on the previous frame's pixels, which latent feedback never forms."""
     if config.generation.feedback != "latent":
         return

@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from animator.geometry import homography_2d, intrinsics_from_fov, motion_to_pose, warp_2d, warp_3d
+from animator.geometry import homography_2d, intrinsics_from_fov, motion_to_pose, reproject_3d, warp_2d, warp_3d
 from animator.latents import (
     LATENT_SAMPLING,
     LatentStatistics,
@@ -58,7 +58,8 @@ def test_3d_latents_follow_the_warp_grid_to_the_latent_centres(texture):
     depth += torch.linspace(0, 200, SIZE).view(1, 1, 1, SIZE)  # turned away on one side: parallax varies
     K = intrinsics_from_fov(50.0, SIZE, SIZE)
     pose = motion_to_pose(4.0, -3.0, 10.0, 1.0, -1.0, 2.0)
-    warped, valid, grid = warp_3d(texture, depth, K, pose, fill="border", return_grid=True)
+    warped, valid, _ = warp_3d(texture, depth, K, pose, fill="border")
+    grid = reproject_3d(depth, K, pose, fill="border").grid
     truth = encode(warped)
     latent_valid = ~revealed_at_latents(valid, FACTOR)
     assert latent_valid.float().mean() > 0.8

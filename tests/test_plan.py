@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from animator.errors import AnimatorError
-from animator.plan import diffused_frames, resolve_seeds
+from animator.plan import anchor_frames, resolve_seeds
 
 
 def test_iter_steps_like_deforum():
@@ -33,16 +33,16 @@ def test_unknown_behaviour_lists_valid():
         resolve_seeds("sometimes", 1, 3)
 
 
-def test_cadence_places_keyframes_on_diffused_frames_and_keeps_the_last_frame():
-    marks = diffused_frames(20, 3, {10, 13})
+def test_cadence_places_keyframes_on_anchor_frames_and_keeps_the_last_frame():
+    marks = anchor_frames(20, 3, {10, 13})
     assert marks[0] == 0 and marks[-1] == 19
     assert {10, 13} <= set(marks)
     assert set(range(0, 20, 3)) <= set(marks)
     # Gaps never exceed the cadence.
     assert max(np.diff(marks)) <= 3
-    assert diffused_frames(5, 1) == [0, 1, 2, 3, 4]
+    assert anchor_frames(5, 1) == [0, 1, 2, 3, 4]
     with pytest.raises(AnimatorError):
-        diffused_frames(5, 0)
+        anchor_frames(5, 0)
 
 
 def test_deforum_units_rescale_zoom_and_roll_only():

@@ -19,7 +19,7 @@ from animator.geometry.camera import (
     relative_pose,
 )
 from animator.geometry.warp2d import BORDER_MODES, homography_2d, warp_2d
-from animator.geometry.warp3d import FILL_MODES, SAMPLING_MODES, warp_3d
+from animator.geometry.warp3d import FILL_MODES, SAMPLING_MODES, Reprojection3D, Warped3D, reproject_3d, warp_3d
 
 __all__ = [
     "BORDER_MODES",
@@ -37,6 +37,9 @@ __all__ = [
     "invert_pose",
     "motion_to_pose",
     "relative_pose",
+    "reproject_3d",
+    "Reprojection3D",
     "warp_2d",
+    "Warped3D",
     "warp_3d",
 ]

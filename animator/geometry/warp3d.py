@@ -28,6 +28,7 @@ to the CPU and back); every other fill stays on the tensor's device.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -40,7 +41,7 @@ from animator.geometry.camera import invert_pose
 from animator.geometry.resample import resample
 from animator.workspace import scratch
 
-__all__ = ["warp_3d", "SAMPLING_MODES", "FILL_MODES"]
+__all__ = ["warp_3d", "reproject_3d", "Warped3D", "Reprojection3D", "SAMPLING_MODES", "FILL_MODES"]
 
 SAMPLING_MODES = ("bilinear", "bicubic", "catmull_rom")
 FILL_MODES = ("none", "border", "reflection", "telea", "background")
@@ -55,6 +56,25 @@ def _workspace(name: str, shape, dtype: torch.dtype, device: torch.device) -> to
     return scratch(f"warp3d.{name}", shape, dtype, device)
 
 
+class Reprojection3D(NamedTuple):
+    """Where every destination pixel of a 3D camera move comes from: the geometry of :func:`reproject_3d`, without
+    any image. Anything aligned with the source frame (an image, latents, features) can follow it."""
+
+    grid: (
+        torch.Tensor
+    )  # BxHxWx2 grid_sample grid (align_corners=False) into the source: holes where their fill depth lands
+    valid: torch.Tensor  # Bx1xHxW bool, True where a source surface is visible
+    depth: torch.Tensor  # Bx1xHxW z of what the destination sees; holes from their far side (telea: inpainted), > 0
+
+
+class Warped3D(NamedTuple):
+    """The source frame seen from the destination camera (:func:`warp_3d`)."""
+
+    image: torch.Tensor  # Bx3xHxW in the source image's dtype, holes filled as asked
+    valid: torch.Tensor  # Bx1xHxW bool, True where a source surface is visible
+    depth: torch.Tensor  # Bx1xHxW z of what the destination sees, always positive so it can be warped again
+
+
 def warp_3d(
     image: torch.Tensor,
     depth: torch.Tensor,
@@ -63,16 +83,13 @@ def warp_3d(
     *,
     sampling: str = "bilinear",
     fill: str = "none",
-    return_depth: bool = False,
     compile_mode: str | None = None,
-    return_grid: bool = False,
     check_values: bool = True,
-    return_image: bool = True,
-):
+) -> Warped3D:
     """Show the source image from the destination camera, with occlusion and hole masks.
 
     Args:
-        image: ``(B, 3, H, W)`` float in [0, 1], the source frame (any channel count works).
+        image: ``(B, 3, H, W)`` float in [0, 1], the source frame (any channel count works), or uint8.
         depth: ``(B, 1, H, W)`` z > 0 of every source pixel in the source camera, in scene units.
         K: ``(3, 3)`` or ``(B, 3, 3)`` intrinsics (same for both cameras), pixel centres at integers.
         dst_from_src: ``(4, 4)`` or ``(B, 4, 4)`` rigid move from source to destination camera coordinates.
@@ -82,72 +99,87 @@ def warp_3d(
             that padding at the reprojection of a background depth (Deforum-like smear); ``"telea"`` OpenCV
             inpainting (host, per image); ``"background"`` the valid pixel on the far side of the hole (of the
             nearest valid pixels left, right, above and below, the one with the largest depth).
-        return_depth: also return the destination depth.
-        return_grid: also return the ``(B, H, W, 2)`` ``grid_sample`` grid (``align_corners=False``) the colours
-            were sampled with: where each destination pixel lies in the source (holes: where their fill depth
-            reprojects). Other tensors of the source frame (latents, features) can follow the same move with it.
         compile_mode: a ``torch.compile`` mode (``"default"``, ``"reduce-overhead"`` for CUDA graphs) to run the
             warp as one compiled graph (after the input checks, which stay eager), or None for eager. On a GPU the
             eager warp is ~60 small kernel launches, which cost more than their arithmetic at 512x512; compiled,
             they fuse into a few (see :mod:`animator.compiling`). Compiling takes ~30 s per variant (sampling,
-            fill, return_depth, size); 8-bit images and ``telea`` (OpenCV on the host) always run eager.
+            fill, size); 8-bit images and ``telea`` (OpenCV on the host) always run eager.
         check_values: check that the image is finite and the depth positive (one read-back from the device,
             which on a GPU waits for everything queued before it). The render passes False: it checks each
             finished frame once instead.
-        return_image: False skips sampling and filling the image (``warped`` is None): for callers that move
-            something else along the returned grid (latent feedback) and only need the masks and depth.
 
     Returns:
-        ``(warped, valid)`` or ``(warped, valid, warped_depth)``, then ``grid`` when asked for:
-        ``warped (B, 3, H, W)`` in ``image``'s dtype; ``valid (B, 1, H, W)`` bool, True where a source surface
-        is visible; ``warped_depth (B, 1, H, W)`` z of what the destination sees, holes filled from the far side
-        (``telea``: inpainted), always positive so it can be warped again; ``valid`` says which pixels are real.
+        :class:`Warped3D` ``(image, valid, depth)``.
 
     Example:
         >>> from animator.geometry import intrinsics_from_fov, motion_to_pose
         >>> image, depth = torch.rand(1, 3, 32, 32), torch.full((1, 1, 32, 32), 200.0)
         >>> K = intrinsics_from_fov(40.0, 32, 32)
-        >>> warped, valid = warp_3d(image, depth, K, motion_to_pose(0, 0, 0, 0, 0, 0))
-        >>> bool(valid.all()), torch.allclose(warped, image, atol=1e-5)
+        >>> warped = warp_3d(image, depth, K, motion_to_pose(0, 0, 0, 0, 0, 0))
+        >>> bool(warped.valid.all()), torch.allclose(warped.image, image, atol=1e-5)
         (True, True)
     """
     image, depth, K, dst_from_src = _check_inputs(image, depth, K, dst_from_src, sampling, fill, check_values)
-    compute_dtype = torch.float64 if image.dtype == torch.float64 else torch.float32
-    K = batched_matrix(K, "K", 3, image.shape[0], image.device, compute_dtype)
-    dst_from_src = batched_matrix(dst_from_src, "dst_from_src", 4, image.shape[0], image.device, compute_dtype)
+    K, dst_from_src = _batched_camera(K, dst_from_src, image)
     if fill == "telea" or image.dtype == torch.uint8:  # OpenCV on the host: never compiled
         compile_mode = None
-    return compiling.call(
-        _warp, compile_mode, image, depth, K, dst_from_src, sampling, fill, return_depth, return_grid, return_image
-    )
+    warped, valid, warped_depth, _ = compiling.call(_warp, compile_mode, image, depth, K, dst_from_src, sampling, fill)
+    return Warped3D(warped, valid, warped_depth)
 
 
-def _warp(
-    image,
-    depth,
-    K,
-    dst_from_src,
-    sampling: str,
-    fill: str,
-    return_depth: bool,
-    return_grid: bool = False,
-    return_image: bool = True,
-):
-    """:func:`warp_3d` on checked inputs (K, dst_from_src batched in the compute dtype). Nothing here reads a value
-    back to the host (on GPUs: see :func:`_dense_holes`), so it compiles to one graph."""
+def reproject_3d(
+    depth: torch.Tensor,
+    K: torch.Tensor,
+    dst_from_src: torch.Tensor,
+    *,
+    fill: str = "none",
+    compile_mode: str | None = None,
+    check_values: bool = True,
+) -> Reprojection3D:
+    """The geometry of :func:`warp_3d` alone: for each destination pixel where it lies in the source, whether it
+    is a real surface, and its depth. Latent feedback moves latents along ``grid`` (:mod:`animator.latents`).
+
+    Args:
+        depth, K, dst_from_src: as for :func:`warp_3d` (``depth`` fixes the batch and frame size).
+        fill: as for :func:`warp_3d`; it decides where holes sample from (the far side's depth for
+            ``border``/``reflection``) and how the returned depth is completed (``telea``: inpainted).
+
+    Returns:
+        :class:`Reprojection3D` ``(grid, valid, depth)``: the grid is the one :func:`warp_3d` samples the image
+        with, so ``grid_sample(image, grid)`` equals its image wherever ``valid``.
+    """
+    _check_geometry(depth, K, dst_from_src, fill, check_values)
+    K, dst_from_src = _batched_camera(K, dst_from_src, depth)
+    if fill == "telea":
+        compile_mode = None
+    _, valid, warped_depth, grid = compiling.call(_warp, compile_mode, None, depth, K, dst_from_src, "bilinear", fill)
+    # eager, the grid is the warp's workspace, which the next warp overwrites: the caller gets a copy of its own
+    return Reprojection3D(grid if compile_mode is not None else grid.clone(), valid, warped_depth)
+
+
+def _batched_camera(K, dst_from_src, like: torch.Tensor):
+    """K and the pose as batched matrices in the compute dtype (float64 for float64 inputs, else float32)."""
+    compute_dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
+    K = batched_matrix(K, "K", 3, like.shape[0], like.device, compute_dtype)
+    return K, batched_matrix(dst_from_src, "dst_from_src", 4, like.shape[0], like.device, compute_dtype)
+
+
+def _warp(image, depth, K, dst_from_src, sampling: str, fill: str):
+    """The warp on checked inputs (K, dst_from_src batched in the compute dtype): ``(warped, valid, depth, grid)``,
+    ``warped`` None when ``image`` is None (the reprojection alone). Nothing here reads a value back to the host
+    (on GPUs: see :func:`_dense_holes`), so it compiles to one graph."""
     z_src = depth.to(K.dtype)
     src_from_dst = invert_pose(dst_from_src)
 
     # 1-2. destination depth: z-buffered splat (inf where nothing landed), one-pixel cracks closed; 4. which pixels
-    # show a real surface; 3. holes get the depth of the valid pixel on their far side (background) when something
-    # needs it: the returned depth, or the border/reflection smear
+    # show a real surface; 3. holes get the depth of the valid pixel on their far side (background): the returned
+    # depth needs it, and so do the border/reflection smear and the background fill
     z_splat = _splat_depth(z_src, K, dst_from_src)  # Bx1x(H+2)x(W+2), an inf border around the image
-    needs_far_side = return_depth or fill in ("border", "reflection", "background")
-    find_holes = _DenseHoles.find if _dense_holes(image.device) else _SparseHoles.find
-    z_lookup, valid, holes = find_holes(z_src, z_splat, K, src_from_dst, needs_far_side)
+    find_holes = _DenseHoles.find if _dense_holes(depth.device) else _SparseHoles.find
+    z_lookup, valid, holes = find_holes(z_src, z_splat, K, src_from_dst, True)
     grid = _source_grid(z_lookup, K, src_from_dst)  # BxHxWx2
     warped = None
-    if return_image:
+    if image is not None:
         # border/reflection: holes show the source at the reprojection of a background depth, a smear as Deforum's
         warped = _sample(image, grid, sampling, padding="reflection" if fill == "reflection" else "border")
         if fill == "none":
@@ -157,13 +189,8 @@ def _warp(
         elif fill == "telea":
             warped = _inpaint_telea(warped, valid)
         warped = warped.to(image.dtype)
-    outputs = (warped, valid)
-    if return_depth:
-        warped_depth = _inpaint_telea_depth(z_lookup, valid) if fill == "telea" else z_lookup
-        outputs += (warped_depth.to(depth.dtype),)
-    if return_grid:  # the workspace grid is overwritten by the next warp: a copy of its own
-        outputs += (grid if torch.compiler.is_compiling() else grid.clone(),)
-    return outputs
+    warped_depth = _inpaint_telea_depth(z_lookup, valid) if fill == "telea" else z_lookup
+    return warped, valid, warped_depth.to(depth.dtype), grid
 
 
 def _check_inputs(image, depth, K, dst_from_src, sampling, fill, check_values: bool = True):
@@ -198,20 +225,38 @@ def _check_inputs(image, depth, K, dst_from_src, sampling, fill, check_values: b
         ).tolist()
         if not math.isfinite(image_total):
             raise AnimatorError("contains NaN or infinite values", field="image")
-        if math.isnan(smallest) or math.isnan(total):
-            raise AnimatorError("contains NaN", field="depth", hint="check the depth model output")
-        if not smallest > 0 or math.isinf(total):
-            raise AnimatorError(
-                f"must be positive and finite everywhere (z in scene units), min is {float(smallest):g}",
-                field="depth",
-                hint="map disparity to z with near > 0 before warping",
-            )
+        _check_depth_values(smallest, total)
     check_choice(sampling, "sampling", SAMPLING_MODES)
+    _check_camera(K, dst_from_src, fill)
+    return image, depth, K, dst_from_src
+
+
+def _check_geometry(depth, K, dst_from_src, fill, check_values: bool = True) -> None:
+    """:func:`reproject_3d`'s inputs: :func:`_check_inputs` without an image."""
+    check_tensor(depth, "depth")
+    check_shape(depth, "depth", "B,1,H,W")
+    if check_values:
+        smallest, total = torch.stack([depth.amin().float(), depth.sum(dtype=torch.float32)]).tolist()
+        _check_depth_values(smallest, total)
+    _check_camera(K, dst_from_src, fill)
+
+
+def _check_depth_values(smallest: float, total: float) -> None:
+    if math.isnan(smallest) or math.isnan(total):
+        raise AnimatorError("contains NaN", field="depth", hint="check the depth model output")
+    if not smallest > 0 or math.isinf(total):
+        raise AnimatorError(
+            f"must be positive and finite everywhere (z in scene units), min is {float(smallest):g}",
+            field="depth",
+            hint="map disparity to z with near > 0 before warping",
+        )
+
+
+def _check_camera(K, dst_from_src, fill) -> None:
     check_choice(fill, "fill", FILL_MODES)
     for name, value in (("K", K), ("dst_from_src", dst_from_src)):
         if isinstance(value, torch.Tensor) and not value.is_floating_point():
             raise AnimatorError(f"expected a floating-point tensor, got dtype {value.dtype}", field=name)
-    return image, depth, K, dst_from_src
 
 
 def _rays(K: torch.Tensor, height: int, width: int):

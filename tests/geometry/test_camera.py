@@ -118,7 +118,7 @@ def test_warp_moves_a_marker_like_the_pose_says():
     image[..., 40:56, 56:72] = 1.0
     depth = torch.full((1, 1, HEIGHT, WIDTH), 200.0)
     K = intrinsics_from_fov(FOV, HEIGHT, WIDTH)
-    warped, _ = warp_3d(image, depth, K, motion_to_pose(10.0, 0, 0, 0, 0, 0))
+    warped, _, _ = warp_3d(image, depth, K, motion_to_pose(10.0, 0, 0, 0, 0, 0))
     columns = torch.arange(WIDTH, dtype=torch.float32)
     before = (image[0, 0].sum(0) * columns).sum() / image[0, 0].sum()
     after = (warped[0, 0].sum(0) * columns).sum() / warped[0, 0].sum()

@@ -50,7 +50,7 @@ def test_warp_matches_the_ray_cast_view(scene, move):
     _, K, image, depth = scene
     truth, truth_depth, visible, dst_from_src = _truth(scene, move)
     warped, valid, warped_depth = warp_3d(
-        image.float(), depth.float(), K.float(), dst_from_src.float(), return_depth=True
+        image.float(), depth.float(), K.float(), dst_from_src.float()
     )
     both = valid & visible
     assert iou(valid, visible) >= 0.9
@@ -67,7 +67,7 @@ def test_warp_matches_the_ray_cast_view(scene, move):
 def test_cubic_sampling_also_matches(scene, sampling):
     _, K, image, depth = scene
     truth, _, visible, dst_from_src = _truth(scene, "forward_turning")
-    warped, valid = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float(), sampling=sampling)
+    warped, valid, _ = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float(), sampling=sampling)
     assert psnr(warped.double(), truth, valid & visible) >= 30.0
     assert warped.min() >= 0 and warped.max() <= 1
 
@@ -77,7 +77,7 @@ def test_foreground_box_occludes_the_wall_after_a_sideways_move(scene, move):
     objects, K, image, depth = scene
     truth, truth_depth, visible, dst_from_src = _truth(scene, move)
     warped, valid, warped_depth = warp_3d(
-        image.float(), depth.float(), K.float(), dst_from_src.float(), return_depth=True
+        image.float(), depth.float(), K.float(), dst_from_src.float()
     )
     _, _, points = render(objects, K, MOVES[move], HEIGHT, WIDTH)
     box = objects[2]
@@ -102,7 +102,7 @@ def test_foreground_box_occludes_the_wall_after_a_sideways_move(scene, move):
 def test_agrees_with_kornia_given_the_true_destination_depth(scene):
     _, K, image, depth = scene
     truth, truth_depth, visible, dst_from_src = _truth(scene, "forward_turning")
-    warped, valid = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float())
+    warped, valid, _ = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float())
     reference = warp_frame_depth(
         image.float(), truth_depth.float(), torch.linalg.inv(dst_from_src).float()[None], K.float()[None]
     )
@@ -112,7 +112,7 @@ def test_agrees_with_kornia_given_the_true_destination_depth(scene):
 
 def test_identity_pose_returns_the_image(scene):
     _, K, image, depth = scene
-    warped, valid, warped_depth = warp_3d(image.float(), depth.float(), K.float(), torch.eye(4), return_depth=True)
+    warped, valid, warped_depth = warp_3d(image.float(), depth.float(), K.float(), torch.eye(4))
     assert valid.all()
     assert torch.allclose(warped, image.float(), atol=1e-5)
     assert torch.allclose(warped_depth, depth.float())
@@ -122,9 +122,9 @@ def test_batch_matches_single_warps(scene):
     _, K, image, depth = scene
     poses = torch.stack([motion_to_pose(5.0, 0, 0, 0, 0, 0), motion_to_pose(0, 0, 20.0, 0, 2.0, 0)])
     images, depths = image.float().repeat(2, 1, 1, 1), depth.float().repeat(2, 1, 1, 1)
-    batched, valid = warp_3d(images, depths, K.float(), poses)
+    batched, valid, _ = warp_3d(images, depths, K.float(), poses)
     for i in range(2):
-        single, single_valid = warp_3d(image.float(), depth.float(), K.float(), poses[i])
+        single, single_valid, _ = warp_3d(image.float(), depth.float(), K.float(), poses[i])
         assert torch.equal(valid[i], single_valid[0])
         assert torch.allclose(batched[i], single[0], atol=1e-6)
     assert not torch.allclose(batched[0], batched[1])
@@ -134,9 +134,9 @@ def test_batch_matches_single_warps(scene):
 def test_fills_leave_valid_pixels_alone_and_fill_holes(scene, fill):
     _, K, image, depth = scene
     truth, _, _, dst_from_src = _truth(scene, "sideways")
-    plain, valid = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float())
+    plain, valid, _ = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float())
     filled, filled_valid, filled_depth = warp_3d(
-        image.float(), depth.float(), K.float(), dst_from_src.float(), fill=fill, return_depth=True
+        image.float(), depth.float(), K.float(), dst_from_src.float(), fill=fill
     )
     assert torch.equal(valid, filled_valid)
     mask = valid.expand_as(plain)
@@ -158,7 +158,7 @@ def test_background_fill_copies_from_the_far_side():
     image[:, :, 8:16, 10:18] = torch.tensor([0.0, 0.0, 1.0]).view(1, 3, 1, 1)  # square blue
     K = intrinsics_from_fov(60.0, height, width)
     pose = motion_to_pose(10.0, 0, 0, 0, 0, 0)
-    warped, valid, warped_depth = warp_3d(image, depth, K, pose, fill="background", return_depth=True)
+    warped, valid, warped_depth = warp_3d(image, depth, K, pose, fill="background")
     holes = ~valid[0, 0, 6:18, :]
     assert holes.any()
     rows, cols = torch.nonzero(holes, as_tuple=True)
@@ -170,8 +170,8 @@ def test_background_fill_copies_from_the_far_side():
 def test_float64_and_float16_inputs_keep_their_dtype(scene):
     _, K, image, depth = scene
     pose = motion_to_pose(5.0, 0, 0, 0, 0, 0)
-    warped64, _ = warp_3d(image, depth, K, pose.double())
-    warped16, _, depth16 = warp_3d(image.half(), depth.half(), K.float(), pose, return_depth=True)
+    warped64, _, _ = warp_3d(image, depth, K, pose.double())
+    warped16, _, depth16 = warp_3d(image.half(), depth.half(), K.float(), pose)
     assert warped64.dtype == torch.float64 and warped16.dtype == torch.float16 and depth16.dtype == torch.float16
     assert (warped16.float() - warped64.float()).abs().max() < 0.01
 
@@ -222,8 +222,8 @@ def test_cuda_matches_cpu(scene):
     _, K, image, depth = scene
     _, _, _, dst_from_src = _truth(scene, "forward_turning")
     args = (image.float(), depth.float(), K.float(), dst_from_src.float())
-    cpu_warped, cpu_valid = warp_3d(*args)
-    gpu_warped, gpu_valid = warp_3d(*(a.cuda() for a in args))
+    cpu_warped, cpu_valid, _ = warp_3d(*args)
+    gpu_warped, gpu_valid, _ = warp_3d(*(a.cuda() for a in args))
     assert (gpu_valid.cpu() == cpu_valid).float().mean() > 0.999
     both = gpu_valid.cpu() & cpu_valid
     assert psnr(gpu_warped.cpu().double(), cpu_warped.double(), both) > 45
@@ -243,7 +243,7 @@ def test_moving_forward_magnifies_without_cracks():
     image = wall(cols, rows)[None].float()
     depth = torch.full((1, 1, height, width), 300.0)
     K = intrinsics_from_fov(50.0, height, width)
-    warped, valid = warp_3d(image, depth, K, motion_to_pose(0.0, 0.0, 30.0, 0, 0, 0))
+    warped, valid, _ = warp_3d(image, depth, K, motion_to_pose(0.0, 0.0, 30.0, 0, 0, 0))
     assert valid.all()  # a magnified surface leaves one-pixel cracks between splatted points: all closed
     scale = 300.0 / 270.0
     truth = wall(cx + (cols - cx) / scale, cy + (rows - cy) / scale)[None]
@@ -260,7 +260,7 @@ def test_a_one_pixel_disocclusion_is_not_bridged():
     depth = torch.full((1, 1, height, width), 200.0)
     depth[..., : edge + 1] = 100.0
     image = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0))
-    _, valid = warp_3d(image, depth, K, motion_to_pose(step, 0.0, 0.0, 0, 0, 0))
+    _, valid, _ = warp_3d(image, depth, K, motion_to_pose(step, 0.0, 0.0, 0, 0, 0))
     # the opened column lies between the near wall's new edge (edge - 2) and the far wall's (edge + 1 - 1)
     assert not valid[..., edge - 1].any()  # a crack fill here would stretch the near wall's edge over it
     assert valid[..., : edge - 1].all() and valid[..., edge : width - 1].all()
@@ -276,8 +276,8 @@ def test_uint8_frames_warp_like_float_frames_rounded(scene, fill, sampling):
     frame = (image[0].float().permute(1, 2, 0) * 255).round().to(torch.uint8)  # HxWx3, as video frames are
     as_float = frame.permute(2, 0, 1)[None].float() / 255
     args = (depth.float(), K.float(), dst_from_src.float())
-    expected, expected_valid = warp_3d(as_float, *args, fill=fill, sampling=sampling)
-    warped, valid = warp_3d(frame.permute(2, 0, 1)[None], *args, fill=fill, sampling=sampling)
+    expected, expected_valid, _ = warp_3d(as_float, *args, fill=fill, sampling=sampling)
+    warped, valid, _ = warp_3d(frame.permute(2, 0, 1)[None], *args, fill=fill, sampling=sampling)
     assert warped.dtype == torch.uint8 and warped.shape == expected.shape
     assert torch.equal(valid, expected_valid)
     difference = (warped.float() - (expected * 255).round()).abs()
@@ -328,9 +328,9 @@ def test_gpu_hole_bookkeeping_gives_the_cpu_results(scene, move, fill, monkeypat
         dst_from_src.float(),
     )
     monkeypatch.setattr(warp3d_module, "_dense_holes", lambda device: False)
-    sparse = warp_3d(*args, fill=fill, return_depth=True)
+    sparse = warp_3d(*args, fill=fill)
     monkeypatch.setattr(warp3d_module, "_dense_holes", lambda device: True)
-    dense = warp_3d(*args, fill=fill, return_depth=True)
+    dense = warp_3d(*args, fill=fill)
     assert (~dense[1]).sum() > 0  # the move reveals something
     assert (dense[1] == sparse[1]).float().mean() > 0.9995  # crack checks may round differently at a tie
     agree = (dense[1] == sparse[1]).expand_as(dense[0])
@@ -339,15 +339,23 @@ def test_gpu_hole_bookkeeping_gives_the_cpu_results(scene, move, fill, monkeypat
 
 
 @pytest.mark.parametrize("fill", ["background", "reflection", "none"])
-def test_without_the_image_the_masks_depth_and_grid_are_the_same(scene, fill):
-    """``return_image=False`` (latent feedback moves its latents along the grid) skips the pixels and nothing else."""
+def test_the_reprojection_is_the_geometry_the_warp_samples_along(scene, fill):
+    """``reproject_3d`` (latent feedback moves its latents along the grid) gives the warp's own mask and depth, and
+    its grid samples the source to the warped image wherever a surface is visible."""
+    from animator.geometry import reproject_3d
+    from animator.geometry.resample import resample
+
     _, K, image, depth = scene
     args = (image.float(), depth.float(), K.float(), _truth(scene, "forward_turning")[3].float())
-    full = warp_3d(*args, fill=fill, return_depth=True, return_grid=True)
-    masks_only = warp_3d(*args, fill=fill, return_depth=True, return_grid=True, return_image=False)
-    assert masks_only[0] is None and len(masks_only) == 4
-    for with_image, without in zip(full[1:], masks_only[1:]):
-        assert torch.equal(with_image, without)
+    warped = warp_3d(*args, fill=fill)
+    moved = reproject_3d(*args[1:], fill=fill)
+    assert torch.equal(moved.valid, warped.valid) and torch.equal(moved.depth, warped.depth)
+    assert moved.grid.shape == (1, *image.shape[-2:], 2)
+    sampled = resample(args[0], moved.grid, mode="bilinear", padding="border")
+    visible = warped.valid.expand_as(sampled)
+    torch.testing.assert_close(sampled[visible], warped.image[visible])
+    warp_3d(*args, fill=fill)  # the next warp reuses the workspace: the reprojection's grid is its own
+    torch.testing.assert_close(resample(args[0], moved.grid, mode="bilinear", padding="border"), sampled)
 
 
 @pytest.mark.parametrize("fill", ["background", "border", "none"])
@@ -357,16 +365,14 @@ def test_compiled_warp_is_one_graph_and_gives_the_eager_result(scene, fill, trac
     _, K, image, depth = scene
     true_image, _, visible, dst_from_src = _truth(scene, "forward_turning")
     args = (image.float(), depth.float(), K.float(), dst_from_src.float())
-    eager = warp_3d(*args, fill=fill, return_depth=True)
-    compiled = warp_3d(*args, fill=fill, return_depth=True, compile_mode="default")
+    eager = warp_3d(*args, fill=fill)
+    compiled = warp_3d(*args, fill=fill, compile_mode="default")
     assert len(compiled) == 3
     assert (compiled[1] == eager[1]).float().mean() > 0.9995  # crack checks may round differently at a tie
     agree = (compiled[1] == eager[1]).expand_as(eager[0])
     torch.testing.assert_close(compiled[0][agree], eager[0][agree], atol=1e-5, rtol=0)
     torch.testing.assert_close(compiled[2][agree[:, :1]], eager[2][agree[:, :1]])
     assert psnr(compiled[0].double(), true_image, compiled[1] & visible) >= 30.0  # and still the right picture
-    warped, valid = warp_3d(*args, fill=fill, compile_mode="default")  # the tween variant: no depth
-    torch.testing.assert_close(warped, compiled[0])
     from animator import compiling
 
     assert compiling._compiled.cache_info().currsize == 1  # the compiled warp is what ran

@@ -1,0 +1,143 @@
+"""The models a render runs, loaded once per run and typed by their Protocols.
+
+``keep_loaded_models(True)`` makes a long-lived process (a batch worker) keep the models of its last render and hand
+them to the next render that asks for the same ones: loading a diffusion model can cost more than a short render.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from animator.backends.denoise import Denoiser
+    from animator.backends.depth import DepthEstimator
+    from animator.backends.flow import FlowEstimator
+    from animator.keyframes import AnimationConfig
+
+NO_DENOISER_NOTE = (
+    "denoise: none (warp-only render). Point --model at a diffusers model "
+    "(e.g. stabilityai/sd-turbo, a local folder or a .safetensors file) for a diffusion render"
+)
+
+
+@dataclass(frozen=True)
+class Models:
+    """Loaded once per run; nothing here changes while frames are made (run state lives in :class:`RunState`)."""
+
+    device: torch.device
+    denoiser: Denoiser  # the `none` denoiser (identity) in a warp-only render
+    diffuses: bool  # False for the `none` denoiser: a warp-only render
+    depth: DepthEstimator | None = None  # 3D mode
+    flow: FlowEstimator | None = None  # video mode, flow-guided cadence, hybrid optical-flow motion
+    notes: tuple[str, ...] = ()  # one-line messages for a newcomer (what would make the render better)
+
+    def describe(self) -> dict[str, object]:
+        described: dict[str, object] = {}
+        for name in ("denoiser", "depth", "flow"):
+            backend = getattr(self, name)
+            if backend is not None:
+                describe = getattr(backend, "describe", None)
+                described[name] = describe() if describe else getattr(backend, "name", str(backend))
+        return described
+
+
+_kept: dict[str, tuple[tuple, Models]] = {}
+_keep = False
+
+
+def keep_loaded_models(keep: bool = True) -> None:
+    """Keep the models of each render in this process for the next render that uses the same ones (batch workers).
+    ``False`` forgets them."""
+    global _keep
+    _keep = keep
+    if not keep:
+        _kept.clear()
+
+
+def load_models(config: AnimationConfig) -> Models:
+    """The denoiser, depth and flow models ``config`` asks for, on the device it asks for (kept between renders
+    when :func:`keep_loaded_models` is on and the same ones are asked for again)."""
+    key = _models_key(config)
+    if _keep and "models" in _kept and _kept["models"][0] == key:
+        return _kept["models"][1]
+    models = _load(config)
+    if _keep:
+        _kept["models"] = (key, models)
+    return models
+
+
+def _models_key(config: AnimationConfig) -> tuple:
+    """What decides which models a render loads."""
+    b = config.backends
+    return (
+        b.device, b.dtype, b.denoise, b.vae, b.model_config, tuple((e.path, e.scale) for e in b.lora), b.sampler,
+        b.compile, b.channels_last, b.subpixel_upsample, b.depth, b.depth_resolution, b.flow, config.mode,
+        needs_flow(config),
+    )  # fmt: skip
+
+
+def needs_flow(config: AnimationConfig) -> bool:
+    hybrid_flow = config.hybrid is not None and config.hybrid.motion == "optical_flow"
+    return config.mode == "video" or config.motion.cadence_flow or hybrid_flow
+
+
+def _load(config: AnimationConfig) -> Models:
+    from animator.backends.denoise import load_denoiser
+    from animator.backends.speed import speed_up_denoiser, speed_up_depth
+    from animator.devices import pick_device, pick_dtype
+
+    b = config.backends
+    device = pick_device(b.device)
+    dtype = pick_dtype(device, b.dtype)
+    if device.type == "cuda":  # before any model runs: cuDNN picks its algorithms on each shape's first call
+        torch.backends.cudnn.benchmark = b.cudnn_benchmark
+    lora = tuple((entry.path, entry.scale) for entry in b.lora)
+    denoiser = load_denoiser(
+        b.denoise, device=device, dtype=dtype, vae=b.vae, model_config=b.model_config, lora=lora, sampler=b.sampler
+    )
+    speed_up_denoiser(denoiser, compile=b.compile, channels_last=b.channels_last, subpixel_upsample=b.subpixel_upsample)
+    if hasattr(denoiser, "check_values"):
+        denoiser.check_values = False  # every finished frame is checked once (to_uint8): no read-back per input
+    diffuses = (b.denoise or "none") != "none"
+    notes = [] if diffuses else [NO_DENOISER_NOTE]
+    if config.generation.feedback == "latent" and not _takes_latents(denoiser, diffuses):
+        notes.append("feedback: latent needs a diffusion model; without one the pixels are warped")
+    if b.compile != "none":
+        notes.append(
+            f"compile: {b.compile} - the first frames wait while the models compile "
+            + (
+                "(about a minute per model and frame size)"
+                if device.type == "cuda"
+                else "(on a CPU that can take many minutes and rarely pays off: use compile: none)"
+            )
+        )
+    depth = None
+    if config.mode == "3d":
+        from animator.backends.depth import load_depth_estimator
+
+        depth = load_depth_estimator(b.depth, device=device, resolution=b.depth_resolution)
+        speed_up_depth(depth, compile=b.compile, channels_last=b.channels_last)
+        if b.depth == "offline":
+            from animator.backends.depth import OFFLINE_NOTE
+
+            notes.append(OFFLINE_NOTE)
+    flow = None
+    if needs_flow(config):
+        from animator.backends.flow import load_flow_estimator
+
+        flow = load_flow_estimator(b.flow, device=device)
+    return Models(device=device, denoiser=denoiser, diffuses=diffuses, depth=depth, flow=flow, notes=tuple(notes))
+
+
+def _takes_latents(denoiser, diffuses: bool) -> bool:
+    from animator.backends.denoise.base import LatentDenoiser
+
+    return diffuses and isinstance(denoiser, LatentDenoiser)
+
+
+def uses_latent_feedback(config: AnimationConfig, models: Models) -> bool:
+    """``generation.feedback: latent`` with a denoiser that takes latents (otherwise the pixels are warped)."""
+    return config.generation.feedback == "latent" and _takes_latents(models.denoiser, models.diffuses)
