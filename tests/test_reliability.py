@@ -170,3 +170,68 @@ def test_a_damaged_run_record_is_the_projects_error(tmp_path):
     (folder.path / "run.json").write_bytes(b'{"status": "runn')
     with pytest.raises(AnimatorError, match="the run record is damaged"):
         folder.record()
+
+
+# ------------------------------------------------------------------------------------------------------------ signals
+
+
+def _photo(path: Path, size: int = 64) -> Path:
+    from PIL import Image
+    from skimage import data
+
+    Image.fromarray(data.astronaut()).resize((size, size)).save(path)
+    return path
+
+
+def _long_render_file(folder: Path, frames: int = 5000) -> Path:
+    """A warp-only render (no model: offline depth) long enough to be stopped part-way."""
+    import yaml
+
+    data = {
+        "width": 64,
+        "height": 64,
+        "fps": 12,
+        "frames": frames,
+        "seed": 5,
+        "init_image": str(_photo(folder / "init.png")),
+        "output": {"preset": "ultrafast"},
+        "coherence": {"color": "none"},
+        "motion": {"translation_z": "0:(2)"},
+    }
+    path = folder / "long.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _start_render(*args, cwd: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "animator", "render", *map(str, args), "--no-metrics"]
+    return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_frames(run: Path, proc: subprocess.Popen, count: int = 3, seconds: float = 240) -> None:
+    import time
+
+    deadline = time.time() + seconds
+    while time.time() < deadline and proc.poll() is None:
+        if len(list((run / JOURNAL).glob("0*.qoi"))) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the render did not get going: " + (proc.stderr.read() if proc.poll() is not None else ""))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_stop_a_render_like_ctrl_c(tmp_path, signum):
+    import json
+
+    keyframes = _long_render_file(tmp_path)
+    proc = _start_render(keyframes, "-o", "out.mp4", "--run-dir", "run", cwd=tmp_path)
+    _wait_for_frames(tmp_path / "run", proc)
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signum, stderr[-2000:]
+    assert "Traceback" not in stderr
+    assert "animator render --resume run" in stderr  # the resume hint
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == "interrupted"
+    assert not (tmp_path / "out.mp4").exists()
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []  # the partial video is gone

@@ -8,9 +8,13 @@ well under half a second.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 import click
 
@@ -18,8 +22,39 @@ from animator import __version__
 from animator.errors import AnimatorError
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread like Ctrl-C: whatever cleans up after Ctrl-C (the render marks
+    its run interrupted, removes its partial video, prints how to resume) runs for these too."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def stop_on_signals(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)) -> Iterator[None]:
+    """Within the block, the first of ``signums`` raises :class:`Stopped` in the main thread; later ones are ignored
+    so they cannot interrupt the clean-up. The previous handlers come back on exit."""
+
+    def handler(signum, frame):
+        for other in signums:
+            signal.signal(other, signal.SIG_IGN)
+        raise Stopped(signum)
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = {signum: signal.signal(signum, handler) for signum in signums}
+    try:
+        yield
+    finally:
+        for signum, before in previous.items():
+            signal.signal(signum, before)
+
+
 class _Main(click.Group):
-    """Turns :class:`AnimatorError` into a clean message and exit status 2 (no traceback)."""
+    """Turns :class:`AnimatorError` into a clean message and exit status 2 (no traceback); SIGTERM / SIGHUP (see
+    :func:`stop_on_signals`) exit with 128 + the signal's number, as a shell reports a process the signal killed."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -27,6 +62,9 @@ class _Main(click.Group):
         except AnimatorError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             ctx.exit(2)
+        except Stopped as exc:
+            click.secho(f"stopped by {exc}", fg="yellow", err=True)
+            ctx.exit(128 + exc.signum)
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

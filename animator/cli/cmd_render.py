@@ -166,19 +166,22 @@ def command(
         raise AnimatorError(
             "--resume continues a run exactly as it was started; it takes no other settings", field="--resume"
         )
+    from animator.cli import stop_on_signals
+
     progress = ProgressBar(quiet)
     try:
-        result = render(
-            keyframe_file,
-            output,
-            overrides=overrides or None,
-            frames=parse_frame_range(frame_range),
-            run_dir=run_dir,
-            resume=resume,
-            callbacks=[progress],
-            frames_dir=frames_dir,
-            metrics=not no_metrics,
-        )
+        with stop_on_signals():  # SIGTERM / SIGHUP stop the render as Ctrl-C does: run marked, hint printed
+            result = render(
+                keyframe_file,
+                output,
+                overrides=overrides or None,
+                frames=parse_frame_range(frame_range),
+                run_dir=run_dir,
+                resume=resume,
+                callbacks=[progress],
+                frames_dir=frames_dir,
+                metrics=not no_metrics,
+            )
     except BaseException:
         progress.stopped()
         raise
