@@ -10,11 +10,23 @@ import dataclasses
 import difflib
 import json
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from animator.choices import (
+    CONTROL_FILE_SOURCES,
+    CONTROL_MODES,
+    CONTROL_SOURCES,
+    CONTROL_UNION_TYPES,
+    INTERPOLATE_METHODS,
+    SAMPLERS,
+    SECTION_STARTS,
+    UPSCALE_METHODS,
+    UPSCALE_MODEL_SUFFIXES,
+)
 from animator.errors import AnimatorError
 from animator.keyframes.schedule import (
     BASE_NAMES,
@@ -25,12 +37,9 @@ from animator.keyframes.schedule import (
     parse_schedule,
     parse_string_schedule,
 )
-from animator.sampler_names import SAMPLER_ALIASES, SAMPLER_NAMES
 
 AUDIO_FEATURES = ("rms", "onset", "beat", "beat_i", "bar", "bpm")  # plus one variable per band and per stem feature
 STEM_FEATURES = ("rms", "onset", "beat", "bass", "mid", "high")
-# Every accepted spelling (canonical names first); values are normalised when the backend builds the sampler.
-SAMPLERS = SAMPLER_NAMES + tuple(SAMPLER_ALIASES)
 
 
 def _spec(kind: str, **options) -> dict:
@@ -156,6 +165,10 @@ class BackendConfig:
     model_config: str | None = field(default=None, metadata=_spec("str", optional=True))  # config for a checkpoint
     vae: str = field(default="auto", metadata=_spec("str"))  # auto | tiny | hub id / path
     lora: tuple[LoraConfig, ...] = field(default=(), metadata=_spec("lora"))
+    # folders searched for LoRA files named by a bare name (in prompts or `lora:`), relative to the keyframe file
+    lora_dirs: tuple[Path, ...] = field(default=(), metadata=_spec("paths"))
+    # folders searched for textual-inversion embeddings, relative to the keyframe file
+    embedding_dirs: tuple[Path, ...] = field(default=(), metadata=_spec("paths"))
     sampler: str = field(default="euler_a", metadata=_spec("enum", choices=SAMPLERS))
     device: str = field(default="auto", metadata=_spec("device"))  # auto | cpu | cuda | cuda:N | mps
     dtype: str = field(default="auto", metadata=_spec("enum", choices=("auto", "float32", "float16", "bfloat16")))
@@ -213,6 +226,77 @@ class AudioConfig:
 
 
 @dataclass(frozen=True)
+class ControlNetUnit:
+    """One ControlNet (`controlnet:` list item): a control image per frame steers the denoiser."""
+
+    # hub id, diffusers folder or single .safetensors file; a relative path is resolved against the keyframe file
+    # when it exists there (otherwise the text is a hub id)
+    model: str = field(default="", metadata=_spec("model", required=True))
+    config: Path | None = field(default=None, metadata=_spec("path", optional=True))  # diffusers config folder
+    # where the control image comes from: depth (the frame's depth map), canny (edges of the warped frame),
+    # warped (the warped previous frame itself), image / video (a file, `path`), or an annotator of the warped
+    # frame (hed, lineart, lineart_anime, openpose, softedge, mlsd, normalbae; weights in `annotator`)
+    source: str = field(default="depth", metadata=_spec("enum", choices=CONTROL_SOURCES))
+    path: Path | None = field(default=None, metadata=_spec("path", optional=True))  # for source image / video
+    annotator: Path | None = field(default=None, metadata=_spec("path", optional=True))  # controlnet-aux weights
+    canny_low: int = field(default=100, metadata=_spec("int", low=0, high=255))  # Canny hysteresis thresholds on
+    canny_high: int = field(default=200, metadata=_spec("int", low=0, high=255))  # 0..255 gradients; high > low
+    weight: Schedule = _schedule_field("0:(1)", low=0.0)  # conditioning scale: 0 ignores the unit
+    # share of the sampling steps, from their start, where the unit acts: before guidance_start and after
+    # guidance_end the denoiser runs without it (0 <= start < end <= 1)
+    guidance_start: Schedule = _schedule_field("0:(0)", low=0.0, high=1.0)
+    guidance_end: Schedule = _schedule_field("0:(1)", low=0.0, high=1.0)
+    # balanced: control on both guidance branches; prompt: the prompt matters more (control weakened on the
+    # conditional branch); control: control only on the conditional branch (A1111's control modes)
+    mode: str = field(default="balanced", metadata=_spec("enum", choices=CONTROL_MODES))
+    # the control type of an SDXL ControlNet-Union model (None: a single-type ControlNet)
+    control_type: str | None = field(default=None, metadata=_spec("enum", choices=CONTROL_UNION_TYPES, optional=True))
+
+
+@dataclass(frozen=True)
+class Section:
+    """A span of frames (`sections:` list item) that may start over from an image or from noise."""
+
+    frames: range = field(default=range(0), metadata=_spec("span", required=True))  # frame indices, stop exclusive
+    # previous: continue from the previous frame (no break); image: restart from `image`; noise: restart from the
+    # denoiser alone (as a render without init_image)
+    start: str = field(default="previous", metadata=_spec("enum", choices=SECTION_STARTS))
+    image: Path | None = field(default=None, metadata=_spec("path", optional=True))  # for start image
+    # frames over which the previous section's last frame fades into the new start (start image / noise only)
+    crossfade: int = field(default=0, metadata=_spec("int", low=0, high=10**6))
+
+
+@dataclass(frozen=True)
+class InterpolateConfig:
+    """Frames added between rendered frames after the render (`output.interpolate:`); exactly one of factor / fps."""
+
+    factor: int | None = field(default=None, metadata=_spec("int", low=2, high=64, optional=True))  # frames per frame
+    fps: float | None = field(default=None, metadata=_spec("float", low=1e-3, high=1000.0, optional=True))  # target
+    # flow: warp both neighbours along optical flow; camera: reproject with the known camera move and depth (3d);
+    # rife: a RIFE model (weights in `model`); blend: cross-fade (fast, ghosts on motion)
+    method: str = field(default="flow", metadata=_spec("enum", choices=INTERPOLATE_METHODS))
+    model: Path | None = field(default=None, metadata=_spec("path", optional=True))  # RIFE weights for method rife
+    # keep the render's fps, so the added frames play the animation slower instead of smoother
+    slowmo: bool = field(default=False, metadata=_spec("bool"))
+
+
+@dataclass(frozen=True)
+class UpscaleConfig:
+    """Finished frames made larger after the render (`output.upscale:`); scale, or width and / or height."""
+
+    scale: float | None = field(default=None, metadata=_spec("float", low=1.0, high=8.0, optional=True))  # > 1
+    width: int | None = field(default=None, metadata=_spec("int", low=16, high=16384, multiple=2, optional=True))
+    height: int | None = field(default=None, metadata=_spec("int", low=16, high=16384, multiple=2, optional=True))
+    # lanczos: resampling only; model: a super-resolution network (`model`); diffusion: lanczos, then an img2img
+    # pass of backends.denoise at `strength` to add detail. Unset: model when `model` is given, else lanczos.
+    method: str = field(default="lanczos", metadata=_spec("enum", choices=UPSCALE_METHODS))
+    model: Path | None = field(default=None, metadata=_spec("path", optional=True))  # .pth / .safetensors weights
+    strength: float = field(default=0.25, metadata=_spec("float", low=0.0, high=1.0))  # denoise of method diffusion
+    # tile size in output pixels for the model and diffusion methods (bounds memory); 0: the whole frame at once
+    tile: int = field(default=512, metadata=_spec("int", low=0, high=16384))
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     path: Path | None = field(default=None, metadata=_spec("path", optional=True))  # None: <file stem>.mp4 here
     codec: str = field(default="h264", metadata=_spec("enum", choices=("h264", "h265", "vp9", "prores")))
@@ -228,6 +312,8 @@ class OutputConfig:
     gif: bool = field(default=False, metadata=_spec("bool"))  # also write an animated GIF
     frames_dir: Path | None = field(default=None, metadata=_spec("path", optional=True, output=True))
     audio: bool = field(default=True, metadata=_spec("bool"))  # mux the soundtrack into the video
+    interpolate: InterpolateConfig | None = field(default=None, metadata=_spec("section", cls=InterpolateConfig))
+    upscale: UpscaleConfig | None = field(default=None, metadata=_spec("section", cls=UpscaleConfig))
 
 
 @dataclass(frozen=True)
@@ -260,6 +346,8 @@ class AnimationConfig:
     audio: AudioConfig | None
     output: OutputConfig
     source_text: str  # the exact file text (recorded in the run folder)
+    controlnet: tuple[ControlNetUnit, ...] = ()  # ControlNet units steering every diffused frame
+    sections: tuple[Section, ...] = ()  # spans of frames that may restart from an image or noise; () = one span
 
     @property
     def max_f(self) -> int:
@@ -293,7 +381,7 @@ _SECTIONS = {
 _TOP_LEVEL = (
     "version", "width", "height", "fps", "frames", "duration", "seed", "seed_behavior", "seed_iter_n", "mode",
     "init_image", "cadence", "bpm", "prompts", "prompt_prefix", "prompt_suffix", "negative_prompt", "prompt_blend",
-    *_SECTIONS,
+    "controlnet", "sections", *_SECTIONS,
 )  # fmt: skip
 SEED_BEHAVIORS = ("iter", "fixed", "random", "ladder", "alternate", "schedule")
 MODES = ("2d", "3d", "video")
@@ -539,8 +627,11 @@ def _build_config(data, *, source, base_dir, text, locator, path, overrides) -> 
     if sections["coherence"].reference == "image" and sections["coherence"].image is None:
         raise ctx.error("coherence.reference", "reference is image but coherence.image is not set")
     prompts = _prompts(data.get("prompts"), ctx)
-    _check_beats(sections, prompts, bpm, audio, ctx)
+    controlnet = _controlnet_units(data.get("controlnet"), ctx)
+    _check_beats(sections, prompts, bpm, audio, ctx, controlnet)
     _check_latent_feedback(sections, mode, ctx)
+    sections["output"] = _check_output(sections["output"], data.get("output") or {}, fps, width, height, mode, ctx)
+    frame_sections = _sections(data.get("sections"), frames, ctx)
 
     return AnimationConfig(
         path=Path(path).resolve() if path is not None else None,
@@ -569,6 +660,8 @@ def _build_config(data, *, source, base_dir, text, locator, path, overrides) -> 
         audio=audio,
         output=sections["output"],
         source_text=text,
+        controlnet=controlnet,
+        sections=frame_sections,
     )
 
 
@@ -671,10 +764,11 @@ def _prompts(value, ctx: _Context) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def _check_beats(sections, prompts, bpm, audio, ctx: _Context) -> None:
+def _check_beats(sections, prompts, bpm, audio, ctx: _Context, controlnet=()) -> None:
     if bpm is not None or audio is not None:
         return
-    for section_name, section in sections.items():
+    named = dict(sections) | {f"controlnet.{i}": unit for i, unit in enumerate(controlnet)}
+    for section_name, section in named.items():
         if section is None:
             continue
         for f in dataclasses.fields(section):
@@ -738,12 +832,16 @@ def _schedule(value, dotted, ctx: _Context, *, default, low=None, high=None) -> 
         if "unknown name" in exc.message and not any(n in ctx.names for n in AUDIO_FEATURES):
             hint = (hint or "") + "; audio variables (rms, beat, bass ...) need an `audio:` section"
         raise AnimatorError(exc.message, file=ctx.source, line=ctx.locator(dotted), field=dotted, hint=hint) from None
-    if low is not None:
+    if low is not None or high is not None:
         for keyframe in schedule.keyframes:
-            if keyframe.number is not None and not low <= keyframe.number <= high:
-                raise ctx.error(
-                    dotted, f"value {keyframe.number:g} at frame {keyframe.key} is outside [{low:g}, {high:g}]"
-                )
+            number = keyframe.number
+            if number is None or ((low is None or number >= low) and (high is None or number <= high)):
+                continue
+            if low is not None and high is not None:
+                problem = f"is outside [{low:g}, {high:g}]"
+            else:
+                problem = f"is below {low:g}" if low is not None else f"is above {high:g}"
+            raise ctx.error(dotted, f"value {number:g} at frame {keyframe.key} {problem}")
     return schedule
 
 
@@ -880,6 +978,233 @@ def _bands(value, dotted, ctx: _Context):
     return out
 
 
+def _paths(value, dotted, ctx: _Context) -> tuple[Path, ...]:
+    """A folder or a list of folders -> absolute paths (relative ones against the keyframe file's folder)."""
+    items = value if isinstance(value, list) else [value]
+    return tuple(_path(item, f"{dotted}.{i}" if isinstance(value, list) else dotted, ctx, required=True)
+                 for i, item in enumerate(items))  # fmt: skip
+
+
+def _model(value, dotted, ctx: _Context, required=False) -> str:
+    """A hub id, folder or file: a relative path that exists beside the keyframe file becomes absolute."""
+    text = _str(value, dotted, ctx, required=required).strip()
+    if required and not text:
+        raise ctx.error(dotted, "must not be empty", hint="a hub id, a diffusers folder or a .safetensors file")
+    local = Path(text).expanduser()
+    local = local if local.is_absolute() else ctx.base_dir / local
+    return str(local.resolve()) if local.exists() else text
+
+
+def _span(value, dotted, ctx: _Context, required=False) -> range:
+    """``"A:B"`` (B exclusive; A omitted is 0, B omitted the end, as ``--frames``) or ``[A, B]``; the end of an
+    open span is filled in by :func:`_sections`, which knows the frame count (``sys.maxsize`` until then)."""
+    if isinstance(value, list) and len(value) == 2:
+        start, stop = (_int(v, dotted, ctx, 0, 10**9) for v in value)
+    elif isinstance(value, str) and ":" in value:
+        start_text, _, stop_text = value.partition(":")
+        try:
+            start = int(start_text) if start_text.strip() else 0
+            stop = int(stop_text) if stop_text.strip() else sys.maxsize
+        except ValueError:
+            raise ctx.error(dotted, f"expected A:B of frame indices (B exclusive), got {value!r}") from None
+    else:
+        raise ctx.error(
+            dotted,
+            f"expected frame indices A:B (B exclusive) or [A, B], got {value!r}"[:300],
+            hint='e.g. frames: "0:48" for frames 0 to 47',
+        )
+    if start < 0 or stop <= start:
+        raise ctx.error(dotted, f"{value!r} selects no frames", hint="A:B with 0 <= A < B (B exclusive)")
+    return range(start, stop)
+
+
+def _subsection(value, dotted, ctx: _Context, cls):
+    return _section(cls, value, dotted, ctx)
+
+
+def _controlnet_units(value, ctx: _Context) -> tuple[ControlNetUnit, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise _type_error(value, "controlnet", ctx, "a list of units ({model: ..., source: ...})")
+    units = []
+    for i, item in enumerate(value):
+        where = f"controlnet.{i}"
+        if isinstance(item, str):
+            item = {"model": item}
+        unit = _section(ControlNetUnit, item, where, ctx)
+        if unit.source in CONTROL_FILE_SOURCES and unit.path is None:
+            raise ctx.error(
+                f"{where}.source", f"source {unit.source} needs `path:`", hint=f"add path: the {unit.source} file"
+            )
+        if unit.path is not None and unit.source not in CONTROL_FILE_SOURCES:
+            raise ctx.error(
+                f"{where}.path",
+                f"`path` is read only by sources image and video, not {unit.source}",
+                hint="remove it, or set source: image / video",
+            )
+        if unit.canny_high <= unit.canny_low:
+            raise ctx.error(
+                f"{where}.canny_high",
+                f"canny_high {unit.canny_high} must be above canny_low {unit.canny_low}",
+                hint="e.g. canny_low: 100, canny_high: 200",
+            )
+        _check_guidance_window(unit, where, ctx)
+        units.append(unit)
+    return tuple(units)
+
+
+def _check_guidance_window(unit: ControlNetUnit, where: str, ctx: _Context) -> None:
+    """guidance_start < guidance_end wherever both are plain numbers at the same keyframe (or one is constant);
+    the evaluated values are checked frame by frame in :func:`animator.keyframes.evaluate.evaluate`."""
+    starts = {k.key.text: k.number for k in unit.guidance_start.keyframes}
+    ends = {k.key.text: k.number for k in unit.guidance_end.keyframes}
+    if len(starts) == 1:
+        starts = dict.fromkeys(ends, next(iter(starts.values())))
+    elif len(ends) == 1:
+        ends = dict.fromkeys(starts, next(iter(ends.values())))
+    for key, start in starts.items():
+        end = ends.get(key)
+        if start is not None and end is not None and start >= end:
+            raise ctx.error(
+                f"{where}.guidance_start",
+                f"guidance_start {start:g} at frame {key} is not below guidance_end {end:g}",
+                hint="the unit acts from guidance_start to guidance_end: 0 <= start < end <= 1",
+            )
+
+
+def _sections(value, frames: int, ctx: _Context) -> tuple[Section, ...]:
+    """Sections in order, contiguous, covering frames 0..frames-1 exactly."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value:
+        raise _type_error(value, "sections", ctx, 'a list of sections ({frames: "0:48", start: ...})')
+    out: list[Section] = []
+    expected_start = 0
+    for i, item in enumerate(value):
+        where = f"sections.{i}"
+        section = _section(Section, item, where, ctx)
+        span = section.frames
+        if span.stop > frames:
+            if span.stop != sys.maxsize:  # an open end (A:) runs to the last frame
+                raise ctx.error(
+                    f"{where}.frames",
+                    f"section {i} ends at frame {span.stop} (exclusive), past the animation's {frames} frames",
+                    hint=f"end the last section at {frames} (or write {span.start}: to run to the end)",
+                )
+            span = range(span.start, frames)
+            if span.start >= frames:
+                raise ctx.error(
+                    f"{where}.frames", f"section {i} starts at frame {span.start}, after the last frame {frames - 1}"
+                )
+        if span.start != expected_start:
+            problem = "overlaps the previous section" if span.start < expected_start else "leaves a gap before it"
+            raise ctx.error(
+                f"{where}.frames",
+                f"section {i} starts at frame {span.start}: it {problem}",
+                hint=f"start it at frame {expected_start}, where the previous section ends (stop is exclusive)",
+            )
+        if i == 0 and section.start == "previous":
+            raise ctx.error(
+                f"{where}.start",
+                "the first section has no previous frame to continue from",
+                hint="set start: image (with image:) or start: noise",
+            )
+        if section.start == "image" and section.image is None:
+            raise ctx.error(f"{where}.image", f"section {i} starts from an image but has no `image:`")
+        if section.image is not None and section.start != "image":
+            raise ctx.error(
+                f"{where}.image",
+                f"`image` is read only when start is image, not {section.start}",
+                hint="set start: image, or remove image",
+            )
+        if section.crossfade and section.start == "previous":
+            raise ctx.error(
+                f"{where}.crossfade",
+                "crossfade blends into a new start; a section that continues from the previous frame has none",
+                hint="remove crossfade, or set start: image / noise",
+            )
+        if section.crossfade > len(span):
+            raise ctx.error(
+                f"{where}.crossfade",
+                f"crossfade {section.crossfade} is longer than section {i} ({len(span)} frames)",
+            )
+        out.append(dataclasses.replace(section, frames=span))
+        expected_start = span.stop
+    if expected_start != frames:
+        raise ctx.error(
+            f"sections.{len(value) - 1}.frames",
+            f"the sections end at frame {expected_start} (exclusive) but the animation has {frames} frames",
+            hint=f"end the last section at {frames} (or write A: to run to the end)",
+        )
+    return tuple(out)
+
+
+def _check_output(output: OutputConfig, raw, fps: float, width: int, height: int, mode: str, ctx) -> OutputConfig:
+    """The rules of output.interpolate and output.upscale that span several fields; returns ``output`` with the
+    upscale method that follows from a `model` when none was given."""
+    interpolate = output.interpolate
+    if interpolate is not None:
+        where = "output.interpolate"
+        if (interpolate.factor is None) == (interpolate.fps is None):
+            raise ctx.error(
+                where,
+                "give exactly one of `factor` (frames per rendered frame) and `fps` (the output's frame rate)",
+                hint="e.g. interpolate: {factor: 2}",
+            )
+        if interpolate.fps is not None and interpolate.fps <= fps:
+            raise ctx.error(
+                f"{where}.fps",
+                f"fps {interpolate.fps:g} is not above the render's {fps:g} fps",
+                hint=f"give more than {fps:g}, or remove interpolate",
+            )
+        if interpolate.method == "camera" and mode != "3d":
+            raise ctx.error(
+                f"{where}.method",
+                f"method camera reprojects with the 3D camera and depth; this is a {mode} render",
+                hint="use method: flow",
+            )
+        if interpolate.model is not None and interpolate.method != "rife":
+            raise ctx.error(f"{where}.model", f"`model` is read only by method rife, not {interpolate.method}")
+    upscale = output.upscale
+    if upscale is not None:
+        where = "output.upscale"
+        raw_upscale = raw.get("upscale") if isinstance(raw, dict) else None
+        explicit = isinstance(raw_upscale, dict) and raw_upscale.get("method") is not None
+        if upscale.model is not None and not explicit:
+            upscale = dataclasses.replace(upscale, method="model")
+            output = dataclasses.replace(output, upscale=upscale)
+        if upscale.scale is not None and (upscale.width is not None or upscale.height is not None):
+            raise ctx.error(
+                where, "give `scale`, or `width` and / or `height`, not both", hint="e.g. upscale: {scale: 2}"
+            )
+        if upscale.scale is None and upscale.width is None and upscale.height is None:
+            raise ctx.error(where, "give `scale` (e.g. 2) or a `width` and / or `height` in pixels")
+        if upscale.scale is not None and upscale.scale <= 1:
+            raise ctx.error(f"{where}.scale", f"scale {upscale.scale:g} does not upscale", hint="give more than 1")
+        for name, size, rendered in (("width", upscale.width, width), ("height", upscale.height, height)):
+            if size is not None and size <= rendered:
+                raise ctx.error(
+                    f"{where}.{name}", f"{name} {size} is not above the render's {rendered}", hint="give a larger size"
+                )
+        if upscale.method == "model" and upscale.model is None:
+            raise ctx.error(
+                f"{where}.method", "method model needs `model:` (super-resolution weights, .pth / .safetensors)"
+            )
+        if upscale.model is not None:
+            if upscale.method != "model":
+                raise ctx.error(f"{where}.model", f"`model` is read only by method model, not {upscale.method}")
+            if upscale.model.suffix.lower() not in UPSCALE_MODEL_SUFFIXES:
+                raise ctx.error(
+                    f"{where}.model",
+                    f"unknown weights file type {upscale.model.suffix!r}",
+                    hint="use " + ", ".join(UPSCALE_MODEL_SUFFIXES),
+                )
+    return output
+
+
 _CONVERTERS: dict[str, Callable[..., Any]] = {
     "schedule": _schedule,
     "string_schedule": _string_schedule,
@@ -887,10 +1212,14 @@ _CONVERTERS: dict[str, Callable[..., Any]] = {
     "float": _float,
     "bool": _bool,
     "str": _str,
-    "enum": lambda v, d, c, choices: _enum(v, d, c, choices),
+    "enum": lambda v, d, c, choices, optional=False: _enum(v, d, c, choices),
     "path": _path,
     "device": _device,
     "lora": _lora,
     "stems": _stems,
     "bands": _bands,
+    "paths": _paths,
+    "model": _model,
+    "span": _span,
+    "section": _subsection,
 }

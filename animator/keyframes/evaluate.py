@@ -18,6 +18,8 @@ MOTION_SCHEDULES = (
 )  # fmt: skip
 GENERATION_SCHEDULES = ("strength", "noise", "contrast", "cfg", "steps", "seed", "sharpen_amount")
 SCHEDULE_NAMES = (*MOTION_SCHEDULES, *GENERATION_SCHEDULES, "color_strength", "flow_blend", "composite_alpha")
+# per ControlNet unit i, evaluated under the names controlnet.<i>.<name>
+CONTROLNET_SCHEDULES = ("weight", "guidance_start", "guidance_end")
 STRING_SCHEDULE_NAMES = ("sampler",)
 ROUNDED = ("steps", "seed")  # whole numbers, kept as float64
 
@@ -82,6 +84,9 @@ def config_schedules(config: AnimationConfig) -> dict[str, Schedule]:
 
     out["flow_blend"] = (config.video_input or VideoInputConfig()).flow_blend
     out["composite_alpha"] = (config.hybrid or HybridConfig()).composite_alpha
+    for i, unit in enumerate(config.controlnet):
+        for name in CONTROLNET_SCHEDULES:
+            out[f"controlnet.{i}.{name}"] = getattr(unit, name)
     return out
 
 
@@ -164,11 +169,12 @@ def evaluate(config: AnimationConfig, frames: range | None = None, *, features=N
             result = schedule.evaluate(timebase, variables)
             keyframes[name] = tuple(sorted({f for f in schedule.key_frames(timebase) if 0 <= f < config.frames}))
         except AnimatorError as exc:
-            dotted = f"{section}.{name}"
+            dotted = f"{section}.{name}" if section else name
             raise AnimatorError(
                 exc.message, file=config.path, line=line_of(config, dotted), field=dotted, hint=exc.hint
             ) from None
         values[name] = _readonly(np.round(result) if name in ROUNDED else result)
+    _check_controlnet_values(config, values)
 
     sampler = config.generation.sampler or parse_string_schedule(config.backends.sampler, name="sampler")
     strings = {"sampler": sampler.evaluate(timebase)}
@@ -199,7 +205,37 @@ def evaluate(config: AnimationConfig, frames: range | None = None, *, features=N
     return result
 
 
+def _check_controlnet_values(config: AnimationConfig, values: dict[str, np.ndarray]) -> None:
+    """Each unit's weight >= 0 and 0 <= guidance_start < guidance_end <= 1 at every frame (expressions included)."""
+    for i in range(len(config.controlnet)):
+        weight, start, end = (values[f"controlnet.{i}.{name}"] for name in CONTROLNET_SCHEDULES)
+        problems = (
+            (f"controlnet.{i}.weight", weight < 0, "weight {:g} is negative", "a weight of 0 switches the unit off"),
+            (
+                f"controlnet.{i}.guidance_start",
+                (start < 0) | (start > 1),
+                "guidance_start {:g} is outside [0, 1]",
+                None,
+            ),
+            (f"controlnet.{i}.guidance_end", (end < 0) | (end > 1), "guidance_end {:g} is outside [0, 1]", None),
+            (f"controlnet.{i}.guidance_start", start >= end, "guidance_start {:g} is not below guidance_end", None),
+        )
+        for dotted, bad, message, hint in problems:
+            if np.any(bad):
+                frame = int(np.flatnonzero(bad)[0])
+                value = values[dotted][frame]
+                raise AnimatorError(
+                    message.format(value) + f" at frame {frame}",
+                    file=config.path,
+                    line=line_of(config, dotted),
+                    field=dotted,
+                    hint=hint or "the unit acts from guidance_start to guidance_end: 0 <= start < end <= 1",
+                )
+
+
 def _section_of(name: str) -> str:
+    if name.startswith("controlnet."):
+        return ""
     if name in MOTION_SCHEDULES:
         return "motion"
     if name in GENERATION_SCHEDULES:
