@@ -71,10 +71,10 @@ def camera_tween(
 
     world_from_t = interpolate_pose(world_from_a, world_from_b, t)
     t_from_world = invert_pose(world_from_t.double())
-    from_a, valid_a = warp_3d(
+    from_a, valid_a, _ = warp_3d(
         image_a, depth_a, K, (t_from_world @ world_from_a.double()).float(), sampling=sampling, fill="background"
     )
-    from_b, valid_b = warp_3d(
+    from_b, valid_b, _ = warp_3d(
         image_b, depth_b, K, (t_from_world @ world_from_b.double()).float(), sampling=sampling, fill="background"
     )
     weight_b = torch.where(valid_a == valid_b, torch.full_like(from_a[:, :1], float(t)), valid_b.to(from_a.dtype))
@@ -151,7 +151,7 @@ class CameraTweener:
             _, last_image, last_depth = self._last
             K = self._K(self.fov[index], *image.shape[-2:])
             pose = relative_pose(self.world_from_cam, index - 1, index).float()
-            _, reference_valid, reference_depth = warp_3d(last_image, last_depth, K, pose, return_depth=True)
+            _, reference_valid, reference_depth = warp_3d(last_image, last_depth, K, pose)
         elif self._last is not None:
             self._tracker.reset()
         return self._tracker(

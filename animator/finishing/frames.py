@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,9 +42,14 @@ class FrameSource:
     run_dir: Path | None = None  # the run folder, for "run"
     note: str | None = None  # something the user should know about where the frames came from
     first_index: int = 0  # the render's frame index of the first frame (run folders of a partial render: A of A:B)
+    # frames made by an earlier pass (upscaled on the fly): called once, yields the frames instead of the files
+    stream: Callable[[], Iterator[np.ndarray]] | None = None
 
     def frames(self) -> Iterator[np.ndarray]:
         """Every frame in order as ``(H, W, 3)`` uint8 RGB, read one at a time."""
+        if self.stream is not None:
+            yield from self.stream()
+            return
         if self.video is not None:
             from animator.video import read_frames
 

@@ -122,6 +122,12 @@ def make_tweener(method: str, source, *, flow: str = "fast", flow_size: int = 25
         from animator.finishing.camera_interp import CameraTweener
 
         return CameraTweener(source.run_dir, first_index=source.first_index, device=device)
+    if method == "rife":
+        raise AnimatorError(
+            "the rife method is not part of this version of animator",
+            field="method",
+            hint="use flow (no weights), or camera for a 3D render",
+        )
     raise AnimatorError(f"unknown method {method!r}", field="--method", hint="use one of: " + ", ".join(METHODS))
 
 
@@ -165,8 +171,6 @@ def interpolate(
     started = time.perf_counter()
     if not isinstance(source, FrameSource):
         source = open_frames(source)
-    if method not in METHODS:
-        raise AnimatorError(f"unknown method {method!r}", field="--method", hint="use one of: " + ", ".join(METHODS))
     ratio, whole = _ratio(source.fps, factor, fps)
     out_fps = source.fps if slowmo else (source.fps * whole if whole else float(fps))
     tweener = make_tweener(method, source, flow=flow, flow_size=flow_size, device=device)
