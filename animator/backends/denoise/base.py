@@ -10,8 +10,12 @@ from animator.backends.denoise.prompts import PromptInput
 from animator.errors import AnimatorError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import torch
     from torch import Tensor
+
+    from animator.backends.controlnet.units import ControlInput
 
 __all__ = [
     "DenoiseDefaults",
@@ -53,8 +57,10 @@ class Denoiser(Protocol):
         generator: torch.Generator,
         sampler: str | None = None,
         full_denoise_mask: Tensor | None = None,
+        control: Sequence[ControlInput] | None = None,
     ) -> Tensor:
-        """Bx3xHxW [0,1] -> Bx3xHxW float32 [0,1] on the same device; ``full_denoise_mask`` Bx1xHxW in [0,1]."""
+        """Bx3xHxW [0,1] -> Bx3xHxW float32 [0,1] on the same device; ``full_denoise_mask`` Bx1xHxW in [0,1];
+        ``control`` the frame's ControlNet inputs (one per unit; denoisers without a UNet ignore them)."""
         ...
 
     def txt2img(
@@ -68,6 +74,7 @@ class Denoiser(Protocol):
         steps: int,
         generator: torch.Generator,
         sampler: str | None = None,
+        control: Sequence[ControlInput] | None = None,
     ) -> Tensor:
         """A first frame from text: 1x3xHxW float32 in [0,1]."""
         ...
@@ -101,6 +108,7 @@ class LatentDenoiser(Denoiser, Protocol):
         generator: torch.Generator,
         sampler: str | None = None,
         full_denoise_mask: Tensor | None = None,
+        control: Sequence[ControlInput] | None = None,
     ) -> Tensor:
         """:meth:`img2img` from and to latents (``full_denoise_mask`` Bx1xhxw)."""
         ...
@@ -116,6 +124,7 @@ class LatentDenoiser(Denoiser, Protocol):
         steps: int,
         generator: torch.Generator,
         sampler: str | None = None,
+        control: Sequence[ControlInput] | None = None,
     ) -> Tensor:
         """:meth:`txt2img` before the decode: 1x4x(height/8)x(width/8)."""
         ...

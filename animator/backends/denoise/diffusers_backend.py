@@ -29,8 +29,12 @@ from animator.devices import profiled, upload
 from animator.errors import AnimatorError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import torch
     from torch import Tensor
+
+    from animator.backends.controlnet.units import ControlInput
 
 __all__ = ["DiffusersDenoiser", "steps_for_strength"]
 
@@ -111,11 +115,13 @@ class DiffusersDenoiser:
         generator: torch.Generator,
         sampler: str | None = None,
         full_denoise_mask: Tensor | None = None,
+        control: Sequence[ControlInput] | None = None,
     ) -> Tensor:
         """Denoise ``image`` (Bx3xHxW, [0,1]) towards ``prompt``; returns Bx3xHxW float32 [0,1] on image's device.
 
         ``strength`` 0 with no mask returns the input unchanged (no VAE round trip). ``full_denoise_mask``
         (Bx1xHxW in [0,1], 1 = repaint fully) raises each pixel's strength to ``strength + (1 - strength) * mask``.
+        ``control``: the frame's ControlNet inputs (:class:`~animator.backends.controlnet.ControlInput`, one per unit).
         """
         import torch
 
@@ -139,6 +145,7 @@ class DiffusersDenoiser:
                 generator=generator,
                 sampler=sampler,
                 full_denoise_mask=full_denoise_mask,
+                control=control,
             )
             return self._decode_latents(latents).to(image.device)
 
@@ -154,6 +161,7 @@ class DiffusersDenoiser:
         generator: torch.Generator,
         sampler: str | None = None,
         full_denoise_mask: Tensor | None = None,
+        control: Sequence[ControlInput] | None = None,
     ) -> Tensor:
         """:meth:`img2img` on latents (Bx4xhxw, as :meth:`encode` gives them): no VAE encode or decode.
 
@@ -180,6 +188,7 @@ class DiffusersDenoiser:
                 generator=generator,
                 sampler=sampler,
                 full_denoise_mask=full_denoise_mask,
+                control=control,
             )
 
     def encode(self, image: Tensor) -> Tensor:
@@ -209,6 +218,7 @@ class DiffusersDenoiser:
         steps: int,
         generator: torch.Generator,
         sampler: str | None = None,
+        control: Sequence[ControlInput] | None = None,
     ) -> Tensor:
         """A first frame from text: 1x3xHxW float32 in [0,1] on the denoiser's device."""
         import torch
@@ -222,6 +232,7 @@ class DiffusersDenoiser:
             steps=steps,
             generator=generator,
             sampler=sampler,
+            control=control,
         )
         with torch.inference_mode():
             return self._decode_latents(latents)
@@ -237,6 +248,7 @@ class DiffusersDenoiser:
         steps: int,
         generator: torch.Generator,
         sampler: str | None = None,
+        control: Sequence[ControlInput] | None = None,
     ) -> Tensor:
         """:meth:`txt2img` before the VAE decode: 1x4x(height/8)x(width/8) latents."""
         import torch
@@ -267,6 +279,7 @@ class DiffusersDenoiser:
                 sampler=sampler,
                 image_size=(height, width),
                 latent_shape=(1, *latent_size),
+                control=control,
             )
 
     def describe(self) -> dict:
@@ -337,6 +350,7 @@ class DiffusersDenoiser:
         generator: torch.Generator,
         sampler: str,
         full_denoise_mask: Tensor | None,
+        control: Sequence[ControlInput] | None = None,
     ) -> Tensor:
         """Checked img2img from init latents to denoised latents (inside inference mode)."""
         embeddings = self.prompts.resolve(prompt, negative)  # text conditioning, cached per distinct prompt
@@ -353,6 +367,7 @@ class DiffusersDenoiser:
             generator=generator,
             sampler=sampler,
             image_size=image_size,
+            control=control,
         )
 
     def _used_mask(self, mask: Tensor | None, like: Tensor, strength: float) -> Tensor | None:
@@ -462,12 +477,14 @@ class DiffusersDenoiser:
         sampler: str,
         image_size: tuple[int, int],
         latent_shape: tuple[int, int, int] | None = None,
+        control: Sequence[ControlInput] | None = None,
     ) -> Tensor:
         """Run the sampler from the earliest timestep any pixel needs; ``init_latents`` None means txt2img.
 
         ``strength``: the frame's strength; ``strength_map``: per-pixel strengths at least that high, or None when
         every pixel has ``strength`` (then nothing here waits for the GPU: the step counts are host arithmetic).
-        ``latent_shape`` (batch, h, w) is needed only without init latents.
+        ``latent_shape`` (batch, h, w) is needed only without init latents. ``control``: the frame's ControlNet
+        inputs (:mod:`animator.backends.controlnet.residuals` says which steps each unit runs on).
         """
         import torch
         from diffusers.utils.torch_utils import randn_tensor
@@ -512,6 +529,7 @@ class DiffusersDenoiser:
 
         conditioning = self._unet_conditioning(embeddings, batch, guidance, image_size)
         step_kwargs = self._scheduler_step_kwargs(scheduler, generator)
+        control_run = self._control_run(control, len(timesteps), batch, conditioning, shape[-2:], image_size)
         for index, timestep in enumerate(timesteps):
             absolute_step = first_step * order + index
             if init_latents is not None and absolute_step < last_start * order:
@@ -522,7 +540,7 @@ class DiffusersDenoiser:
                 )
                 latents = torch.where(waiting, noised_init, latents)
             noise_pred = self._predict_noise(
-                scheduler, latents, timestep, unet_timesteps[absolute_step], conditioning, guidance
+                scheduler, latents, timestep, unet_timesteps[absolute_step], conditioning, guidance, control_run, index
             )
             latents = scheduler.step(noise_pred, timestep, latents, **step_kwargs, return_dict=False)[0]
 
@@ -595,17 +613,46 @@ class DiffusersDenoiser:
             return [height, width, 0, 0, 6.0]  # the refiner takes an aesthetic score instead of the target size
         return [height, width, 0, 0, height, width]
 
+    def _control_run(self, control, steps: int, batch: int, conditioning: dict, latent_size, image_size):
+        """The ControlNet units' residuals for this sampling run (None without control inputs)."""
+        if not control:
+            return None
+        from animator.backends.controlnet.residuals import ControlRun
+
+        return ControlRun(
+            control,
+            steps=steps,
+            batch=batch,
+            use_cfg=conditioning["_use_cfg"],
+            latent_size=tuple(latent_size),
+            image_size=tuple(image_size),
+            unet_config=self.pipe.unet.config,
+            device=self._execution_device,
+            dtype=self._dtype_of("unet"),
+        )
+
     def _predict_noise(
-        self, scheduler, latents: Tensor, timestep, unet_timestep, conditioning: dict, guidance: float
+        self,
+        scheduler,
+        latents: Tensor,
+        timestep,
+        unet_timestep,
+        conditioning: dict,
+        guidance: float,
+        control=None,
+        step: int = 0,
     ) -> Tensor:
         """The UNet's noise prediction (CFG combined); ``timestep`` is the scheduler's (on the host),
-        ``unet_timestep`` the same value on the UNet's device."""
+        ``unet_timestep`` the same value on the UNet's device; ``control`` a ControlRun, called for ``step``'s
+        residuals."""
         import torch
 
         use_cfg = conditioning["_use_cfg"]
         model_input = torch.cat([latents] * 2) if use_cfg else latents
         model_input = scheduler.scale_model_input(model_input, timestep)
         kwargs = {k: v for k, v in conditioning.items() if not k.startswith("_")}
+        if control is not None:
+            kwargs.update(control(step, model_input, unet_timestep, kwargs))
         with profiled("model:unet"):
             noise_pred = self.pipe.unet(model_input, unet_timestep, return_dict=False, **kwargs)[0]
         if use_cfg:

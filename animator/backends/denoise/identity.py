@@ -38,6 +38,7 @@ class IdentityDenoiser:
         generator: torch.Generator,
         sampler: str | None = None,
         full_denoise_mask: Tensor | None = None,
+        control=None,  # ControlNet inputs: nothing to steer without a model (units refuse to load without one)
     ) -> Tensor:
         """Bx3xHxW [0,1] -> the same image as float32 (the same tensor when it already is float32)."""
         import torch
@@ -61,6 +62,7 @@ class IdentityDenoiser:
         steps: int,
         generator: torch.Generator,
         sampler: str | None = None,
+        control=None,
     ) -> Tensor:
         raise AnimatorError(
             "making a first frame from text needs a Stable Diffusion model, but the denoiser is 'none'",
