@@ -495,8 +495,7 @@ class VideoWriter:
 
     def _ffmpeg_message(self) -> str:
         self._stderr.seek(0)
-        lines = self._stderr.read().decode(errors="replace").strip().splitlines()
-        return " | ".join(lines[-8:]) or f"exit status {self._proc.poll()}"
+        return ffmpeg_reason(self._stderr.read(), self._proc.poll())
 
     def _feed(self) -> None:
         try:
@@ -565,7 +564,10 @@ class VideoWriter:
         self._cleanup()
 
     def _cleanup(self) -> None:
-        self._partial.unlink(missing_ok=True)
+        try:
+            self._partial.unlink(missing_ok=True)
+        except OSError:  # a read-only folder holds no partial file: keep the error that brought us here
+            pass
         _OPEN_PARTIALS.discard(self._partial)
         if not self._stderr.closed:
             self._stderr.close()

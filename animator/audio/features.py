@@ -31,6 +31,9 @@ from animator.errors import AnimatorError
 
 ANALYSIS_SR = 22050  # Hz; librosa's default, enough for band edges up to 11 kHz
 HOP = 256  # samples between analysis frames (11.6 ms): beat times land well inside one video frame
+# How far an animation may run past the end of its audio (every variable is 0 there). Bounds the work and memory a
+# typo can ask for (--frames 100000000 with a 3-minute song: ~9 GB of arrays); see docs/limits.md.
+MAX_SECONDS_PAST_AUDIO = 600.0
 N_FFT = 2048  # STFT window for the onset envelope (93 ms), librosa's standard for beat tracking
 BEATS_PER_BAR = 4  # 4/4 assumed: pop, rock and electronic music, the usual material of music videos
 
@@ -576,6 +579,16 @@ def analyze(
     if frames is None:
         # The epsilon keeps an exact fit (10.0 s at 24 fps) at 240 frames despite float error.
         frames = max(1, math.ceil((duration_s - offset_s) * fps - 1e-6))
+    audio_frames = math.ceil((duration_s - offset_s) * fps - 1e-6)
+    if frames > audio_frames + MAX_SECONDS_PAST_AUDIO * fps:
+        raise AnimatorError(
+            f"{frames} frames at {fps:g} fps last {frames / fps:,.0f} s, but the audio after the offset lasts "
+            f"{duration_s - offset_s:.1f} s ({audio_frames} frames); an animation may run at most "
+            f"{MAX_SECONDS_PAST_AUDIO:g} s past the end of its audio",
+            file=path,
+            field="frames",
+            hint=f"use at most {audio_frames + int(MAX_SECONDS_PAST_AUDIO * fps)} frames, or a longer audio file",
+        )
     grid = _FrameGrid(fps=fps, frames=int(frames), offset_s=offset_s)
     mix = _analyze_signal(samples, sr, grid, band_edges)
     del samples

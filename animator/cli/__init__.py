@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 import pkgutil
 import signal
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 
@@ -50,6 +52,36 @@ def stop_on_signals(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)) 
     finally:
         for signum, before in previous.items():
             signal.signal(signum, before)
+
+
+# what a --plot may be written as (matplotlib's Agg canvas writes each; tests/test_reliability.py checks that)
+PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".eps", ".ps")
+
+
+def check_plot_path(path: str | os.PathLike, option: str = "--plot") -> Path:
+    """Refuses, before any work, a plot file matplotlib cannot write: an unknown suffix, a missing or read-only
+    folder. Returns the path."""
+    path = Path(path)
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise AnimatorError(
+            f"cannot write a plot as {path.suffix or 'a file without a suffix'!r}",
+            file=path,
+            field=option,
+            hint="use one of: " + ", ".join(PLOT_SUFFIXES),
+        )
+    folder = path.parent
+    if not folder.is_dir():
+        raise AnimatorError(
+            f"the folder {folder} does not exist", file=path, field=option, hint=f"create it first (mkdir -p {folder})"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK) or path.is_dir():
+        raise AnimatorError(
+            f"cannot write into {folder}" if not path.is_dir() else "is a folder",
+            file=path,
+            field=option,
+            hint="choose a file in a folder you can write to",
+        )
+    return path
 
 
 class _Main(click.Group):

@@ -126,6 +126,10 @@ def analyze_command(
     from animator.audio import analyze
 
     width, height = _parse_size(plot_size)  # before the analysis, so a typo fails fast
+    if plot:
+        from animator.cli import check_plot_path
+
+        check_plot_path(plot)
     features = analyze(
         song,
         fps,

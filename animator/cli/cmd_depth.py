@@ -74,10 +74,18 @@ def command(
             file=output,
             hint="use a .png output, or --colormap for an 8-bit colour image",
         )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if is_video:
+        from animator.video import check_output
+
+        check_output(output, "h264")  # the container must hold the H.264 written below
+    else:
+        from animator.video import check_image_pixels
+
+        check_image_pixels(input_path)  # from the header, before the model loads
     estimator = load_depth_estimator(model, device=device, resolution=resolution, batch_size=batch_size)
     if estimator.name == "offline":
         click.echo(offline_note("--model"), err=True)
-    output.parent.mkdir(parents=True, exist_ok=True)
     if is_video:
         frames = _depth_video(estimator, input_path, output, batch_size)
         click.echo(f"wrote {output} ({frames} frames, depth: {estimator.name})")
@@ -115,7 +123,9 @@ def _read_image(path: Path):
     import torch
 
     from animator.errors import AnimatorError
+    from animator.video import check_image_pixels
 
+    check_image_pixels(path)  # a header declaring more than MAX_IMAGE_PIXELS is refused before decoding
     pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if pixels is None:
         raise AnimatorError(

@@ -48,6 +48,10 @@ def command(
     from animator.errors import AnimatorError
     from animator.metrics import DriftMeter, flicker, read_video_frames
 
+    if plot:
+        from animator.cli import check_plot_path
+
+        check_plot_path(plot)  # before the measuring, so a typo fails fast
     path = os.fspath(video)
     meter = DriftMeter()
 

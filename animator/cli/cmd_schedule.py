@@ -40,6 +40,10 @@ def command(file: str, frame_range: str | None, fmt: str, plot: str | None, name
     from animator.keyframes import SCHEDULE_NAMES, evaluate, load_config
     from animator.plan import frame_span
 
+    if plot:
+        from animator.cli import check_plot_path
+
+        check_plot_path(plot)
     config = load_config(file)
     first, stop = frame_span(parse_frame_range(frame_range), config.frames)
     evaluated = evaluate(config, range(first, stop))
