@@ -12,7 +12,14 @@ Typical use::
 Nothing here imports torch; audio analysis (librosa) is imported only when a file has an ``audio:`` section.
 """
 
-from animator.keyframes.config import (
+from animator.keyframes.evaluate import SCHEDULE_NAMES, EvaluatedSchedules, evaluate
+from animator.keyframes.expressions import compile_expression, safe_eval
+from animator.keyframes.inputs import files_read_by, starts_from_nothing
+from animator.keyframes.loading import config_from_dict, load_config, read_keyframe_file
+from animator.keyframes.locate import line_of
+from animator.keyframes.prompts import FramePrompt, split_prompt
+from animator.keyframes.schedule import Schedule, StringSchedule, TimeBase, parse_schedule, parse_string_schedule
+from animator.keyframes.sections import (
     AnimationConfig,
     AudioConfig,
     BackendConfig,
@@ -27,18 +34,13 @@ from animator.keyframes.config import (
     Section,
     UpscaleConfig,
     VideoInputConfig,
-    config_from_dict,
-    load_config,
 )
-from animator.keyframes.evaluate import SCHEDULE_NAMES, EvaluatedSchedules, evaluate
-from animator.keyframes.expressions import compile_expression, safe_eval
-from animator.keyframes.prompts import FramePrompt, split_prompt
-from animator.keyframes.schedule import Schedule, StringSchedule, TimeBase, parse_schedule, parse_string_schedule
 
 __all__ = [
     "AnimationConfig", "AudioConfig", "BackendConfig", "CoherenceConfig", "GenerationConfig", "HybridConfig",
     "LoraConfig", "MotionConfig", "OutputConfig", "VideoInputConfig", "config_from_dict", "load_config",
-    "ControlNetUnit", "Section", "InterpolateConfig", "UpscaleConfig",
+    "ControlNetUnit", "Section", "InterpolateConfig", "UpscaleConfig", "read_keyframe_file", "line_of",
+    "files_read_by", "starts_from_nothing",
     "SCHEDULE_NAMES", "EvaluatedSchedules", "evaluate", "compile_expression", "safe_eval",
     "FramePrompt", "split_prompt", "Schedule", "StringSchedule", "TimeBase", "parse_schedule",
     "parse_string_schedule",

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from animator.errors import AnimatorError
-from animator.keyframes.config import AnimationConfig, line_of
+from animator.keyframes.locate import line_of
 from animator.keyframes.prompts import FramePrompt, evaluate_prompts
 from animator.keyframes.schedule import Schedule, TimeBase, parse_string_schedule
+from animator.keyframes.sections import AnimationConfig
 
 MOTION_SCHEDULES = (
     "angle", "zoom", "translation_x", "translation_y", "translation_z", "rotation_3d_x", "rotation_3d_y",
@@ -80,7 +81,7 @@ def config_schedules(config: AnimationConfig) -> dict[str, Schedule]:
     out = {name: getattr(config.motion, name) for name in MOTION_SCHEDULES}
     out.update({name: getattr(config.generation, name) for name in GENERATION_SCHEDULES})
     out["color_strength"] = config.coherence.color_strength
-    from animator.keyframes.config import HybridConfig, VideoInputConfig
+    from animator.keyframes.sections import HybridConfig, VideoInputConfig
 
     out["flow_blend"] = (config.video_input or VideoInputConfig()).flow_blend
     out["composite_alpha"] = (config.hybrid or HybridConfig()).composite_alpha

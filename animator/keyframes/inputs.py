@@ -1,18 +1,26 @@
-"""The files a keyframe file makes a render read: one list, used by the render's start check and by
-``animator validate --check-files``."""
+"""What a render of a keyframe file starts from and which files it reads: one list, used by the render's start check
+and by ``animator validate --check-files``, so the two never disagree."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from animator.choices import CONTROL_FILE_SOURCES
+
 if TYPE_CHECKING:
-    from animator.keyframes.config import AnimationConfig
+    from animator.keyframes.sections import AnimationConfig
 
 
 def files_read_by(config: AnimationConfig, *, resuming: bool = False) -> list[tuple[str, Path]]:
-    """(field, path) of every file a render of ``config`` reads. A resumed render starts from its checkpoint, so it
-    reads no init image."""
+    """(dotted field, path) of every file a render of ``config`` reads, in file order.
+
+    The init image (not when ``resuming``: a resumed render starts from its checkpoint), the input video, the
+    colour reference image (when colour coherence uses it), the hybrid video, the soundtrack (when an expression
+    analyses it or the output muxes it) and its stems (when analysed), ControlNet image / video sources and the
+    images sections start from. Model weights are not listed: a model may be a hub id, and its loader says what is
+    missing.
+    """
     from animator.keyframes.evaluate import uses_audio
 
     files: list[tuple[str, Path]] = []
@@ -31,4 +39,23 @@ def files_read_by(config: AnimationConfig, *, resuming: bool = False) -> list[tu
             files.append(("audio.path", config.audio.path))
         if analysed:
             files.extend((f"audio.stems.{name}", stem) for name, stem in config.audio.stems.items())
+    for i, unit in enumerate(config.controlnet):
+        if unit.source in CONTROL_FILE_SOURCES and unit.path is not None:
+            files.append((f"controlnet.{i}.path", unit.path))
+    for i, section in enumerate(config.sections):
+        if section.start == "image" and section.image is not None:
+            files.append((f"sections.{i}.image", section.image))
     return files
+
+
+def starts_from_nothing(config: AnimationConfig) -> bool:
+    """True when a render of ``config`` would reach a frame it has nothing to make from: the first frame has no init
+    image, input video, section image or model, or a section starts from noise without a model."""
+    if (config.backends.denoise or "none") != "none":
+        return False
+    if any(section.start == "noise" for section in config.sections):
+        return True
+    if config.mode == "video":
+        return False
+    first_image = bool(config.sections) and config.sections[0].start == "image"
+    return config.init_image is None and not first_image
