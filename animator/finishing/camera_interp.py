@@ -82,7 +82,7 @@ def camera_tween(
 
 
 def _to_tensor(frame: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(frame)).to(device).permute(2, 0, 1)[None].float() / 255.0
+    return torch.from_numpy(np.array(frame)).to(device).permute(2, 0, 1)[None].float() / 255.0
 
 
 def _to_uint8(image: torch.Tensor) -> np.ndarray:
