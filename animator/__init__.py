@@ -33,7 +33,7 @@ from animator.errors import AnimatorError  # noqa: E402
 
 __version__ = "0.1.0"
 
-__all__ = ["AnimatorError", "render", "render_frames", "load_config", "__version__"]
+__all__ = ["AnimatorError", "render", "render_frames", "load_config", "batch", "sweep", "__version__"]
 
 
 def __getattr__(name: str):
@@ -45,4 +45,8 @@ def __getattr__(name: str):
         from animator.keyframes import load_config
 
         return load_config
+    if name in ("batch", "sweep"):  # many renders on Ray (animator/batching/: named so it does not hide these)
+        from animator.batching import api
+
+        return getattr(api, name)
     raise AttributeError(f"module 'animator' has no attribute {name!r}")

@@ -110,6 +110,13 @@ class ProgressBar:
 @click.option("--frames-dir", type=click.Path(file_okay=False), help="Also keep every frame as PNG here.")
 @click.option("--gif", is_flag=True, help="Also write an animated GIF next to the video.")
 @click.option("--no-metrics", is_flag=True, help="Skip the flicker metric at the end.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override any keyframe field by its dotted name (seed=7, generation.strength=0.5, prompts.0=...).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or notes.")
 def command(
     keyframe_file,
@@ -126,6 +133,7 @@ def command(
     frames_dir,
     gif,
     no_metrics,
+    sets,
     quiet,
 ):
     """Render KEYFRAME_FILE into a video.
@@ -156,6 +164,10 @@ def command(
         overrides["backends.device"] = device
     if gif:
         overrides["output.gif"] = True
+    if sets:
+        from animator.batching.jobs import single_overrides
+
+        overrides.update(single_overrides(sets))
     if size:
         try:
             width, height = (int(v) for v in size.lower().split("x"))

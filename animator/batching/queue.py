@@ -1,0 +1,266 @@
+"""The batch on Ray: a local Ray started quietly (or an existing cluster), worker actors that render jobs and keep
+their models loaded between them, a progress actor the workers report frames to, and Ctrl-C.
+
+Why actors rather than plain tasks: a worker that renders job after job keeps its loaded models (a model load can
+cost more than a short render). Faults: a worker actor whose process dies (kill -9, out of memory) is restarted by
+Ray (``max_restarts``) and its job sent again (``max_task_retries``); the job then finds its run folder and resumes
+from the checkpoint (:func:`animator.batching.runner.run_job`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from animator.batching.jobs import Job
+from animator.batching.runner import FAILED, INTERRUPTED, JobResult
+
+TASK_RETRIES = 3  # a job whose worker died is sent again this many times (then it fails: it kills its worker)
+REPORT_EVERY_S = 0.2  # a worker reports a job's frames at most this often (and at its last frame)
+STOP_GRACE_S = 30.0  # after Ctrl-C, how long running jobs get to mark their run folders interrupted
+
+
+def local_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_cpu_jobs(cpus: int) -> int:
+    """Concurrent CPU jobs on ``cpus`` cores: one per two cores. A warp-only render keeps about one core busy with
+    torch and one with ffmpeg and the journal (see render's _cores_left_for_encoding), so two jobs on two cores
+    finish no sooner than one after the other (measured: docs/batch.md) while each takes twice as long."""
+    return max(1, cpus // 2)
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[bool]:
+    """Ray for the batch: the one already initialised in this process, the cluster at ``address`` (``auto``,
+    ``ray://HOST:10001``), or a local Ray started quietly (no dashboard, workers' output not forwarded). Yields
+    whether this call started it; a Ray it started is shut down at the end."""
+    import ray
+
+    if ray.is_initialized():
+        yield False
+        return
+    settings: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "configure_logging": True,
+        "logging_level": "ERROR",
+    }
+    if address is None:
+        settings["num_cpus"] = num_cpus or local_cores()
+        settings["runtime_env"] = {"env_vars": _local_worker_env()}
+    else:
+        settings["address"] = address
+    ray.init(**settings)
+    try:
+        yield True
+    finally:
+        ray.shutdown()
+
+
+def _local_worker_env() -> dict[str, str]:
+    """Local workers import animator from where this process did (a checkout on PYTHONPATH, not only an installed
+    copy) and see the settings that make renders offline and reproducible."""
+    import animator
+
+    home = str(Path(animator.__file__).resolve().parents[1])
+    path = os.environ.get("PYTHONPATH", "")
+    env = {"PYTHONPATH": home + (os.pathsep + path if path else "")}
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "ANIMATOR_CACHE_DIR", "MKL_DYNAMIC", "HF_HOME"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+# ------------------------------------------------------------------------------------------------ actors
+
+
+def _progress_actor():
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class Progress:
+        """Frames done per job, reported by the workers; the driver reads a snapshot a few times a second."""
+
+        def __init__(self) -> None:
+            self.frames: dict[str, tuple[int, int]] = {}
+
+        def report(self, job: str, done: int, total: int) -> None:
+            self.frames[job] = (done, total)
+
+        def snapshot(self) -> dict[str, tuple[int, int]]:
+            return dict(self.frames)
+
+    return Progress
+
+
+def _worker_actor():
+    import ray
+
+    @ray.remote(max_restarts=-1, max_task_retries=TASK_RETRIES)
+    class RenderWorker:
+        """Renders jobs one at a time; its models stay loaded between jobs that use the same ones."""
+
+        def __init__(self, root: str, progress: str) -> None:
+            # the progress actor by name: a handle as an argument would live in the object store, which a restarted
+            # worker cannot rely on
+            self.root, self.progress = Path(root), ray.get_actor(progress)
+            _keep_models_loaded()
+
+        def run(self, job: Job) -> dict[str, Any]:
+            from animator.batching.runner import run_job
+
+            context = ray.get_runtime_context()
+            last = [0.0]
+
+            def on_frame(done: int, total: int) -> None:
+                now = time.monotonic()
+                if done >= total or now - last[0] >= REPORT_EVERY_S:
+                    last[0] = now
+                    self.progress.report.remote(job.name, done, total)
+
+            result = run_job(job, self.root, on_frame=on_frame, should_stop=context.is_canceled)
+            return result.to_dict()
+
+        def pid(self) -> int:
+            return os.getpid()
+
+    return RenderWorker
+
+
+def _keep_models_loaded() -> None:
+    """The render package's process-wide switch that keeps loaded models between renders using the same ones
+    (``animator.rendering.models.keep_loaded_models``). Guarded: renders without it load their models per job."""
+    try:
+        from animator.rendering import models
+    except ImportError:
+        return
+    switch = getattr(models, "keep_loaded_models", None)
+    if switch is not None:
+        switch(True)
+
+
+# ------------------------------------------------------------------------------------------------ the queue
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one job of a kind asks Ray for, and how many such jobs run at once."""
+
+    gpus: int
+    cpus: float
+    workers: int
+
+
+def plan_resources(kind: str, jobs_wanted: int | None) -> Resources:
+    """``gpu`` jobs: one GPU each, one worker per GPU of the cluster. ``cpu`` jobs: ``jobs_wanted`` workers
+    (default :func:`default_cpu_jobs`), the cluster's CPUs shared out between them."""
+    import ray
+
+    resources = ray.cluster_resources()
+    if kind == "gpu":
+        return Resources(gpus=1, cpus=1, workers=max(1, jobs_wanted or int(resources.get("GPU", 0))))
+    cpus = max(1, int(resources.get("CPU", 1)))
+    workers = max(1, jobs_wanted or default_cpu_jobs(cpus))
+    return Resources(gpus=0, cpus=max(1.0, float(cpus // workers)), workers=workers)
+
+
+class Dispatcher:
+    """Hands jobs to free workers of their kind, collects results and progress, and stops cleanly on Ctrl-C."""
+
+    def __init__(self, root: Path, pools: dict[str, Resources], progress_view) -> None:
+        import ray
+
+        self.ray = ray
+        self.view = progress_view
+        name = f"animator-batch-progress-{uuid.uuid4().hex}"
+        self.progress = _progress_actor().options(name=name).remote()
+        worker_class = _worker_actor()
+        self.free: dict[str, deque] = {}
+        self.workers = []
+        for kind, res in pools.items():
+            options = {"num_cpus": res.cpus} | ({"num_gpus": res.gpus} if res.gpus else {})
+            made = [worker_class.options(**options).remote(str(root), name) for _ in range(res.workers)]
+            self.free[kind] = deque(made)
+            self.workers += made
+        self.running: dict[Any, tuple[Job, str, Any]] = {}
+
+    def run(self, jobs: Sequence[tuple[Job, str]], on_result: Callable[[Job, JobResult], None]) -> None:
+        """Runs ``jobs`` ((job, kind) pairs) and calls ``on_result`` for each as it ends; on Ctrl-C every job gets a
+        result (interrupted) before KeyboardInterrupt goes on."""
+        pending = deque(jobs)
+        try:
+            while pending or self.running:
+                for _ in range(len(pending)):
+                    job, kind = pending.popleft()
+                    if self.free[kind]:
+                        worker = self.free[kind].popleft()
+                        self.running[worker.run.remote(job)] = (job, kind, worker)
+                        self.view.started(job)
+                    else:
+                        pending.append((job, kind))
+                ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=0.25)
+                self._show_progress()
+                for ref in ready:
+                    job, kind, worker = self.running.pop(ref)
+                    self.free[kind].append(worker)
+                    result = self._result(job, ref)
+                    on_result(job, result)
+                    self.view.finished(job, result)
+        except KeyboardInterrupt:
+            self._stop(on_result)
+            for job, _kind in pending:
+                on_result(job, JobResult(job=job.name, status=INTERRUPTED, error="interrupted before it started"))
+            raise
+
+    def _result(self, job: Job, ref) -> JobResult:
+        try:
+            return JobResult(**self.ray.get(ref))
+        except self.ray.exceptions.TaskCancelledError:
+            return JobResult(job=job.name, status=INTERRUPTED, error="interrupted")
+        except self.ray.exceptions.RayError as exc:  # the worker died on every try (out of memory, a crash)
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return JobResult(
+                job=job.name,
+                status=FAILED,
+                error=f"its worker died {TASK_RETRIES + 1} times ({type(exc).__name__}: {first_line})",
+            )
+
+    def _show_progress(self) -> None:
+        try:
+            frames = self.ray.get(self.progress.snapshot.remote(), timeout=5)
+        except self.ray.exceptions.GetTimeoutError:
+            return
+        self.view.frames(frames)
+
+    def _stop(self, on_result: Callable[[Job, JobResult], None]) -> None:
+        """Ctrl-C: every running job is asked to stop (the render marks its run folder interrupted and keeps what
+        it made); jobs that do not stop within :data:`STOP_GRACE_S` are killed (their checkpoints still resume)."""
+        for ref in self.running:
+            self.ray.cancel(ref)
+        deadline = time.monotonic() + STOP_GRACE_S
+        while self.running and time.monotonic() < deadline:
+            try:
+                ready, _ = self.ray.wait(list(self.running), num_returns=len(self.running), timeout=1.0)
+            except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
+                break
+            for ref in ready:
+                job, _kind, _worker = self.running.pop(ref)
+                on_result(job, self._result(job, ref))
+        for job, _kind, worker in self.running.values():
+            self.ray.kill(worker)
+            on_result(job, JobResult(job=job.name, status=INTERRUPTED, error="interrupted"))
+        self.running.clear()
+
+    def close(self) -> None:
+        for worker in self.workers:
+            self.ray.kill(worker)
+        self.ray.kill(self.progress)
