@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 import torch
 
 from animator.rendering.camera import homography_between, move_camera, reproject_between
+from animator.rendering.control import first_frame_control, next_frame_control
 from animator.rendering.run_state import color_reference
 from animator.rendering.state import FrameState
 from animator.rendering.steps import (
@@ -60,13 +61,15 @@ class ImageFeedback:
         generator = frame_generator(params, ctx.device)
         with ctx.timer("denoise"):
             if input_frame is not None:
-                image = denoise(ctx, input_frame, params, generator)
+                control = first_frame_control(ctx, start, input_frame)
+                image = denoise(ctx, input_frame, params, generator, control=control)
             elif ctx.config.init_image is not None:
-                image = denoise(ctx, _init_image(ctx), params, generator)
+                init = _init_image(ctx)
+                image = denoise(ctx, init, params, generator, control=first_frame_control(ctx, start, init))
             else:  # the start check refuses a render with neither an init image nor a model
                 image = ctx.models.denoiser.txt2img(
                     params.prompt.mix, height=ctx.config.height, width=ctx.config.width,
-                    **sampling_settings(params, generator),
+                    control=first_frame_control(ctx, start, None), **sampling_settings(params, generator),
                 )  # fmt: skip
         return _first_anchor(ctx, start, image, params, input_frame=input_frame)
 
@@ -101,7 +104,8 @@ class ImageFeedback:
                 init = init * (1 - alpha) + hybrid_frame * alpha
         # 4. denoise (revealed pixels repainted when generation.holes says so), rounded to what the video receives
         with ctx.timer("denoise"):
-            image = denoise(ctx, init, params, generator, full_denoise_mask)
+            control = next_frame_control(ctx, state, dst, warped, warped_depth, valid)
+            image = denoise(ctx, init, params, generator, full_denoise_mask, control)
             if alpha > 0 and not config.hybrid.before_generation:
                 image = image * (1 - alpha) + hybrid_frame * alpha
             image = quantize(image)
@@ -135,13 +139,13 @@ class LatentFeedback:
                 strength = img2img_strength(params)
                 latents = denoiser.img2img_latents(
                     denoiser.encode(init), params.prompt.mix, strength=strength,
-                    **sampling_settings(params, generator),
+                    control=first_frame_control(ctx, start, init), **sampling_settings(params, generator),
                 )  # fmt: skip
                 image = init if strength <= 0 else denoiser.decode(latents)
             else:
                 latents = denoiser.txt2img_latents(
                     params.prompt.mix, height=ctx.config.height, width=ctx.config.width,
-                    **sampling_settings(params, generator),
+                    control=first_frame_control(ctx, start, None), **sampling_settings(params, generator),
                 )  # fmt: skip
                 image = denoiser.decode(latents)
         return _first_anchor(ctx, start, image, params, latents=latents)
@@ -160,6 +164,7 @@ class LatentFeedback:
         with ctx.timer("denoise"):
             latents = ctx.models.denoiser.img2img_latents(
                 init, params.prompt.mix, strength=img2img_strength(params), full_denoise_mask=full_denoise_mask,
+                control=next_frame_control(ctx, state, dst, None, warped_depth, valid),
                 **sampling_settings(params, generator),
             )  # fmt: skip
             image = quantize(ctx.models.denoiser.decode(latents))

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from animator.backends.depth import DepthEstimator
     from animator.backends.flow import FlowEstimator
     from animator.keyframes import AnimationConfig
+    from animator.rendering.control import RunControlNet
 
 NO_DENOISER_NOTE = (
     "denoise: none (warp-only render). Point --model at a diffusers model "
@@ -32,6 +33,7 @@ class Models:
     diffuses: bool  # False for the `none` denoiser: a warp-only render
     depth: DepthEstimator | None = None  # 3D mode
     flow: FlowEstimator | None = None  # video mode, flow-guided cadence, hybrid optical-flow motion
+    controlnets: tuple[RunControlNet, ...] = ()  # the keyframe file's ControlNet units (rendering/control.py)
     notes: tuple[str, ...] = ()  # one-line messages for a newcomer (what would make the render better)
 
     def describe(self) -> dict[str, object]:
@@ -41,6 +43,8 @@ class Models:
             if backend is not None:
                 describe = getattr(backend, "describe", None)
                 described[name] = describe() if describe else getattr(backend, "name", str(backend))
+        if self.controlnets:
+            described["controlnet"] = [controlnet.describe() for controlnet in self.controlnets]
         return described
 
 
@@ -71,11 +75,13 @@ def load_models(config: AnimationConfig) -> Models:
 
 def _models_key(config: AnimationConfig) -> tuple:
     """What decides which models a render loads."""
+    from animator.rendering.control import controlnet_key
+
     b = config.backends
     return (
         b.device, b.dtype, b.denoise, b.vae, b.model_config, tuple((e.path, e.scale) for e in b.lora), b.sampler,
         b.compile, b.channels_last, b.subpixel_upsample, b.depth, b.depth_resolution, b.flow, config.mode,
-        needs_flow(config),
+        needs_flow(config), controlnet_key(config),
     )  # fmt: skip
 
 
@@ -86,10 +92,12 @@ def needs_flow(config: AnimationConfig) -> bool:
 
 def _load(config: AnimationConfig) -> Models:
     from animator.backends.denoise import load_denoiser
-    from animator.backends.speed import speed_up_denoiser, speed_up_depth
+    from animator.backends.speed import speed_up_controlnets, speed_up_denoiser, speed_up_depth
     from animator.devices import pick_device, pick_dtype
+    from animator.rendering.control import control_sources, load_controlnets
 
     b = config.backends
+    sources = control_sources(config)  # a missing control image or extra: an error before any model loads
     device = pick_device(b.device)
     dtype = pick_dtype(device, b.dtype)
     if device.type == "cuda":  # before any model runs: cuDNN picks its algorithms on each shape's first call
@@ -129,7 +137,12 @@ def _load(config: AnimationConfig) -> Models:
         from animator.backends.flow import load_flow_estimator
 
         flow = load_flow_estimator(b.flow, device=device)
-    return Models(device=device, denoiser=denoiser, diffuses=diffuses, depth=depth, flow=flow, notes=tuple(notes))
+    controlnets = load_controlnets(config, denoiser, sources)
+    speed_up_controlnets([c.unit for c in controlnets], compile=b.compile, channels_last=b.channels_last)
+    return Models(
+        device=device, denoiser=denoiser, diffuses=diffuses, depth=depth, flow=flow, notes=tuple(notes),
+        controlnets=controlnets,
+    )  # fmt: skip
 
 
 def _takes_latents(denoiser, diffuses: bool) -> bool:

@@ -39,8 +39,9 @@ def sampling_settings(params: FrameParams, generator: torch.Generator) -> dict[s
     }
 
 
-def denoise(ctx: RunContext, init: torch.Tensor, params: FrameParams, generator, full_denoise_mask=None):
-    """img2img of ``init`` at the frame's strength (``init`` itself in a warp-only render)."""
+def denoise(ctx: RunContext, init: torch.Tensor, params: FrameParams, generator, full_denoise_mask=None, control=None):
+    """img2img of ``init`` at the frame's strength (``init`` itself in a warp-only render); ``control`` the frame's
+    ControlNet inputs (rendering/control.py)."""
     if not ctx.models.diffuses:
         return init
     return ctx.models.denoiser.img2img(
@@ -48,6 +49,7 @@ def denoise(ctx: RunContext, init: torch.Tensor, params: FrameParams, generator,
         params.prompt.mix,
         strength=img2img_strength(params),
         full_denoise_mask=full_denoise_mask,
+        control=control,
         **sampling_settings(params, generator),
     )
 

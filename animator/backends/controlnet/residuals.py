@@ -86,8 +86,10 @@ def in_window(step: int, steps: int, start: float, end: float) -> bool:
 def residual_scales(mode: str, count: int, weight: float) -> list[float]:
     """The ``count`` residuals' scales (down residuals from the input side, the mid residual last).
 
-    >>> residual_scales("control", 3, 2.0)
-    [0.2, 0.632455532033676, 2.0]
+    >>> [round(scale, 4) for scale in residual_scales("control", 3, 2.0)]  # 2 * (0.1, 0.316, 1)
+    [0.2, 0.6325, 2.0]
+    >>> [round(scale, 4) for scale in residual_scales("prompt", 3, 1.0)]  # 0.825 ** 2, 0.825, 1
+    [0.6806, 0.825, 1.0]
     """
     if mode == "prompt":
         return [weight * _PROMPT_FALLOFF ** (count - 1 - i) for i in range(count)]

@@ -84,7 +84,9 @@ class ControlInput:
     """One unit's control for one diffused frame."""
 
     unit: ControlNetUnit
-    image: Tensor  # 1x3xHxW (or Bx3xHxW) float in [0, 1], the frame's size (resized to it when it differs)
+    # 1x3xHxW (or Bx3xHxW) float in [0, 1] at the frame's size (resized to it when it differs); None only at
+    # weight 0 (a unit sitting the frame out: the sampler then adds zeros, keeping one UNet graph)
+    image: Tensor | None
     weight: float = 1.0  # conditioning scale; 0 skips the unit
     start: float = 0.0  # share of the frame's sampling steps before the unit starts acting
     end: float = 1.0  # share of the frame's sampling steps after which it stops
