@@ -222,3 +222,81 @@ def test_cli_metrics(panning_video, panning, tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     missing = runner.invoke(main, ["metrics", str(tmp_path / "nope.mp4")])
     assert missing.exit_code == 2 and "not found" in missing.output
+
+
+# ------------------------------------------------------------------------------------------------------------ drift
+
+
+def lab_frame(lab: np.ndarray) -> np.ndarray:
+    """(H,W,3) uint8 sRGB of a CIELAB image (skimage's conversion: independent of the OpenCV one measured)."""
+    from skimage.color import lab2rgb
+
+    return (lab2rgb(lab) * 255.0).round().astype(np.uint8)
+
+
+def test_drift_against_frames_built_in_cielab():
+    from skimage.color import deltaE_cie76, rgb2lab
+
+    from animator.metrics import drift
+
+    rng = np.random.default_rng(3)
+    lab = np.zeros((48, 64, 3))
+    lab[..., 0] = 50.0 + 12.0 * rng.standard_normal((48, 64)).clip(-2, 2)
+    lab[..., 1], lab[..., 2] = 10.0 + 4.0 * rng.standard_normal((48, 64)), -8.0 + 4.0 * rng.standard_normal((48, 64))
+    flatter = lab.copy()
+    flatter[..., 0] = 50.0 + (lab[..., 0] - 50.0) / 2.0  # half the lightness spread
+    richer = lab.copy()
+    richer[..., 1:] *= 2.0  # twice the chroma
+    shifted = lab + np.array([0.0, 6.0, 8.0])  # the mean colour moves by delta E 10
+    frames = [lab_frame(x) for x in (lab, flatter, richer, shifted)]
+    report = drift(frames)
+    assert report.frames == 4
+    assert report.contrast[1] == pytest.approx(0.5, abs=0.03)
+    assert report.saturation[2] == pytest.approx(2.0, abs=0.06)
+    truth = deltaE_cie76(rgb2lab(frames[0]).mean((0, 1)), rgb2lab(frames[3]).mean((0, 1)))
+    assert truth == pytest.approx(10.0, abs=0.5) and report.color_shift[3] == pytest.approx(truth, abs=0.3)
+    assert report.color_shift[0] == 0.0 and report.sharpness[0] == 1.0
+    data = report.to_dict()
+    assert data["saturation"]["extreme"] == pytest.approx(report.saturation[2])
+    assert len(data["sharpness"]["series"]) == 4
+
+
+def test_drift_sees_blur_and_burn(panning):
+    import cv2
+
+    from animator.metrics import drift
+
+    frame = to_uint8_frames(panning[:1])[0]
+    blurred = [cv2.GaussianBlur(frame, (0, 0), sigma) for sigma in (0.6, 1.2, 2.4)]
+    sharpness = drift([frame, *blurred]).sharpness
+    assert np.all(np.diff(sharpness) < 0) and sharpness[-1] < 0.3
+    crunchy = cv2.addWeighted(frame, 2.0, cv2.GaussianBlur(frame, (0, 0), 1.5), -1.0, 0)  # unsharp mask
+    assert drift([frame, crunchy]).sharpness[1] > 1.5
+    # tensors work as well as uint8 frames
+    assert drift(panning[:3]).sharpness == pytest.approx(drift(to_uint8_frames(panning[:3])).sharpness, rel=1e-6)
+
+
+def test_drift_refuses_nothing_and_bad_frames():
+    from animator.metrics import drift
+
+    with pytest.raises(AnimatorError, match="no frames"):
+        drift([])
+    with pytest.raises(AnimatorError, match="uint8 RGB"):
+        drift([np.zeros((8, 8), np.uint8)])
+
+
+def test_cli_metrics_reports_drift_and_refuses_one_frame(panning_video, panning, tmp_path):
+    from animator.cli import main
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["metrics", str(panning_video), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["drift"]["frames"] == 6 and len(data["drift"]["color_shift"]["series"]) == 6
+    assert data["drift"]["color_shift"]["series"][0] == 0.0
+    plain = runner.invoke(main, ["metrics", str(panning_video)])
+    assert "drift from the first frame" in plain.output and "sharpness" in plain.output
+    single = tmp_path / "one.mp4"
+    write_video(single, to_uint8_frames(panning[:1]))
+    refused = runner.invoke(main, ["metrics", str(single)])
+    assert refused.exit_code == 2 and "nothing to measure" in refused.output
