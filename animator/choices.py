@@ -77,16 +77,13 @@ HYBRID_MOTIONS = ("none", "optical_flow", "perspective", "affine")
 
 # ------------------------------------------------------------------------------------------------ ControlNet
 
-# where a ControlNet unit's control image comes from: the frame's depth, edges of the warped frame, the warped
-# frame itself, a file, or a controlnet-aux annotator run on the warped frame
-CONTROL_SOURCES = (
-    "depth", "canny", "warped", "image", "video",
-    "hed", "lineart", "lineart_anime", "openpose", "softedge", "mlsd", "normalbae",
-)  # fmt: skip
 # the sources that read a file (`path`)
 CONTROL_FILE_SOURCES = ("image", "video")
-# the sources computed by a controlnet-aux annotator (weights in `annotator`)
+# the sources computed by a controlnet-aux annotator run on the warped frame (weights in `annotator`)
 CONTROL_ANNOTATOR_SOURCES = ("hed", "lineart", "lineart_anime", "openpose", "softedge", "mlsd", "normalbae")
+# where a ControlNet unit's control image comes from: the frame's depth, Canny edges of the warped frame, the
+# warped frame itself, a file, or an annotator
+CONTROL_SOURCES = ("depth", "canny", "warped", *CONTROL_FILE_SOURCES, *CONTROL_ANNOTATOR_SOURCES)
 # how control and prompt share the guidance (A1111's control modes)
 CONTROL_MODES = ("balanced", "prompt", "control")
 # control types of an SDXL ControlNet-Union model

@@ -27,6 +27,8 @@ import torch
 from torch import Tensor
 
 from animator.checks import check_bchw
+from animator.choices import COLOR_SPACES as SPACES
+from animator.choices import NOISE_TYPES as NOISE_KINDS
 from animator.errors import AnimatorError
 from animator.workspace import scratch
 
@@ -41,8 +43,6 @@ __all__ = [
     "unsharp_mask",
 ]
 
-SPACES = ("lab", "hsv", "rgb")
-NOISE_KINDS = ("gaussian", "perlin")
 
 # The image's CDF is read from a histogram (O(N)) instead of a sort: sorting 512x512x3 values costs ~85 ms on a CPU
 # core, the histogram ~1 ms. Mapping through a per-bin look-up table is continuous and monotone, equal input values

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from animator.choices import SEED_BEHAVIORS
 from animator.errors import AnimatorError
 
 if TYPE_CHECKING:
     from animator.keyframes import AnimationConfig, EvaluatedSchedules, FramePrompt
 
-SEED_BEHAVIORS = ("iter", "fixed", "random", "ladder", "alternate", "schedule")
 MOTION_3D = ("translation_x", "translation_y", "translation_z", "rotation_3d_x", "rotation_3d_y", "rotation_3d_z")
 
 

@@ -1,4 +1,5 @@
-"""Sampler names, shared by keyframe validation and the diffusers backend (a leaf module: no heavy imports).
+"""Sampler names, shared by keyframe validation and the diffusers backend (a leaf module: no heavy imports). The
+lists live in :mod:`animator.choices`; this module normalises spellings.
 
 The canonical names are the ones A1111 / Deforum users know, written in lower case with underscores
 (``dpm++_2m_karras``); common spellings (``DPM++ 2M Karras``, ``dpmpp_2m_karras``, ``k_lms``, ``Euler a``) are accepted
@@ -7,19 +8,10 @@ and normalised.
 
 from __future__ import annotations
 
+from animator.choices import SAMPLER_ALIASES, SAMPLER_NAMES
 from animator.errors import AnimatorError
 
-SAMPLER_NAMES: tuple[str, ...] = (
-    "euler", "euler_karras", "euler_a", "heun", "dpm2", "dpm2_karras", "dpm2_a",
-    "dpm++_2m", "dpm++_2m_karras", "dpm++_2m_sde", "dpm++_2m_sde_karras", "dpm++_2s", "dpm++_sde", "dpm++_sde_karras",
-    "ddim", "ddpm", "lms", "lms_karras", "pndm", "deis", "unipc", "lcm", "tcd",
-)  # fmt: skip
-
-SAMPLER_ALIASES: dict[str, str] = {
-    "k_euler": "euler", "k_euler_a": "euler_a", "k_euler_ancestral": "euler_a", "euler_ancestral": "euler_a",
-    "plms": "pndm", "k_lms": "lms", "k_heun": "heun", "uni_pc": "unipc", "k_dpm_2": "dpm2", "k_dpm_2_a": "dpm2_a",
-    "dpm_2": "dpm2", "dpm_2_a": "dpm2_a", "dpm2_karras": "dpm2_karras",
-}  # fmt: skip
+__all__ = ["SAMPLER_NAMES", "SAMPLER_ALIASES", "is_sampler_name", "normalize_sampler_name"]
 
 
 def _key(name: str) -> str:
@@ -28,6 +20,7 @@ def _key(name: str) -> str:
 
 
 def is_sampler_name(name: object) -> bool:
+    """Whether ``name`` is a sampler in any accepted spelling."""
     return isinstance(name, str) and _key(name) in SAMPLER_NAMES
 
 

@@ -31,12 +31,11 @@ import torch.nn.functional as F
 
 from animator import compiling
 from animator.checks import batched_matrix, check_choice, check_finite, check_shape, check_tensor
+from animator.choices import BORDERS as BORDER_MODES
 from animator.errors import AnimatorError
 from animator.geometry.resample import RESAMPLE_MODES, resample
 
 __all__ = ["homography_2d", "warp_2d", "BORDER_MODES"]
-
-BORDER_MODES = ("replicate", "wrap", "reflect")
 
 
 def _finite_number(value, name: str) -> float:

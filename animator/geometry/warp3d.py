@@ -36,6 +36,8 @@ import torch
 
 from animator import compiling
 from animator.checks import batched_matrix, check_choice, check_shape, check_tensor
+from animator.choices import FILLS as FILL_MODES
+from animator.choices import SAMPLINGS as SAMPLING_MODES
 from animator.errors import AnimatorError
 from animator.geometry.camera import invert_pose
 from animator.geometry.resample import resample
@@ -43,8 +45,6 @@ from animator.workspace import scratch
 
 __all__ = ["warp_3d", "reproject_3d", "Warped3D", "Reprojection3D", "SAMPLING_MODES", "FILL_MODES"]
 
-SAMPLING_MODES = ("bilinear", "bicubic", "catmull_rom")
-FILL_MODES = ("none", "border", "reflection", "telea", "background")
 
 # A crack fill is consistent when its predicted source z lies within the source depths around where it lands,
 # widened by this fraction (float32 round-off plus the half-pixel offset of a nearest-pixel splat).

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from animator.choices import INTERPOLATIONS
 from animator.errors import AnimatorError
 from animator.keyframes.expressions import Expression, compile_expression, evaluate_expression
 
-INTERPOLATIONS = ("linear", "step", "cubic", "ease")
 KEY_NAMES = frozenset({"max_f", "fps", "s"})  # what a frame-key expression may read
 BASE_NAMES = frozenset({"t", "max_f", "fps", "s"})  # what a value expression may always read
 MAX_SCHEDULE_CHARS = 5_000_000  # a recorded schedule with one keyframe per frame can be long; 6,001 frames ~ 150 kB
