@@ -13,7 +13,7 @@ import click
 @click.option(
     "--check-files",
     is_flag=True,
-    help="Also check that every file the keyframe file names (init image, audio, video) exists.",
+    help="Also check that every file a render of the keyframe file reads (init image, videos, audio, images) exists.",
 )
 @click.pass_context
 def command(ctx: click.Context, files: tuple[str, ...], check_files: bool) -> None:
@@ -46,15 +46,20 @@ def command(ctx: click.Context, files: tuple[str, ...], check_files: bool) -> No
 def _validate(file: str, check_files: bool) -> tuple[str, list[str]]:
     """The "ok: ..." line of a good keyframe file and notes about it; AnimatorError for a bad one."""
     from animator.errors import AnimatorError
-    from animator.keyframes import evaluate, load_config
-    from animator.keyframes.config import line_of, starts_from_nothing
+    from animator.keyframes import evaluate, files_read_by, line_of, load_config, starts_from_nothing
     from animator.keyframes.evaluate import uses_audio
 
     config = load_config(file)
     if check_files:
-        for field, path in _named_files(config):
-            if not path.exists():
-                raise AnimatorError("file not found: " + str(path), file=file, line=line_of(config, field), field=field)
+        for field, path in files_read_by(config):  # the render's start check reads the same list
+            if not path.is_file():
+                raise AnimatorError(
+                    "file not found: " + str(path),
+                    file=file,
+                    line=line_of(config, field),
+                    field=field,
+                    hint="check the path (relative paths are relative to the keyframe file)",
+                )
     notes = []
     if config.audio is not None and uses_audio(config) and not config.audio.path.is_file():
         notes.append(f"audio.path {config.audio.path} does not exist yet; audio-driven schedules were not evaluated")
@@ -70,18 +75,3 @@ def _validate(file: str, check_files: bool) -> tuple[str, list[str]]:
         f"({duration:.1f} s), {len(config.prompts)} prompt keyframe(s), denoise {config.backends.denoise}, "
         f"depth {config.backends.depth}"
     ), notes
-
-
-def _named_files(config):
-    if config.init_image is not None:
-        yield "init_image", config.init_image
-    if config.coherence.image is not None:
-        yield "coherence.image", config.coherence.image
-    if config.video_input is not None:
-        yield "video_input.path", config.video_input.path
-    if config.hybrid is not None:
-        yield "hybrid.path", config.hybrid.path
-    if config.audio is not None:
-        yield "audio.path", config.audio.path
-        for name, path in config.audio.stems.items():
-            yield f"audio.stems.{name}", path
