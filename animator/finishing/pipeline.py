@@ -107,8 +107,10 @@ def finish(
         return None
     run_dir, output = Path(run_dir), Path(output)
     unfinished = run_dir / f"{UNFINISHED}{output.suffix or '.mp4'}"
-    if output.is_file() and output.resolve() != unfinished.resolve():
-        os.replace(output, unfinished)  # the render's own video, kept with its soundtrack
+    if output.is_file() and not unfinished.exists():
+        # the render's own video, kept with its soundtrack; once it is there, ``output`` is an earlier finished
+        # version (a finishing stage run again), which the new one replaces
+        os.replace(output, unfinished)
     source = open_frames(run_dir)
     if source.video is not None and source.video.resolve() == output.resolve():
         source = open_frames(run_dir)  # the fallback video moved: read it from its new place
