@@ -68,6 +68,8 @@ def read_section(cls, data, prefix: str, ctx: Context):
 
 
 def to_schedule(value, dotted, ctx: Context, *, default, low=None, high=None) -> Schedule:
+    """A schedule string, a number, or ``{keys: ..., interpolation: ...}``; number keyframes checked against
+    ``low`` / ``high`` (expressions are checked where they are evaluated)."""
     name = dotted.rsplit(".", 1)[-1]
     interpolation = "linear"
     if value is None:
@@ -103,6 +105,7 @@ def to_schedule(value, dotted, ctx: Context, *, default, low=None, high=None) ->
 
 
 def to_string_schedule(value, dotted, ctx: Context) -> StringSchedule:
+    """A schedule of sampler names (``generation.sampler``)."""
     try:
         return parse_string_schedule(value, name=dotted.rsplit(".", 1)[-1], choices=SAMPLERS)
     except AnimatorError as exc:
@@ -110,10 +113,12 @@ def to_string_schedule(value, dotted, ctx: Context) -> StringSchedule:
 
 
 def type_error(value, dotted, ctx, expected: str) -> AnimatorError:
+    """The error for a value of the wrong type: what was expected, what was found."""
     return ctx.error(dotted, f"expected {expected}, got {type(value).__name__} {value!r}"[:300])
 
 
 def to_int(value, dotted, ctx: Context, low=None, high=None, multiple=None, optional=False):
+    """A whole number (also ``"12"`` and ``12.0``) in ``[low, high]``, optionally a multiple of ``multiple``."""
     if value is None and optional:
         return None
     if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
@@ -132,6 +137,7 @@ def to_int(value, dotted, ctx: Context, low=None, high=None, multiple=None, opti
 
 
 def to_float(value, dotted, ctx: Context, low=None, high=None, optional=False):
+    """A number (also a numeric string) in ``[low, high]``; NaN is refused."""
     if value is None and optional:
         return None
     if isinstance(value, str):
@@ -148,6 +154,7 @@ def to_float(value, dotted, ctx: Context, low=None, high=None, optional=False):
 
 
 def to_bool(value, dotted, ctx: Context):
+    """true / false, also yes / no / on / off as text."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
@@ -156,6 +163,7 @@ def to_bool(value, dotted, ctx: Context):
 
 
 def to_str(value, dotted, ctx: Context, required=False, optional=False):
+    """Text (a number is taken as its text); ``required`` refuses blank text."""
     if value is None and optional:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -167,7 +175,10 @@ def to_str(value, dotted, ctx: Context, required=False, optional=False):
     return value
 
 
-def to_enum(value, dotted, ctx: Context, choices):
+def to_enum(value, dotted, ctx: Context, choices, optional=False):
+    """One of ``choices`` (any case, returned in lower case), with a did-you-mean; ``optional`` allows None."""
+    if value is None and optional:
+        return None
     if not isinstance(value, str) or value.lower() not in choices:
         close = difflib.get_close_matches(str(value).lower(), list(choices), n=1)
         hint = (f"did you mean {close[0]!r}? " if close else "") + "choices: " + ", ".join(choices)
@@ -176,6 +187,7 @@ def to_enum(value, dotted, ctx: Context, choices):
 
 
 def to_path(value, dotted, ctx: Context, required=False, optional=False, output=False):
+    """A path, absolute or relative to the keyframe file's folder (``~`` expanded); empty is None."""
     if value is None or value == "":
         if required:
             raise ctx.error(dotted, "a path is required")
@@ -187,6 +199,7 @@ def to_path(value, dotted, ctx: Context, required=False, optional=False, output=
 
 
 def to_device(value, dotted, ctx: Context):
+    """auto, cpu, mps, cuda or cuda:N."""
     if not isinstance(value, str) or not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", value):
         raise ctx.error(dotted, f"unknown device {value!r}", hint="auto, cpu, cuda, cuda:1 or mps")
     return value
@@ -205,6 +218,7 @@ def to_units(value, dotted, ctx: Context, cls, shorthand: str):
 
 
 def to_stems(value, dotted, ctx: Context):
+    """Stem name -> audio path; names become variable prefixes (``drums_rms``), so letters and digits only."""
     if not isinstance(value, dict):
         raise type_error(value, dotted, ctx, "a mapping of stem name -> audio path")
     out = {}
@@ -218,6 +232,7 @@ def to_stems(value, dotted, ctx: Context):
 
 
 def to_bands(value, dotted, ctx: Context):
+    """Band name -> (low Hz, high Hz), low below high; names become variables, so they may not clash."""
     if not isinstance(value, dict) or not value:
         raise type_error(value, dotted, ctx, "a mapping of band name -> [low Hz, high Hz]")
     out = {}
@@ -238,16 +253,14 @@ def to_bands(value, dotted, ctx: Context):
 
 def to_paths(value, dotted, ctx: Context) -> tuple[Path, ...]:
     """A folder or a list of folders -> absolute paths (relative ones against the keyframe file's folder)."""
-    items = value if isinstance(value, list) else [value]
-    return tuple(to_path(item, f"{dotted}.{i}" if isinstance(value, list) else dotted, ctx, required=True)
-                 for i, item in enumerate(items))  # fmt: skip
+    if isinstance(value, list):
+        return tuple(to_path(item, f"{dotted}.{i}", ctx, required=True) for i, item in enumerate(value))
+    return (to_path(value, dotted, ctx, required=True),)
 
 
 def to_model(value, dotted, ctx: Context, required=False) -> str:
     """A hub id, folder or file: a relative path that exists beside the keyframe file becomes absolute."""
     text = to_str(value, dotted, ctx, required=required).strip()
-    if required and not text:
-        raise ctx.error(dotted, "must not be empty", hint="a hub id, a diffusers folder or a .safetensors file")
     local = Path(text).expanduser()
     local = local if local.is_absolute() else ctx.base_dir / local
     return str(local.resolve()) if local.exists() else text
@@ -255,7 +268,8 @@ def to_model(value, dotted, ctx: Context, required=False) -> str:
 
 def to_span(value, dotted, ctx: Context, required=False) -> range:
     """``"A:B"`` (B exclusive; A omitted is 0, B omitted the end, as ``--frames``) or ``[A, B]``; the end of an
-    open span is filled in by :func:`_sections`, which knows the frame count (``sys.maxsize`` until then)."""
+    open span is closed by :func:`animator.keyframes.cross_checks.check_sections`, which knows the frame count
+    (``sys.maxsize`` until then)."""
     if isinstance(value, list) and len(value) == 2:
         start, stop = (to_int(v, dotted, ctx, 0, 10**9) for v in value)
     elif isinstance(value, str) and ":" in value:
@@ -277,6 +291,7 @@ def to_span(value, dotted, ctx: Context, required=False) -> range:
 
 
 def to_subsection(value, dotted, ctx: Context, cls):
+    """A nested section (``output.interpolate``) read into ``cls``."""
     return read_section(cls, value, dotted, ctx)
 
 
@@ -288,7 +303,7 @@ CONVERTERS: dict[str, Callable[..., Any]] = {
     "float": to_float,
     "bool": to_bool,
     "str": to_str,
-    "enum": lambda v, d, c, choices, optional=False: to_enum(v, d, c, choices),
+    "enum": to_enum,
     "path": to_path,
     "device": to_device,
     "units": to_units,

@@ -169,7 +169,7 @@ class BackendConfig:
     embedding_dirs: tuple[Path, ...] = field(default=(), metadata=spec("paths"))
     sampler: str = field(default="euler_a", metadata=spec("enum", choices=SAMPLERS))  # unless generation.sampler
     device: str = field(default="auto", metadata=spec("device"))  # auto | cpu | cuda | cuda:N | mps
-    # model weights' type: auto is float16 on CUDA (half the memory, tensor cores), float32 elsewhere
+    # model weights' type: auto is float16 on CUDA and MPS (half the memory, tensor cores), float32 on the CPU
     dtype: str = field(default="auto", metadata=spec("enum", choices=DTYPES))
     # torch.compile the UNet, VAE, depth model and 3D warp: none | default | cudagraphs (CUDA graphs on top: fastest for
     # the fixed frame size of a render). The first frames wait for compiling (about a minute per model and size).
@@ -182,7 +182,7 @@ class BackendConfig:
     subpixel_upsample: bool = field(default=True, metadata=spec("bool"))
     # cuDNN times its convolution algorithms on the first call of each shape and keeps the fastest (a render's shapes
     # never change); CUDA only; torch's setting is process-wide, and each render on CUDA sets it to this value.
-    # Off by default: the first frame of each shape pays for the timing (bench_render --cudnn-benchmark on)
+    # bench_render --cudnn-benchmark on measures what it does to a whole render
     cudnn_benchmark: bool = field(default=False, metadata=spec("bool"))
 
 
