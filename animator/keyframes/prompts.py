@@ -14,6 +14,7 @@ import numpy as np
 
 from animator.errors import AnimatorError
 from animator.keyframes.expressions import compile_expression, evaluate_expression
+from animator.keyframes.prompt_syntax import check_prompt_syntax
 from animator.keyframes.schedule import TimeBase, parse_frame_key
 
 _BACKTICK = re.compile(r"`([^`]*)`")
@@ -60,11 +61,13 @@ def _join(*parts: str) -> str:
 
 
 def check_prompt(text: str, allowed_names: frozenset[str] | set[str] | None = None) -> None:
-    """Check backtick expressions in a prompt (before any frame is rendered)."""
+    """Check backtick expressions, emphasis brackets and LoRA tags in a prompt (before any frame is rendered)."""
     if text.count("`") % 2:
         raise AnimatorError("unpaired backtick in prompt", hint="backtick math is written `0.5+0.5*sin(t/8)`")
     for match in _BACKTICK.finditer(text):
         compile_expression(match.group(1), allowed_names)
+    for side in split_prompt(_BACKTICK.sub("1", text)):  # emphasis and <lora:...> tags, a number for each backtick
+        check_prompt_syntax(side)
 
 
 def format_number(value: float) -> str:

@@ -23,10 +23,14 @@ from animator.backends.denoise.base import (
     check_sampling_args,
     check_strength,
 )
-from animator.backends.denoise.prompts import PromptCache, PromptEmbeddings, PromptInput
+from animator.backends.denoise.conditioning import PromptEncoder
+from animator.backends.denoise.embeddings import PromptEmbeddingFiles
+from animator.backends.denoise.lora import PromptLoras
+from animator.backends.denoise.prompts import PromptCache, PromptEmbeddings, PromptInput, normalize_prompt
 from animator.backends.denoise.samplers import SchedulerCache, normalize_sampler_name
 from animator.devices import profiled, upload
 from animator.errors import AnimatorError
+from animator.keyframes.prompt_syntax import mixed_lora_weights, parse_prompt
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -67,6 +71,9 @@ class DiffusersDenoiser:
         flavour: ``standard``, ``turbo`` (trailing timesteps) or ``lcm``.
         defaults: settings suited to the model.
         info: extra facts for :meth:`describe` (source, loras, memory switches ...).
+        lora_dirs: folders where ``<lora:NAME:WEIGHT>`` in a prompt finds ``NAME.safetensors``.
+        embedding_dirs: folders of textual-inversion files whose names work as words in prompts.
+        fixed_loras: ``(adapter name, weight)`` of the LoRAs already loaded for the whole run.
     """
 
     def __init__(
@@ -80,6 +87,9 @@ class DiffusersDenoiser:
         device: torch.device,
         dtype: torch.dtype,
         info: dict[str, Any] | None = None,
+        lora_dirs=(),
+        embedding_dirs=(),
+        fixed_loras=(),
     ) -> None:
         self.pipe = pipe
         self.name = name
@@ -91,7 +101,16 @@ class DiffusersDenoiser:
         self.info = dict(info or {})
         self.is_sdxl = architecture == "sdxl"
         self.schedulers = SchedulerCache(pipe.scheduler.config, trailing=flavour == "turbo")
-        self.prompts = PromptCache(self._encode_prompt)
+        # Prompts: weighted, chunked encoding (conditioning.py), LoRAs and embeddings named in them, and a cache of
+        # encodings keyed by the text with its weights and by the text encoders' LoRA weights.
+        self.loras = PromptLoras(pipe, lora_dirs, fixed=fixed_loras)
+        self.embeddings = PromptEmbeddingFiles(pipe, embedding_dirs, sdxl=self.is_sdxl)
+        self.text = PromptEncoder(pipe, sdxl=self.is_sdxl, device=device)
+        self.prompts = PromptCache(
+            self._encode_prompt,
+            state=self.loras.text_encoder_state,
+            pad=lambda parts: self.text.pad_all(parts, self.loras.text_encoder_state()),
+        )
         self.vae_scale_factor = int(getattr(pipe, "vae_scale_factor", 8) or 8)
         self._step_kwargs: dict[int, set[str]] = {}
         self._device_cache: torch.device | None = None
@@ -266,7 +285,7 @@ class DiffusersDenoiser:
         check_sampling_args(steps=steps, guidance=guidance, generator=generator)
         sampler = normalize_sampler_name(sampler or self.defaults.sampler)
         with torch.inference_mode():
-            embeddings = self.prompts.resolve(prompt, negative)
+            embeddings = self._resolve_prompt(prompt, negative)
             latent_size = (height // self.vae_scale_factor, width // self.vae_scale_factor)
             return self._sample(
                 None,
@@ -281,6 +300,14 @@ class DiffusersDenoiser:
                 latent_shape=(1, *latent_size),
                 control=control,
             )
+
+    def prepare_prompts(self, texts) -> None:
+        """Load the LoRAs and embeddings the prompts ``texts`` name (each once), so that a missing or unfitting
+        file is an error before the first frame; a render calls it with every frame's prompts."""
+        for text in texts:
+            parsed = parse_prompt(text)
+            self.loras.ensure(tag.name for tag in parsed.loras)
+            self.embeddings.ensure([parsed.text], required=parsed.embeddings)
 
     def describe(self) -> dict:
         """Model source, classes, dtype, scheduler and library versions, for the run record."""
@@ -311,6 +338,8 @@ class DiffusersDenoiser:
                 "sampler": self.defaults.sampler,
             },
             "prompt_encodes": self.prompts.encodes,
+            "prompt_loras": self.loras.describe(),
+            "embeddings": self.embeddings.describe(),
             "diffusers": diffusers.__version__,
             "transformers": transformers.__version__,
             "torch": torch.__version__,
@@ -353,7 +382,7 @@ class DiffusersDenoiser:
         control: Sequence[ControlInput] | None = None,
     ) -> Tensor:
         """Checked img2img from init latents to denoised latents (inside inference mode)."""
-        embeddings = self.prompts.resolve(prompt, negative)  # text conditioning, cached per distinct prompt
+        embeddings = self._resolve_prompt(prompt, negative)  # text conditioning, cached per distinct prompt
         batch, _, height, width = init_latents.shape
         strength_map = self._strength_map(strength, full_denoise_mask, batch, (height, width))  # Bx1xhxw or None
         image_size = (height * self.vae_scale_factor, width * self.vae_scale_factor)
@@ -430,36 +459,36 @@ class DiffusersDenoiser:
             latents = encoded.latents
         return self._normalize_latents(latents).to(self._dtype_of("unet"))
 
-    def _normalize_latents(self, latents: Tensor) -> Tensor:
+    def _latent_shift_and_std(self, like: Tensor) -> tuple[Tensor | float, Tensor | None]:
+        """What scaling the VAE's latents for the UNet takes away and decoding gives back: ``(shift, std)``, per
+        channel where the VAE's config has ``latents_mean`` / ``latents_std``, else ``(shift_factor or 0, None)``.
+        The one place both directions read the VAE's latent statistics (with ``scaling_factor``)."""
         import torch
 
         config = self.pipe.vae.config
         mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
         if mean is not None and std is not None:
             mean, std = (
-                upload(torch.tensor(values, dtype=latents.dtype).view(1, -1, 1, 1), latents.device)
-                for values in (mean, std)
+                upload(torch.tensor(values, dtype=like.dtype).view(1, -1, 1, 1), like.device) for values in (mean, std)
             )  # from pinned memory: no wait for the GPU
-            return (latents - mean) * config.scaling_factor / std
-        shift = getattr(config, "shift_factor", None) or 0.0
-        return (latents - shift) * config.scaling_factor
+            return mean, std
+        return getattr(config, "shift_factor", None) or 0.0, None
+
+    def _normalize_latents(self, latents: Tensor) -> Tensor:
+        """VAE latents -> the UNet's: ``(latents - shift) * scaling_factor / std``."""
+        shift, std = self._latent_shift_and_std(latents)
+        latents = (latents - shift) * self.pipe.vae.config.scaling_factor
+        return latents if std is None else latents / std
 
     def _decode_latents(self, latents: Tensor) -> Tensor:
         """Bx4xhxw scaled latents -> Bx3xHxW float32 in [0,1]."""
-        import torch
 
         vae = self.pipe.vae
-        config = vae.config
         latents = latents.to(self._dtype_of("vae"))
-        mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
-        if mean is not None and std is not None:
-            mean, std = (
-                upload(torch.tensor(values, dtype=latents.dtype).view(1, -1, 1, 1), latents.device)
-                for values in (mean, std)
-            )  # from pinned memory: no wait for the GPU
-            latents = latents * std / config.scaling_factor + mean
-        else:
-            latents = latents / config.scaling_factor + (getattr(config, "shift_factor", None) or 0.0)
+        shift, std = self._latent_shift_and_std(latents)  # the inverse of _normalize_latents
+        if std is not None:
+            latents = latents * std
+        latents = latents / vae.config.scaling_factor + shift
         with profiled("model:vae_decode"):
             pixels = vae.decode(latents).sample
         return (pixels.float() / 2 + 0.5).clamp(0, 1)
@@ -667,20 +696,16 @@ class DiffusersDenoiser:
         accepted = self._step_kwargs[key]
         return {"generator": generator} if "generator" in accepted else {}
 
+    def _resolve_prompt(self, prompt: PromptInput, negative: str) -> PromptEmbeddings:
+        """The frame's conditioning: its LoRAs loaded and set to the frame's weights, then the (cached) embeddings."""
+        entries = normalize_prompt(prompt, negative)
+        self.prepare_prompts(text for positive, neg, _ in entries for text in (positive, neg))
+        self.loras.apply(mixed_lora_weights(entries))
+        return self.prompts.resolve(entries)
+
     def _encode_prompt(self, positive: str, negative: str) -> PromptEmbeddings:
-        """One text-encoder pass per text (positive and negative), through the pipeline's own ``encode_prompt``."""
+        """Both prompts with emphasis weights, in 75-token chunks (:mod:`conditioning`), padded to one length."""
         import torch
 
-        device = self._execution_device
         with torch.inference_mode():
-            if self.is_sdxl:
-                cond, uncond, pooled, pooled_uncond = self.pipe.encode_prompt(
-                    prompt=positive,
-                    device=device,
-                    num_images_per_prompt=1,
-                    do_classifier_free_guidance=True,
-                    negative_prompt=negative,
-                )
-                return PromptEmbeddings(cond=cond, uncond=uncond, pooled_cond=pooled, pooled_uncond=pooled_uncond)
-            cond, uncond = self.pipe.encode_prompt(positive, device, 1, True, negative_prompt=negative)
-            return PromptEmbeddings(cond=cond, uncond=uncond)
+            return self.text.encode(positive, negative, self.loras.text_encoder_state())

@@ -64,6 +64,8 @@ def load_denoiser(
     vae_tiling: bool = False,
     cpu_offload: bool = False,
     kind: str = "auto",
+    lora_dirs: Sequence[str | os.PathLike] = (),
+    embedding_dirs: Sequence[str | os.PathLike] = (),
 ) -> Denoiser:
     """Load a denoiser once per run.
 
@@ -80,6 +82,9 @@ def load_denoiser(
         sampler: default sampler name (a key of SAMPLERS); None takes the model family's default.
         attention_slicing / vae_tiling / cpu_offload: memory savers for small GPUs (cpu_offload needs CUDA).
         kind: ``auto`` (from config and name), or ``sd1``, ``sd2``, ``sdxl``, ``turbo``, ``lcm`` to override.
+        lora_dirs: folders where a prompt's ``<lora:NAME:WEIGHT>`` finds ``NAME.safetensors`` (loaded on first use,
+            or by ``denoiser.prepare_prompts(texts)`` before the first frame).
+        embedding_dirs: folders of textual-inversion files (``.pt`` / ``.safetensors``) whose stems work as words.
 
     Raises:
         AnimatorError: unknown model, kind or sampler; a file that is not a model; missing download; bad options.
@@ -148,6 +153,9 @@ def load_denoiser(
             "vae_tiling": vae_tiling,
             "cpu_offload": cpu_offload,
         },
+        lora_dirs=lora_dirs,
+        embedding_dirs=embedding_dirs,
+        fixed_loras=[(f"lora_{i}", w) for i, (_, w) in enumerate(lora)],
     )
 
 

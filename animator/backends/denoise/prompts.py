@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
@@ -99,13 +99,24 @@ class PromptCache:
     """Embeddings computed once per distinct (prompt, negative) text; mixes combine cached embeddings by weight.
 
     Args:
-        encode: ``(positive, negative) -> PromptEmbeddings``; called once per distinct pair.
+        encode: ``(positive, negative) -> PromptEmbeddings``; called once per distinct pair (and ``state``).
         max_entries: oldest entries are dropped past this many (a long schedule with per-frame prompts).
+        state: what else the encoding depends on (the text encoders' LoRA weights), part of the key; None: nothing.
+        pad: makes the embeddings of a mix the same length before they are mixed (prompts of different lengths).
     """
 
-    def __init__(self, encode: Callable[[str, str], PromptEmbeddings], *, max_entries: int = 256) -> None:
+    def __init__(
+        self,
+        encode: Callable[[str, str], PromptEmbeddings],
+        *,
+        max_entries: int = 256,
+        state: Callable[[], Hashable] | None = None,
+        pad: Callable[[list[PromptEmbeddings]], list[PromptEmbeddings]] | None = None,
+    ) -> None:
         self._encode = encode
-        self._entries: dict[tuple[str, str], PromptEmbeddings] = {}
+        self._state = state
+        self._pad = pad
+        self._entries: dict[tuple, PromptEmbeddings] = {}
         self.max_entries = max_entries
         self.encodes = 0  # number of calls to ``encode`` (what the cache saves is visible in tests and the run record)
 
@@ -114,7 +125,7 @@ class PromptCache:
 
     def get(self, positive: str, negative: str = "") -> PromptEmbeddings:
         """The embeddings of one (positive, negative) pair, encoding it on first use."""
-        key = (positive, negative)
+        key = (positive, negative, self._state() if self._state else None)
         if key in self._entries:
             return self._entries[key]
         embeddings = self._encode(positive, negative)
@@ -128,6 +139,8 @@ class PromptCache:
         """Embeddings for a prompt or a weighted mix of prompts (see :func:`normalize_prompt`)."""
         entries = normalize_prompt(prompt, negative)
         parts = [self.get(positive, neg) for positive, neg, _ in entries]
+        if self._pad is not None and len({part.cond.shape for part in parts}) > 1:
+            parts = self._pad(parts)
         return mix_embeddings(parts, [weight for _, _, weight in entries])
 
     def clear(self) -> None:

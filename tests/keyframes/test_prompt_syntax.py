@@ -1,0 +1,150 @@
+"""The web UI's prompt syntax: emphasis weights (its documented examples), BREAK, LoRA tags, errors, schedules."""
+
+import re
+
+import numpy as np
+import pytest
+
+from animator.errors import AnimatorError
+from animator.keyframes import load_config
+from animator.keyframes.prompt_syntax import (
+    LoraTag,
+    bounded,
+    lora_weights_by_frame,
+    mixed_lora_weights,
+    parse_emphasis,
+    parse_prompt,
+    split_extra_networks,
+)
+from animator.keyframes.prompts import FramePrompt
+
+# The web UI's documented examples (modules/prompt_parser.py, parse_prompt_attention's docstring and wiki), the
+# weights written out by hand: (text, [(segment, weight), ...]).
+WEB_UI_EXAMPLES = [
+    ("normal text", [("normal text", 1.0)]),
+    ("an (important) word", [("an ", 1.0), ("important", 1.1), (" word", 1.0)]),
+    ("a (word)", [("a ", 1.0), ("word", 1.1)]),
+    ("((word))", [("word", 1.21)]),
+    ("(((word)))", [("word", 1.331)]),
+    ("[word]", [("word", 1 / 1.1)]),
+    ("[[word]]", [("word", 1 / 1.21)]),
+    ("(word:1.5)", [("word", 1.5)]),
+    ("(word:0.25)", [("word", 0.25)]),
+    ("((word:1.5))", [("word", 1.65)]),
+    ("[(word:1.5)]", [("word", 1.5 / 1.1)]),
+    ("\\(literal\\]", [("(literal]", 1.0)]),
+    ("(unnecessary)(parens)", [("unnecessaryparens", 1.1)]),
+    ("a (red:1.0) cat", [("a red cat", 1.0)]),
+    (
+        "a ((house:1.3)) [on] a (hill:0.5), sun, (((sky))).",
+        [
+            ("a ", 1.0),
+            ("house", 1.43),
+            (" ", 1.0),
+            ("on", 1 / 1.1),
+            (" a ", 1.0),
+            ("hill", 0.5),
+            (", sun, ", 1.0),
+            ("sky", 1.331),
+            (".", 1.0),
+        ],
+    ),
+    ("(a (b) c:2)", [("a ", 2.0), ("b", 2.2), (" c", 2.0)]),
+    ("style: photo, (cat)", [("style: photo, ", 1.0), ("cat", 1.1)]),
+    ("", [("", 1.0)]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), WEB_UI_EXAMPLES)
+def test_emphasis_matches_the_web_ui_examples(text, expected):
+    segments = parse_emphasis(text)
+    assert [s.text for s in segments] == [t for t, _ in expected]
+    assert [s.weight for s in segments] == pytest.approx([w for _, w in expected], abs=1e-12)
+    assert not any(s.is_break for s in segments)
+
+
+def test_nesting_multiplies_in_the_web_uis_order():
+    # 1.1 * 1.1 in float64 is 1.2100000000000002, as in the web UI (the text encoder sees float32: 1.21)
+    assert parse_emphasis("((x))")[0].weight == 1.1 * 1.1
+    assert np.float32(parse_emphasis("((x))")[0].weight) == np.float32(parse_emphasis("(x:1.21)")[0].weight)
+
+
+def test_break_ends_a_chunk():
+    segments = parse_emphasis("a castle BREAK (a moat:1.2)")
+    assert [(s.text, s.is_break) for s in segments] == [("a castle", False), ("BREAK", True), ("a moat", False)]
+    assert segments[2].weight == 1.2
+    # only the upper-case word: "break" and "BREAKING" are text
+    assert [s.text for s in parse_emphasis("a break, BREAKING news")] == ["a break, BREAKING news"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("(unbalanced", "'(' is never closed"),
+        ("a [thing", "'[' is never closed"),
+        ("a thing)", "')' closes nothing"),
+        ("a thing]", "']' closes nothing"),
+        ("(red:abc) cat", "'abc' in (text:WEIGHT) is not a number"),
+        ("(a photo: dramatic light)", "is not a number"),
+        ("(red:) cat", "is not a number"),
+        ("a cat <lora:ink:strong>", "is not a number"),
+        ("a cat <hypernet:ink:1>", "not supported"),
+    ],
+)
+def test_syntax_errors_are_clear(text, message):
+    with pytest.raises(AnimatorError, match=re.escape(message)) as info:
+        parse_prompt(text)
+    assert info.value.field == "prompt"
+
+
+def test_error_messages_never_hold_a_whole_long_prompt():
+    text = "word, " * 200_000 + "(oops"  # about 1.2 MB
+    with pytest.raises(AnimatorError) as info:
+        parse_prompt(text)
+    assert len(str(info.value)) < 400
+    assert bounded("x" * 1000).endswith("(+800 characters)")
+
+
+def test_lora_tags_are_taken_out_of_the_text():
+    text, tags = split_extra_networks(
+        "a forest <lora:[LoRA][Horror]s4w3d0ffBlend_v10:0.8>, <lora:ink>, <lora:b:0.5:0.2>"
+    )
+    assert text == "a forest , , "
+    assert tags == (LoraTag("[LoRA][Horror]s4w3d0ffBlend_v10", 0.8), LoraTag("ink", 1.0), LoraTag("b", 0.5))
+    parsed = parse_prompt("embedding:myconcept in (a forest:1.2) <lora:ink:0.7>")
+    assert parsed.embeddings == ("myconcept",)
+    assert parsed.loras == (LoraTag("ink", 0.7),)
+    assert parsed.text == "myconcept in (a forest:1.2) "
+
+
+def test_lora_weights_follow_cross_fades_and_frames():
+    # a cross-fade from a prompt with the LoRA at 0.8 to one without: 0.8 * 0.25 left
+    mix = (("a <lora:ink:0.8>", "", 0.25), ("b", "<lora:blur:1>", 0.75))
+    assert mixed_lora_weights(mix) == pytest.approx({"ink": 0.2, "blur": 0.75})
+    assert mixed_lora_weights([("<lora:ink:0.5> a <lora:ink:0.5>", "", 1.0)]) == {"ink": 1.0}
+    prompts = [FramePrompt("a <lora:ink:0.5>"), FramePrompt("a"), FramePrompt("x", mix=mix)]
+    table = lora_weights_by_frame(prompts)
+    assert sorted(table) == ["lora.blur", "lora.ink"]
+    np.testing.assert_allclose(table["lora.ink"], [0.5, 0.0, 0.2])
+    np.testing.assert_allclose(table["lora.blur"], [0.0, 0.0, 0.75])
+
+
+def _write(tmp_path, body: str):
+    path = tmp_path / "anim.yaml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def test_keyframe_file_errors_have_file_line_and_field(tmp_path):
+    path = _write(tmp_path, "frames: 10\nprompts:\n  0: a cat\n  5: a (red cat\n")
+    with pytest.raises(AnimatorError, match="never closed") as info:
+        load_config(path)
+    assert info.value.file == str(path)
+    assert info.value.line == 4
+    assert info.value.field == "prompts.5"
+
+
+def test_backtick_weights_are_numbers_at_validation(tmp_path):
+    path = _write(tmp_path, "frames: 10\nprompts:\n  0: a (mist:`0.5+0.5*sin(t/24)`) over <lora:ink:`t/10`>\n")
+    config = load_config(path)  # a backtick expression stands for a number: no error
+    assert config.prompts
