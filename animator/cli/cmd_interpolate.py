@@ -22,10 +22,11 @@ import click
 @click.option(
     "--flow",
     "preset",
-    type=click.Choice(["ultrafast", "fast", "medium"]),
+    type=click.Choice(["ultrafast", "fast", "medium", "dis_fine", "farneback", "raft_small", "raft_large"]),
     default="fast",
     show_default=True,
-    help="the flow method's DIS preset",
+    help="the flow method's estimator: a DIS preset (ultrafast, fast, medium), or dis_fine, farneback, "
+    "raft_small / raft_large (the raft extra; best on a GPU)",
 )
 @click.option(
     "--flow-size",
@@ -35,6 +36,7 @@ import click
     help="estimate flow at this many pixels on the longer side",
 )
 @click.option("--input-fps", type=float, default=None, help="the frame rate of a folder of images (default 24)")
+@click.option("--device", default=None, help="where the camera method and RAFT run (default: a GPU when there is one)")
 @click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True, help="x264 quality (lower: better)")
 def command(
     source: str,
@@ -47,6 +49,7 @@ def command(
     preset: str,
     flow_size: int,
     input_fps: float | None,
+    device: str | None,
     crf: int,
 ) -> None:
     """Make new frames between the frames of IN (a video, a folder of images, or a render's run folder).
@@ -87,6 +90,7 @@ def command(
             flow=preset,
             flow_size=flow_size,
             settings=EncodeSettings(crf=crf),
+            device=device,
             progress=progress,
         )
     click.echo(

@@ -27,7 +27,9 @@ from animator.errors import AnimatorError
 
 __all__ = ["FlowTweener", "FLOW_PRESETS"]
 
-FLOW_PRESETS = ("ultrafast", "fast", "medium")
+FLOW_PRESETS = ("ultrafast", "fast", "medium")  # OpenCV DIS, called directly on 8-bit grey frames
+# any other estimator of animator.backends.flow (dis_fine, farneback, raft_small, raft_large) by its name
+OTHER_ESTIMATORS = ("dis_fine", "farneback", "raft_small", "raft_large")
 # a surface seen by only one frame still fills a pixel that no surface seen by both claims (as in flow_tween)
 _OCCLUDED_WEIGHT = 1e-3
 # consistency tolerances in squared flow-resolution pixels (as animator.geometry.flow.consistency_mask)
@@ -57,7 +59,10 @@ class FlowTweener:
 
     Args:
         preset: OpenCV DIS preset, ``ultrafast``, ``fast`` or ``medium`` (see ``bench_finish.py`` for the
-            quality and speed of each).
+            quality and speed of each), or another estimator of :mod:`animator.backends.flow` by name
+            (``dis_fine``, ``farneback``, ``raft_small``, ``raft_large``: RAFT needs the ``raft`` extra and a GPU
+            to be quick).
+        device: where a RAFT estimator runs.
         flow_size: the longer side, in pixels, the flow is estimated at (frames no larger are used as they are).
 
     Use: ``at = tweener.pair(a, b)`` once per pair (estimates the flows), then ``at(t)`` for every in-between.
@@ -65,16 +70,26 @@ class FlowTweener:
 
     name = "flow"
 
-    def __init__(self, preset: str = "fast", flow_size: int = 256) -> None:
+    def __init__(self, preset: str = "fast", flow_size: int = 256, *, device=None) -> None:
         import cv2
 
-        if preset not in FLOW_PRESETS:
+        if preset not in FLOW_PRESETS + OTHER_ESTIMATORS:
             raise AnimatorError(
-                f"unknown flow preset {preset!r}", field="--flow", hint="use one of: " + ", ".join(FLOW_PRESETS)
+                f"unknown flow estimator {preset!r}",
+                field="--flow",
+                hint="use one of: " + ", ".join(FLOW_PRESETS + OTHER_ESTIMATORS),
             )
         if flow_size < 16:
             raise AnimatorError(f"the flow size must be >= 16 pixels, got {flow_size}", field="--flow-size")
         self.preset, self.flow_size = preset, int(flow_size)
+        self._grids: dict[tuple[int, int], np.ndarray] = {}
+        if preset in OTHER_ESTIMATORS:
+            from animator.backends.flow import load_flow_estimator
+
+            self._estimator, self._dis = load_flow_estimator(preset, device=device), None
+            self._device = device or "cpu"
+            return
+        self._estimator = None
         self._dis = cv2.DISOpticalFlow_create(
             {
                 "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -82,7 +97,6 @@ class FlowTweener:
                 "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
             }[preset]
         )
-        self._grids: dict[tuple[int, int], np.ndarray] = {}
 
     def _grid(self, height: int, width: int) -> np.ndarray:
         if (height, width) not in self._grids:
@@ -96,6 +110,23 @@ class FlowTweener:
         if grey.shape != (size[1], size[0]):
             grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
         return grey
+
+    def _flows(self, a: np.ndarray, b: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        if self._dis is not None:
+            grey_a, grey_b = self._small_grey(a, size), self._small_grey(b, size)
+            return self._dis.calc(grey_a, grey_b, None), self._dis.calc(grey_b, grey_a, None)
+        import cv2
+        import torch
+
+        def tensor(frame: np.ndarray) -> torch.Tensor:
+            small = cv2.resize(frame, size, interpolation=cv2.INTER_AREA) if frame.shape[:2] != size[::-1] else frame
+            return torch.from_numpy(np.array(small)).permute(2, 0, 1)[None].float().div(255.0).to(self._device)
+
+        small_a, small_b = tensor(a), tensor(b)
+        with torch.inference_mode():
+            both = torch.cat([self._estimator(small_a, small_b), self._estimator(small_b, small_a)])
+        fw, bw = both.permute(0, 2, 3, 1).float().cpu().numpy()
+        return np.ascontiguousarray(fw), np.ascontiguousarray(bw)
 
     def _visible(self, fw: np.ndarray, bw: np.ndarray, grid: np.ndarray) -> np.ndarray:
         """``(h, w)`` float32, 1 where the pixel of the first frame comes back from the second (not occluded)."""
@@ -116,9 +147,7 @@ class FlowTweener:
         height, width = a.shape[:2]
         scale = min(1.0, self.flow_size / max(height, width))
         size = (max(8, round(width * scale)), max(8, round(height * scale)))  # (w, h) for OpenCV
-        grey_a, grey_b = self._small_grey(a, size), self._small_grey(b, size)
-        fw = self._dis.calc(grey_a, grey_b, None)  # h x w x 2, a(x) ~= b(x + fw)
-        bw = self._dis.calc(grey_b, grey_a, None)
+        fw, bw = self._flows(a, b, size)  # h x w x 2 each, a(x) ~= b(x + fw), b(x) ~= a(x + bw)
         grid = self._grid(size[1], size[0])
         visible_a, visible_b = self._visible(fw, bw, grid), self._visible(bw, fw, grid)
         full_grid = self._grid(height, width)

@@ -109,7 +109,7 @@ def make_tweener(method: str, source, *, flow: str = "fast", flow_size: int = 25
     if method == "flow":
         from animator.finishing.flow_interp import FlowTweener
 
-        return FlowTweener(flow, flow_size)
+        return FlowTweener(flow, flow_size, device=device)
     if method == "blend":
         return BlendTweener()
     if method == "camera":
@@ -155,9 +155,10 @@ def interpolate(
         method: ``flow``, ``camera`` or ``blend``.
         slowmo: keep the input's fps (the video plays ``factor x`` slower) and drop the sound.
         frames_dir: also write every output frame there as PNG.
-        flow, flow_size: the flow method's DIS preset and the longer side it estimates flow at.
+        flow, flow_size: the flow method's estimator (DIS preset ``ultrafast`` / ``fast`` / ``medium``, or
+            ``dis_fine``, ``farneback``, ``raft_small``, ``raft_large``) and the longer side it estimates flow at.
         settings: :class:`animator.video.EncodeSettings` (default: h264, crf 18).
-        device: where the camera method runs.
+        device: where the camera method and RAFT run.
         progress: ``progress(done, total)`` after every output frame.
 
     Raises:

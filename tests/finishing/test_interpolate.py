@@ -52,6 +52,13 @@ def test_flow_in_betweens_are_closer_to_the_truth_than_a_blend(scene):
         assert psnr(made, truth) > 28.0
 
 
+@pytest.mark.parametrize("estimator", ["dis_fine", "farneback"])
+def test_flow_from_the_render_s_other_estimators(scene, estimator):
+    a, truth, b = scene[0], scene[1], scene[2]
+    made = FlowTweener(estimator, 128).pair(a, b)(0.5)
+    assert psnr(made, truth) > psnr(BlendTweener().pair(a, b)(0.5), truth) + 3.0
+
+
 def test_flow_at_a_reduced_size_stays_close_to_full_size(scene):
     a, truth, b = scene[0], scene[1], scene[2]
     full = psnr(FlowTweener("medium", 128).pair(a, b)(0.5), truth)
