@@ -42,6 +42,9 @@ __all__ = [
     "mixed_lora_weights",
     "lora_weights_by_frame",
     "find_network_file",
+    "find_networks",
+    "check_networks",
+    "NetworkReport",
     "bounded",
     "ROUND_MULTIPLIER",
     "LORA_SUFFIXES",
@@ -294,3 +297,65 @@ def words_in(text: str, names: Mapping[str, object] | Iterable[str]) -> list[str
         if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
             found.append(name)
     return found
+
+
+@dataclass(frozen=True)
+class NetworkReport:
+    """The LoRAs and embeddings some prompts name, each with its file (None: not found), and the folders searched.
+
+    ``embeddings`` holds the names written ``embedding:NAME`` and the bare words that are stems of embedding files.
+    """
+
+    loras: tuple[tuple[str, Path | None], ...]
+    embeddings: tuple[tuple[str, Path | None], ...]
+    lora_dirs: tuple[Path, ...]
+    embedding_dirs: tuple[Path, ...]
+
+    def missing(self) -> list[str]:
+        return [f"LoRA {name!r}" for name, path in self.loras if path is None] + [
+            f"embedding {name!r}" for name, path in self.embeddings if path is None
+        ]
+
+
+def find_networks(
+    texts: Iterable[str], lora_dirs: Iterable[str | os.PathLike] = (), embedding_dirs: Iterable[str | os.PathLike] = ()
+) -> NetworkReport:
+    """Look up the files of the LoRAs and embeddings that ``texts`` (prompts, backtick math evaluated) name."""
+    lora_dirs = tuple(Path(folder).expanduser() for folder in lora_dirs)
+    embedding_dirs = tuple(Path(folder).expanduser() for folder in embedding_dirs)
+    stems = available_names(embedding_dirs, EMBEDDING_SUFFIXES)
+    loras: dict[str, Path | None] = {}
+    embeddings: dict[str, Path | None] = {}
+    for text in texts:
+        parsed = parse_prompt(text)
+        for tag in parsed.loras:
+            if tag.name not in loras:
+                loras[tag.name] = find_network_file(tag.name, lora_dirs, LORA_SUFFIXES)
+        for name in parsed.embeddings:
+            if name not in embeddings:
+                embeddings[name] = stems.get(name) or find_network_file(name, embedding_dirs, EMBEDDING_SUFFIXES)
+        for name in words_in(parsed.text, stems):
+            embeddings.setdefault(name, stems[name])
+    return NetworkReport(tuple(loras.items()), tuple(embeddings.items()), lora_dirs, embedding_dirs)
+
+
+def check_networks(
+    texts: Iterable[str], lora_dirs: Iterable[str | os.PathLike] = (), embedding_dirs: Iterable[str | os.PathLike] = ()
+) -> NetworkReport:
+    """:func:`find_networks`, raising AnimatorError for the first LoRA or ``embedding:NAME`` without a file: the
+    check a render makes before loading any model (``texts``: every rendered frame's prompts)."""
+    report = find_networks(texts, lora_dirs, embedding_dirs)
+    for kind, found, folders, field, suffixes in (
+        ("LoRA", report.loras, report.lora_dirs, "backends.lora_dirs", LORA_SUFFIXES),
+        ("embedding", report.embeddings, report.embedding_dirs, "backends.embedding_dirs", EMBEDDING_SUFFIXES),
+    ):
+        for name, path in found:
+            if path is None:
+                searched = ", ".join(map(str, folders)) or f"no folder: {field} is empty"
+                raise AnimatorError(
+                    f"{kind} {bounded(name, 80)!r} not found (looked for {bounded(name, 80)}"
+                    f"{'|'.join(suffixes)} in {searched})",
+                    field=field,
+                    hint=f"set {field} to the folder that holds it, or fix the name in the prompt",
+                )
+    return report

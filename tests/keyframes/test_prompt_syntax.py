@@ -148,3 +148,38 @@ def test_backtick_weights_are_numbers_at_validation(tmp_path):
     path = _write(tmp_path, "frames: 10\nprompts:\n  0: a (mist:`0.5+0.5*sin(t/24)`) over <lora:ink:`t/10`>\n")
     config = load_config(path)  # a backtick expression stands for a number: no error
     assert config.prompts
+
+
+def _cli(args):
+    from click.testing import CliRunner
+
+    from animator.cli import main
+
+    return CliRunner().invoke(main, args)
+
+
+def test_prompt_command_without_a_model(tmp_path):
+    (tmp_path / "loras").mkdir()
+    (tmp_path / "loras" / "ink.safetensors").write_bytes(b"")
+    path = _write(
+        tmp_path,
+        "frames: 10\nprompts:\n  0: a (red:`1+t/10`) cat <lora:ink:0.8> <lora:gone:1> --neg [blurry]\n"
+        "backends:\n  lora_dirs: [loras]\n",
+    )
+    result = _cli(["prompt", str(path), "--frame", "5"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "'red' 1.5" in out and "'blurry' 0.909" in out
+    assert f"LoRA ink weight 0.8: {tmp_path / 'loras' / 'ink.safetensors'}" in out
+    assert f"LoRA gone weight 1: NOT FOUND in {tmp_path / 'loras'}" in out
+    assert "token chunks need the model's tokenizer" in out
+
+
+def test_prompt_command_with_the_models_tokenizer(tmp_path, tiny_model):
+    path = _write(tmp_path, f"frames: 3\nprompts:\n  0: a (cat:1.5) BREAK dog\nbackends:\n  denoise: {tiny_model}\n")
+    result = _cli(["prompt", str(path), "--frame", "1"])
+    assert result.exit_code == 0, result.output
+    # the tiny tokenizer has one token per character
+    assert "chunk 1/2 (4 of 75 tokens): a:1 c:1.5 a:1.5 t:1.5" in result.output
+    assert "chunk 2/2 (3 of 75 tokens): d:1 o:1 g:1" in result.output
+    assert _cli(["prompt", str(path), "--frame", "3"]).exit_code == 2

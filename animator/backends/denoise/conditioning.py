@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import torch
     from torch import Tensor
 
-__all__ = ["TokenChunk", "chunk_tokens", "PromptEncoder", "apply_weights"]
+__all__ = ["TokenChunk", "chunk_tokens", "tokenize_prompt", "PromptEncoder", "apply_weights"]
 
 _NO_LIMIT = 2**31 - 1
 
@@ -89,6 +89,26 @@ def chunk_tokens(
     return chunks
 
 
+def tokenize_prompt(parsed: ParsedPrompt, tokenizer, *, window: int = 77) -> list[TokenChunk]:
+    """A parsed prompt's token chunks for one CLIP tokenizer (``window`` ids each, with BOS and EOS): each run of
+    text is tokenized on its own, with its weight; textual-inversion names become their vector tokens."""
+    runs = [
+        None if segment.is_break else (_token_ids(segment, tokenizer), segment.weight) for segment in parsed.segments
+    ]
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    return chunk_tokens(
+        runs, bos=tokenizer.bos_token_id, eos=eos, pad=pad, size=min(window, tokenizer.model_max_length) - 2
+    )
+
+
+def _token_ids(segment: Segment, tokenizer) -> list[int]:
+    text = expand_multi_vector_names(segment.text, tokenizer)
+    # A long run is chunked here: a max_length that is never reached keeps the tokenizer from warning that the
+    # sequence is too long for the model (and from printing it), without truncating anything.
+    return list(tokenizer(text, add_special_tokens=False, truncation=False, max_length=_NO_LIMIT).input_ids)
+
+
 def apply_weights(hidden: Tensor, weights: Tensor) -> Tensor:
     """``hidden`` (k x 77 x D, one row per chunk) times ``weights`` (k x 77) per token, each chunk rescaled so its
     mean is the unweighted mean. Done in float32, returned in ``hidden``'s dtype."""
@@ -138,28 +158,14 @@ class PromptEncoder:
     # ------------------------------------------------------------ tokens
 
     def chunks(self, parsed: ParsedPrompt, encoder_index: int = 0) -> list[TokenChunk]:
-        """The token chunks of a parsed prompt for one encoder (what ``animator prompt`` shows)."""
+        """The token chunks of a parsed prompt for one encoder."""
         encoder = self.encoders[encoder_index]
-        tokenizer = encoder.tokenizer
-        runs = [
-            None if segment.is_break else (self._token_ids(segment, tokenizer), segment.weight)
-            for segment in parsed.segments
-        ]
-        eos = tokenizer.eos_token_id
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-        return chunk_tokens(runs, bos=tokenizer.bos_token_id, eos=eos, pad=pad, size=self.window(encoder) - 2)
+        return tokenize_prompt(parsed, encoder.tokenizer, window=self.window(encoder))
 
     def window(self, encoder: _Encoder) -> int:
         """Tokens per encoder pass (77 for CLIP): the tokenizer's limit, bounded by the position table."""
         positions = getattr(encoder.text_encoder.config, "max_position_embeddings", 77)
-        limit = encoder.tokenizer.model_max_length or positions
-        return int(min(limit, positions))
-
-    def _token_ids(self, segment: Segment, tokenizer) -> list[int]:
-        text = expand_multi_vector_names(segment.text, tokenizer)
-        # A long run is chunked here: a max_length that is never reached keeps the tokenizer from warning that the
-        # sequence is too long for the model (and from printing it), without truncating anything.
-        return list(tokenizer(text, add_special_tokens=False, truncation=False, max_length=_NO_LIMIT).input_ids)
+        return int(min(encoder.tokenizer.model_max_length or positions, positions))
 
     # ------------------------------------------------------------ encoding
 
