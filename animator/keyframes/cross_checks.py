@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from animator.choices import CONTROL_FILE_SOURCES, UPSCALE_MODEL_SUFFIXES
+from animator.choices import CONTROL_ANNOTATOR_SOURCES, CONTROL_FILE_SOURCES, UPSCALE_MODEL_SUFFIXES
 from animator.keyframes.fields import Context
 from animator.keyframes.schedule import Schedule, parse_frame_key
 from animator.keyframes.sections import ControlNetUnit, OutputConfig, Section
@@ -67,7 +67,8 @@ def check_beats(sections: dict, prompts, bpm, audio, ctx: Context, controlnet=()
 
 
 def check_controlnet_unit(unit: ControlNetUnit, where: str, ctx: Context) -> None:
-    """A unit's fields agree: file sources have a path, others none; canny_high > canny_low; a guidance window."""
+    """A unit's fields agree: file sources have a path, annotator weights go with an annotator source,
+    canny_high > canny_low, and guidance_start < guidance_end."""
     if unit.source in CONTROL_FILE_SOURCES and unit.path is None:
         raise ctx.error(
             f"{where}.source", f"source {unit.source} needs `path:`", hint=f"add path: the {unit.source} file"
@@ -77,6 +78,12 @@ def check_controlnet_unit(unit: ControlNetUnit, where: str, ctx: Context) -> Non
             f"{where}.path",
             f"`path` is read only by sources image and video, not {unit.source}",
             hint="remove it, or set source: image / video",
+        )
+    if unit.annotator is not None and unit.source not in CONTROL_ANNOTATOR_SOURCES:
+        raise ctx.error(
+            f"{where}.annotator",
+            f"`annotator` weights are read only by the annotator sources, not {unit.source}",
+            hint="remove it, or set source to one of " + ", ".join(CONTROL_ANNOTATOR_SOURCES),
         )
     if unit.canny_high <= unit.canny_low:
         raise ctx.error(

@@ -55,15 +55,17 @@ def test_every_field_accepted_and_paths_resolved_against_the_file(tmp_path):
             source: canny
             canny_low: 50
             canny_high: 120
+          - model: some/hed
+            source: hed
             annotator: aux
         """,
     )
-    first, second = load_config(path).controlnet
+    first, second, third = load_config(path).controlnet
     assert first.model == str((tmp_path / "cn" / "depth.safetensors").resolve())  # exists: an absolute path
     assert first.config == (tmp_path / "cn_config").resolve() and first.path == (tmp_path / "control.png").resolve()
     assert (first.source, first.mode, first.control_type) == ("image", "prompt", "depth")
     assert (second.source, second.canny_low, second.canny_high) == ("canny", 50, 120)
-    assert second.annotator == (tmp_path / "aux").resolve()
+    assert second.annotator is None and third.source == "hed" and third.annotator == (tmp_path / "aux").resolve()
     values = evaluate(load_config(path)).values
     np.testing.assert_allclose(values["controlnet.0.weight"], np.arange(11) / 10)  # linear ramp 0 -> 1 over 10 frames
     np.testing.assert_allclose(values["controlnet.0.guidance_end"], 0.9)
@@ -83,6 +85,7 @@ def test_a_bare_string_is_a_unit_with_that_model(tmp_path):
         ("model: m\n    source: scribble\n", "controlnet.0.source", 4, "unknown value"),
         ("model: m\n    source: image\n", "controlnet.0.source", 4, "needs `path:`"),
         ("model: m\n    path: a.png\n", "controlnet.0.path", 4, "read only by sources image and video"),
+        ("model: m\n    annotator: aux\n", "controlnet.0.annotator", 4, "only by the annotator sources"),
         ("model: m\n    canny_low: 300\n", "controlnet.0.canny_low", 4, "outside"),
         ("model: m\n    canny_low: 150\n    canny_high: 100\n", "controlnet.0.canny_high", 5, "above canny_low"),
         ('model: m\n    weight: "0:(-1)"\n', "controlnet.0.weight", 4, "below 0"),
