@@ -9,6 +9,7 @@ well under half a second.
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import os
 import pkgutil
@@ -84,15 +85,41 @@ def check_plot_path(path: str | os.PathLike, option: str = "--plot") -> Path:
     return path
 
 
+# errno values of an OSError on a path that mean the user's disk or path, not our code: the CLI prints them as errors
+_USER_OS_ERRORS = {
+    errno.ENOSPC: "free some space on that disk, or write somewhere else",
+    errno.EDQUOT: "your disk quota is used up: free some space, or write somewhere else",
+    errno.EROFS: "that file system is read-only: write somewhere else",
+    errno.EACCES: "you may not write or read there: check the permissions, or choose another path",
+    errno.EPERM: "you may not write or read there: check the permissions, or choose another path",
+    errno.ENOENT: "check the path (a folder in it may be missing)",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EISDIR: "give a file, not a folder",
+}
+
+
+def _os_error_message(exc: OSError) -> str:
+    """``path: reason`` and a hint, from an OSError on a path the user gave."""
+    where = os.fspath(exc.filename) + (f" -> {os.fspath(exc.filename2)}" if exc.filename2 else "")
+    return str(AnimatorError(exc.strerror or str(exc), file=where, hint=_USER_OS_ERRORS[exc.errno]))
+
+
 class _Main(click.Group):
-    """Turns :class:`AnimatorError` into a clean message and exit status 2 (no traceback); SIGTERM / SIGHUP (see
-    :func:`stop_on_signals`) exit with 128 + the signal's number, as a shell reports a process the signal killed."""
+    """The one error boundary: :class:`AnimatorError`, and an OSError on a path the user gave (full or read-only disk,
+    no permission, missing path: :data:`_USER_OS_ERRORS`), become a clean message and exit status 2 (no traceback);
+    anything else is a bug of ours and keeps its traceback. SIGTERM / SIGHUP (see :func:`stop_on_signals`) exit
+    with 128 + the signal's number, as a shell reports a process the signal killed."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except AnimatorError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(2)
+        except OSError as exc:
+            if exc.errno not in _USER_OS_ERRORS or not exc.filename:
+                raise  # not about a path the user gave: a bug of ours keeps its traceback
+            click.secho(f"error: {_os_error_message(exc)}", fg="red", err=True)
             ctx.exit(2)
         except Stopped as exc:
             click.secho(f"stopped by {exc}", fg="yellow", err=True)

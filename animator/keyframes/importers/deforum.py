@@ -18,6 +18,7 @@ the YAML (all of them), so nothing is silently lost.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -103,11 +104,18 @@ def import_deforum(path: str | Path) -> ImportResult:
 
     try:
         settings = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=keep_last)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except RecursionError:
+        raise AnimatorError("not a Deforum settings file: its JSON is nested too deeply", file=path) from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, and integers over Python's 4300 digits
+        if "integer string conversion" in str(exc):
+            exc = "a number in it has more than 4300 digits"
         raise AnimatorError(f"not a Deforum settings file (JSON expected): {exc}", file=path) from None
     if not isinstance(settings, dict):
         raise AnimatorError("not a Deforum settings file: expected a JSON object", file=path)
-    result = convert_deforum(settings, source=str(path))
+    try:
+        result = convert_deforum(settings, source=str(path))
+    except AnimatorError as exc:  # helpers that do not know the file name leave it to this one
+        raise exc.with_location(file=path) from None
     for key in dict.fromkeys(duplicates):
         result.warnings.append(f"`{key}` appears more than once in the file; the last value was used (as Deforum does)")
     result.header.insert(1, f"Source: {path.name}")
@@ -126,8 +134,8 @@ def convert_deforum(settings: dict[str, Any], *, source: str = "<settings>") -> 
         return default
 
     width, height = (
-        _size(get("W", "width", default=512), "W", warnings),
-        _size(get("H", "height", default=512), "H", warnings),
+        _size(get("W", "width", default=512), "W", warnings, source),
+        _size(get("H", "height", default=512), "H", warnings, source),
     )
     data["width"], data["height"] = width, height
     fps = _number(get("fps", default=15), "fps", source)
@@ -348,11 +356,16 @@ def _string_schedule(text: Any, convert, warnings: list[str], key: str) -> str |
 # ---------------------------------------------------------------------------------------------- other settings
 
 
-def _number(value: Any, key: str, source: str) -> float:
+def _number(value: Any, key: str, source: str | None = None) -> float:
+    """A finite number from a setting; anything else (text, NaN, infinity, a list) is the project's error."""
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise AnimatorError(f"expected a number, got {value!r}", file=source, field=key) from None
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if not math.isfinite(number):
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise AnimatorError(f"expected a finite number, got {shown}", file=source, field=key)
+    return number
 
 
 def _truthy(value: Any) -> bool:
@@ -367,8 +380,8 @@ def _is_on(key: str, value: Any, settings: dict) -> bool:
     return value is True
 
 
-def _size(value: Any, key: str, warnings: list[str]) -> int:
-    size = int(float(value))
+def _size(value: Any, key: str, warnings: list[str], source: str | None = None) -> int:
+    size = int(_number(value, key, source))
     rounded = max(64, min(8192, int(round(size / 8)) * 8))
     if rounded != size:
         warnings.append(f"{key} {size} rounded to {rounded} (a multiple of 8)")
@@ -393,7 +406,7 @@ def _prompts(value: Any, warnings: list[str]) -> dict:
     out = {}
     for key, text in value.items():
         frame = str(key).strip()
-        out[int(frame) if re.fullmatch(r"\d+", frame) else frame] = "" if text is None else str(text)
+        out[int(frame) if re.fullmatch(r"\d{1,12}", frame) else frame] = "" if text is None else str(text)
     return out
 
 
@@ -491,9 +504,12 @@ def _inputs(settings, data, hybrid: dict, get, warnings, mode) -> None:
     if mode == "video":
         if not video:
             raise AnimatorError("animation_mode is Video Input but video_init_path is empty", field="video_init_path")
-        section = {"path": str(video), "every_nth": max(1, int(get("extract_nth_frame", default=1)))}
-        start = int(get("extract_from_frame", default=0) or 0)
-        end = int(get("extract_to_frame", default=-1) or -1)
+        section = {
+            "path": str(video),
+            "every_nth": max(1, int(_number(get("extract_nth_frame", default=1), "extract_nth_frame"))),
+        }
+        start = int(_number(get("extract_from_frame", default=0) or 0, "extract_from_frame"))
+        end = int(_number(get("extract_to_frame", default=-1) or -1, "extract_to_frame"))
         if start > 0:
             section["from_frame"] = start
         if end >= 0:
