@@ -42,7 +42,14 @@ def make_tiny_controlnet(
     unet = UNet2DConditionModel.from_pretrained(unet_folder)
     torch.manual_seed(seed)
     if union:
-        controlnet = ControlNetUnionModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32, 96, 256))
+        shaped = ControlNetUnionModel.from_unet(unet, load_weights_from_unet=False)
+        # its control-type transformer is as wide as the first block (320 in SDXL, hard-coded in the defaults)
+        width = unet.config.block_out_channels[0]
+        # without _use_default_values, which would put the defaults back over the widths set here
+        config = {key: value for key, value in shaped.config.items() if key != "_use_default_values"}
+        controlnet = ControlNetUnionModel.from_config(
+            {**config, "num_trans_channel": width, "num_proj_channel": width, "num_trans_head": 4}
+        )
         with torch.no_grad():  # the control-type tokens start at zero as well
             controlnet.task_embedding.normal_(0.0, 0.05)
             for parameter in controlnet.spatial_ch_projs.parameters():

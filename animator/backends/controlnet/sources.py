@@ -2,8 +2,8 @@
 
 - ``depth``: the loop's own depth for the frame (the previous frame's tracked depth, warped with it): no second
   depth model runs, and the map is as stable over time as the render's depth. Holes (pixels the camera move
-  reveals) are filled from the farthest depth around them, so the background's structure continues into them
-  (revealed pixels are, by construction, behind what covered them). Then it is turned into what depth ControlNets
+  reveals) are filled from the farther of the surfaces beside them, so the background's structure continues into
+  them (revealed pixels are, by construction, behind what covered them). Then it is turned into what depth ControlNets
   were trained on (MiDaS-style relative inverse depth, normalised per image): near bright, far dark.
 - ``canny``: OpenCV's Canny edges of the warped frame (thresholds from the unit).
 - ``warped``: the warped previous frame itself (tile / temporal ControlNets).
@@ -68,31 +68,41 @@ Source = Callable[[FrameView], "Tensor"]
 
 
 def fill_holes(depth: Tensor, valid: Tensor) -> Tensor:
-    """Fill the pixels where ``valid`` is False with the farthest valid depth around them (a max push-pull).
+    """Fill the pixels where ``valid`` is False with the farther of the nearest valid depths on either side.
 
-    Pull: halve the resolution until one pixel is left, each coarse pixel taking the largest valid z below it.
-    Push: from the coarsest level down, every hole takes its coarse parent's value. Holes never show through
-    (a parent is valid when any child is), and a hole far from any valid pixel takes the level where one appears.
+    Revealed pixels were hidden behind something nearer, so of the surfaces on either side of a hole the farther
+    one is what continues into it (the background behind a foreground edge, not the edge itself). Rows first
+    (nearest valid pixel to the left and to the right), then columns for rows that had none; a frame with no valid
+    pixel at all is flat.
 
     >>> import torch
-    >>> z = torch.tensor([[[[1.0, 2.0], [0.0, 3.0]]]])
-    >>> fill_holes(z, z > 0).flatten().tolist()
-    [1.0, 2.0, 3.0, 3.0]
+    >>> z = torch.tensor([[[[2.0, 0.0, 0.0, 9.0], [5.0, 0.0, 1.0, 1.0]]]])
+    >>> fill_holes(z, z > 0).tolist()
+    [[[[2.0, 9.0, 9.0, 9.0], [5.0, 5.0, 1.0, 1.0]]]]
     """
     import torch
-    import torch.nn.functional as F
 
-    z = torch.where(valid, depth, torch.zeros_like(depth))
-    levels = [(z, valid)]
-    while max(z.shape[-2:]) > 1:
-        z = F.max_pool2d(z, 2, ceil_mode=True)  # z > 0 where valid, 0 elsewhere: the max is the farthest valid
-        valid_coarse = F.max_pool2d(levels[-1][1].to(z.dtype), 2, ceil_mode=True) > 0
-        levels.append((z, valid_coarse))
-    filled = levels[-1][0]
-    for z, valid_level in reversed(levels[:-1]):
-        parent = F.interpolate(filled, scale_factor=2, mode="nearest")[..., : z.shape[-2], : z.shape[-1]]
-        filled = torch.where(valid_level, z, parent)
-    return filled
+    filled = torch.where(valid, depth, torch.zeros_like(depth))
+    for dim in (-1, -2):
+        filled, valid = _fill_along(filled, valid, dim)
+    return torch.where(valid, filled, torch.ones_like(filled))
+
+
+def _fill_along(depth: Tensor, valid: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """One pass of :func:`fill_holes` along ``dim``: (filled depth, where it is now known)."""
+    import torch
+
+    size = depth.shape[dim]
+    shape = [1] * depth.ndim
+    shape[dim] = size
+    index = torch.arange(size, device=depth.device).view(shape).expand_as(depth)
+    left = torch.where(valid, index, torch.full_like(index, -1)).cummax(dim).values  # last valid at or before
+    right = torch.where(valid, index, torch.full_like(index, size)).flip(dim).cummin(dim).values.flip(dim)
+    has_left, has_right = left >= 0, right < size
+    left_z = depth.gather(dim, left.clamp(min=0))
+    right_z = depth.gather(dim, right.clamp(max=size - 1))
+    sides = torch.where(has_left & has_right, torch.maximum(left_z, right_z), torch.where(has_left, left_z, right_z))
+    return torch.where(valid, depth, sides), valid | has_left | has_right
 
 
 def depth_control(depth: Tensor, valid: Tensor | None = None) -> Tensor:
@@ -129,7 +139,7 @@ def _to_tensor(frames: np.ndarray, device) -> Tensor:
     import numpy as np
     import torch
 
-    tensor = torch.from_numpy(np.ascontiguousarray(frames))
+    tensor = torch.from_numpy(np.array(frames))  # a copy: frames read from ffmpeg are read-only
     if tensor.ndim == 3:
         tensor = tensor[None]
     return tensor.permute(0, 3, 1, 2).to(device=device, dtype=torch.float32) / 255.0
