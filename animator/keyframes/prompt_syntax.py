@@ -45,6 +45,7 @@ __all__ = [
     "find_networks",
     "check_networks",
     "NetworkReport",
+    "repair_brackets",
     "bounded",
     "ROUND_MULTIPLIER",
     "LORA_SUFFIXES",
@@ -359,3 +360,36 @@ def check_networks(
                     hint=f"set {field} to the folder that holds it, or fix the name in the prompt",
                 )
     return report
+
+
+_REPAIR_TOKEN = re.compile(r"`[^`]*`|\\.|[()\[\]]", re.S)
+
+
+def repair_brackets(text: str) -> str:
+    """``text`` with unbalanced brackets written out as the web UI reads them, so that it parses here with the same
+    meaning: a closer that closes nothing becomes a literal (``\\)``), an opener never closed is closed at the end
+    (the web UI applies its weight to the rest of the prompt). Backtick math and escapes are left alone.
+
+    >>> repair_brackets("ENTER YOUR PROMPT :)"), repair_brackets("a (castle, [moat")
+    ('ENTER YOUR PROMPT :\\\\)', 'a (castle, [moat])')
+    """
+    out: list[str] = []
+    stack: list[str] = []
+    position = 0
+    for match in _REPAIR_TOKEN.finditer(text):
+        token = match.group(0)
+        out.append(text[position : match.start()])
+        position = match.end()
+        if token in ("(", "["):
+            stack.append(token)
+        elif token in (")", "]"):
+            opener = "(" if token == ")" else "["
+            if opener in stack:
+                # the web UI keeps one stack per bracket kind: this closes the innermost opener of its kind
+                del stack[len(stack) - 1 - stack[::-1].index(opener)]
+            else:
+                token = "\\" + token
+        out.append(token)
+    out.append(text[position:])
+    closers = "".join(")" if opener == "(" else "]" for opener in reversed(stack))
+    return "".join(out) + closers

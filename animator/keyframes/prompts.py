@@ -70,6 +70,15 @@ def check_prompt(text: str, allowed_names: frozenset[str] | set[str] | None = No
         check_prompt_syntax(side)
 
 
+def _check_rendered(text: str, field: str, frame: int | None = None) -> None:
+    """The web UI syntax of a prompt as a frame renders it (backtick math evaluated), or AnimatorError at ``field``."""
+    try:
+        check_prompt_syntax(_BACKTICK.sub("1", text))
+    except AnimatorError as exc:
+        where = f"frame {frame}: " if frame is not None else ""
+        raise AnimatorError(where + exc.message, field=field, hint=exc.hint) from None
+
+
 def format_number(value: float) -> str:
     """Compact: 3 decimals at most, no trailing zeros (0.73, 1, -0.125)."""
     text = f"{value:.3f}".rstrip("0").rstrip(".")
@@ -122,9 +131,12 @@ def evaluate_prompts(
     n = timebase.frames
     t = np.arange(n)
     all_variables = {**timebase.key_variables(), "t": t.astype(np.float64), **dict(variables or {})}
+    for field, part in (("prompt_prefix", prefix), ("prompt_suffix", suffix), ("negative_prompt", negative_prompt)):
+        _check_rendered(part, field)
     if not prompts:
         return [FramePrompt(_join(prefix, suffix), _tidy(negative_prompt))] * n
     keyed = sorted(((timebase.resolve(parse_frame_key(k)), i, text) for i, (k, text) in enumerate(prompts)))
+    checked: set[str] = set()
     starts = np.array([k[0] for k in keyed])
     active = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, len(keyed) - 1)
 
@@ -141,6 +153,10 @@ def evaluate_prompts(
             continue
         for frame, line in zip(frames, _render_text(text, frames, all_variables)):
             positive, negative = split_prompt(line)
+            if line not in checked:  # each distinct text once: emphasis and weights as the frame will have them
+                checked.add(line)
+                for side in (positive, negative):
+                    _check_rendered(side, f"prompts.{prompts[keyed[index][1]][0]}", int(frame))
             pair = (_join(prefix, positive, suffix), _join(negative, negative_prompt))
             if active[frame] == index:
                 rendered[frame] = pair

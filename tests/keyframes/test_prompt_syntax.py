@@ -183,3 +183,56 @@ def test_prompt_command_with_the_models_tokenizer(tmp_path, tiny_model):
     assert "chunk 1/2 (4 of 75 tokens): a:1 c:1.5 a:1.5 t:1.5" in result.output
     assert "chunk 2/2 (3 of 75 tokens): d:1 o:1 g:1" in result.output
     assert _cli(["prompt", str(path), "--frame", "3"]).exit_code == 2
+
+
+def test_every_rendered_frame_is_checked(tmp_path):
+    from animator.keyframes import evaluate
+
+    # prefix, suffix and negative_prompt are joined to every frame's prompt: checked as the frames render them
+    path = _write(tmp_path, "frames: 4\nnegative_prompt: '[blurry'\nprompts:\n  0: a cat\n")
+    with pytest.raises(AnimatorError, match="never closed") as info:
+        evaluate(load_config(path))
+    assert (info.value.file, info.value.line, info.value.field) == (str(path), 2, "negative_prompt")
+
+
+def test_deforum_import_keeps_the_web_ui_meaning_and_notes_networks(tmp_path):
+    from animator.keyframes.importers.deforum import convert_deforum
+
+    settings = {
+        "max_frames": 10,
+        "prompts": {"0": "ENTER YOUR PROMPT :) <lora:ink_wash:0.8>", "5": "a (castle, [moat --neg embedding:bad_hands"},
+        "animation_prompts_negative": "(blurry",
+    }
+    result = convert_deforum(settings)
+    assert result.data["prompts"] == {
+        0: "ENTER YOUR PROMPT :\\) <lora:ink_wash:0.8>",
+        5: "a (castle, [moat]) --neg embedding:bad_hands",
+    }
+    assert result.data["negative_prompt"] == "(blurry)"
+    notes = "\n".join(result.warnings)
+    assert "LoRAs (ink_wash): set backends.lora_dirs" in notes
+    assert "embeddings (bad_hands): set backends.embedding_dirs" in notes
+    assert "prompt 0: unbalanced brackets written as the web UI reads them" in notes
+    # the repaired prompts mean what the web UI made of the originals
+    assert [(s.text, s.weight) for s in parse_emphasis("a (castle, [moat])")] == [
+        ("a ", 1.0),
+        ("castle, ", 1.1),
+        ("moat", 1.0),
+    ]
+    path = tmp_path / "imported.yaml"
+    path.write_text(result.to_yaml())
+    from animator.keyframes import evaluate
+
+    assert len(evaluate(load_config(path)).prompts) == 10
+
+
+def test_every_corpus_file_imports_to_prompts_that_parse(corpus_dir, tmp_path):
+    from animator.keyframes import evaluate
+    from animator.keyframes.importers.deforum import import_deforum
+
+    files = sorted((corpus_dir / "deforum").glob("*.json"))
+    assert files
+    for file in files:
+        path = tmp_path / (file.stem + ".yaml")
+        path.write_text(import_deforum(file).to_yaml())
+        evaluate(load_config(path))  # every frame's prompt checked

@@ -175,10 +175,15 @@ def convert_deforum(settings: dict[str, Any], *, source: str = "<settings>") -> 
     data["cadence"] = max(1, int(_number(get("diffusion_cadence", default=1), "diffusion_cadence", source)))
 
     prompts = _prompts(settings.get("prompts"), warnings)
-    if prompts:
-        data["prompts"] = prompts
     prefix = get("animation_prompts_positive", "positive_prompts", default="")
     negative = get("animation_prompts_negative", "negative_prompts", default="")
+    prompts = {key: _repaired(text, f"prompt {key}", warnings) for key, text in prompts.items()}
+    if prompts:
+        data["prompts"] = prompts
+    prefix, negative = (
+        _repaired(str(t or ""), name, warnings) for t, name in ((prefix, "prefix"), (negative, "negative"))
+    )
+    warnings += prompt_notes([*prompts.values(), prefix, negative])
     if prefix:
         data["prompt_prefix"] = str(prefix)
     if negative:
@@ -386,6 +391,47 @@ def _size(value: Any, key: str, warnings: list[str], source: str | None = None) 
     if rounded != size:
         warnings.append(f"{key} {size} rounded to {rounded} (a multiple of 8)")
     return rounded
+
+
+def _repaired(text: str, name: str, warnings: list[str]) -> str:
+    """A prompt whose unbalanced brackets the web UI would have closed or kept as text, written so that it means the
+    same here (where an unbalanced bracket is an error)."""
+    from animator.keyframes.prompt_syntax import repair_brackets
+
+    sides = re.split(r"(\s*--neg\b)", text, maxsplit=1, flags=re.IGNORECASE)  # each side is parsed on its own
+    repaired = "".join(part if index % 2 else repair_brackets(part) for index, part in enumerate(sides))
+    if repaired != text:
+        warnings.append(f"{name}: unbalanced brackets written as the web UI reads them: {repaired[-60:]!r}")
+    return repaired
+
+
+def prompt_notes(texts: list[str]) -> list[str]:
+    """Notes on the prompts' web UI syntax: it keeps its meaning here (emphasis, BREAK, LoRA tags), but LoRA and
+    embedding files must be found, and what the web UI reads leniently ((text:not a number)) is an error here."""
+    from animator.keyframes.prompt_syntax import parse_prompt
+
+    notes, loras, embeddings = [], {}, {}
+    for text in texts:
+        evaluated = re.sub(r"`[^`]*`", "1", text)  # backtick math stands for a number
+        for side in re.split(r"\s*--neg\b", evaluated, maxsplit=1, flags=re.IGNORECASE):
+            loras.update(dict.fromkeys(name.strip() for name in re.findall(r"<lora:([^:>]+)", side)))
+            try:
+                embeddings.update(dict.fromkeys(parse_prompt(side).embeddings))
+            except AnimatorError as exc:
+                notes.append(f"a prompt the web UI reads leniently is an error here; fix it: {exc.message}")
+    if loras:
+        notes.append(
+            f"prompts use LoRAs ({', '.join(loras)}): set backends.lora_dirs to the folder(s) that hold "
+            "NAME.safetensors for each (the web UI's models/Lora)"
+        )
+    if embeddings:
+        notes.append(f"prompts use embeddings ({', '.join(embeddings)}): set backends.embedding_dirs to their folder")
+    if any(re.search(r"[(\[]|\bBREAK\b|<lora:", text) for text in texts):
+        notes.append(
+            "prompts keep the web UI's syntax and meaning: (word:1.2) and [word] weights, BREAK, <lora:...> tags "
+            "(see them parsed with `animator prompt FILE --frame N`)"
+        )
+    return notes
 
 
 def _prompts(value: Any, warnings: list[str]) -> dict:
