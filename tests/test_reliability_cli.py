@@ -276,6 +276,14 @@ def test_a_corrupt_video_is_ffmpegs_reason_without_its_banner(tmp_path):
     assert len(result.stderr.strip().splitlines()) <= 3
 
 
+def test_depth_of_a_corrupt_video_is_ffmpegs_reason_without_its_banner(tmp_path):
+    (tmp_path / "bad.mp4").write_bytes(b"\0\0\0\x18ftypmp42" + os.urandom(3000))
+    result = run_in(tmp_path, ["depth", "bad.mp4", "-o", "d.mp4"])
+    assert_user_error(result, r"bad\.mp4: cannot read this video \(.*(moov atom|Invalid data)")
+    assert "configuration:" not in result.stderr and len(result.stderr.strip().splitlines()) <= 3
+    assert not (tmp_path / "d.mp4").exists()
+
+
 def test_depth_video_into_a_container_without_h264_is_refused_before_the_model(tmp_path):
     _video(tmp_path / "clip.mp4", 2)
     assert_user_error(run_in(tmp_path, ["depth", "clip.mp4", "-o", "d.webm"]), r"d\.webm: output\.codec: .*h264")

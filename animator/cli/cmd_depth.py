@@ -154,6 +154,7 @@ def _colour_map(unit):
 
 
 def _depth_video(estimator, input_path: Path, output: Path, batch_size: int) -> int:
+    import os
     import sys
 
     import imageio_ffmpeg
@@ -168,16 +169,21 @@ def _depth_video(estimator, input_path: Path, output: Path, batch_size: int) -> 
         reader = imageio_ffmpeg.read_frames(str(input_path))
         meta = next(reader)
     except (RuntimeError, OSError, StopIteration) as exc:
+        from animator.video import ffmpeg_reason
+
         raise AnimatorError(
-            f"cannot read this video ({exc})",
+            f"cannot read this video ({ffmpeg_reason(str(exc)) if str(exc) else 'no frames'})",
             file=input_path,
             hint="check that the file is a complete video ffmpeg can play",
         ) from exc
     width, height = meta["size"]
     # yuv420p (what players accept) needs even sides: drop a last odd row/column rather than rescale.
     out_w, out_h = width - width % 2, height - height % 2
+    from animator.video import partial_path
+
+    partial = partial_path(output)  # renamed into place when complete: a failure never leaves half a video
     writer = imageio_ffmpeg.write_frames(
-        str(output),
+        str(partial),
         (out_w, out_h),
         fps=meta.get("fps") or 24,
         codec="libx264",
@@ -216,11 +222,14 @@ def _depth_video(estimator, input_path: Path, output: Path, batch_size: int) -> 
                     writer.send(np.ascontiguousarray(bgr[..., ::-1]).tobytes())
                     count += 1
                 bar.update(len(batch))
-    finally:
         writer.close()
+        if count == 0:
+            raise AnimatorError("the video has no frames", file=input_path)
+        os.replace(partial, output)
+    finally:
         reader.close()
-    if count == 0:
-        raise AnimatorError("the video has no frames", file=input_path)
+        writer.close()  # again after a failure: imageio's close is idempotent
+        partial.unlink(missing_ok=True)
     return count
 
 
