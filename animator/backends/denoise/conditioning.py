@@ -109,14 +109,27 @@ def _token_ids(segment: Segment, tokenizer) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False, truncation=False, max_length=_NO_LIMIT).input_ids)
 
 
+# Below this share of the mean magnitude, a chunk's mean is treated as zero and not restored (see apply_weights).
+_ZERO_MEAN = 1e-3
+
+
 def apply_weights(hidden: Tensor, weights: Tensor) -> Tensor:
     """``hidden`` (k x 77 x D, one row per chunk) times ``weights`` (k x 77) per token, each chunk rescaled so its
-    mean is the unweighted mean. Done in float32, returned in ``hidden``'s dtype."""
+    mean is the unweighted mean. Done in float32, returned in ``hidden``'s dtype.
+
+    The rescale divides by the weighted mean: where either mean is ~0 next to the values' magnitude (a text encoder
+    whose final LayerNorm has no bias centres every token), the ratio is rounding noise that can reach inf, so that
+    chunk is only weighted. CLIP's trained LayerNorm bias keeps real models' means well away from that."""
+    import torch
+
     z = hidden.float()
     original_mean = z.mean(dim=(1, 2), keepdim=True)
     z = z * weights.to(device=z.device, dtype=z.dtype).unsqueeze(-1)
     new_mean = z.mean(dim=(1, 2), keepdim=True)
-    return (z * (original_mean / new_mean)).to(hidden.dtype)
+    scale = _ZERO_MEAN * z.abs().mean(dim=(1, 2), keepdim=True)
+    usable = (original_mean.abs() > scale) & (new_mean.abs() > scale)
+    ratio = torch.where(usable, original_mean / torch.where(usable, new_mean, 1.0), 1.0)
+    return (z * ratio).to(hidden.dtype)
 
 
 @dataclass(frozen=True)

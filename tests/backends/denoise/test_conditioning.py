@@ -58,17 +58,45 @@ def test_double_brackets_are_weight_1_21(tiny_sd):
     )
 
 
-def test_weights_scale_tokens_and_keep_the_mean(tiny_sd):
-    tokenizer, text_encoder = tiny_sd.pipe.tokenizer, tiny_sd.pipe.text_encoder
+def final_layer_norm(text_encoder):
+    model = getattr(text_encoder, "text_model", text_encoder)  # transformers >= 5.6 flattened CLIPTextModel
+    return model.final_layer_norm
+
+
+@pytest.fixture(scope="module")
+def biased_sd(tiny_sd_folder):
+    """The tiny SD whose text encoder's final LayerNorm has a bias, as CLIP's trained one does: without it every
+    token's hidden state has mean 0, and the web UI's mean restore would divide rounding noise by rounding noise."""
+    denoiser = load_denoiser(str(tiny_sd_folder), device="cpu")
+    with torch.no_grad():
+        final_layer_norm(denoiser.pipe.text_encoder).bias.fill_(0.3)
+    return denoiser
+
+
+def test_weights_scale_tokens_and_keep_the_mean(biased_sd):
+    tokenizer, text_encoder = biased_sd.pipe.tokenizer, biased_sd.pipe.text_encoder
     a, red, cat = ids_of(tokenizer, "a "), ids_of(tokenizer, "red"), ids_of(tokenizer, " cat")
     z = encode_ids(text_encoder, chunk_ids(tokenizer, a + red + cat)).float()
     weights = torch.ones(77)
     weights[1 + len(a) : 1 + len(a) + len(red)] = 1.8  # after BOS and "a "
     truth = z * weights[None, :, None]
-    truth = truth * (z.mean() / truth.mean())
-    got = tiny_sd.prompts.get("a (red:1.8) cat", "").cond
+    truth = truth * (z.mean() / truth.mean())  # the web UI's rule
+    got = biased_sd.prompts.get("a (red:1.8) cat", "").cond
     torch.testing.assert_close(got, truth, rtol=1e-6, atol=1e-6)
-    assert got.float().mean().item() == pytest.approx(z.mean().item(), abs=1e-7)
+    assert got.mean().item() == pytest.approx(z.mean().item(), rel=1e-5)
+    assert not torch.allclose(got, z, atol=1e-3)
+
+
+def test_a_zero_mean_encoder_is_weighted_without_the_restore(tiny_sd):
+    tokenizer, text_encoder = tiny_sd.pipe.tokenizer, tiny_sd.pipe.text_encoder
+    a, red = ids_of(tokenizer, "a "), ids_of(tokenizer, "red")
+    z = encode_ids(text_encoder, chunk_ids(tokenizer, a + red)).float()
+    assert abs(z.mean().item()) < 1e-6  # LayerNorm without bias: every token centred
+    weights = torch.ones(77)
+    weights[1 + len(a) : 1 + len(a) + len(red)] = 1.8
+    got = tiny_sd.prompts.get("a (red:1.8)", "").cond
+    assert torch.isfinite(got).all()
+    torch.testing.assert_close(got, z * weights[None, :, None], rtol=1e-6, atol=1e-6)
 
 
 def test_long_prompts_are_chunked_not_cut(tiny_sd, photo, seeded):
@@ -154,3 +182,38 @@ def test_sdxl_both_encoders_weighted_and_chunked(tiny_sdxl_folder):
         assert weighted.cond[:, :77, half].float().mean().item() == pytest.approx(
             unweighted[:, :77, half].float().mean().item(), rel=1e-4, abs=1e-6
         )
+
+
+def render(tmp_path, init_image, model, prompt: str):
+    import numpy as np
+    import yaml
+
+    import animator
+
+    data = {
+        "width": 64,
+        "height": 64,
+        "frames": 3,
+        "mode": "2d",
+        "seed": 5,
+        "init_image": str(init_image),
+        "prompts": {0: prompt},
+        "generation": {"steps": "0:(4)", "strength": "0:(0.5)"},
+        "coherence": {"color": "none"},
+        "backends": {"denoise": str(model), "device": "cpu"},
+    }
+    path = tmp_path / "anim.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return np.stack([event.image for event in animator.render_frames(path)])
+
+
+def test_rendered_frames_follow_the_weights(tmp_path, init_image, tiny_model):
+    import numpy as np
+
+    plain = render(tmp_path, init_image, tiny_model, "a red cat")
+    assert np.array_equal(render(tmp_path, init_image, tiny_model, "a (red:1.0) cat"), plain)
+    assert not np.array_equal(render(tmp_path, init_image, tiny_model, "a (red:1.8) cat"), plain)
+    # Deforum's trick: a weight animated with backtick math (1 on frame 0, then 1.5, 2)
+    animated = render(tmp_path, init_image, tiny_model, "a (red:`1+t/2`) cat")
+    assert np.array_equal(animated[0], plain[0])
+    assert not np.array_equal(animated[1], plain[1])
