@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union
 
 from animator.errors import AnimatorError
+from animator.keyframes.prompt_syntax import bounded
 
 if TYPE_CHECKING:
     import torch
@@ -62,7 +63,7 @@ def normalize_prompt(prompt: PromptInput, negative: str = "") -> list[tuple[str,
         return [(prompt, negative, 1.0)]
     if not isinstance(prompt, Sequence) or len(prompt) == 0:
         raise AnimatorError(
-            f"prompt must be a string or a non-empty list of (positive, negative, weight), got {prompt!r}",
+            f"prompt must be a string or a non-empty list of (positive, negative, weight), got {bounded(repr(prompt))}",
             field="prompt",
         )
     entries = []
@@ -75,7 +76,7 @@ def normalize_prompt(prompt: PromptInput, negative: str = "") -> list[tuple[str,
             and isinstance(item[1], str)
         ):
             raise AnimatorError(
-                f"prompt[{index}] must be (positive: str, negative: str, weight: float), got {item!r}",
+                f"prompt[{index}] must be (positive: str, negative: str, weight: float), got {bounded(repr(item))}",
                 field="prompt",
             )
         try:
@@ -84,7 +85,7 @@ def normalize_prompt(prompt: PromptInput, negative: str = "") -> list[tuple[str,
             weight = math.nan
         if not math.isfinite(weight) or weight < 0:
             raise AnimatorError(
-                f"prompt[{index}] weight must be a finite number >= 0, got {item[2]!r}",
+                f"prompt[{index}] weight must be a finite number >= 0, got {bounded(repr(item[2]))}",
                 field="prompt",
                 hint="weights of a prompt mix are relative: (a, 0.75) and (b, 0.25) blend a into b",
             )

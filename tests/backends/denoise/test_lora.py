@@ -92,3 +92,13 @@ def test_lora_of_another_architecture_is_refused(tiny_sd_folder, lora_dir):
     with pytest.raises(AnimatorError, match="could not load LoRA 'xl_style'") as info:
         denoiser.prepare_prompts(["a cat <lora:xl_style:1>"])
     assert "architecture" in info.value.hint
+
+
+def test_a_lora_of_the_whole_run_stays_on_beside_prompt_loras(tiny_sd_folder, lora_dir, photo, seeded):
+    fixed = [(str(lora_dir / "inkwash.safetensors"), 0.7)]
+    only_fixed = load_denoiser(str(tiny_sd_folder), device="cpu", lora=fixed)
+    both = load_denoiser(str(tiny_sd_folder), device="cpu", lora=fixed, lora_dirs=[lora_dir])
+    expected = frame(only_fixed, photo, seeded, "a cat")
+    assert torch.equal(frame(both, photo, seeded, "a cat <lora:unet_only:0>"), expected)
+    assert not torch.equal(frame(both, photo, seeded, "a cat <lora:unet_only:1>"), expected)
+    assert both.describe()["prompt_loras"] == {"unet_only": str(lora_dir / "unet_only.safetensors")}
