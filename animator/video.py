@@ -265,15 +265,22 @@ def save_frame(path: Path, frame: np.ndarray) -> None:
     frame takes as much CPU as the frame itself.
     """
     hidden = path.with_name(f".{path.name}")
-    if path.suffix == ".qoi":
-        import qoi
+    try:
+        if path.suffix == ".qoi":
+            import qoi
 
-        hidden.write_bytes(qoi.encode(np.ascontiguousarray(frame)))
-    else:
-        from PIL import Image
+            hidden.write_bytes(qoi.encode(np.ascontiguousarray(frame)))
+        else:
+            from PIL import Image
 
-        Image.fromarray(frame).save(hidden, format="PNG", compress_level=1)
-    os.replace(hidden, path)
+            Image.fromarray(frame).save(hidden, format="PNG", compress_level=1)
+        os.replace(hidden, path)
+    except BaseException:
+        try:
+            hidden.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise
 
 
 def load_frame(path: Path) -> np.ndarray:
@@ -522,6 +529,7 @@ class VideoWriter:
         if self._error is not None:
             message = self._ffmpeg_message()
             self.abort()
+            self._raise_thread_error()
             raise AnimatorError(f"ffmpeg stopped while encoding {self.path}: {message}")
         self._queue.put((np.ascontiguousarray(frame), after))
         self.written += 1
@@ -538,6 +546,7 @@ class VideoWriter:
         if status != 0 or self._error is not None:
             message = self._ffmpeg_message()
             self._cleanup()
+            self._raise_thread_error()
             raise AnimatorError(
                 f"ffmpeg failed to encode {self.path}: {message}",
                 hint="check output.codec / output.pix_fmt / output.preset in the keyframe file",
@@ -549,6 +558,19 @@ class VideoWriter:
         _OPEN_PARTIALS.discard(self._partial)
         self._stderr.close()
         return self.path
+
+    def _raise_thread_error(self) -> None:
+        """The encoder thread's own failure, when it is not ffmpeg's (a full disk under the journal, a checkpoint
+        that could not be saved): that error, rather than a misleading "ffmpeg stopped"."""
+        error = self._error
+        if error is None or isinstance(error, BrokenPipeError):  # ffmpeg died: its message says why
+            return
+        if isinstance(error, OSError):
+            from animator.run_folder import DISK_ERRORS, disk_error
+
+            if error.errno in DISK_ERRORS:
+                raise disk_error(error, error.filename or self.frames_dir or self.path) from None
+        raise error
 
     def abort(self) -> None:
         """Stops ffmpeg and removes the partial file (the final name is never touched)."""

@@ -329,3 +329,32 @@ def test_two_resumes_of_one_run_folder_one_is_refused_the_others_video_plays(tmp
     refusal = next(err for p, (_, err) in zip((first, second), results) if p.returncode == 2)
     assert "run folder run is in use" in refusal and "Traceback" not in refusal
     assert probe(tmp_path / "out.mp4").frames == 300
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 512 KB tmpfs: a real full disk part-way through a render (needs mount rights: root in a container)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root with mount rights)")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_a_render_whose_run_folder_fills_its_disk_is_one_clear_error_and_leaves_no_temporary_file(tmp_path, small_disk):
+    import json
+
+    keyframes = _long_render_file(tmp_path, frames=300)  # ~10 KB a journal frame: the disk fills near frame 40
+    proc = _start_render(keyframes, "-o", "out.mp4", "--run-dir", small_disk / "run", "-q", cwd=tmp_path)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 2, stderr[-2000:]
+    assert "Traceback" not in stderr and stderr.count("error:") == 1
+    assert "No space left on device" in stderr and "free some space" in stderr
+    run = small_disk / "run"
+    assert [p.name for p in run.rglob(".*")] == []  # no .run.json.tmp, no half-written hidden journal frame
+    # marked interrupted, unless not even run.json's few hundred bytes fit (then that is the one error reported)
+    status = json.loads((run / "run.json").read_text())["status"]
+    assert status == "interrupted" or f"cannot write {run / 'run.json'}" in stderr
+    assert not (tmp_path / "out.mp4").exists() and [p for p in tmp_path.iterdir() if "partial" in p.name] == []
