@@ -189,8 +189,11 @@ class ControlRun:
 
 
 def _prepare_image(image: torch.Tensor, batch: int, size: tuple[int, int], device, dtype) -> torch.Tensor:
-    """A control image as the ControlNet takes it: Bx3xHxW in [0, 1] at the frame's pixel size."""
-    image = image.to(device=device, dtype=torch.float32)
+    """A control image as the ControlNet takes it: Bx3xHxW in [0, 1] at the frame's pixel size.
+
+    Always a new tensor made here (inside the sampler's inference mode): a compiled ControlNet guards on how its
+    inputs were made, and a caller's tensor handed through as it is would trace it a second time."""
+    image = image.to(device=device, dtype=torch.float32, copy=True)
     if tuple(image.shape[-2:]) != tuple(size):
         image = F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
     if image.shape[0] != batch:
