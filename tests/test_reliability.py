@@ -8,6 +8,7 @@ fails with ENOSPC) or a small tmpfs where the machine lets us mount one.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -358,3 +359,29 @@ def test_a_render_whose_run_folder_fills_its_disk_is_one_clear_error_and_leaves_
     status = json.loads((run / "run.json").read_text())["status"]
     assert status == "interrupted" or f"cannot write {run / 'run.json'}" in stderr
     assert not (tmp_path / "out.mp4").exists() and [p for p in tmp_path.iterdir() if "partial" in p.name] == []
+
+
+def test_resuming_a_run_with_a_damaged_checkpoint_or_journal_frame_is_a_clear_error(tmp_path):
+    import shutil
+
+    keyframes = _long_render_file(tmp_path)
+    proc = _start_render(keyframes, "-o", "out.mp4", "--run-dir", "run", cwd=tmp_path)
+    _wait_for_frames(tmp_path / "run", proc, count=8)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert (tmp_path / "run" / CHECKPOINT).is_file()
+    shutil.copytree(tmp_path / "run", tmp_path / "run-b")
+    (tmp_path / "run" / CHECKPOINT).write_bytes(b"")  # emptied (once: only click's "Aborted!")
+    first_frame = tmp_path / "run-b" / JOURNAL / "000000.qoi"
+    first_frame.write_bytes(first_frame.read_bytes()[:40])  # truncated
+    for run, pattern in [("run", r"checkpoint.pt: the checkpoint is damaged"), ("run-b", r"frame 0 of the run's")]:
+        done = subprocess.run(
+            [sys.executable, "-m", "animator", "render", "--resume", run, "-q"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+        assert re.search(pattern, done.stderr) and "hint:" in done.stderr, done.stderr
+    assert not (tmp_path / "out.mp4").exists()
