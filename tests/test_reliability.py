@@ -385,3 +385,25 @@ def test_resuming_a_run_with_a_damaged_checkpoint_or_journal_frame_is_a_clear_er
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
         assert re.search(pattern, done.stderr) and "hint:" in done.stderr, done.stderr
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_sigterm_stops_a_depth_video_without_leaving_its_unfinished_file(tmp_path):
+    import time
+
+    from animator.video import EncodeSettings, VideoWriter, partial_files
+
+    source = tmp_path / "clip.mp4"
+    with VideoWriter(source, width=64, height=48, fps=24, settings=EncodeSettings(preset="ultrafast")) as writer:
+        for i in range(3000):
+            writer.write(np.full((48, 64, 3), i % 256, np.uint8))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, "-m", "animator", "depth", "clip.mp4", "-o", "depth.mp4"]
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and not partial_files(tmp_path / "depth.mp4"):
+        time.sleep(0.05)
+    assert proc.poll() is None, "depth finished before it could be stopped: " + proc.stderr.read()[-500:]
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in stderr, stderr[-2000:]
+    assert partial_files(tmp_path / "depth.mp4") == [] and not (tmp_path / "depth.mp4").exists()

@@ -87,7 +87,12 @@ def command(
     if estimator.name == "offline":
         click.echo(offline_note("--model"), err=True)
     if is_video:
-        frames = _depth_video(estimator, input_path, output, batch_size)
+        from animator.cli import stop_on_signals
+        from animator.video import remove_stale_partials
+
+        remove_stale_partials(output)  # what a killed run of this command left
+        with stop_on_signals():  # SIGTERM / SIGHUP unwind like Ctrl-C: the unfinished video is removed
+            frames = _depth_video(estimator, input_path, output, batch_size)
         click.echo(f"wrote {output} ({frames} frames, depth: {estimator.name})")
     else:
         _depth_image(estimator, input_path, output, colormap)
