@@ -16,7 +16,8 @@ ffmpeg's ``minterpolate`` (``mi_mode=mci``, motion-compensated), fed lossless fr
 4:4:4 YUV, whose rounding costs it a little: its unchanged frames' PSNR is printed as ``ffmpeg_roundtrip_db``).
 
 Speed: ``animator.finishing.interpolate`` from a video file of ``--frames`` frames at ``--size`` to an h264 file
-(decoding, the in-betweens and x264 encoding all in the measured time), in output frames per second, factor 2;
+(decoding, the in-betweens and x264 encoding all in the measured time; ``blend``, whose in-between is a single
+``addWeighted``, is the decoding + encoding floor), in output frames per second, factor 2;
 the in-between alone per pair; and upscaling (Lanczos, and a Compact-sized upscaler network with random weights,
 which costs what a trained one does) in frames per second. Peak memory is reported after a short and a long run
 (flat: frames stream). Prints a table, and JSON lines with ``--json``.
@@ -183,15 +184,26 @@ def write_video(path: Path, frames: list[np.ndarray], count: int, fps: float = 1
             writer.write(frames[k % len(frames)] if (k // len(frames)) % 2 == 0 else frames[-1 - k % len(frames)])
 
 
-def speed_rows(size: int, count: int, folder: Path) -> list[dict]:
+def speed_rows(size: int, count: int, folder: Path, preset: str) -> list[dict]:
+    from animator.video import EncodeSettings
+
     inputs, _ = slide_scene(size, 12)
     source = folder / "in.mp4"
     write_video(source, inputs, count)
     rows = []
+    x264 = preset
     variants = [("flow", p, s) for p, s in FLOW_VARIANTS[:3]] + [("blend", "fast", 256)]
     for method, preset, flow_size in variants:
         start = time.perf_counter()
-        result = interpolate(source, folder / "out.mp4", factor=2, method=method, flow=preset, flow_size=flow_size)
+        result = interpolate(
+            source,
+            folder / "out.mp4",
+            factor=2,
+            method=method,
+            flow=preset,
+            flow_size=flow_size,
+            settings=EncodeSettings(preset=x264),
+        )
         seconds = time.perf_counter() - start
         rows.append(
             {
@@ -201,6 +213,7 @@ def speed_rows(size: int, count: int, folder: Path) -> list[dict]:
                 "preset": preset if method == "flow" else None,
                 "flow_size": flow_size if method == "flow" else None,
                 "factor": 2,
+                "x264_preset": x264,
                 "input_frames": count,
                 "output_frames": result.frames,
                 "output_fps": round(result.frames / seconds, 1),
@@ -283,6 +296,7 @@ def main() -> None:
     parser.add_argument("--room-size", type=int, default=384, help="frame size of the ray-cast room (384)")
     parser.add_argument("--pairs", type=int, default=6, help="in-betweens per quality scene (6)")
     parser.add_argument("--frames", type=int, default=120, help="input frames of the speed runs (120)")
+    parser.add_argument("--x264-preset", default="medium", help="x264 preset of the speed runs (medium, the default)")
     parser.add_argument("--skip", default="", help="comma list of parts to skip: slide, room, speed, upscale")
     parser.add_argument("--json", action="store_true", help="print JSON lines only")
     args = parser.parse_args()
@@ -301,7 +315,7 @@ def main() -> None:
         rows += quality_rows("room", inputs, truths, extra={"camera": camera_in_betweens(inputs, depths, K, poses)})
     if "speed" not in skip:
         with tempfile.TemporaryDirectory() as folder:
-            rows += speed_rows(args.size, args.frames, Path(folder))
+            rows += speed_rows(args.size, args.frames, Path(folder), args.x264_preset)
     if "upscale" not in skip:
         rows += upscale_rows(args.size, 30)
     for row in rows:

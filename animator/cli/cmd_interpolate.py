@@ -38,6 +38,13 @@ import click
 @click.option("--input-fps", type=float, default=None, help="the frame rate of a folder of images (default 24)")
 @click.option("--device", default=None, help="where the camera method and RAFT run (default: a GPU when there is one)")
 @click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True, help="x264 quality (lower: better)")
+@click.option(
+    "--preset",
+    "x264_preset",
+    default="medium",
+    show_default=True,
+    help="x264 speed preset (ultrafast ... veryslow): faster presets make bigger files",
+)
 def command(
     source: str,
     output: str,
@@ -51,6 +58,7 @@ def command(
     input_fps: float | None,
     device: str | None,
     crf: int,
+    x264_preset: str,
 ) -> None:
     """Make new frames between the frames of IN (a video, a folder of images, or a render's run folder).
 
@@ -89,7 +97,7 @@ def command(
             frames_dir=frames_dir,
             flow=preset,
             flow_size=flow_size,
-            settings=EncodeSettings(crf=crf),
+            settings=EncodeSettings(crf=crf, preset=x264_preset),
             device=device,
             progress=progress,
         )

@@ -37,6 +37,13 @@ import click
 @click.option("--frames-dir", type=click.Path(file_okay=False), default=None, help="also write every frame as PNG")
 @click.option("--input-fps", type=float, default=None, help="the frame rate of a folder of images (default 24)")
 @click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True, help="x264 quality (lower: better)")
+@click.option(
+    "--preset",
+    "x264_preset",
+    default="medium",
+    show_default=True,
+    help="x264 speed preset (ultrafast ... veryslow): faster presets make bigger files",
+)
 def command(
     source: str,
     output: str,
@@ -53,6 +60,7 @@ def command(
     frames_dir: str | None,
     input_fps: float | None,
     crf: int,
+    x264_preset: str,
 ) -> None:
     """Upscale IN (a video, a folder of images, or a render's run folder) by --scale.
 
@@ -94,7 +102,7 @@ def command(
             tile=tile,
             overlap=overlap,
             device=device,
-            settings=EncodeSettings(crf=crf),
+            settings=EncodeSettings(crf=crf, preset=x264_preset),
             frames_dir=frames_dir,
             diffusion={"prompt": prompt, "strength": strength, "steps": steps, "seed": seed},
             progress=progress,

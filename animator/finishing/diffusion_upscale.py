@@ -124,7 +124,7 @@ class DiffusionUpscaler:
 
         big = cv2.resize(frame, self.size, interpolation=cv2.INTER_LANCZOS4)
         base = torch.from_numpy(big).permute(2, 0, 1)[None].float().div_(255.0).to(self.device)
-        small = self._small(torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float() / 255.0)
+        small = self._small(torch.from_numpy(np.array(frame)).permute(2, 0, 1)[None].float() / 255.0)
         start = self._start(frame, small, base)
         tile = self.tile or max(self.size)
         result = run_tiled(self._denoise, start, scale=1, tile=tile, overlap=self.overlap).clamp(0.0, 1.0)

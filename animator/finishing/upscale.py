@@ -142,7 +142,7 @@ class ModelUpscaler:
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         from animator.finishing.tiles import run_tiled
 
-        image = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float().div_(255.0)
+        image = torch.from_numpy(np.array(frame)).permute(2, 0, 1)[None].float().div_(255.0)
         big = run_tiled(
             self._network,
             image.to(self.device),
