@@ -90,3 +90,18 @@ def test_finish_without_passes_does_nothing(run, tmp_path, init_image):
     result, _ = run
     config = load_config(write_keyframes(tmp_path / "plain.yaml", init_image))
     assert finish(result.run_dir, config, tmp_path / "x.mp4") is None and not (tmp_path / "x.mp4").exists()
+
+
+def test_a_render_with_finishing_passes_writes_the_finished_video(tmp_path, init_image):
+    import json
+
+    keyframes = write_keyframes(
+        tmp_path / "anim.yaml", init_image, interpolate={"factor": 2}, upscale={"scale": 2, "method": "lanczos"}
+    )
+    result = animator.render(keyframes, tmp_path / "final.mp4", run_dir=tmp_path / "run")
+    info = probe(result.output)
+    assert (info.frames, info.fps, info.width, info.height) == (8, 12.0, 192, 128)
+    unfinished = probe(result.run_dir / "unfinished.mp4")
+    assert (unfinished.frames, unfinished.width) == (4, 96)
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert metrics["drift"]["frames"] == 4 and metrics["drift"]["sharpness"]["series"][0] == 1.0
