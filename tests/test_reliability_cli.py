@@ -322,6 +322,17 @@ def test_a_read_only_output_folder_is_refused_with_the_reason(tmp_path, read_onl
         check_output(read_only_dir / "out.mp4")
 
 
+def test_a_video_writer_in_a_read_only_folder_keeps_ffmpegs_own_reason(read_only_dir):
+    from animator.errors import AnimatorError
+    from animator.video import VideoWriter
+
+    writer = VideoWriter(read_only_dir / "out.mp4", width=64, height=48, fps=12)
+    with pytest.raises(AnimatorError, match=r"ffmpeg .*out\.mp4: .*(Read-only file system|Permission denied)"):
+        for _ in range(200):  # ffmpeg fails to open its output; a later write or the close reports why
+            writer.write(np.zeros((48, 64, 3), np.uint8))
+        writer.close()
+
+
 def test_an_import_onto_a_full_disk_names_the_output_and_leaves_nothing(tmp_path):
     if not Path("/dev/full").exists():
         pytest.skip("needs /dev/full (Linux) to make every write fail with ENOSPC")
