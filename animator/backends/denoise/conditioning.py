@@ -153,7 +153,7 @@ class PromptEncoder:
     """Weighted, chunked text encoding for a loaded SD / SDXL pipeline.
 
     Args:
-        pipe: the diffusers pipeline (tokenizers, text encoders; ``maybe_convert_prompt`` for textual inversion).
+        pipe: the diffusers pipeline (its tokenizers and text encoders; textual-inversion tokens already loaded).
         sdxl: two encoders (CLIP-L, OpenCLIP-bigG), penultimate hidden states and a pooled embedding.
         device: where the text encoders run.
     """
@@ -244,7 +244,7 @@ class PromptEncoder:
         )
 
     def _padded(self, encoded: EncodedText, count: int, key: Any) -> Tensor:
-        return pad_hidden(encoded.hidden, count, lambda: self.empty(key).hidden)
+        return pad_hidden(encoded.hidden, count, self.chunk_length(), lambda: self.empty(key).hidden)
 
     def pad_all(self, parts: Sequence[PromptEmbeddings], key: Any = None) -> list[PromptEmbeddings]:
         """Embeddings of a cross-fade padded to one sequence length, so they can be mixed."""
@@ -254,32 +254,32 @@ class PromptEncoder:
             if part.cond.shape[1] == length:
                 out.append(part)
                 continue
-            count = length // self.chunk_tokens()
+            size = self.chunk_length()
             empty = lambda: self.empty(key).hidden  # noqa: E731
             out.append(
                 PromptEmbeddings(
-                    cond=pad_hidden(part.cond, count, empty),
-                    uncond=pad_hidden(part.uncond, count, empty),
+                    cond=pad_hidden(part.cond, length // size, size, empty),
+                    uncond=pad_hidden(part.uncond, length // size, size, empty),
                     pooled_cond=part.pooled_cond,
                     pooled_uncond=part.pooled_uncond,
                 )
             )
         return out
 
-    def chunk_tokens(self) -> int:
+    def chunk_length(self) -> int:
         """Sequence length of one chunk (77)."""
         return self.window(self.encoders[0])
 
 
-def pad_hidden(hidden: Tensor, count: int, empty: Callable[[], Tensor]) -> Tensor:
-    """``hidden`` (1 x 77k x D) with empty chunks appended up to ``count`` chunks."""
+def pad_hidden(hidden: Tensor, count: int, size: int, empty: Callable[[], Tensor]) -> Tensor:
+    """``hidden`` (1 x ``size``k x D) with empty chunks appended up to ``count`` chunks; ``empty()`` gives the empty
+    chunk (encoded only when one is needed)."""
     import torch
 
-    chunk = empty()
-    missing = count - hidden.shape[1] // chunk.shape[1]
+    missing = count - hidden.shape[1] // size
     if missing <= 0:
         return hidden
-    chunk = chunk.to(device=hidden.device, dtype=hidden.dtype)
+    chunk = empty().to(device=hidden.device, dtype=hidden.dtype)
     return torch.cat([hidden, chunk.repeat(1, missing, 1)], dim=1)
 
 
