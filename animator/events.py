@@ -52,12 +52,12 @@ class RenderFinished:
 
 @dataclass(frozen=True)
 class MetricProgress:
-    """A quality metric of the finished video is being measured (after the last frame, before RenderFinished):
-    sent once with ``done = 0`` when it starts, then as it goes."""
+    """Work on the finished frames after the last one, before RenderFinished: the finishing passes and the quality
+    metrics. Sent once with ``done = 0`` when a piece of work starts, then as it goes."""
 
-    metric: str  # "flicker"
-    done: int  # frame pairs measured so far
-    total: int  # frame pairs to measure
+    metric: str  # "finishing" (interpolation, upscaling), "flicker" or "drift"
+    done: int  # frames (flicker: frame pairs) done so far
+    total: int  # frames (flicker: frame pairs) to do
 
 
 RenderEvent = Union[RenderStarted, FrameRendered, MetricProgress, RenderFinished]

@@ -57,9 +57,9 @@ CONFIGS = {
 def stage_labels(counter, host_s: Counter):
     """Prefixes counted operations with the frame loop's stage (the loop marks its stages with ``StageTimer``) and
     adds each stage's host seconds (its wall time less the time inside models and compiled regions) to ``host_s``."""
-    from animator import render
+    from animator.rendering.timing import StageTimer
 
-    timer_call = render.StageTimer.__call__
+    timer_call = StageTimer.__call__
 
     @contextmanager
     def labelled(timer, stage):
@@ -72,11 +72,11 @@ def stage_labels(counter, host_s: Counter):
             counter.label = "between/"
             host_s[stage] += (time.perf_counter() - start) - (counter.inside_s - inside)
 
-    render.StageTimer.__call__ = labelled
+    StageTimer.__call__ = labelled
     try:
         yield
     finally:
-        render.StageTimer.__call__ = timer_call
+        StageTimer.__call__ = timer_call
 
 
 @contextmanager
@@ -96,7 +96,10 @@ def models_not_compiled():
 def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, warmup: int, timed: int) -> dict:
     """Launches per frame of configuration ``name``, after ``warmup`` frames, over ``frames`` frames; then the host's
     own time per frame over ``timed`` more frames, not counted (counting slows every operation down)."""
-    from animator.render import frame_loop, load_backends, prepare
+    from animator.rendering.api import prepare
+    from animator.rendering.context import RunContext
+    from animator.rendering.loop import frame_loop
+    from animator.rendering.models import load_models
     from animator.testing.launches import LaunchCount
 
     sd, depth = models
@@ -113,7 +116,7 @@ def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, wa
     }
     config, plan = prepare(DEMO, overrides=overrides)
     with models_not_compiled():
-        backends = load_backends(config)
+        backends = load_models(config)
     counter = LaunchCount()
     pipe = backends.denoiser.pipe
     counter.opaque(pipe.unet, *(part for part in (pipe.vae.encoder, pipe.vae.decoder)))
@@ -123,7 +126,7 @@ def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, wa
     scalars: Counter[str] = Counter()
     # One more frame than yielded: the loop makes frame k + 1 before it yields frame k, so each counted yield
     # carries the making of exactly one frame.
-    loop = frame_loop(plan, config, backends, start=0, stop=warmup + frames + timed + 1)
+    loop = frame_loop(RunContext.start(config, plan, backends), start=0, stop=warmup + frames + timed + 1)
     host_s: Counter[str] = Counter()
     with stage_labels(counter, host_s), counter.graphs_as_one() if graphs else nullcontext():
         for _ in range(warmup):

@@ -108,7 +108,7 @@ def test_renders_mark_stages_and_models_only_while_profiled(tiny_model, init_ima
     from torch.profiler import ProfilerActivity, profile
 
     from animator.devices import profiled
-    from animator.render import render_frames
+    from animator.rendering import render_frames
 
     assert isinstance(profiled("stage:warp"), nullcontext)  # no profiler: nothing recorded, nothing paid
     data = {

@@ -81,7 +81,8 @@ def test_cli_render_3d_writes_what_the_file_asked_for(tmp_path, init_image):
     assert len(schedules) == 13 and "translation_z" in schedules[0]
     assert len((run_dir / "seeds.csv").read_text().splitlines()) == 13
     assert not (run_dir / "frames").exists()  # the journal is dropped after a complete run
-    assert "flicker" in json.loads((run_dir / "metrics.json").read_text())
+    measured = json.loads((run_dir / "metrics.json").read_text())
+    assert "flicker" in measured and "drift" in measured
 
 
 def test_the_flicker_metric_is_measured_from_the_lossless_frames_with_progress(tmp_path, init_image):
@@ -94,8 +95,9 @@ def test_the_flicker_metric_is_measured_from_the_lossless_frames_with_progress(t
     result = animator.render(keyframes, tmp_path / "out.mp4", run_dir=tmp_path / "run", callbacks=[events.append])
     frames = [e.image for e in events if isinstance(e, FrameRendered)]
     progress = [(e.metric, e.done, e.total) for e in events if isinstance(e, MetricProgress)]
-    # after the last frame, before the end: started at 0, then every pair in order
-    assert progress == [("flicker", done, 11) for done in range(12)]
+    # after the last frame, before the end: started at 0, then every pair in order; then the drift of every frame
+    assert [p for p in progress if p[0] == "flicker"] == [("flicker", done, 11) for done in range(12)]
+    assert progress[12][:2] == ("drift", 0) and progress[-1] == ("drift", 12, 12)
     kinds = [type(e).__name__ for e in events]
     assert kinds.index("MetricProgress") == kinds.index("FrameRendered") + 12 and isinstance(events[-1], RenderFinished)
     # the recorded series is the metric of the frames the render made (not of the lossy video), measured on one thread
@@ -124,10 +126,10 @@ def test_ctrl_c_while_the_metric_is_measured_skips_only_the_metric(tmp_path, ini
 
 
 def test_animator_render_renders_whatever_was_imported_first(tmp_path, init_image):
-    # importing the module animator/render.py before asking for the function binds the *module* to the name
+    # the package's render is a function whatever was imported before it: no module shares its name
     keyframes = write_keyframes(tmp_path, init_image, frames=2)
     code = (
-        "import animator\nfrom animator.render import render_frames\n"
+        "import animator\nfrom animator.rendering.api import render_frames\nimport animator.rendering.loop\n"
         f"result = animator.render({str(keyframes)!r}, {str(tmp_path / 'x.mp4')!r}, run_dir={str(tmp_path / 'r')!r},"
         " metrics=False)\nprint(type(result).__name__, result.frames)"
     )
@@ -174,7 +176,7 @@ def test_3d_rotation_and_forward_motion_move_the_picture(tmp_path, init_image):
     assert marker_x(frames[5]) > marker_x(frames[0]) + 1.0
 
 
-def test_cadence_keeps_every_frame_and_diffuses_on_keyframes(tmp_path, init_image):
+def test_cadence_keeps_every_frame_and_anchors_on_keyframes(tmp_path, init_image):
     import animator
 
     keyframes = write_keyframes(
@@ -182,9 +184,10 @@ def test_cadence_keeps_every_frame_and_diffuses_on_keyframes(tmp_path, init_imag
     )
     events = list(animator.render_frames(keyframes))
     assert [e.index for e in events] == list(range(11))
-    diffused = {e.index for e in events if e.diffused}
-    assert {0, 5, 10} <= diffused  # keyframe 5 and the last frame land on diffused frames
-    assert any(not e.diffused for e in events)
+    anchors = {e.index for e in events if e.anchor}
+    assert {0, 5, 10} <= anchors  # keyframe 5 and the last frame land on anchors
+    assert any(not e.anchor for e in events)
+    assert not any(e.diffused for e in events)  # warp-only: no frame was diffused
     assert all(e.image.shape == (SIZE, SIZE, 3) for e in events)
     # Tweens move smoothly: each step is smaller than the jump across two steps.
     steps = [np.abs(events[i + 1].image.astype(int) - events[i].image).mean() for i in range(10)]
@@ -583,7 +586,7 @@ def test_a_frame_with_nan_values_stops_the_render_with_what_to_try():
     import torch
 
     from animator.errors import AnimatorError
-    from animator.render import to_uint8
+    from animator.rendering.tensors import to_uint8
 
     frame = torch.rand(1, 3, 8, 8)
     assert np.array_equal(to_uint8(frame), (frame[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))

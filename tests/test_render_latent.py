@@ -41,18 +41,18 @@ def keyframes(folder: Path, init_image: Path, **fields) -> Path:
 @pytest.mark.parametrize("mode", ["3d", "2d"])
 def test_latent_feedback_encodes_only_the_first_frame(tmp_path, init_image, tiny_model, mode, monkeypatch):
     """Image feedback encodes every diffused frame; latent feedback encodes the init image once and only decodes."""
-    render_module = importlib.import_module("animator.render")  # (`animator.render` is also the function)
+    render_module = importlib.import_module("animator.rendering.api")
     calls = {"encoder": 0, "decoder": 0}
-    load = render_module.load_backends
+    load = render_module.load_models
 
     def load_and_count(config):
-        backends = load(config)
-        vae = backends.denoiser.pipe.vae
+        models = load(config)
+        vae = models.denoiser.pipe.vae
         for part in calls:
             getattr(vae, part).register_forward_pre_hook(lambda *_, part=part: calls.__setitem__(part, calls[part] + 1))
-        return backends
+        return models
 
-    monkeypatch.setattr(render_module, "load_backends", load_and_count)
+    monkeypatch.setattr(render_module, "load_models", load_and_count)
     path = keyframes(tmp_path, init_image, mode=mode)
     counted = {}
     for feedback in ("image", "latent"):
@@ -78,7 +78,7 @@ def test_a_resumed_latent_render_continues_from_the_saved_latents(tmp_path, init
     """Interrupted after frame 3 and resumed: the frames equal an uninterrupted run's, which needs the checkpoint's
     latents and the first frame's latent colour statistics (the journal holds only pixels)."""
     from animator.events import FrameRendered
-    from animator.render import render
+    from animator.rendering import render
 
     path = keyframes(tmp_path, init_image, frames=6, coherence={"color": "lab", "reference": "first"})
     overrides = {"backends.denoise": str(tiny_model), "backends.device": "cpu"}
@@ -128,7 +128,7 @@ def test_a_resumed_latent_render_continues_from_the_saved_latents(tmp_path, init
     ],
 )
 def test_settings_that_need_pixels_are_refused(tmp_path, init_image, fields, field, message):
-    from animator.render import prepare
+    from animator.rendering import prepare
 
     (tmp_path / "clip.mp4").write_bytes(b"")
     with pytest.raises(AnimatorError, match=message) as caught:
@@ -139,7 +139,7 @@ def test_settings_that_need_pixels_are_refused(tmp_path, init_image, fields, fie
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
 def test_latent_feedback_renders_on_cuda_in_half_precision(tmp_path, init_image, tiny_model):
     """fp16 latents on the GPU: moved in float32, denoised and decoded in the model's dtype, finite 8-bit frames."""
-    from animator.render import render_frames
+    from animator.rendering import render_frames
 
     path = keyframes(tmp_path, init_image)
     frames = [

@@ -49,15 +49,15 @@ def keyframes(tmp_path_factory) -> Path:
 
 @contextmanager
 def unet_calls_per_frame(counts: list[int]):
-    """Counts the denoiser's UNet calls between frames (the render's own load_backends, wrapped)."""
-    module = importlib.import_module("animator.render")
-    original = module.load_backends
+    """Counts the denoiser's UNet calls between frames (the render's own load_models, wrapped)."""
+    module = importlib.import_module("animator.rendering.api")
+    original = module.load_models
     calls = [0]
 
     def load_and_count(config):
-        backends = original(config)
-        backends.denoiser.pipe.unet.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
-        return backends
+        models = original(config)
+        models.denoiser.pipe.unet.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+        return models
 
     def on_event(event):
         from animator.events import FrameRendered
@@ -66,15 +66,15 @@ def unet_calls_per_frame(counts: list[int]):
             counts.append(calls[0])
             calls[0] = 0
 
-    module.load_backends = load_and_count
+    module.load_models = load_and_count
     try:
         yield on_event
     finally:
-        module.load_backends = original
+        module.load_models = original
 
 
 def _render(keyframes: Path, model: Path, overrides: dict, counts: list[int] | None = None) -> list[np.ndarray]:
-    from animator.render import render_frames
+    from animator.rendering import render_frames
 
     counts = [] if counts is None else counts
     with unet_calls_per_frame(counts) as on_event:
@@ -273,7 +273,7 @@ def test_the_loops_compiled_regions_give_the_eager_frames(
 
 
 def test_render_record_says_which_speed_switches_ran(keyframes, tiny_model, tmp_path):
-    from animator.render import render
+    from animator.rendering import render
 
     render(
         keyframes,
@@ -318,7 +318,13 @@ def test_cpu_warp_only_tweens_from_8_bit_frames_match_the_float_path(tmp_path):
     frames within OpenCV's fixed-point interpolation."""
     from dataclasses import replace
 
-    from animator.render import StageTimer, first_frame, load_backends, move_camera, prepare, quantize, to_uint8, tween
+    from animator.rendering.api import prepare
+    from animator.rendering.camera import move_camera
+    from animator.rendering.context import RunContext
+    from animator.rendering.feedback import ImageFeedback
+    from animator.rendering.models import load_models
+    from animator.rendering.tensors import quantize, to_uint8
+    from animator.rendering.tweens import tween
 
     rng = np.random.default_rng(1)
     texture = (rng.random((SIZE // 4, SIZE // 4, 3)) * 255).astype(np.uint8)
@@ -335,15 +341,15 @@ def test_cpu_warp_only_tweens_from_8_bit_frames_match_the_float_path(tmp_path):
     path = tmp_path / "anim.yaml"
     path.write_text(yaml.safe_dump(data))
     config, plan = prepare(path)
-    backends = load_backends(config)
-    anchor = first_frame(plan, config, backends, 0, None, StageTimer(backends.device, sync=False))
+    ctx = RunContext.start(config, plan, load_models(config))
+    anchor = ImageFeedback().first_frame(ctx, 0, None)
     later = replace(anchor, index=7)  # a warp-only tween reads only the earlier anchor
     for index in (1, 4, 6):
-        fast = tween(replace(anchor, frame=None), later, index, plan, config, fade=False)  # makes the 8-bit frame
+        fast = tween(ctx, replace(anchor, host_image=None), later, index)  # makes the 8-bit frame
         assert np.array_equal(
-            tween(replace(anchor, frame=to_uint8(anchor.image)), later, index, plan, config, fade=False), fast
+            tween(ctx, replace(anchor, host_image=to_uint8(anchor.image)), later, index), fast
         )  # as emitted: the same frame
-        slow = quantize(move_camera(anchor, plan, index, config, with_depth=False)[0])  # the float path (GPUs)
+        slow = quantize(move_camera(ctx, anchor, index).image)  # the float path (GPUs)
         assert fast.dtype == torch.uint8 and slow.dtype == torch.float32
         difference = np.abs(to_uint8(fast).astype(int) - to_uint8(slow).astype(int))
         assert difference.mean() < 0.5 and difference.max() <= 8, (index, difference.mean(), difference.max())
@@ -373,14 +379,14 @@ def test_frames_read_back_from_the_device_only_where_they_must(
     import animator.color as color_module
     import animator.geometry.warp3d as warp3d_module
     from animator.events import FrameRendered
-    from animator.render import render_frames
+    from animator.rendering import render_frames
     from animator.testing.host_reads import HostReads
     from animator.testing.tiny_depth import make_tiny_dpt
 
-    render_module = importlib.import_module("animator.render")  # `animator.render` is also the function's name
+    loop_module = importlib.import_module("animator.rendering.loop")
     monkeypatch.setattr(warp3d_module, "_dense_holes", lambda device: True)
     # checkpoints (every 2 s, deliberate read-backs) only at the first frame, however slow the machine is today
-    monkeypatch.setattr(render_module, "CHECKPOINT_EVERY_S", float("inf"))
+    monkeypatch.setattr(loop_module, "CHECKPOINT_EVERY_S", float("inf"))
     # the CPU's table shortcut for 8-bit frames in colour matching is checked by reading values: CPU only
     monkeypatch.setattr(color_module, "_looks_quantised", lambda sample: False)
     make_tiny_dpt(tmp_path / "tiny-dpt")
@@ -477,9 +483,11 @@ def test_a_frames_copy_to_the_host_starts_before_the_next_frame_is_queued(
     which is the frames' order)."""
     import importlib
 
-    render_module = importlib.import_module("animator.render")
+    loop_module = importlib.import_module("animator.rendering.loop")
+    from animator.rendering.feedback import ImageFeedback
+
     order: list[str] = []
-    advance, host_copy, tween = render_module.advance, render_module.HostCopy, render_module.tween
+    advance, host_copy, tween = ImageFeedback.next_frame, loop_module.HostCopy, loop_module.tween
 
     class RecordingCopy(host_copy):
         def __init__(self, image):
@@ -491,24 +499,24 @@ def test_a_frames_copy_to_the_host_starts_before_the_next_frame_is_queued(
             order.append(f"wait {self.index}")
             return super().result()
 
-    def recording_advance(state, dst, *args, **kwargs):
+    def recording_advance(self, ctx, state, dst, *args, **kwargs):
         order.append(f"queue {dst}")
-        return advance(state, dst, *args, **kwargs)
+        return advance(self, ctx, state, dst, *args, **kwargs)
 
-    def recording_tween(prev, nxt, index, *args, **kwargs):
+    def recording_tween(ctx, prev, nxt, index, *args, **kwargs):
         order.append(f"tween {index}")
-        return tween(prev, nxt, index, *args, **kwargs)
+        return tween(ctx, prev, nxt, index, *args, **kwargs)
 
-    monkeypatch.setattr(render_module, "HostCopy", RecordingCopy)
-    monkeypatch.setattr(render_module, "advance", recording_advance)
-    monkeypatch.setattr(render_module, "tween", recording_tween)
+    monkeypatch.setattr(loop_module, "HostCopy", RecordingCopy)
+    monkeypatch.setattr(ImageFeedback, "next_frame", recording_advance)
+    monkeypatch.setattr(loop_module, "tween", recording_tween)
     frames = _render(keyframes, tiny_model, {"frames": 7 if cadence > 1 else 4, "cadence": cadence})
     assert len(frames) == (7 if cadence > 1 else 4)
     assert order == expected, order
 
 
 def test_host_copy_gives_to_uint8s_frame_and_refuses_nan():
-    from animator.render import HostCopy, to_uint8
+    from animator.rendering.tensors import HostCopy, to_uint8
 
     image = torch.rand(1, 3, 5, 7)
     assert np.array_equal(HostCopy(image).result(), to_uint8(image))
@@ -519,7 +527,7 @@ def test_host_copy_gives_to_uint8s_frame_and_refuses_nan():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_host_copy_on_cuda_matches_the_cpu_and_does_not_wait_when_started():
-    from animator.render import HostCopy, to_uint8
+    from animator.rendering.tensors import HostCopy, to_uint8
 
     image = torch.rand(1, 3, 64, 96)
     on_gpu = image.cuda()  # (an upload from pageable memory: itself a wait, so before the check)
@@ -556,7 +564,7 @@ def test_cuda_frames_synchronise_only_where_they_must(keyframes, tiny_model, tmp
     import warnings
 
     from animator.events import FrameRendered
-    from animator.render import render_frames
+    from animator.rendering import render_frames
     from animator.testing.tiny_depth import make_tiny_dpt
 
     make_tiny_dpt(tmp_path / "tiny-dpt")
@@ -601,7 +609,7 @@ def test_compiled_models_do_not_recompile_across_steps_and_frames(
 
     from animator.backends import speed
     from animator.events import FrameRendered
-    from animator.render import render_frames
+    from animator.rendering import render_frames
     from animator.testing.tiny_depth import make_tiny_dpt
 
     traced_module = speed.speed_up_module
@@ -636,20 +644,22 @@ def test_compiled_models_do_not_recompile_across_steps_and_frames(
 
 
 def test_cudnn_benchmark_is_left_alone_off_cuda(keyframes, monkeypatch):
-    from animator.render import load_backends, prepare
+    from animator.rendering.api import prepare
+    from animator.rendering.models import load_models
 
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
     config, _ = prepare(keyframes, overrides={"backends.device": "cpu", "backends.cudnn_benchmark": False})
-    load_backends(config)
+    load_models(config)
     assert torch.backends.cudnn.benchmark is True  # a CPU render does not touch the process-wide setting
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cudnn_benchmark_follows_the_keyframe_file_on_cuda(keyframes, monkeypatch):
-    from animator.render import load_backends, prepare
+    from animator.rendering.api import prepare
+    from animator.rendering.models import load_models
 
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", torch.backends.cudnn.benchmark)  # restored after
     for wanted in (True, False):
         config, _ = prepare(keyframes, overrides={"backends.device": "cuda", "backends.cudnn_benchmark": wanted})
-        load_backends(config)
+        load_models(config)
         assert torch.backends.cudnn.benchmark is wanted

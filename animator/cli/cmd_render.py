@@ -59,7 +59,8 @@ class ProgressBar:
         elif isinstance(event, MetricProgress) and self.bar is not None:
             if event.done == 0:  # the video is written; the frames' bar makes way for the metric's
                 self.bar.close()
-                self.bar = self._bar(event.total, unit="pair", desc=f"{event.metric} metric (--no-metrics skips it)")
+                desc = "finishing" if event.metric == "finishing" else f"{event.metric} (--no-metrics skips it)"
+                self.bar = self._bar(event.total, unit="frame", desc=desc)
             else:
                 self.bar.update(event.done - self.bar.n)
         elif isinstance(event, RenderFinished):
@@ -144,7 +145,7 @@ def command(
     animator render --resume runs/demo-20261126-041500      # after Ctrl-C or a crash
     """
     from animator.errors import AnimatorError
-    from animator.render import render
+    from animator.rendering import render
 
     if resume is None and keyframe_file is None:
         raise AnimatorError(
@@ -173,11 +174,35 @@ def command(
             width, height = (int(v) for v in size.lower().split("x"))
         except ValueError:
             raise AnimatorError(f"takes WxH (e.g. 256x256), got {size!r}", field="--size") from None
+        if width < 1 or height < 1:
+            raise AnimatorError(f"{size}: a frame size is positive", field="--size", hint="e.g. --size 256x256")
         overrides.update({"width": width, "height": height})
-    if resume and (overrides or frame_range or output):
+    if resume and keyframe_file:
         raise AnimatorError(
-            "--resume continues a run exactly as it was started; it takes no other settings", field="--resume"
+            f"--resume continues the run with the copy of the keyframe file in {resume}; {keyframe_file} would not be"
+            " read",
+            field="--resume",
+            hint=f"drop {keyframe_file} to resume, or render it without --resume to start a new run",
         )
+    if resume and (overrides or frame_range):
+        raise AnimatorError(
+            "--resume continues a run exactly as it was started; it takes no other settings but -o",
+            field="--resume",
+            hint="-o writes the resumed run's video somewhere else; nothing that changes frames can change",
+        )
+    if resume is None and frame_range is None:  # a file with sections: its sections as a batch, then joined
+        from animator.batching.api import render_sections, sections_folder
+
+        folder = sections_folder(keyframe_file, overrides, run_dir)
+        if folder is not None:
+            from functools import partial
+
+            from animator.cli.cmd_batch import finish
+
+            run = partial(
+                render_sections, keyframe_file, output, folder=folder, overrides=overrides, progress=not quiet
+            )
+            return finish(run, str(folder), quiet)
     from animator.cli import stop_on_signals
 
     progress = ProgressBar(quiet)

@@ -57,15 +57,18 @@ def prepare(
     base_seed: int | None = None,
     base_dir: str | None = None,
     resuming: bool = False,
+    frames: range | int | None = None,
 ) -> tuple[AnimationConfig, RenderPlan]:
     """Config and plan for a render (shared by render, render_frames, the notebook preview and benchmarks), after
     checking that it can start. ``base_dir``: the folder relative paths of a keyframe file resolve against
-    (default: the file's own); ``resuming``: for a resumed run."""
+    (default: the file's own); ``resuming``: for a resumed run; ``frames``: the frames to render (as
+    :func:`~animator.plan.frame_span` reads it): the schedules, and so the plan, cover frames up to its last only."""
     from animator.keyframes import evaluate
 
     config = load(config_or_path, overrides, base_dir)
     check_startable(config, resuming=resuming)
-    return config, make_plan(config, evaluate(config), base_seed=base_seed)
+    _, stop = frame_span(frames, config.frames)
+    return config, make_plan(config, evaluate(config, stop=stop), base_seed=base_seed)
 
 
 def render_frames(
@@ -109,20 +112,18 @@ def render(
     Args:
         config_or_path: a keyframe file path, a loaded config, or a dict in the keyframe-file layout (None with
             ``resume``).
-        output: the video to write (default: ``output.path`` of the file, else ``<file stem>.mp4``).
+        output: the video to write (default: ``output.path`` of the file, else ``<file stem>.mp4``). With
+            ``resume``: another place for the video of the resumed run (nothing else may change).
         overrides: dotted keyframe-file fields to replace, e.g. ``{"backends.denoise": "stabilityai/sd-turbo"}``.
         frames: render only this range of frame indices (an int N: the first N frames).
         run_dir: the run folder (default ``runs/<stem>-<time>``).
         resume: a run folder of an interrupted render: continue from its last complete frame.
         callbacks: called with every :mod:`animator.events` event (progress bars, live previews).
         frames_dir: also keep every frame as PNG there.
-        metrics: compute the flicker metric of the result into the run folder.
+        metrics: measure flicker and drift of the result into the run folder.
         profile: synchronise CUDA around stages so per-stage timings are exact (slower).
     """
-    from animator.rendering.outputs import add_soundtrack, cores_left_for_encoding, flicker, versions
-    from animator.rendering.resume import paths_relative_to, restore
-    from animator.run_folder import JOURNAL_FORMAT, RunFolder, default_run_dir
-    from animator.video import EncodeSettings, VideoWriter, export_gif
+    from animator.run_folder import RunFolder, default_run_dir
 
     if config_or_path is None and resume is None:
         raise AnimatorError(
@@ -130,111 +131,170 @@ def render(
             hint='animator.render("keyframes/demo.yaml", "demo.mp4")',
         )
     callbacks = list(callbacks) + _notebook_callbacks(callbacks)
-
-    # 1. the config, the plan and the run folder (a new one, or the one to resume)
     if resume is not None:
         folder = RunFolder(resume)
-        record = folder.record()
-        if record.get("status") == "complete":
-            raise AnimatorError(f"the run in {folder.path} is already complete: {record['output']}", field="--resume")
-        config, plan = prepare(
-            folder.keyframes_path(),
-            overrides=record.get("overrides"),
-            base_seed=record["seed"],
-            base_dir=paths_relative_to(record),
-            resuming=True,
-        )
-        output = Path(record["output"])
-        start, stop = record["start"], record["stop"]
-        frames_dir = record.get("frames_dir")
-        ctx = RunContext.start(config, plan, load_models(config), profile=profile)
-    else:
-        config, plan = prepare(config_or_path, overrides=overrides)
-        start, stop = frame_span(frames, plan.frames)
-        output = Path(output or config.output.path or f"{Path(config.path or 'render').stem}.mp4")
-        folder = RunFolder(run_dir or default_run_dir(config.path))
-        folder.check_free()
-        # the models before the folder is made: a model that cannot load leaves none behind
-        ctx = RunContext.start(config, plan, load_models(config), profile=profile)
-        if not frames_dir and config.output.frames_dir:
-            frames_dir = config.output.frames_dir
-        folder.create(
-            source_text=config.source_text,
-            source_name=str(config.path or "keyframes.yaml"),
-            record={
-                "source": str(config.path),
-                "overrides": overrides or {},
-                "output": str(output.resolve()),
-                "start": start,
-                "stop": stop,
-                "seed": int(plan.seeds[0]) if config.seed == -1 else config.seed,
-                "frames_dir": str(frames_dir) if frames_dir else None,
-                # the folder the file's relative paths (init image, audio, video) resolve against, for --resume:
-                # the run folder holds a copy of the file, somewhere else
-                "base_dir": str((Path(config.path).parent if config.path else Path.cwd()).resolve()),
-                "versions": versions(),
-            },
-        )
-        folder.write_table("schedules.csv", plan.schedules.values)
-        folder.write_table("seeds.csv", {"seed": plan.seeds})
-    folder.update({"backends": ctx.describe()})
+        with folder.lock(output=_resumed_output(folder, output)):
+            run = _resumed_run(folder, output, profile=profile)
+            return _render_run(run, callbacks, metrics=metrics)
+    config, plan = prepare(config_or_path, overrides=overrides)
+    start, stop = frame_span(frames, plan.frames)
+    output = Path(output or config.output.path or f"{Path(config.path or 'render').stem}.mp4")
+    _check_output(config, output)
+    folder = RunFolder(run_dir or default_run_dir(config.path))
+    folder.check_free()
+    # the models before the folder is made: a model that cannot load leaves none behind
+    ctx = RunContext.start(config, plan, load_models(config), profile=profile)
+    with folder.lock(output=output):
+        frames_dir = frames_dir or config.output.frames_dir
+        run = _OpenRun(ctx, folder, output, start, stop, Path(frames_dir) if frames_dir else None, resumed=False)
+        _create_run_folder(run, overrides)
+        return _render_run(run, callbacks, metrics=metrics)
 
-    # 2. where a resumed render continues from, and the video writer (its lossless journal in the run folder)
-    resume_state = restore(folder, ctx) if resume is not None else None
-    out = config.output
-    writer = VideoWriter(
-        output,
-        width=config.width,
-        height=config.height,
-        fps=config.fps,
-        settings=EncodeSettings(codec=out.codec, crf=out.crf, preset=out.preset, pix_fmt=out.pix_fmt),
-        frames_dir=folder.journal,
-        first_index=start,
-        frame_format=JOURNAL_FORMAT,
+
+@dataclass(frozen=True)
+class _OpenRun:
+    """A render about to make its frames: everything :func:`_render_run` needs."""
+
+    ctx: RunContext
+    folder: Any  # animator.run_folder.RunFolder, locked by this process
+    output: Path
+    start: int
+    stop: int
+    frames_dir: Path | None  # where every frame is also kept as PNG
+    resumed: bool
+
+
+def _check_output(config: AnimationConfig, output: Path) -> None:
+    """Before any frame: a video the encoder can finish, in a folder that can take it, that is none of the inputs."""
+    from animator.rendering.checks import check_output_is_not_an_input
+    from animator.video import check_output
+
+    check_output(output, config.output.codec, config.output.pix_fmt)
+    check_output_is_not_an_input(config, output)
+
+
+def _resumed_output(folder, output: str | os.PathLike | None) -> Path:
+    return Path(output) if output is not None else Path(folder.record()["output"])
+
+
+def _resumed_run(folder, output: str | os.PathLike | None, *, profile: bool) -> _OpenRun:
+    """The run in ``folder``, ready to continue: its own keyframe copy, overrides and seed, checked again."""
+    from animator.rendering.resume import paths_relative_to
+
+    record = folder.record()
+    if record.get("status") == "complete":
+        raise AnimatorError(f"the run in {folder.path} is already complete: {record['output']}", field="--resume")
+    config, plan = prepare(
+        folder.keyframes_path(),
+        overrides=record.get("overrides"),
+        base_seed=record["seed"],
+        base_dir=paths_relative_to(record),
+        resuming=True,
     )
-    first = start if resume_state is None else resume_state.index + 1
-    notify(callbacks, _started(ctx, stop - first, first, run_dir=folder.path))
-    clock = Clock(stop - first)
-    stage_totals: dict[str, float] = {}
+    output = _resumed_output(folder, output)
+    _check_output(config, output)
+    if str(output.resolve()) != record["output"]:
+        folder.update({"output": str(output.resolve())})
+    ctx = RunContext.start(config, plan, load_models(config), profile=profile)
+    frames_dir = record.get("frames_dir")
+    return _OpenRun(
+        ctx, folder, output, record["start"], record["stop"], Path(frames_dir) if frames_dir else None, resumed=True
+    )
 
-    # 3. the frames, streamed into the encoder; a checkpoint is saved once its frame is in the journal
+
+def _create_run_folder(run: _OpenRun, overrides: dict | None) -> None:
+    """The run record, a copy of the keyframe file, and the per-frame values and seeds."""
+    from animator.rendering.outputs import versions
+
+    config, plan = run.ctx.config, run.ctx.plan
+    run.folder.create(
+        source_text=config.source_text,
+        source_name=str(config.path or "keyframes.yaml"),
+        record={
+            "source": str(config.path),
+            "overrides": overrides or {},
+            "output": str(run.output.resolve()),
+            "start": run.start,
+            "stop": run.stop,
+            "seed": int(plan.seeds[0]) if config.seed == -1 else config.seed,
+            "frames_dir": str(run.frames_dir) if run.frames_dir else None,
+            # the folder the file's relative paths (init image, audio, video) resolve against, for --resume:
+            # the run folder holds a copy of the file, somewhere else
+            "base_dir": str((Path(config.path).parent if config.path else Path.cwd()).resolve()),
+            "versions": versions(),
+        },
+    )
+    run.folder.write_table("schedules.csv", plan.schedules.values)
+    run.folder.write_table("seeds.csv", {"seed": plan.seeds})
+
+
+def _render_run(run: _OpenRun, callbacks: list[RenderCallback], *, metrics: bool) -> RenderResult:
+    """The frames of an open run into its video, then the soundtrack, finishing passes, metrics and the record."""
+    from animator.rendering.outputs import add_soundtrack, cores_left_for_encoding, finish_video, measure
+    from animator.rendering.resume import restore
+    from animator.run_folder import JOURNAL_FORMAT
+    from animator.video import EncodeSettings, VideoWriter
+
+    ctx, folder, output, start, stop = run.ctx, run.folder, run.output, run.start, run.stop
+    config = ctx.config
+    folder.update({"backends": ctx.describe()})
+    clock = Clock(0)
+    stage_totals: dict[str, float] = {}
+    if folder.record().get("status") != "finishing":  # else every frame is in the journal already
+        # 1. where a resumed render continues from, and the video writer (its lossless journal in the run folder)
+        resume_state = restore(folder, ctx) if run.resumed else None
+        out = config.output
+        writer = VideoWriter(
+            output,
+            width=config.width,
+            height=config.height,
+            fps=config.fps,
+            settings=EncodeSettings(codec=out.codec, crf=out.crf, preset=out.preset, pix_fmt=out.pix_fmt),
+            frames_dir=folder.journal,
+            first_index=start,
+            frame_format=JOURNAL_FORMAT,
+        )
+        first = start if resume_state is None else resume_state.index + 1
+        notify(callbacks, _started(ctx, stop - first, first, run_dir=folder.path))
+        clock = Clock(stop - first)
+        # 2. the frames, streamed into the encoder; a checkpoint is saved once its frame is in the journal
+        try:
+            if resume_state is not None:  # the frames already finished go into the video from the lossless journal
+                for index in range(start, resume_state.index + 1):
+                    writer.write(folder.journal_frame(index))
+            with cores_left_for_encoding(ctx.models):
+                for emitted in frame_loop(ctx, start=start, stop=stop, resume_state=resume_state):
+                    checkpoint = emitted.checkpoint
+                    writer.write(
+                        emitted.image, after=(lambda c=checkpoint: folder.save_checkpoint(c)) if checkpoint else None
+                    )
+                    for stage, ms in emitted.timings_ms.items():
+                        stage_totals[stage] = stage_totals.get(stage, 0.0) + ms
+                    notify(callbacks, frame_event(emitted, clock, ctx))
+            writer.close()
+        except BaseException:
+            writer.abort()
+            folder.update({"status": "interrupted"})
+            raise
+        add_soundtrack(config, output, start)
+
+    # 3. finishing passes (interpolation, upscaling) from the lossless frames, resumable on their own
     try:
-        if resume_state is not None:  # the frames already finished go into the new video from the lossless journal
-            for index in range(start, resume_state.index + 1):
-                writer.write(folder.journal_frame(index))
-        with cores_left_for_encoding(ctx.models):
-            for emitted in frame_loop(ctx, start=start, stop=stop, resume_state=resume_state):
-                checkpoint = emitted.checkpoint
-                writer.write(
-                    emitted.image, after=(lambda c=checkpoint: folder.save_checkpoint(c)) if checkpoint else None
-                )
-                for stage, ms in emitted.timings_ms.items():
-                    stage_totals[stage] = stage_totals.get(stage, 0.0) + ms
-                notify(callbacks, frame_event(emitted, clock, ctx))
-        writer.close()
+        finish_video(ctx, folder, output, lambda event: notify(callbacks, event))
     except BaseException:
-        writer.abort()
-        folder.update({"status": "interrupted"})
+        folder.update({"status": "finishing"})
         raise
 
-    # 4. the soundtrack, the GIF, the metrics and the run record
-    add_soundtrack(config, output, start)
-    if config.output.gif:
-        export_gif(output, output.with_suffix(".gif"), fps=min(config.fps, 25))
-    stats = {
+    # 4. metrics and the run record
+    stats: dict[str, Any] = {
         "frames": clock.done,
         "elapsed_s": clock.elapsed(),
         "fps": clock.done / max(clock.elapsed(), 1e-9),
         "ms_per_frame_by_stage": {k: v / max(clock.done, 1) for k, v in stage_totals.items()},
     }
     if metrics:
-        try:
-            stats["flicker"] = flicker(
-                folder, lambda done, total: notify(callbacks, MetricProgress("flicker", done, total))
-            )
-        except KeyboardInterrupt:  # the video is complete: Ctrl-C while it is measured skips only the metric
-            stats["flicker"] = {"skipped": "interrupted"}
-    folder.finish(keep_frames_in=Path(frames_dir) if frames_dir else None, stats=stats)
+        stats |= measure(folder, lambda metric, done, total: notify(callbacks, MetricProgress(metric, done, total)))
+    folder.finish(keep_frames_in=run.frames_dir, stats=stats)
     result = RenderResult(output=output, run_dir=folder.path, frames=clock.done, stats=stats)
     numbers = {k: v for k, v in stats.items() if isinstance(v, (int, float))}
     notify(

@@ -42,7 +42,7 @@ def frame_loop(
     start: int,
     stop: int,
     resume_state: FrameState | None = None,
-    checkpoint_every_s: float = CHECKPOINT_EVERY_S,
+    checkpoint_every_s: float | None = None,
 ) -> Iterator[Emitted]:
     """Yields frames ``start .. stop-1`` in order (from ``resume_state`` when resuming, else from the init).
 
@@ -52,8 +52,10 @@ def frame_loop(
     out and the encoder takes it.
 
     An anchor carries a checkpoint (the loop state to resume from) when ``checkpoint_every_s`` seconds have passed
-    since the last one; the first anchor always does.
+    since the last one (default :data:`CHECKPOINT_EVERY_S`); the first anchor always does.
     """
+    if checkpoint_every_s is None:
+        checkpoint_every_s = CHECKPOINT_EVERY_S
     config, plan, run, timer = ctx.config, ctx.plan, ctx.run, ctx.timer
     feedback = choose_feedback(ctx)
     video = InputVideo.of_video_input(config, ctx.device) if config.mode == "video" else None

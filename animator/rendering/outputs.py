@@ -13,6 +13,7 @@ import torch
 
 if TYPE_CHECKING:
     from animator.keyframes import AnimationConfig
+    from animator.rendering.context import RunContext
     from animator.rendering.models import Models
     from animator.run_folder import RunFolder
 
@@ -34,19 +35,59 @@ def add_soundtrack(config: AnimationConfig, output: Path, start: int) -> None:
             mux_audio(output, source.path, offset_s=offset)
 
 
-def flicker(folder: RunFolder, progress: Callable[[int, int], None]) -> dict[str, Any] | None:
-    """Flicker metric of the finished frames (read from the lossless journal); ``progress(done, total)`` as it goes."""
+def finish_video(ctx: RunContext, folder: RunFolder, output: Path, notify: Callable[[object], None]) -> None:
+    """The keyframe file's finishing passes (``output.interpolate``, ``output.upscale``) over the run's lossless
+    frames, written to ``output``, and the GIF (``output.gif``) of the finished video."""
+    config = ctx.config
+    if config.output.interpolate is not None or config.output.upscale is not None:
+        from animator.events import MetricProgress
+        from animator.finishing.pipeline import finish
+
+        finish(
+            folder.path,
+            config,
+            output,
+            device=ctx.device,
+            progress=lambda stage, done, total: notify(MetricProgress(stage, done, total)),
+        )
+    if config.output.gif:
+        from animator.video import export_gif
+
+        export_gif(output, output.with_suffix(".gif"), fps=min(config.fps, 25))
+
+
+def measure(folder: RunFolder, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+    """Flicker and drift of the finished frames (read from the lossless journal); ``progress(metric, done,
+    total)`` as they go. Ctrl-C while they are measured skips only the metrics: the video is complete."""
     try:
-        from animator.metrics import flicker as measure_flicker
-    except ImportError:
-        return None
+        return {"flicker": flicker(folder, progress), "drift": drift(folder, progress)}
+    except KeyboardInterrupt:
+        return {"flicker": {"skipped": "interrupted"}}
+
+
+def flicker(folder: RunFolder, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+    """Flicker metric of the finished frames: frame-to-frame change the motion does not explain."""
+    from animator.metrics import flicker as measure_flicker
+
     pairs = max(folder.journal_frame_count() - 1, 0)
-    progress(0, pairs)
+    progress("flicker", 0, pairs)
     # dis_fast at <= 256 px: scores that compare across render sizes; ~15 ms a frame on two CPU cores
     report = measure_flicker(
-        folder.journal_frames(), estimator="dis_fast", max_side=256, progress=lambda done: progress(done, pairs)
+        folder.journal_frames(),
+        estimator="dis_fast",
+        max_side=256,
+        progress=lambda done: progress("flicker", done, pairs),
     )
     return report.to_dict()
+
+
+def drift(folder: RunFolder, progress: Callable[[str, int, int], None]) -> dict[str, Any]:
+    """Per-frame sharpness, colour shift, saturation and contrast against the first frame (burn, colour drift)."""
+    from animator.metrics import drift as measure_drift
+
+    frames = folder.journal_frame_count()
+    progress("drift", 0, frames)
+    return measure_drift(folder.journal_frames(), progress=lambda done: progress("drift", done, frames)).to_dict()
 
 
 def versions() -> dict[str, str]:

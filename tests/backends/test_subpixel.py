@@ -287,7 +287,7 @@ def test_a_render_with_it_gives_the_frames_of_one_without(tiny_model, init_image
     """Through the user-facing path (keyframe fields, the render's model loading), the default against off."""
     import numpy as np
 
-    from animator.render import render_frames
+    from animator.rendering import render_frames
 
     data = {
         "width": 64,
@@ -301,12 +301,12 @@ def test_a_render_with_it_gives_the_frames_of_one_without(tiny_model, init_image
         "backends": {"denoise": str(tiny_model), "device": "cpu", "dtype": "float32"},
     }
     frames = {}
-    from animator import render as render_module
+    from animator.rendering import api as render_module
 
     loaded = []
-    load_backends = render_module.load_backends
+    load_models = render_module.load_models
     monkeypatch.setattr(
-        render_module, "load_backends", lambda config: loaded.append(load_backends(config)) or loaded[-1]
+        render_module, "load_models", lambda config: loaded.append(load_models(config)) or loaded[-1]
     )  # kept to look into
     for subpixel in (True, False):
         overrides = {"backends.subpixel_upsample": subpixel}
