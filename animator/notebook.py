@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "in_notebook", "LiveView", "DisplaySink", "preview", "plot_schedules", "show_depth", "show_flow", "show_masks",
-    "play", "flow_to_color",
+    "show_control", "play", "flow_to_color",
 ]  # fmt: skip
 
 _PANEL_INCHES = 4.0  # width of one image panel in the figures
@@ -542,6 +542,53 @@ def show_masks(image, masks: Mapping[str, Any]) -> Figure:
         valid = _as_mask(mask, name, (height, width))
         overlay = picture * valid[..., None] + (0.45 * picture + 0.55 * red) * (1 - valid[..., None])
         _image_panel(axes, overlay, f"{name}: {valid.mean():.1%} valid")
+    return figure
+
+
+def show_control(config_or_path, frame: int, **render_kw) -> Figure:
+    """Each ControlNet unit's control image for ``frame``: what its ControlNet saw when the frame was diffused.
+
+    A control image depends on everything before it (the warped previous frame, the tracked depth), so frames 0 to
+    ``frame`` are rendered through :func:`animator.render_frames` (the CLI's API) and the frame's control inputs
+    are recorded on the way; at a reduced ``overrides`` size the images are those of that smaller render.
+
+    Args:
+        config_or_path: a keyframe file path, a config or a dict in the keyframe-file layout, with ``controlnet:``.
+        frame: the frame index; it must be a diffused frame (with ``cadence`` > 1, an anchor).
+        **render_kw: passed to :func:`animator.render_frames` (``overrides``, ``callbacks``).
+
+    Raises:
+        AnimatorError: no units in the file, a frame outside the animation, or a frame that is not diffused.
+    """
+    import animator
+    from animator.rendering.control import recording_control
+
+    config = _load_config(config_or_path)
+    if not config.controlnet:
+        raise AnimatorError("the keyframe file has no controlnet: units", field="controlnet")
+    if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame < config.frames:
+        raise AnimatorError(f"frame must be a frame index 0..{config.frames - 1}, got {frame!r}", field="frame")
+    source = config_or_path if isinstance(config_or_path, (str, os.PathLike, Mapping)) else config
+    with recording_control(frame) as record:
+        for _ in animator.render_frames(source, frames=range(0, frame + 1), **render_kw):
+            pass
+    if not record:
+        raise AnimatorError(
+            f"frame {frame} is not diffused, so no ControlNet saw it",
+            field="frame",
+            hint=f"with cadence {config.cadence} the diffused frames are the anchors (every {config.cadence}th frame "
+            "and the keyframes); pick one of those",
+        )
+    figure = _new_figure(_PANEL_INCHES * len(record), _PANEL_INCHES * config.height / config.width + 0.5)
+    panels = figure.subplots(1, len(record), squeeze=False)[0]
+    for axes, (index, (image, weight)) in zip(panels, sorted(record.items())):
+        unit = config.controlnet[index]
+        title = f"controlnet.{index}: {unit.source}, weight {weight:g}"
+        if image is None:
+            axes.set_title(title + " (off on this frame)", fontsize=9)
+            axes.set_axis_off()
+        else:
+            _image_panel(axes, image[0].permute(1, 2, 0).numpy(), title)
     return figure
 
 

@@ -10,7 +10,9 @@ guidance window at that frame (the schedules ``controlnet.<i>.weight`` / ``guida
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,7 +35,24 @@ __all__ = [
     "controlnet_key",
     "first_frame_control",
     "next_frame_control",
+    "recording_control",
 ]
+
+# (frame index, {unit index: (control image or None, weight)}) while recording_control is active
+_recording: ContextVar[tuple[int, dict] | None] = ContextVar("animator_recording_control", default=None)
+
+
+@contextmanager
+def recording_control(index: int) -> Iterator[dict]:
+    """While active, the control inputs made for frame ``index`` are recorded in the yielded dict (unit index ->
+    (1x3xHxW image on the host, or None for a unit sitting the frame out; weight)); for inspection
+    (``animator.notebook.show_control``)."""
+    record: dict = {}
+    token = _recording.set((index, record))
+    try:
+        yield record
+    finally:
+        _recording.reset(token)
 
 
 _NO_PIXELS = ("depth", "image", "video")  # sources that do not look at the warped frame
@@ -155,6 +174,11 @@ def control_inputs(
                 end=float(values[f"{prefix}.guidance_end"][index]),
             )
         )
+    recording = _recording.get()
+    if recording is not None and recording[0] == index:
+        for item in inputs:
+            image_out = None if item.image is None else item.image.detach().float().cpu()
+            recording[1][item.unit.index] = (image_out, item.weight)
     return inputs
 
 

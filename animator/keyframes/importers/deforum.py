@@ -207,10 +207,15 @@ def convert_deforum(settings: dict[str, Any], *, source: str = "<settings>") -> 
     for name in ("motion", "generation", "coherence", "backends"):
         if sections[name]:
             data[name] = sections[name]
+    units, used_by_units = controlnet_units(settings, timebase, source, warnings, mode=mode)
+    if units:
+        data["controlnet"] = units
     if _truthy(get("make_gif")):
         data.setdefault("output", {})["gif"] = True
 
-    not_imported = {k: v for k, v in settings.items() if k not in HANDLED and k not in SCHEDULE_KEYS}
+    not_imported = {
+        k: v for k, v in settings.items() if k not in HANDLED and k not in SCHEDULE_KEYS and k not in used_by_units
+    }
     switched_on = [k for k, v in not_imported.items() if not QUIET.match(k) and _is_on(k, v, settings)]
     if switched_on:
         warnings.append("switched on in Deforum but not supported here, ignored: " + ", ".join(switched_on))
@@ -587,3 +592,120 @@ def _inputs(settings, data, hybrid: dict, get, warnings, mode) -> None:
             warnings.append(f"soundtrack {path} imported as audio.path; check that the file exists on this machine")
     elif soundtrack == "Init Video" and mode == "video":
         data.setdefault("video_input", {})["keep_audio"] = True
+
+
+# ---------------------------------------------------------------------------------------------- ControlNet units
+
+# Deforum's (the ControlNet extension's) preprocessor -> our source. Depth preprocessors all become the render's own
+# depth; tile preprocessors give the image itself.
+_CN_SOURCES = {
+    "none": None,  # the input video's frames as they are, or the previous frame with loopback
+    "canny": "canny",
+    "depth": "depth", "depth_midas": "depth", "depth_zoe": "depth", "depth_leres": "depth", "depth_leres++": "depth",
+    "depth_anything": "depth", "depth_anything_v2": "depth",
+    "hed": "hed", "softedge_hed": "hed", "softedge_hedsafe": "hed",
+    "pidinet": "softedge", "pidinet_safe": "softedge", "softedge_pidinet": "softedge", "softedge_pidisafe": "softedge",
+    "lineart": "lineart", "lineart_realistic": "lineart", "lineart_coarse": "lineart", "lineart_standard": "lineart",
+    "lineart_anime": "lineart_anime", "lineart_anime_denoise": "lineart_anime",
+    "openpose": "openpose", "openpose_full": "openpose", "openpose_face": "openpose", "openpose_hand": "openpose",
+    "dw_openpose_full": "openpose",
+    "mlsd": "mlsd", "normal_bae": "normalbae",
+    "tile_resample": "warped", "tile_colorfix": "warped", "tile_colorfix+sharp": "warped",
+}  # fmt: skip
+_CN_MODES = {"balanced": "balanced", "my prompt is more important": "prompt", "controlnet is more important": "control"}
+_CN_ANNOTATORS = ("hed", "softedge", "lineart", "lineart_anime", "openpose", "mlsd", "normalbae")
+
+
+def controlnet_units(
+    settings: dict[str, Any], timebase: TimeBase, source: str, warnings: list[str], *, mode: str = "3d"
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """Deforum's enabled ``cn_1`` ... ``cn_5`` units as ``controlnet:`` units, and the settings keys they used.
+
+    A unit that cannot be carried over (no model, a preprocessor with no counterpart here) is left out with a note,
+    and its keys stay among the settings not imported. Every unit gets a note: Deforum names a web-UI model, which is
+    not a file; the import writes it as a hub id where the name is a known one, and ``model:`` must be checked."""
+    units, used = [], set()
+    for number in range(1, 6):
+        prefix = f"cn_{number}"
+        if not _truthy(settings.get(f"{prefix}_enabled")):
+            continue
+        unit = _controlnet_unit(settings, prefix, timebase, source, warnings, mode)
+        if unit is not None:
+            units.append(unit)
+            used |= {key for key in settings if key.startswith(prefix + "_")}
+    return units, used
+
+
+def _controlnet_unit(settings, prefix: str, timebase: TimeBase, source: str, warnings: list[str], mode: str):
+    name = re.sub(r"\s*\[[0-9a-f]+\]\s*$", "", str(settings.get(f"{prefix}_model") or "")).strip()
+    module = str(settings.get(f"{prefix}_module") or "none").strip().lower()
+    if not name or name.lower() == "none":
+        warnings.append(f"{prefix}: enabled without a model; left out")
+        return None
+    if module not in _CN_SOURCES:
+        warnings.append(f"{prefix}: the preprocessor {module!r} has no counterpart here; the unit is left out")
+        return None
+    if _CN_SOURCES[module] == "depth" and mode != "3d":
+        warnings.append(f"{prefix}: {module} would be the render's own depth, which a {mode} render has not; left out")
+        return None
+    video = str(settings.get(f"{prefix}_vid_path") or "").strip()
+    unit: dict[str, Any] = {"model": _hub_id(name)}
+    warnings.append(
+        f"{prefix}: model {name!r} is a web-UI model name; written as {unit['model']!r}: download it "
+        "(`hf download <id>`) or set `model:` to a local file or folder"
+    )
+    kind = _CN_SOURCES[module]
+    if kind is None:
+        if video:
+            unit.update(source="video", path=video)
+        else:
+            unit["source"] = "warped"
+            if not _truthy(settings.get(f"{prefix}_loopback_mode")):
+                warnings.append(f"{prefix}: no preprocessor and no input video; the unit sees the warped frame")
+    else:
+        unit["source"] = kind
+        if kind == "depth" and module != "depth":
+            warnings.append(f"{prefix}: {module} becomes the render's own depth (no second depth model runs)")
+        if video:
+            warnings.append(f"{prefix}: {module} runs on the render's frame here, not on the input video {video}")
+    if kind == "canny":
+        low, high = (settings.get(f"{prefix}_threshold_{part}") for part in "ab")
+        if _is_threshold(low) and _is_threshold(high) and int(low) < int(high):
+            unit.update(canny_low=int(low), canny_high=int(high))
+        else:
+            warnings.append(f"{prefix}: canny thresholds {low!r}, {high!r} are not 0..255 with a < b; using 100, 200")
+    if kind in _CN_ANNOTATORS:
+        warnings.append(f"{prefix}: source {kind} needs the controlnet-aux extra and `annotator:`, its weights folder")
+    for field in ("weight", "guidance_start", "guidance_end"):
+        value = settings.get(f"{prefix}_{field}")
+        if value is not None:
+            text, notes = convert_schedule(value, timebase, key=f"{prefix}_{field}", source=source)
+            warnings += [f"{prefix}_{field}: {note}" for note in notes]
+            unit[field] = text
+    mode = settings.get(f"{prefix}_control_mode")
+    if isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode <= 2:
+        unit["mode"] = ("balanced", "prompt", "control")[mode]
+    elif mode is not None:
+        unit["mode"] = _CN_MODES.get(str(mode).strip().lower(), "balanced")
+    return unit
+
+
+def _hub_id(name: str) -> str:
+    """The hub id of a web-UI ControlNet name where it is a known family (lllyasviel's v1.1 models, diffusers' SDXL
+    ones), else the name itself."""
+    if name.startswith("control_v11"):
+        return f"lllyasviel/{name.removesuffix('_fp16')}"
+    sdxl = re.match(r"diffusers_xl_(canny|depth)_(full|mid|small)$", name)
+    if sdxl:
+        suffix = "" if sdxl.group(2) == "full" else f"-{sdxl.group(2)}"
+        return f"diffusers/controlnet-{sdxl.group(1)}-sdxl-1.0{suffix}"
+    return name
+
+
+def _is_threshold(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and float(value).is_integer()
+        and 0 <= value <= 255
+    )

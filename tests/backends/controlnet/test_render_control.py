@@ -190,3 +190,22 @@ def test_errors_name_file_line_and_field_before_the_first_frame(
     with pytest.raises(AnimatorError) as caught:
         _frames(_keyframes(tmp_path, init, tiny_model, [{"model": str(tiny_controlnet), "source": "x-ray"}]))
     assert caught.value.field == "controlnet.0.source" and caught.value.line is not None
+
+
+def test_show_control_shows_what_each_unit_saw(tmp_path, init, tiny_model, tiny_controlnet):
+    """On the first frame a `warped` unit sees the init image itself, and a unit at weight 0 is shown as off."""
+    from animator.notebook import show_control
+    from animator.video import load_image
+
+    units = [
+        {"model": str(tiny_controlnet), "source": "warped"},
+        {"model": str(tiny_controlnet), "source": "canny", "weight": "0:(0)"},
+    ]
+    figure = show_control(_keyframes(tmp_path, init, tiny_model, units), 0)
+    warped, off = figure.axes
+    expected = load_image(init, width=SIZE, height=SIZE) / 255.0
+    np.testing.assert_allclose(warped.images[0].get_array(), expected, atol=1e-6)
+    assert "controlnet.0: warped, weight 1" in warped.get_title()
+    assert "off on this frame" in off.get_title() and not off.images
+    with pytest.raises(AnimatorError, match="no controlnet: units"):
+        show_control(_keyframes(tmp_path, init, tiny_model, []), 0)
