@@ -71,6 +71,9 @@ class IdentityDenoiser:
             "downloaded with `hf download stabilityai/sd-turbo`), a diffusers folder or a .safetensors file",
         )
 
+    def prepare_prompts(self, texts) -> None:
+        """Nothing to load: a warp-only render draws nothing from its prompts (their LoRAs and embeddings neither)."""
+
     def describe(self) -> dict:
         return {
             "name": self.name,
