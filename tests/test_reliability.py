@@ -300,14 +300,13 @@ def _render_settings(folder: Path, frames: int) -> Path:
 def test_two_renders_to_one_output_one_is_refused_the_others_video_plays(tmp_path):
     from animator.video import partial_files, probe
 
-    keyframes = _render_settings(tmp_path, frames=400)
-    first = _start_render(keyframes, "-o", "out.mp4", "--run-dir", "run-a", cwd=tmp_path)
-    _wait_for_frames(tmp_path / "run-a", first)
-    second = _start_render(keyframes, "-o", "out.mp4", "--run-dir", "run-b", cwd=tmp_path)
-    _, refusal = second.communicate(timeout=240)
-    first_out, first_err = first.communicate(timeout=600)
-    assert first.returncode == 0, first_err[-2000:]
-    assert second.returncode == 2 and "in use by another animator process" in refusal and "Traceback" not in refusal
+    keyframes = _render_settings(tmp_path, frames=400)  # ~10 s of frames: both start within it, one takes the lock
+    renders = [_start_render(keyframes, "-o", "out.mp4", "--run-dir", run, cwd=tmp_path) for run in ("a", "b")]
+    results = [p.communicate(timeout=600) for p in renders]
+    codes = [p.returncode for p in renders]
+    assert sorted(codes) == [0, 2], [err[-1000:] for _, err in results]
+    refusal = results[codes.index(2)][1]
+    assert "out.mp4 is in use by another animator process" in refusal and "Traceback" not in refusal
     assert probe(tmp_path / "out.mp4").frames == 400 and partial_files(tmp_path / "out.mp4") == []
 
 
