@@ -45,21 +45,13 @@ def command(ctx: click.Context, files: tuple[str, ...], check_files: bool) -> No
 
 def _validate(file: str, check_files: bool) -> tuple[str, list[str]]:
     """The "ok: ..." line of a good keyframe file and notes about it; AnimatorError for a bad one."""
-    from animator.errors import AnimatorError
-    from animator.keyframes import evaluate, files_read_by, line_of, load_config, starts_from_nothing
+    from animator.keyframes import evaluate, load_config, starts_from_nothing
     from animator.keyframes.evaluate import uses_audio
+    from animator.keyframes.inputs import check_input_files
 
     config = load_config(file)
     if check_files:
-        for field, path in files_read_by(config):  # the render's start check reads the same list
-            if not path.is_file():
-                raise AnimatorError(
-                    "file not found: " + str(path),
-                    file=file,
-                    line=line_of(config, field),
-                    field=field,
-                    hint="check the path (relative paths are relative to the keyframe file)",
-                )
+        check_input_files(config)  # the render's start check: every file there, every image readable
     notes = []
     if config.audio is not None and uses_audio(config) and not config.audio.path.is_file():
         notes.append(f"audio.path {config.audio.path} does not exist yet; audio-driven schedules were not evaluated")

@@ -5,11 +5,25 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Mapping
+
+import numpy as np
 
 from animator.choices import CONTROL_ANNOTATOR_SOURCES, CONTROL_FILE_SOURCES, UPSCALE_MODEL_SUFFIXES
-from animator.keyframes.fields import Context
+from animator.keyframes.fields import Context, range_hint, range_problem
 from animator.keyframes.schedule import Schedule, parse_frame_key
-from animator.keyframes.sections import ControlNetUnit, OutputConfig, Section
+from animator.keyframes.sections import (
+    NEAR_FAR,
+    AnimationConfig,
+    CoherenceConfig,
+    ControlNetUnit,
+    GenerationConfig,
+    HybridConfig,
+    MotionConfig,
+    OutputConfig,
+    Section,
+    VideoInputConfig,
+)
 
 
 def check_mode_inputs(sections: dict, mode: str, ctx: Context) -> None:
@@ -239,3 +253,88 @@ def check_output(
                     hint="use " + ", ".join(UPSCALE_MODEL_SUFFIXES),
                 )
     return output
+
+
+# evaluated schedule name -> (the section dataclass holding its range, the section's key in a keyframe file)
+_SCHEDULE_SECTIONS = {
+    "color_strength": (CoherenceConfig, "coherence"),
+    "flow_blend": (VideoInputConfig, "video_input"),
+    "composite_alpha": (HybridConfig, "hybrid"),
+}
+MAX_SEED = 2**32 - 1  # seeds are unsigned 32-bit numbers; -1 (random) only as the file's `seed:`
+
+
+def check_schedule_values(config: AnimationConfig, values: Mapping[str, np.ndarray]) -> None:
+    """Every evaluated value of every schedule inside its field's range (the ``low`` / ``high`` / ``above`` /
+    ``below`` of the field's spec), far above near at every frame, and scheduled seeds from 0 to
+    :data:`MAX_SEED`: the error names the file, the line, the field, the value in the file's units and the frame."""
+    for name, array in values.items():
+        dotted, bounds, extra = _range_of(name)
+        bad = ~np.isfinite(array)
+        for key, compare in (
+            ("low", np.less),
+            ("high", np.greater),
+            ("above", np.less_equal),
+            ("below", np.greater_equal),
+        ):
+            if bounds.get(key) is not None:
+                bad |= compare(array, bounds[key])
+        if bad.any():
+            frame = int(np.flatnonzero(bad)[0])
+            problem = range_problem(float(array[frame]), **bounds)
+            hint = range_hint(name.rsplit(".", 1)[-1], **bounds) + (f"; {extra}" if extra else "")
+            raise _value_error(config, dotted, array[frame], frame, problem, hint)
+    near, far = values.get("near"), values.get("far")
+    if near is not None and far is not None and np.any(far <= near):
+        frame = int(np.flatnonzero(far <= near)[0])
+        raise _value_error(
+            config, "motion.far", far[frame], frame, f"not above motion.near ({near[frame]:g})", NEAR_FAR
+        )
+    seeds = values.get("seed")
+    if config.seed_behavior == "schedule" and seeds is not None:
+        bad = (seeds < -1) | (seeds > MAX_SEED)
+        if bad.any():
+            frame = int(np.flatnonzero(bad)[0])
+            raise _value_error(
+                config,
+                "generation.seed",
+                seeds[frame],
+                frame,
+                f"outside -1 .. {MAX_SEED}",
+                f"a scheduled seed is a whole number from 0 to {MAX_SEED} (-1, which Deforum files hold, is taken as"
+                f" {MAX_SEED})",
+            )
+
+
+def _range_of(name: str) -> tuple[str, dict, str | None]:
+    """(dotted field, its range options, a hint about its meaning) of an evaluated schedule."""
+    from animator.keyframes.evaluate import GENERATION_SCHEDULES, MOTION_SCHEDULES
+
+    if name.startswith("controlnet."):
+        cls, dotted, field_name = ControlNetUnit, name, name.rsplit(".", 1)[1]
+    elif name in MOTION_SCHEDULES:
+        cls, dotted, field_name = MotionConfig, f"motion.{name}", name
+    elif name in GENERATION_SCHEDULES:
+        cls, dotted, field_name = GenerationConfig, f"generation.{name}", name
+    else:
+        cls, section = _SCHEDULE_SECTIONS[name]
+        dotted, field_name = f"{section}.{name}", name
+    options = {f.name: f for f in dataclasses.fields(cls)}[field_name].metadata["spec"][1]
+    bounds = {key: options.get(key) for key in ("low", "high", "above", "below")}
+    return dotted, bounds, options.get("hint")
+
+
+def _value_error(config: AnimationConfig, dotted: str, value: float, frame: int, problem: str, hint: str):
+    from animator.errors import AnimatorError
+    from animator.keyframes.locate import line_of
+
+    shown = f"{value:.3g}"
+    if problem.endswith(" " + shown):  # 1.0004 is not "1, above 1"
+        shown = f"{value:.10g}"
+    return AnimatorError(
+        f"{dotted} is {shown} at frame {frame}, {problem.removeprefix('is ')}",
+        file=config.path,
+        line=line_of(config, dotted),
+        field=dotted,
+        hint=hint,
+    )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from animator.errors import AnimatorError
+from animator.keyframes.cross_checks import check_schedule_values
 from animator.keyframes.locate import line_of
 from animator.keyframes.prompts import FramePrompt, evaluate_prompts
 from animator.keyframes.schedule import Schedule, TimeBase, parse_string_schedule
@@ -137,21 +138,30 @@ def audio_features(config: AnimationConfig):
     )
 
 
-def evaluate(config: AnimationConfig, frames: range | None = None, *, features=None) -> EvaluatedSchedules:
-    """Evaluate every schedule and prompt of ``config`` at every frame.
+def evaluate(
+    config: AnimationConfig, frames: range | None = None, *, features=None, stop: int | None = None
+) -> EvaluatedSchedules:
+    """Evaluate every schedule and prompt of ``config`` at every frame (before ``stop``), and check every value
+    against its field's range.
 
     Args:
         config: a loaded :class:`AnimationConfig`.
-        frames: optional sub-range of ``range(config.frames)`` to return (values are computed for the whole
-            animation first, so ``max_f`` and ramps are those of the full render).
+        frames: optional sub-range of ``range(stop)`` to return (values are those of the whole animation:
+            ``max_f`` and ramps are those of the full render).
         features: precomputed audio analysis (object with ``.variables``, ``.beat_frames``); computed when None.
+        stop: evaluate only frames ``0 .. stop-1`` (default: every frame): a render of the first 12 frames of a
+            million-frame file evaluates 12. The values are those of the whole animation at those frames.
 
     Returns:
-        :class:`EvaluatedSchedules` with ``values[name]`` float64 ``(N,)`` for every name in :data:`SCHEDULE_NAMES`.
+        :class:`EvaluatedSchedules` with ``values[name]`` float64 ``(N,)`` for every name in :data:`SCHEDULE_NAMES`
+        (N = ``stop``, else ``config.frames``).
 
     Raises:
         AnimatorError: naming the field of an expression that fails (e.g. division by zero at some frame).
     """
+    stop = config.frames if stop is None else int(stop)
+    if not 1 <= stop <= config.frames:
+        raise AnimatorError(f"stop must be in 1..{config.frames}, got {stop}", field="frames")
     if features is None and config.audio is not None and uses_audio(config):
         features = audio_features(config)
     variables: dict[str, np.ndarray] = {}
@@ -167,8 +177,8 @@ def evaluate(config: AnimationConfig, frames: range | None = None, *, features=N
     for name, schedule in config_schedules(config).items():
         section = _section_of(name)
         try:
-            result = schedule.evaluate(timebase, variables)
-            keyframes[name] = tuple(sorted({f for f in schedule.key_frames(timebase) if 0 <= f < config.frames}))
+            result = schedule.evaluate(timebase, variables, stop=stop)
+            keyframes[name] = tuple(sorted({f for f in schedule.key_frames(timebase) if 0 <= f < stop}))
         except AnimatorError as exc:
             dotted = f"{section}.{name}" if section else name
             raise AnimatorError(
@@ -176,9 +186,10 @@ def evaluate(config: AnimationConfig, frames: range | None = None, *, features=N
             ) from None
         values[name] = _readonly(np.round(result) if name in ROUNDED else result)
     _check_controlnet_values(config, values)
+    check_schedule_values(config, values)  # every value in its field's range, in the file's units
 
     sampler = config.generation.sampler or parse_string_schedule(config.backends.sampler, name="sampler")
-    strings = {"sampler": sampler.evaluate(timebase)}
+    strings = {"sampler": sampler.evaluate(timebase, stop=stop)}
     try:
         prompts = evaluate_prompts(
             config.prompts,
@@ -188,6 +199,7 @@ def evaluate(config: AnimationConfig, frames: range | None = None, *, features=N
             suffix=config.prompt_suffix,
             negative_prompt=config.negative_prompt,
             blend=config.prompt_blend,
+            stop=stop,
         )
     except AnimatorError as exc:
         dotted = exc.field or "prompts"
@@ -197,11 +209,11 @@ def evaluate(config: AnimationConfig, frames: range | None = None, *, features=N
     from animator.keyframes.schedule import parse_frame_key
 
     prompt_frames = {timebase.resolve(parse_frame_key(key)) for key, _ in config.prompts}
-    keyframes["prompts"] = tuple(sorted(f for f in prompt_frames if 0 <= f < config.frames))
-    result = EvaluatedSchedules(config.frames, config.fps, values, strings, prompts, keyframes)
+    keyframes["prompts"] = tuple(sorted(f for f in prompt_frames if 0 <= f < stop))
+    result = EvaluatedSchedules(stop, config.fps, values, strings, prompts, keyframes)
     if frames is not None:
-        if not isinstance(frames, range) or frames.start < 0 or frames.stop > config.frames or frames.step < 1:
-            raise AnimatorError(f"frames must be a range inside 0..{config.frames - 1}, got {frames!r}", field="frames")
+        if not isinstance(frames, range) or frames.start < 0 or frames.stop > stop or frames.step < 1:
+            raise AnimatorError(f"frames must be a range inside 0..{stop - 1}, got {frames!r}", field="frames")
         result = result.select(frames)
     return result
 

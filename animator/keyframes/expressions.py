@@ -171,12 +171,7 @@ def compile_expression(text: str, allowed_names: frozenset[str] | set[str] | Non
     """
     if not isinstance(text, str):
         raise AnimatorError(f"an expression must be a string, got {type(text).__name__}")
-    if len(text) > MAX_EXPRESSION_CHARS:
-        raise AnimatorError(
-            f"expression is {len(text):,} characters long; the limit is {MAX_EXPRESSION_CHARS:,}",
-            hint="split it across keyframes or simplify it",
-        )
-    source = text.strip()
+    source = check_expression_length(text).strip()
     if not source:
         raise AnimatorError("empty expression", hint="write a number or an expression such as 0.5*sin(t/8)")
     if "\n" in source or "\r" in source:
@@ -194,6 +189,17 @@ def compile_expression(text: str, allowed_names: frozenset[str] | set[str] | Non
         raise AnimatorError(f"expression nested too deeply (limit {MAX_DEPTH} levels)") from None
     names = _check(tree, source, allowed_names)
     return Expression(text=source, tree=tree, names=frozenset(names))
+
+
+def check_expression_length(text: str) -> str:
+    """``text`` when it is at most :data:`MAX_EXPRESSION_CHARS` long, counted as written (before quotes, spaces or
+    redundant parentheses are stripped, so that stripping is bounded too); :class:`AnimatorError` otherwise."""
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise AnimatorError(
+            f"expression is {len(text):,} characters long; the limit is {MAX_EXPRESSION_CHARS:,}",
+            hint="split it across keyframes or simplify it",
+        )
+    return text
 
 
 def _check(tree: ast.Expression, text: str, allowed_names) -> set[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -23,15 +24,34 @@ class Context:
     """Where values come from (file name, line locator, the folder relative paths start in) and which variable
     names expressions may read; makes errors that point at a dotted field."""
 
-    def __init__(self, source: str, locator: LineLocator, base_dir: Path, names: frozenset[str]):
+    def __init__(
+        self,
+        source: str,
+        locator: LineLocator,
+        base_dir: Path,
+        names: frozenset[str],
+        overridden: frozenset[str] = frozenset(),
+    ):
         self.source, self.locator, self.base_dir, self.names = source, locator, base_dir, names
+        self.overridden = overridden  # dotted fields whose value came from overrides (--set, --size ...)
 
-    def error(self, dotted: str, message: str, hint: str | None = None) -> AnimatorError:
-        return AnimatorError(message, file=self.source, line=self.locator(dotted), field=dotted, hint=hint)
+    def error(self, dotted: str, message: str, hint: str | None = None, field: str | None = None) -> AnimatorError:
+        """An error at ``dotted``'s line (none when an override set it: the file's value is not the one refused)."""
+        if self.from_override(dotted):
+            hint = "the value was given as an override (--set, --size, --model ...), not in the file" + (
+                f"; {hint}" if hint else ""
+            )
+            return AnimatorError(message, file=self.source, field=field or dotted, hint=hint)
+        return AnimatorError(message, file=self.source, line=self.locator(dotted), field=field or dotted, hint=hint)
 
     def relocate(self, exc: AnimatorError, dotted: str) -> AnimatorError:
         field_name = dotted if not exc.field or "." not in exc.field else exc.field
-        return AnimatorError(exc.message, file=self.source, line=self.locator(dotted), field=field_name, hint=exc.hint)
+        return self.error(dotted, exc.message, exc.hint, field=field_name)
+
+    def from_override(self, dotted: str) -> bool:
+        """Whether ``dotted`` (or a section holding it) was set by an override."""
+        parts = dotted.split(".")
+        return any(".".join(parts[:i]) in self.overridden for i in range(1, len(parts) + 1))
 
 
 def check_unknown(keys, known, ctx: Context, prefix: str) -> None:
@@ -67,9 +87,12 @@ def read_section(cls, data, prefix: str, ctx: Context):
     return cls(**values)
 
 
-def to_schedule(value, dotted, ctx: Context, *, default, low=None, high=None) -> Schedule:
-    """A schedule string, a number, or ``{keys: ..., interpolation: ...}``; number keyframes checked against
-    ``low`` / ``high`` (expressions are checked where they are evaluated)."""
+def to_schedule(
+    value, dotted, ctx: Context, *, default, low=None, high=None, above=None, below=None, hint=None
+) -> Schedule:
+    """A schedule string, a number, or ``{keys: ..., interpolation: ...}``; number keyframes checked against the
+    field's range (``low`` / ``high`` inclusive, ``above`` / ``below`` exclusive; expressions are checked where
+    they are evaluated, :func:`animator.keyframes.cross_checks.check_schedule_values`)."""
     name = dotted.rsplit(".", 1)[-1]
     interpolation = "linear"
     if value is None:
@@ -91,17 +114,51 @@ def to_schedule(value, dotted, ctx: Context, *, default, low=None, high=None) ->
         if "unknown name" in exc.message and not any(n in ctx.names for n in AUDIO_FEATURES):
             hint = (hint or "") + "; audio variables (rms, beat, bass ...) need an `audio:` section"
         raise AnimatorError(exc.message, file=ctx.source, line=ctx.locator(dotted), field=dotted, hint=hint) from None
-    if low is not None or high is not None:
-        for keyframe in schedule.keyframes:
-            number = keyframe.number
-            if number is None or ((low is None or number >= low) and (high is None or number <= high)):
-                continue
-            if low is not None and high is not None:
+    bounds = {"low": low, "high": high, "above": above, "below": below}
+    for keyframe in schedule.keyframes:
+        if keyframe.number is None:
+            continue
+        problem = range_problem(keyframe.number, **bounds)
+        if problem:
+            if low is not None and high is not None and math.isfinite(keyframe.number):
                 problem = f"is outside [{low:g}, {high:g}]"
-            else:
-                problem = f"is below {low:g}" if low is not None else f"is above {high:g}"
-            raise ctx.error(dotted, f"value {number:g} at frame {keyframe.key} {problem}")
+            raise ctx.error(
+                dotted,
+                f"value {keyframe.number:g} at frame {keyframe.key} {problem}",
+                hint=range_hint(name, **bounds) + (f"; {hint}" if hint else ""),
+            )
     return schedule
+
+
+def range_problem(value: float, *, low=None, high=None, above=None, below=None) -> str | None:
+    """What puts ``value`` outside a field's range (``"is above 1"``), None when it is inside."""
+    if not math.isfinite(value):
+        return "is not a finite number"
+    if low is not None and value < low:
+        return f"is below {low:g}"
+    if high is not None and value > high:
+        return f"is above {high:g}"
+    if above is not None and value <= above:
+        return f"must be above {above:g}"
+    if below is not None and value >= below:
+        return f"must be below {below:g}"
+    return None
+
+
+def range_hint(name: str, *, low=None, high=None, above=None, below=None) -> str:
+    """The range of a field in words: ``"strength takes values from 0 to 1"``."""
+    parts = []
+    if low is not None and high is not None:
+        parts.append(f"from {low:g} to {high:g}")
+    elif low is not None:
+        parts.append(f"of at least {low:g}")
+    elif high is not None:
+        parts.append(f"of at most {high:g}")
+    if above is not None:
+        parts.append(f"above {above:g}")
+    if below is not None:
+        parts.append(f"below {below:g}")
+    return f"{name} takes values " + " and ".join(parts) if parts else f"{name} takes finite numbers"
 
 
 def to_string_schedule(value, dotted, ctx: Context) -> StringSchedule:

@@ -59,3 +59,42 @@ def starts_from_nothing(config: AnimationConfig) -> bool:
         return False
     first_image = bool(config.sections) and config.sections[0].start == "image"
     return config.init_image is None and not first_image
+
+
+def check_input_files(config: AnimationConfig, *, resuming: bool = False) -> None:
+    """Every file of :func:`files_read_by` exists, and every image among them (init image, colour reference,
+    section images, ControlNet images) is read as the render reads it, within the pixel limit
+    (:func:`animator.video.load_image`): a text file named ``.png``, a damaged image or a pixel bomb is refused
+    before a render makes anything. The render's start check and ``animator validate --check-files`` both call this.
+
+    Raises:
+        AnimatorError: naming the keyframe file, the line and the field of the file that cannot be read.
+    """
+    from animator.errors import AnimatorError
+    from animator.keyframes.locate import line_of
+
+    images = _image_fields(config)
+    for field_name, path in files_read_by(config, resuming=resuming):
+        where = {"file": config.path, "line": line_of(config, field_name), "field": field_name}
+        if not Path(path).is_file():
+            raise AnimatorError(
+                f"file not found: {path}",
+                hint="check the path (relative paths are relative to the keyframe file)",
+                **where,
+            )
+        if field_name in images:
+            from animator.video import load_image
+
+            try:
+                load_image(path, width=8, height=8)  # the render's reader: header, pixel limit, every pixel decoded
+            except AnimatorError as exc:
+                message = exc.message if str(path) in exc.message else f"image {path}: {exc.message}"
+                raise AnimatorError(message, hint=exc.hint, **where) from None
+
+
+def _image_fields(config: AnimationConfig) -> set[str]:
+    """The dotted fields of :func:`files_read_by` that name an image (the rest are videos and audio)."""
+    fields = {"init_image", "coherence.image"}
+    fields |= {f"sections.{i}.image" for i in range(len(config.sections))}
+    fields |= {f"controlnet.{i}.path" for i, unit in enumerate(config.controlnet) if unit.source == "image"}
+    return fields

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from animator.choices import MODES, SEED_BEHAVIORS
 from animator.errors import AnimatorError
 from animator.keyframes.cross_checks import (
+    MAX_SEED,
     check_beats,
     check_controlnet_unit,
     check_latent_feedback,
@@ -33,7 +35,7 @@ from animator.keyframes.fields import (
     to_str,
     type_error,
 )
-from animator.keyframes.locate import LineLocator, yaml_lines, yaml_loader
+from animator.keyframes.locate import MAX_NESTING, LineLocator, yaml_loader, yaml_node_lines
 from animator.keyframes.schedule import BASE_NAMES, parse_frame_key
 from animator.keyframes.sections import (
     AnimationConfig,
@@ -67,53 +69,162 @@ TOP_LEVEL_KEYS = (
     "init_image", "cadence", "bpm", "prompts", "prompt_prefix", "prompt_suffix", "negative_prompt", "prompt_blend",
     "controlnet", "sections", *SECTIONS,
 )  # fmt: skip
+# Recorded schedules of 10,000 frames take well under 1 MB; the bound keeps a wrong file from filling memory.
+MAX_KEYFRAME_FILE_BYTES = 32 * 2**20
 
 
 def read_keyframe_file(path: str | Path) -> tuple[dict, str, LineLocator]:
-    """Read a YAML / TOML / JSON file into a dict (not validated), its text and a line locator."""
+    """Read a YAML / TOML / JSON file into a dict (not validated), its text and a line locator.
+
+    Work is bounded whatever the file holds: at most :data:`MAX_KEYFRAME_FILE_BYTES`, UTF-8 text,
+    :data:`~animator.keyframes.locate.MAX_NESTING` levels, :data:`~animator.keyframes.locate.MAX_YAML_NODES` YAML
+    nodes with aliases expanded; a file outside the bounds is an :class:`AnimatorError` naming the file and line.
+    """
     path = Path(path)
     if not path.is_file():
         raise AnimatorError("keyframe file not found", file=path, hint="check the path")
-    text = path.read_text(encoding="utf-8")
     suffix = path.suffix.lower()
-    if suffix in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            data = yaml.load(text, Loader=yaml_loader())
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise AnimatorError(
-                f"not valid YAML: {getattr(exc, 'problem', exc)}",
-                file=path,
-                line=mark.line + 1 if mark else None,
-                hint="check indentation and quote strings containing ':' or '#'",
-            ) from None
-        locator = LineLocator(text, yaml_lines(text))
-    elif suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise AnimatorError(f"not valid JSON: {exc.msg}", file=path, line=exc.lineno) from None
-        locator = LineLocator(text, None)
-    elif suffix == ".toml":
-        import tomllib
-
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            line = re.search(r"line (\d+)", str(exc))
-            raise AnimatorError(
-                f"not valid TOML: {exc}", file=path, line=int(line.group(1)) if line else None
-            ) from None
-        locator = LineLocator(text, None)
-    else:
+    if suffix not in (".yaml", ".yml", ".json", ".toml"):
         raise AnimatorError(f"unknown keyframe file type {suffix!r}", file=path, hint="use .yaml, .yml, .toml or .json")
+    text = _read_text(path)
+    try:
+        if suffix in (".yaml", ".yml"):
+            data, lines = _parse_yaml(text, path)
+            locator = LineLocator(text, lines)
+        else:
+            data = _parse_json(text, path) if suffix == ".json" else _parse_toml(text, path)
+            _check_nesting(data, path)
+            locator = LineLocator(text, None)
+    except RecursionError:
+        raise AnimatorError(
+            f"the settings are nested too deeply (the limit is {MAX_NESTING} levels)",
+            file=path,
+            hint="a keyframe file needs a few levels; see docs/limits.md",
+        ) from None
+    except ValueError as exc:  # int() of a number over Python's 4,300-digit limit, while parsing
+        raise AnimatorError(
+            f"cannot read a value: {_value_problem(exc)}",
+            file=path,
+            line=_digits_line(text),
+            hint="numbers in a keyframe file are at most a few digits long",
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise AnimatorError(f"the file must hold a mapping of settings, got {type(data).__name__}", file=path, line=1)
     return data, text, locator
+
+
+def _read_text(path: Path) -> str:
+    """The file's text: UTF-8 (a byte-order mark is dropped), at most :data:`MAX_KEYFRAME_FILE_BYTES`."""
+    size = path.stat().st_size
+    if size > MAX_KEYFRAME_FILE_BYTES:
+        raise AnimatorError(
+            f"the file is {size / 2**20:.0f} MB; a keyframe file is at most {MAX_KEYFRAME_FILE_BYTES // 2**20} MB",
+            file=path,
+            hint="is this a keyframe file? recorded schedules of 10,000 frames take well under 1 MB",
+        )
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_without_mark(raw[:64]):
+        raise AnimatorError(
+            "the file is UTF-16 text; keyframe files are read as UTF-8",
+            file=path,
+            hint="save it as UTF-8 (in most editors: Save As..., encoding UTF-8)",
+        )
+    if b"\0" in raw:
+        line = raw.count(b"\n", 0, raw.index(0)) + 1
+        raise AnimatorError(
+            f"the file holds binary data (a zero byte at line {line}), not text",
+            file=path,
+            line=line,
+            hint="give a keyframe file: YAML, TOML or JSON text (see keyframes/demo.yaml)",
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise AnimatorError(
+            f"the file is not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line} is not valid UTF-8",
+            file=path,
+            line=line,
+            hint="save it as UTF-8; a file saved as Latin-1 or Windows-1252 has accented letters such as this",
+        ) from None
+
+
+def _utf16_without_mark(head: bytes) -> bool:
+    """ASCII text saved as UTF-16 without a byte-order mark: every other byte is zero."""
+    odd, even = head[1::2], head[0::2]
+    return len(head) >= 4 and (odd.count(0) == len(odd)) != (even.count(0) == len(even))
+
+
+def _parse_yaml(text: str, path: Path) -> tuple[object, dict[str, int]]:
+    """The data and the dotted-field lines; the composed nodes are checked (size with aliases expanded, nesting,
+    aliases inside themselves, duplicate keys) before anything is built from them."""
+    import yaml
+
+    loader = yaml_loader()(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        lines = yaml_node_lines(node, path)
+        return loader.construct_document(node), lines
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise AnimatorError(
+            f"not valid YAML: {getattr(exc, 'problem', None) or _first_line(exc)}",
+            file=path,
+            line=mark.line + 1 if mark else None,
+            hint="check indentation and quote strings containing ':' or '#'",
+        ) from None
+    finally:
+        loader.dispose()
+
+
+def _parse_json(text: str, path: Path):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AnimatorError(f"not valid JSON: {exc.msg}", file=path, line=exc.lineno) from None
+
+
+def _parse_toml(text: str, path: Path):
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = re.search(r"line (\d+)", str(exc))
+        raise AnimatorError(f"not valid TOML: {exc}", file=path, line=int(line.group(1)) if line else None) from None
+
+
+def _check_nesting(data, path: Path) -> None:
+    """Refuses data nested more than :data:`MAX_NESTING` levels (walked without recursion)."""
+    stack = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise RecursionError
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _value_problem(exc: ValueError) -> str:
+    if "digits" in str(exc):
+        return f"a number has more than {sys.get_int_max_str_digits():,} digits"
+    return _first_line(exc)
+
+
+def _digits_line(text: str) -> int | None:
+    """The line of the first run of over 4,300 digits (what int() refuses), for the error."""
+    match = re.search(r"\d{4301}", text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
 
 
 def load_config(
@@ -175,7 +286,7 @@ def _apply_overrides(data: dict, overrides: Mapping[str, object] | None, source:
 def _build_config(data, *, source, base_dir, text, locator, path, overrides) -> AnimationConfig:
     """Every field of ``data`` (overrides applied) read and checked, in the order the errors are reported."""
     data = _apply_overrides(data, overrides, source)
-    ctx = Context(source, locator, Path(base_dir), frozenset())
+    ctx = Context(source, locator, Path(base_dir), frozenset(), frozenset(str(k) for k in overrides or {}))
     check_unknown(data.keys(), TOP_LEVEL_KEYS, ctx, "")
     version = data.get("version", 1)
     if version != 1:
@@ -185,7 +296,7 @@ def _build_config(data, *, source, base_dir, text, locator, path, overrides) -> 
     height = to_int(data.get("height", 512), "height", ctx, 64, 8192, multiple=8)
     fps = to_float(data.get("fps", 24), "fps", ctx, 1e-3, 1000.0)
     bpm = None if data.get("bpm") is None else to_float(data["bpm"], "bpm", ctx, 1.0, 1000.0)
-    seed = to_int(data.get("seed", -1), "seed", ctx, -1, 2**32 - 1)
+    seed = _seed(data.get("seed", -1), ctx)
 
     sections = {}
     audio = None if data.get("audio") is None else read_section(AudioConfig, data["audio"], "audio", ctx)
@@ -236,6 +347,16 @@ def _build_config(data, *, source, base_dir, text, locator, path, overrides) -> 
         controlnet=controlnet,
         sections=frame_sections,
     )
+
+
+def _seed(value, ctx: Context) -> int:
+    """The file's seed: a whole number from 0 to 2**32 - 1, or -1 for a random one (recorded in the run folder)."""
+    try:
+        return to_int(value, "seed", ctx, -1, MAX_SEED)
+    except AnimatorError as exc:
+        hint = f"a seed is a whole number from 0 to {MAX_SEED}, or -1 for a random seed"
+        hint += f"; {exc.hint}" if exc.hint else ""
+        raise AnimatorError(exc.message, file=exc.file, line=exc.line, field=exc.field, hint=hint) from None
 
 
 def _frames(data: dict, fps: float, audio: AudioConfig | None, ctx: Context) -> int:

@@ -115,8 +115,9 @@ def evaluate_prompts(
     suffix: str = "",
     negative_prompt: str = "",
     blend: int = 0,
+    stop: int | None = None,
 ) -> list[FramePrompt]:
-    """One :class:`FramePrompt` per frame.
+    """One :class:`FramePrompt` per frame (of frames ``0 .. stop-1`` when ``stop`` is given).
 
     Args:
         prompts: ``(frame key, "positive --neg negative")`` pairs, keys as in schedules (``0``, ``5s``, ``max_f-10``).
@@ -125,10 +126,11 @@ def evaluate_prompts(
         prefix / suffix: joined around every positive prompt with ", ".
         negative_prompt: joined after every negative prompt.
         blend: frames over which a new prompt cross-fades in from the previous one.
+        stop: evaluate only the frames before this one (a render of the first frames of a long animation).
 
     Before the first prompt keyframe the first prompt holds; with no prompts every frame gets an empty prompt.
     """
-    n = timebase.frames
+    n = timebase.frames if stop is None else min(stop, timebase.frames)
     t = np.arange(n)
     all_variables = {**timebase.key_variables(), "t": t.astype(np.float64), **dict(variables or {})}
     for field, part in (("prompt_prefix", prefix), ("prompt_suffix", suffix), ("negative_prompt", negative_prompt)):

@@ -32,7 +32,12 @@ import numpy as np
 
 from animator.choices import INTERPOLATIONS
 from animator.errors import AnimatorError
-from animator.keyframes.expressions import Expression, compile_expression, evaluate_expression
+from animator.keyframes.expressions import (
+    Expression,
+    check_expression_length,
+    compile_expression,
+    evaluate_expression,
+)
 
 KEY_NAMES = frozenset({"max_f", "fps", "s"})  # what a frame-key expression may read
 BASE_NAMES = frozenset({"t", "max_f", "fps", "s"})  # what a value expression may always read
@@ -160,18 +165,26 @@ class Schedule:
     def key_frames(self, timebase: TimeBase) -> list[int]:
         return [timebase.resolve(k.key) for k in self.keyframes]
 
-    def evaluate(self, timebase: TimeBase, variables: Mapping[str, float | np.ndarray] | None = None) -> np.ndarray:
-        """Values at frames ``0 .. timebase.frames-1``.
+    def evaluate(
+        self,
+        timebase: TimeBase,
+        variables: Mapping[str, float | np.ndarray] | None = None,
+        *,
+        stop: int | None = None,
+    ) -> np.ndarray:
+        """Values at frames ``0 .. timebase.frames-1`` (``0 .. stop-1`` when ``stop`` is given: the same values as
+        the full evaluation's first ``stop``, without the work of the frames after them).
 
         Args:
             timebase: frame count, fps, seed, tempo.
             variables: extra variables (audio features as ``(frames,)`` arrays, or scalars).
+            stop: evaluate only the frames before this one.
 
         Returns:
-            float64 array ``(frames,)``.
+            float64 array ``(frames,)`` (``(stop,)``).
         """
         try:
-            return _evaluate(self, timebase, dict(variables or {}))
+            return _evaluate(self, timebase, dict(variables or {}), timebase.frames if stop is None else stop)
         except AnimatorError as exc:
             raise exc.with_location(field=self.name) from None
 
@@ -215,25 +228,34 @@ def _short(text: str, n: int = 80) -> str:
 
 
 def _unwrap(text: str) -> str:
-    """Strip whitespace, matching outer quotes and redundant outer parentheses: ``( "0.5" )`` -> ``0.5``."""
-    text = text.strip()
+    """Strip whitespace, matching outer quotes and redundant outer parentheses: ``( "0.5" )`` -> ``0.5``.
+
+    One pass over the text whatever the nesting: each ``(`` is matched once, then layers are peeled by index.
+    """
+    partner = _paren_partners(text)
+    low, high = 0, len(text)  # the kept text is text[low:high]
     while True:
-        if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-            text = text[1:-1].strip()
-        elif len(text) >= 2 and text[0] == "(" and text[-1] == ")" and _outer_parens_match(text):
-            text = text[1:-1].strip()
+        while low < high and text[low].isspace():
+            low += 1
+        while high > low and text[high - 1].isspace():
+            high -= 1
+        if high - low >= 2 and text[low] == text[high - 1] and text[low] in "\"'":
+            low, high = low + 1, high - 1
+        elif high - low >= 2 and text[low] == "(" and partner.get(low) == high - 1:
+            low, high = low + 1, high - 1
         else:
-            return text
+            return text[low:high]
 
 
-def _outer_parens_match(text: str) -> bool:
-    depth = 0
-    for i, ch in enumerate(text):
-        depth += ch == "("
-        depth -= ch == ")"
-        if depth == 0 and i < len(text) - 1:
-            return False
-    return True
+def _paren_partners(text: str) -> dict[int, int]:
+    """Index of each ``(`` -> index of the ``)`` that closes it (quotes are not special, as in expressions)."""
+    partners, open_at = {}, []
+    for match in re.finditer(r"[()]", text):
+        if match.group() == "(":
+            open_at.append(match.start())
+        elif open_at:
+            partners[open_at.pop()] = match.start()
+    return partners
 
 
 def parse_frame_key(text: str | int | float) -> FrameKey:
@@ -247,7 +269,7 @@ def parse_frame_key(text: str | int | float) -> FrameKey:
         if float(text) != int(text):
             raise AnimatorError(f"frame key {text!r} is not a whole frame number", hint="use 2.5s for seconds")
         return FrameKey(str(int(text)), frame=int(text))
-    raw = _unwrap(str(text))
+    raw = _unwrap(check_expression_length(str(text)))
     if not raw:
         raise AnimatorError("empty frame key", hint="write keyframes as frame:(value), e.g. 0:(1.0), 30:(2)")
     if _INT.match(raw):
@@ -273,7 +295,7 @@ def parse_value(
         return float(text), None
     if isinstance(text, (int, float, np.integer, np.floating)):
         return float(text), None
-    raw = _unwrap(str(text))
+    raw = _unwrap(check_expression_length(str(text)))
     if _NUMBER.match(raw):
         return float(raw), None
     expression = compile_expression(raw, allowed_names)
@@ -383,11 +405,14 @@ def _variables_at(frames: np.ndarray, timebase: TimeBase, extra: dict) -> dict:
     return variables
 
 
-def _evaluate(schedule: Schedule, timebase: TimeBase, extra: dict) -> np.ndarray:
-    n = timebase.frames
+def _evaluate(schedule: Schedule, timebase: TimeBase, extra: dict, stop: int) -> np.ndarray:
     for name, value in extra.items():
-        if isinstance(value, np.ndarray) and value.shape != (n,):
-            raise AnimatorError(f"variable {name!r} has shape {value.shape}, expected ({n},)")
+        if isinstance(value, np.ndarray) and value.shape != (timebase.frames,):
+            raise AnimatorError(f"variable {name!r} has shape {value.shape}, expected ({timebase.frames},)")
+    # Frames from `stop` on are not evaluated. Values before it stay exactly those of the whole animation: an
+    # expression span cut at `stop` is evaluated whole when it ends undefined (a gap interpolates towards the next
+    # defined value, which may lie after `stop`), and a cubic spline, which every point shapes, is never cut.
+    n = min(stop, timebase.frames) if schedule.interpolation != "cubic" else timebase.frames
     resolved = [(timebase.resolve(k.key), i, k) for i, k in enumerate(schedule.keyframes)]
     # Sort by frame; a later keyframe wins when two keys land on the same frame (as in Deforum).
     by_frame: dict[int, Keyframe] = {}
@@ -416,12 +441,10 @@ def _evaluate(schedule: Schedule, timebase: TimeBase, extra: dict) -> np.ndarray
             numbers_y.append(keyframe.number)
             continue
         flush_numbers()
-        end = frames_sorted[index + 1] if index + 1 < len(frames_sorted) else max(n, frame + 1)
-        span = np.arange(max(frame, 0), min(end, n))
-        if frame < 0 or frame >= n or span.size == 0:
-            span = np.concatenate([[frame], span]).astype(np.int64)
-        result = evaluate_expression(keyframe.expression, _variables_at(span, timebase, extra), allow_nan=True)
-        result = np.broadcast_to(np.asarray(result, dtype=np.float64), span.shape)
+        end = frames_sorted[index + 1] if index + 1 < len(frames_sorted) else max(timebase.frames, frame + 1)
+        span, result = _expression_span(keyframe.expression, frame, min(end, n), timebase, extra)
+        if np.isnan(result[-1]) and span[-1] + 1 < min(end, timebase.frames):
+            span, result = _expression_span(keyframe.expression, frame, min(end, timebase.frames), timebase, extra)
         defined = ~np.isnan(result)  # undefined results (sqrt(-1)) are gaps, interpolated over like Deforum
         anchor_frames.append(span[defined])
         anchor_values.append(result[defined])
@@ -438,7 +461,17 @@ def _evaluate(schedule: Schedule, timebase: TimeBase, extra: dict) -> np.ndarray
     gaps = np.isnan(values)
     if gaps.any():
         values[gaps] = _interpolate(np.flatnonzero(gaps).astype(np.float64), points_x, points_y, schedule.interpolation)
-    return values
+    return values[:stop]
+
+
+def _expression_span(expression, frame: int, end: int, timebase: TimeBase, extra: dict):
+    """(frames, values) of an expression keyframe at ``frame`` evaluated up to ``end`` (its keyframe alone when
+    that lies outside the animation or the span is empty)."""
+    span = np.arange(max(frame, 0), min(end, timebase.frames))
+    if frame < 0 or frame >= timebase.frames or span.size == 0:
+        span = np.concatenate([[frame], span]).astype(np.int64)
+    result = evaluate_expression(expression, _variables_at(span, timebase, extra), allow_nan=True)
+    return span, np.broadcast_to(np.asarray(result, dtype=np.float64), span.shape)
 
 
 def _interpolate(x: np.ndarray, px: np.ndarray, py: np.ndarray, method: str) -> np.ndarray:
@@ -478,13 +511,15 @@ class StringSchedule:
     def __str__(self) -> str:
         return ", ".join(f"{k}:({v})" for k, v in self.keyframes)
 
-    def evaluate(self, timebase: TimeBase) -> list[str]:
+    def evaluate(self, timebase: TimeBase, *, stop: int | None = None) -> list[str]:
+        """The word at frames ``0 .. timebase.frames-1`` (``0 .. stop-1`` when ``stop`` is given)."""
         try:
             pairs = sorted(((timebase.resolve(k), i, v) for i, (k, v) in enumerate(self.keyframes)))
         except AnimatorError as exc:
             raise exc.with_location(field=self.name) from None
         frames = np.array([p[0] for p in pairs])
-        index = np.clip(np.searchsorted(frames, np.arange(timebase.frames), side="right") - 1, 0, len(pairs) - 1)
+        n = timebase.frames if stop is None else min(stop, timebase.frames)
+        index = np.clip(np.searchsorted(frames, np.arange(n), side="right") - 1, 0, len(pairs) - 1)
         return [pairs[i][2] for i in index]
 
 

@@ -38,6 +38,13 @@ from animator.choices import (
 )
 from animator.keyframes.schedule import Schedule, StringSchedule, parse_schedule
 
+# The largest camera move per frame (translation_*: pixels in 2D, scene units in 3D, where depth runs from near 200 to
+# far 10000 by default): larger moves leave the scene in one frame, and values like 1e300 overflow the camera path.
+MAX_MOVE = 1e6
+# Sampler steps for a full denoise: schedulers are trained on 1,000 timesteps, so more steps repeat timesteps.
+MAX_STEPS = 1000.0
+NEAR_FAR = "near and far are the depths of the nearest and farthest surfaces (the demo uses near 200, far 10000)"
+
 # the variables an `audio:` section gives expressions, plus one per band and per stem feature
 AUDIO_FEATURES = ("rms", "onset", "beat", "beat_i", "bar", "bpm")
 
@@ -48,7 +55,9 @@ def spec(kind: str, **options) -> dict:
 
 
 def schedule_field(default: str, **options):
-    """A schedule field: parsed default, validation options in the metadata."""
+    """A schedule field: parsed default, validation options in the metadata: the range of every value the schedule
+    takes, in the field's own units (``low`` / ``high`` inclusive, ``above`` / ``below`` exclusive), checked on
+    number keyframes when the file is read and on every evaluated frame (:mod:`animator.keyframes.cross_checks`)."""
     name_free = parse_schedule(default)  # parsed once; Schedule is frozen, so sharing it is safe
     return field(default=name_free, metadata=spec("schedule", default=default, **options))
 
@@ -57,24 +66,34 @@ def schedule_field(default: str, **options):
 class MotionConfig:
     """Camera motion, per-frame increments as in Deforum (units below)."""
 
-    angle: Schedule = schedule_field("0:(0)")  # 2D: rotation in degrees per frame, counter-clockwise
+    angle: Schedule = schedule_field(
+        "0:(0)", low=-360.0, high=360.0
+    )  # 2D: rotation in degrees per frame, counter-clockwise
     zoom: Schedule = schedule_field("0:(1.0)")  # 2D: scale factor per frame (> 1 zooms in)
-    translation_x: Schedule = schedule_field("0:(0)")  # 2D: pixels per frame; 3D: scene units per frame, right
-    translation_y: Schedule = schedule_field("0:(0)")  # 2D: pixels per frame; 3D: scene units per frame, down
-    translation_z: Schedule = schedule_field("0:(0)")  # 3D: scene units per frame, forward is positive
-    rotation_3d_x: Schedule = schedule_field("0:(0)")  # 3D: camera pitch, degrees per frame
-    rotation_3d_y: Schedule = schedule_field("0:(0)")  # 3D: camera yaw, degrees per frame
-    rotation_3d_z: Schedule = schedule_field("0:(0)")  # 3D: camera roll, degrees per frame
+    translation_x: Schedule = schedule_field(
+        "0:(0)", low=-MAX_MOVE, high=MAX_MOVE
+    )  # 2D: pixels per frame; 3D: scene units per frame, right
+    translation_y: Schedule = schedule_field(
+        "0:(0)", low=-MAX_MOVE, high=MAX_MOVE
+    )  # 2D: pixels per frame; 3D: scene units per frame, down
+    translation_z: Schedule = schedule_field(
+        "0:(0)", low=-MAX_MOVE, high=MAX_MOVE
+    )  # 3D: scene units per frame, forward is positive
+    rotation_3d_x: Schedule = schedule_field("0:(0)", low=-360.0, high=360.0)  # 3D: camera pitch, degrees per frame
+    rotation_3d_y: Schedule = schedule_field("0:(0)", low=-360.0, high=360.0)  # 3D: camera yaw, degrees per frame
+    rotation_3d_z: Schedule = schedule_field("0:(0)", low=-360.0, high=360.0)  # 3D: camera roll, degrees per frame
     transform_center_x: Schedule = schedule_field("0:(0.5)")  # 2D: centre of rotation and zoom, fraction of W
     transform_center_y: Schedule = schedule_field("0:(0.5)")  # 2D: centre of rotation and zoom, fraction of H
-    fov: Schedule = schedule_field("0:(40)")  # 3D: vertical field of view, degrees
-    near: Schedule = schedule_field("0:(200)")  # 3D: depth of the nearest surface, z units
-    far: Schedule = schedule_field("0:(10000)")  # 3D: depth of the farthest surface, z units
+    fov: Schedule = schedule_field("0:(40)", above=0.0, below=180.0)  # 3D: vertical field of view, degrees
+    near: Schedule = schedule_field("0:(200)", above=0.0, hint=NEAR_FAR)  # 3D: depth of the nearest surface, z units
+    far: Schedule = schedule_field("0:(10000)", above=0.0, hint=NEAR_FAR)  # 3D: depth of the farthest surface, z units
     perspective_flip: bool = field(default=False, metadata=spec("bool"))  # 2D: tilt the picture in perspective
     perspective_flip_theta: Schedule = schedule_field("0:(0)")  # perspective flip: tilt about x, degrees
     perspective_flip_phi: Schedule = schedule_field("0:(0)")  # perspective flip: tilt about y, degrees
     perspective_flip_gamma: Schedule = schedule_field("0:(0)")  # perspective flip: turn about z, degrees
-    perspective_flip_fv: Schedule = schedule_field("0:(53)")  # perspective flip: field of view, degrees
+    perspective_flip_fv: Schedule = schedule_field(
+        "0:(53)", above=0.0, below=180.0
+    )  # perspective flip: field of view, degrees
     # 2D: what pixels from outside the frame show (OpenCV border modes)
     border: str = field(default="replicate", metadata=spec("enum", choices=BORDERS))
     # 3D holes the camera reveals: none (black), border / reflection (the source sampled with that padding),
@@ -106,7 +125,9 @@ class GenerationConfig:
     perlin_persistence: float = field(default=0.5, metadata=spec("float", low=0.0, high=1.0))
     contrast: Schedule = schedule_field("0:(1.0)")  # contrast multiplier per frame (< 1 fights contrast build-up)
     cfg: Schedule = schedule_field("0:(7)")  # classifier-free guidance scale: how closely the prompt is followed
-    steps: Schedule = schedule_field("0:(25)")  # sampler steps (rounded); about steps * (1 - strength) run
+    steps: Schedule = schedule_field(
+        "0:(25)", low=1.0, high=MAX_STEPS
+    )  # sampler steps (rounded); about steps * (1 - strength) run
     seed: Schedule = schedule_field("0:(t)")  # per-frame seed for seed_behavior: schedule
     sampler: StringSchedule | None = field(default=None, metadata=spec("string_schedule"))  # None: backends.sampler
     sharpen_amount: Schedule = schedule_field("0:(0)")  # unsharp-mask amount, against the blur of repeated warps

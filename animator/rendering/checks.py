@@ -13,20 +13,13 @@ if TYPE_CHECKING:
 
 
 def check_startable(config: AnimationConfig, *, resuming: bool = False) -> None:
-    """Every file the render reads is there, and there is something to start from. A resumed render starts from its
-    checkpoint: it needs no init image."""
-    from animator.keyframes.config import line_of, starts_from_nothing
-    from animator.keyframes.inputs import files_read_by
+    """Every file the render reads is there and every image among them can be read (the render's own reader, so a
+    damaged image or a pixel bomb stops the render before a run folder is made), and there is something to start
+    from. A resumed render starts from its checkpoint: it needs no init image."""
+    from animator.keyframes import starts_from_nothing
+    from animator.keyframes.inputs import check_input_files
 
-    for field_name, path in files_read_by(config, resuming=resuming):
-        if not Path(path).is_file():
-            raise AnimatorError(
-                f"no such file: {path}",
-                file=config.path,
-                line=line_of(config, field_name),
-                field=field_name,
-                hint="check the path (relative paths are relative to the keyframe file)",
-            )
+    check_input_files(config, resuming=resuming)
     if not resuming and starts_from_nothing(config):
         raise AnimatorError(
             "there is nothing to start from: no init_image and no diffusion model",
@@ -39,7 +32,7 @@ def check_startable(config: AnimationConfig, *, resuming: bool = False) -> None:
 def check_output_is_not_an_input(config: AnimationConfig, output: Path) -> None:
     """Refuses an output path that is one of the files the render reads (by resolved path): writing it would
     destroy the input while the render still reads it."""
-    from animator.keyframes.config import line_of
+    from animator.keyframes import line_of
     from animator.keyframes.inputs import files_read_by
 
     target = Path(output).resolve()

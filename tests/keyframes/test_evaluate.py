@@ -37,10 +37,10 @@ def test_steps_and_seed_rounded():
 
 
 def test_frames_range_returns_values_of_the_full_animation():
-    config = config_from_dict({"frames": 20, "motion": {"zoom": "0:(0), max_f:(19)"}})
+    config = config_from_dict({"frames": 20, "motion": {"translation_x": "0:(0), max_f:(19)"}})
     part = evaluate(config, range(5, 8))
     assert part.frames == 3
-    np.testing.assert_allclose(part.values["zoom"], [5, 6, 7])
+    np.testing.assert_allclose(part.values["translation_x"], [5, 6, 7])
     with pytest.raises(AnimatorError):
         evaluate(config, range(10, 30))
 

@@ -92,12 +92,19 @@ def test_starts_from_nothing(data, nothing):
 def test_validate_check_files_reads_the_same_list(tmp_path):
     runner = CliRunner()
     path = write(tmp_path, EVERY_INPUT)
+    from PIL import Image
+
     for name in ("init.png", "ref.png", "hybrid.mp4", "song.wav", "drums.wav", "control.png", "control.mp4"):
-        (tmp_path / name).write_bytes(b"")  # every input but the section's image
+        (tmp_path / name).write_bytes(b"")  # every input but the section's image; images are read, so real ones
+        if name.endswith(".png"):
+            Image.new("RGB", (8, 8)).save(tmp_path / name)
     result = runner.invoke(main, ["validate", "--check-files", str(path)])
     assert result.exit_code == 2, result.output
     assert f"{path}:12: sections.0.image" in result.output and "s0.png" in result.output
-    (tmp_path / "s0.png").write_bytes(b"")
+    (tmp_path / "s0.png").write_bytes(b"")  # there, but not an image
+    result = runner.invoke(main, ["validate", "--check-files", str(path)])
+    assert result.exit_code == 2 and f"{path}:12: sections.0.image" in result.output and "cannot read" in result.output
+    Image.new("RGB", (8, 8)).save(tmp_path / "s0.png")
     (tmp_path / "song.wav").unlink()
     result = runner.invoke(main, ["validate", "--check-files", str(path)])
     assert result.exit_code == 2 and f"{path}:5: audio.path" in result.output
