@@ -20,8 +20,13 @@ Configurations (``--configs``):
 - ``turbo-small-depth``, ``turbo-latent-small-depth``: turbo with Depth Anything V2 Small (random weights, its
   real architecture) at a 266-pixel input on every frame instead of DPT-Large: the depth model the README
   recommends, a 14th of DPT-Large's parameters.
-- ``tiny``: quality, turbo and turbo-latent with the tiny test SD pipeline and tiny DPT at 64x64 on the CPU (CI
-  runs this).
+- ``quality-controlnet``, ``turbo-controlnet``: quality and turbo with one depth ControlNet unit (the SD 1.5
+  depth ControlNet's architecture, lllyasviel/control_v11f1p_sd15_depth, random weights) fed the loop's own depth:
+  one ControlNet evaluation per UNet evaluation. Their UNet floor is the bare ControlNet + UNet evaluations (the
+  ControlNet's residuals added), and the naive baseline a ``StableDiffusionControlNetImg2ImgPipeline`` call
+  given the naive loop's depth map.
+- ``tiny``: quality, turbo, turbo-latent, quality-controlnet and turbo-controlnet with the tiny test SD pipeline
+  (and a tiny ControlNet made from its UNet) and tiny DPT at 64x64 on the CPU (CI runs this).
 
 For each diffusion configuration the same run also measures
 
@@ -89,6 +94,8 @@ ALL_CONFIGS = (
     "turbo-latent",
     "turbo-small-depth",
     "turbo-latent-small-depth",
+    "quality-controlnet",
+    "turbo-controlnet",
 )
 TINY_SIZE = 64
 # A render of more frames than this ought to use about the same memory; above it, call it growth.
@@ -111,6 +118,7 @@ class Diffusion:
     depth_resolution: int | None = None
     feedback: str = "image"  # generation.feedback: latent skips the VAE encode of every frame
     depth: str = "dpt-large"  # the depth model: "dpt-large" (Intel/dpt-large) or "da-v2-small" (Depth Anything V2 S)
+    controlnet: bool = False  # one depth ControlNet unit (source: depth), run with every UNet evaluation
 
     @property
     def denoise(self) -> float:
@@ -143,7 +151,20 @@ TURBO_LATENT = replace(TURBO, name="turbo-latent", feedback="latent")
 # DPT-Large) at a 266-pixel input (19 x 19 patches, about DPT-Large's 256), on every frame.
 TURBO_SMALL_DEPTH = replace(TURBO, name="turbo-small-depth", depth="da-v2-small", depth_resolution=266)
 TURBO_LATENT_SMALL_DEPTH = replace(TURBO_SMALL_DEPTH, name="turbo-latent-small-depth", feedback="latent")
-FULL_SIZE = (QUALITY, TURBO, QUALITY_LATENT, TURBO_LATENT, TURBO_SMALL_DEPTH, TURBO_LATENT_SMALL_DEPTH)
+# One depth ControlNet unit on the loop's own depth (the SD 1.5 depth ControlNet's architecture).
+QUALITY_CONTROLNET = replace(QUALITY, name="quality-controlnet", controlnet=True)
+TURBO_CONTROLNET = replace(TURBO, name="turbo-controlnet", controlnet=True)
+FULL_SIZE = (
+    QUALITY,
+    TURBO,
+    QUALITY_LATENT,
+    TURBO_LATENT,
+    TURBO_SMALL_DEPTH,
+    TURBO_LATENT_SMALL_DEPTH,
+    QUALITY_CONTROLNET,
+    TURBO_CONTROLNET,
+)
+TINY = (QUALITY, TURBO, TURBO_LATENT, QUALITY_CONTROLNET, TURBO_CONTROLNET)
 
 
 # --------------------------------------------------------------------------------------------- measuring
@@ -488,16 +509,31 @@ def make_taesd_folder(folder: Path) -> Path:
     return folder
 
 
-def make_tiny_folders(workdir: Path) -> tuple[Path, Path]:
+def make_controlnet_folder(folder: Path) -> Path:
+    """The SD 1.5 depth ControlNet's architecture with random weights (output layers filled: a unit with an
+    effect), saved once as a diffusers folder in fp16."""
+    from animator.testing.tiny_controlnet import make_sd15_depth_controlnet
+
+    if not (folder / "config.json").is_file():
+        make_sd15_depth_controlnet(dtype=torch.float16).save_pretrained(folder, safe_serialization=True)
+        gc.collect()
+    return folder
+
+
+def make_tiny_folders(workdir: Path) -> tuple[Path, Path, Path]:
+    """The tiny SD pipeline (with its tiny VAE), a tiny ControlNet made from its UNet, and the tiny DPT."""
+    from animator.testing.tiny_controlnet import make_tiny_controlnet
     from animator.testing.tiny_depth import make_tiny_dpt
     from animator.testing.tiny_sd import make_tiny_sd
 
-    sd, dpt = workdir / "tiny-sd", workdir / "tiny-dpt"
+    sd, dpt, controlnet = workdir / "tiny-sd", workdir / "tiny-dpt", workdir / "tiny-controlnet"
     if not (sd / "model_index.json").is_file():
         make_tiny_sd(sd, tiny_vae=True)  # sd/tiny_vae: the turbo configuration's "tiny" VAE
     if not (dpt / "config.json").is_file():
         make_tiny_dpt(dpt)
-    return sd, dpt
+    if not (controlnet / "config.json").is_file():
+        make_tiny_controlnet(controlnet, unet_folder=sd / "unet")
+    return sd, dpt, controlnet
 
 
 # --------------------------------------------------------------------------------------------- floors
@@ -519,8 +555,10 @@ def median_ms(work, device: torch.device, *, repeats: int, warmup: int = 3) -> f
     return statistics.median(times)
 
 
-def unet_floor_ms(denoiser, setting: Diffusion, size: int, *, repeats: int) -> float:
-    """Median ms of ``setting.unet_evals`` bare UNet evaluations (same module, dtype, batch) back to back."""
+def unet_floor_ms(denoiser, setting: Diffusion, size: int, *, repeats: int, controlnets=()) -> float:
+    """Median ms of ``setting.unet_evals`` bare UNet evaluations (same module, dtype, batch) back to back; with
+    ``controlnets`` (the run's loaded units) each evaluation is each unit's ControlNet, then the UNet given the
+    summed residuals."""
     unet = denoiser.pipe.unet
     device = denoiser._execution_device
     with torch.inference_mode():
@@ -536,10 +574,21 @@ def unet_floor_ms(denoiser, setting: Diffusion, size: int, *, repeats: int) -> f
             setting.unet_batch, unet.config.in_channels, latent, latent, device=device, dtype=unet.dtype
         )
         timestep = torch.tensor(500.0, device=device)
+        control = torch.rand(setting.unet_batch, 3, size, size, device=device, dtype=unet.dtype)
+        units = [
+            (c.unit.runner, torch.ones(c.unit.residual_count, device=device, dtype=unet.dtype)) for c in controlnets
+        ]
 
     def evaluate() -> None:
         for _ in range(setting.unet_evals):
-            unet(latents, timestep, encoder_hidden_states=hidden, return_dict=False)
+            residuals = {}
+            for runner, scales in units:
+                *down, mid = runner(latents, timestep, hidden, control, scales)
+                if residuals:
+                    down = [a + b for a, b in zip(residuals["down_block_additional_residuals"], down)]
+                    mid = residuals["mid_block_additional_residual"] + mid
+                residuals = {"down_block_additional_residuals": tuple(down), "mid_block_additional_residual": mid}
+            unet(latents, timestep, encoder_hidden_states=hidden, return_dict=False, **residuals)
 
     return median_ms(evaluate, device, repeats=repeats)
 
@@ -591,6 +640,17 @@ def model_gflops(backends, setting: Diffusion, size: int) -> dict[str, float]:
         "unet": per_eval * setting.unet_evals,
         "vae": gflop(lambda: vae.decoder(meta(1, vae.config.latent_channels, latent, latent))),
     }
+    for controlnet in getattr(backends, "controlnets", ()):  # the floor's own work: ControlNet + UNet
+        copy = on_meta(controlnet.unit.controlnet)
+        flops["controlnet"] = flops.get("controlnet", 0.0) + setting.unet_evals * gflop(
+            lambda model=copy: model(
+                meta(batch, model.config.in_channels, latent, latent),
+                torch.tensor(500.0),
+                encoder_hidden_states=meta(batch, 77, model.config.cross_attention_dim),
+                controlnet_cond=meta(batch, 3, size, size),
+                return_dict=False,
+            )
+        )
     if setting.feedback == "image":
         flops["vae"] += gflop(lambda: vae.encoder(meta(1, 3, size, size)))
     depth = backends.depth
@@ -599,7 +659,8 @@ def model_gflops(backends, setting: Diffusion, size: int) -> dict[str, float]:
         height, width = depth.preprocess.target_size(size, size)
         flops["depth"] = gflop(lambda: model(pixel_values=meta(1, 3, height, width))) / setting.depth_every
     rounded_flops = {f"{name}_gflop": float(f"{value:.4g}") for name, value in flops.items()}
-    return {**rounded_flops, "flop_bound_ratio": round(sum(flops.values()) / flops["unet"], 3)}
+    floor_flops = flops["unet"] + flops.get("controlnet", 0.0)
+    return {**rounded_flops, "flop_bound_ratio": round(sum(flops.values()) / floor_flops, 3)}
 
 
 def model_floors_ms(backends, setting: Diffusion, size: int, *, repeats: int) -> dict[str, float]:
@@ -660,11 +721,13 @@ def naive_ms_per_frame(
     workdir: Path,
     prompt: str,
     negative: str,
+    controlnet: Path | None = None,
 ) -> dict:
     """A Deforum-style loop: numpy between every step, a diffusers img2img pipeline call per frame.
 
     The models are loaded as such a loop loads them: the pipeline as saved (its own VAE), eager, the depth model at
-    its own input size, both in the dtype our render picked for ``device``.
+    its own input size, both in the dtype our render picked for ``device``. With ``controlnet`` the pipeline is
+    diffusers' ControlNet img2img pipeline, given the frame's depth map (normalised disparity) as its control image.
     """
     import cv2
     from diffusers import EulerAncestralDiscreteScheduler, StableDiffusionImg2ImgPipeline
@@ -675,10 +738,18 @@ def naive_ms_per_frame(
     from animator.video import load_image
 
     dtype = pick_dtype(device)
-    pipe = StableDiffusionImg2ImgPipeline.from_pretrained(
-        model, torch_dtype=dtype, safety_checker=None, requires_safety_checker=False
+    extra = {}
+    pipeline_class = StableDiffusionImg2ImgPipeline
+    if controlnet is not None:
+        from diffusers import ControlNetModel, StableDiffusionControlNetImg2ImgPipeline
+
+        pipeline_class = StableDiffusionControlNetImg2ImgPipeline
+        extra["controlnet"] = ControlNetModel.from_pretrained(controlnet, torch_dtype=dtype)
+    pipe = pipeline_class.from_pretrained(
+        model, torch_dtype=dtype, safety_checker=None, requires_safety_checker=False, **extra
     ).to(device)
     pipe.set_progress_bar_config(disable=True)
+    control_kwargs = {}  # the control image of the ControlNet pipeline, per frame
     depth_model = load_depth_estimator(str(depth), device=device)
     workdir.mkdir(parents=True, exist_ok=True)
     previous = load_image(DEMO.parent / "../examples/init.jpg", width=size, height=size)
@@ -697,6 +768,10 @@ def naive_ms_per_frame(
             warped = parallax_zoom(previous, disparity)
             matched = match_histograms_lab(warped, reference_lab)
             noisy = np.clip(matched + rng.normal(0, 0.02 * 255, matched.shape), 0, 255).astype(np.uint8)
+            if controlnet is not None:
+                span = max(float(np.ptp(disparity)), 1e-6)
+                depth_map = ((disparity - disparity.min()) / span * 255).astype(np.uint8)
+                control_kwargs = {"control_image": Image.fromarray(depth_map).convert("RGB").resize((size, size))}
             result = pipe(
                 prompt=prompt,
                 negative_prompt=negative,
@@ -706,6 +781,7 @@ def naive_ms_per_frame(
                 num_inference_steps=setting.naive_steps,
                 output_type="pil",
                 generator=torch.Generator(device=device).manual_seed(index),
+                **control_kwargs,
             ).images[0]
             result.save(workdir / f"{index:05d}.png")
             previous = np.array(result.convert("RGB"))  # PIL arrays are read-only; torch wants writable
@@ -735,11 +811,13 @@ def bench_diffusion(
     device: str,
     args,
     workdir: Path,
+    controlnet: Path | None = None,
 ) -> dict:
     """Our render of ``setting`` at ``size``, then in the same process its UNet floor and the naive baseline.
 
     ``model`` / ``depth``: the diffusers and depth folders (their names go into the row); ``tiny_vae``: the folder
-    used where the setting asks for the tiny VAE; ``label``: the row's configuration name.
+    used where the setting asks for the tiny VAE; ``label``: the row's configuration name; ``controlnet``: the
+    ControlNet folder of a setting with a unit.
     """
     speed = {
         "backends.compile": compile_setting(args.compile, device),
@@ -763,6 +841,8 @@ def bench_diffusion(
         "generation.cfg": f"0:({setting.cfg})",
         **speed,
     }
+    if setting.controlnet:
+        overrides["controlnet"] = [{"model": str(controlnet), "source": "depth"}]
     total = args.warmup + args.frames
     overrides = frame_overrides(overrides, total)
     probe = RenderProbe()
@@ -774,6 +854,8 @@ def bench_diffusion(
     exact_peak = reset_peak_rss()
     hooks = []
 
+    controlnet_calls = [0]
+
     def count_unet_calls(backends) -> None:
         counter = probe.unet_counter
         hooks.append(
@@ -781,6 +863,12 @@ def bench_diffusion(
                 lambda module, inputs: counter.__setitem__(0, counter[0] + 1)
             )
         )
+        for unit in getattr(backends, "controlnets", ()):
+            hooks.append(
+                unit.unit.controlnet.register_forward_pre_hook(
+                    lambda *_: controlnet_calls.__setitem__(0, controlnet_calls[0] + 1)
+                )
+            )
 
     box = run_render(
         overrides, frames=total, workdir=workdir / f"{label}-{size}", probe=probe, on_load=count_unet_calls
@@ -804,7 +892,9 @@ def bench_diffusion(
         except Exception as exc:  # a profiler failure (CUPTI, CUDA graphs) must not cost the row its timings
             activity = {"gpu_busy": None, "activity_error": f"{type(exc).__name__}: {exc}"[:300]}
 
-    floor = unet_floor_ms(backends.denoiser, setting, size, repeats=args.floor_repeats)
+    floor = unet_floor_ms(
+        backends.denoiser, setting, size, repeats=args.floor_repeats, controlnets=getattr(backends, "controlnets", ())
+    )
     floors = model_floors_ms(backends, setting, size, repeats=args.floor_repeats)
     flops = model_gflops(backends, setting, size)
     models_floor = floor + floors["vae_ms"] + floors.get("depth_model_ms", 0.0) / setting.depth_every
@@ -828,6 +918,7 @@ def bench_diffusion(
         workdir=workdir / f"{label}-{size}-naive",
         prompt=prompt.positive,
         negative=prompt.negative,
+        controlnet=controlnet if setting.controlnet else None,
     )
     ours = steady["ms_per_frame"]
     row = {
@@ -853,6 +944,7 @@ def bench_diffusion(
         "unet_evals_nominal": setting.unet_evals,
         "unet_batch": setting.unet_batch,
         "unet_evals_per_frame": _round1(steady["unet_evals_per_frame"]),
+        **({"controlnet_evals_per_frame": round(controlnet_calls[0] / total, 1)} if setting.controlnet else {}),
         "unet_floor_ms": round(floor, 2),
         "ratio_to_unet_floor": round(ours / floor, 3),
         "interval_ratio_to_unet_floor": round(steady["frame_interval_ms"] / floor, 3),
@@ -931,8 +1023,8 @@ def run_all(args) -> list[dict]:
                 emit(bench_warp_only(size, args, args.device, workdir))
         if "tiny" in configs:
             say("tiny SD + tiny DPT at 64x64 on the CPU")
-            model, depth = make_tiny_folders(workdir)
-            for setting in (QUALITY, TURBO, TURBO_LATENT):
+            model, depth, controlnet = make_tiny_folders(workdir)
+            for setting in TINY:
                 setting = replace(setting, depth_resolution=None)  # the tiny DPT's own 64 px (256 would upscale)
                 emit(
                     bench_diffusion(
@@ -945,6 +1037,7 @@ def run_all(args) -> list[dict]:
                         device="cpu",
                         args=args,
                         workdir=workdir,
+                        controlnet=controlnet,
                     )
                 )
         full = [setting for name in configs for setting in FULL_SIZE if setting.name == name]  # given order
@@ -968,6 +1061,9 @@ def run_all(args) -> list[dict]:
             if any(setting.depth == "da-v2-small" for setting in full):
                 depths["da-v2-small"] = make_depth_anything_folder(models / "depth-anything-v2-small-random")
             tiny_vae = make_taesd_folder(models / "taesd-random")
+            controlnet = None
+            if any(setting.controlnet for setting in full):
+                controlnet = make_controlnet_folder(models / "controlnet-sd15-depth-random")
             for size in sizes:  # every configuration at the first size before any at the next
                 for setting in full:
                     elapsed = time.perf_counter() - started
@@ -993,6 +1089,7 @@ def run_all(args) -> list[dict]:
                                 device=device,
                                 args=args,
                                 workdir=workdir,
+                                controlnet=controlnet,
                             )
                         )
                     except Exception as exc:  # one broken configuration must not cost the others' figures

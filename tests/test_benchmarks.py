@@ -103,6 +103,8 @@ def test_every_requested_configuration_reports_once(rows):
         ("tiny-quality", "64x64"),
         ("tiny-turbo", "64x64"),
         ("tiny-turbo-latent", "64x64"),
+        ("tiny-quality-controlnet", "64x64"),
+        ("tiny-turbo-controlnet", "64x64"),
     ]
     assert not any("skipped" in row for row in rows)
 
@@ -132,9 +134,16 @@ def test_warp_only_row(rows):
     assert isinstance(memory["grows"], bool)
 
 
-@pytest.mark.parametrize(
-    "name, nominal_evals, batch", [("tiny-quality", 16, 2), ("tiny-turbo", 1, 1), ("tiny-turbo-latent", 1, 1)]
-)
+DIFFUSION_ROWS = [
+    ("tiny-quality", 16, 2),
+    ("tiny-turbo", 1, 1),
+    ("tiny-turbo-latent", 1, 1),
+    ("tiny-quality-controlnet", 16, 2),
+    ("tiny-turbo-controlnet", 1, 1),
+]
+
+
+@pytest.mark.parametrize("name, nominal_evals, batch", DIFFUSION_ROWS)
 def test_diffusion_rows(rows, name, nominal_evals, batch):
     row = next(r for r in rows if r["config"] == name)
     assert DIFFUSION_KEYS <= row.keys()
@@ -163,13 +172,26 @@ def test_diffusion_rows(rows, name, nominal_evals, batch):
     assert row["ratio_to_models_floor"] == pytest.approx(row["ms_per_frame"] / row["models_floor_ms"], rel=0.02)
     # quality's 16 evaluations at batch 2 are 32 batch-1 evaluations' arithmetic; turbo's one is one
     assert row["unet_gflop"] > 0 and row["vae_gflop"] > 0 and row["depth_gflop"] > 0
+    floor_gflop = row["unet_gflop"] + row.get("controlnet_gflop", 0.0)  # what the floor runs
     assert row["flop_bound_ratio"] == pytest.approx(
-        (row["unet_gflop"] + row["vae_gflop"] + row["depth_gflop"]) / row["unet_gflop"], rel=0.01
+        (floor_gflop + row["vae_gflop"] + row["depth_gflop"]) / floor_gflop, rel=0.01
     )
     stages = row["stages_ms"]
     assert {"warp", "depth", "coherence", "denoise", "encode_io"} <= stages.keys()
     assert stages["denoise"] > 0 and stages["depth"] > 0
     assert sum(stages.values()) == pytest.approx(row["ms_per_frame"], rel=0.02, abs=0.1)
+
+
+@pytest.mark.parametrize("name, nominal_evals", [("tiny-quality-controlnet", 16), ("tiny-turbo-controlnet", 1)])
+def test_controlnet_rows(rows, name, nominal_evals):
+    """One depth unit: a ControlNet evaluation per UNet evaluation (counted by a hook on the ControlNet), its
+    arithmetic reported, and a floor of ControlNet + UNet above the bare UNet's of the same setting."""
+    row = next(r for r in rows if r["config"] == name)
+    assert row["controlnet_evals_per_frame"] == pytest.approx(row["unet_evals_per_frame"], abs=0.5)
+    assert row["controlnet_gflop"] > 0
+    bare = next(r for r in rows if r["config"] == name.removesuffix("-controlnet"))
+    assert row["unet_gflop"] == bare["unet_gflop"]
+    assert row["naive_unet_evals_per_frame"] == nominal_evals  # diffusers' ControlNet img2img pipeline
 
 
 def test_cpu_skips_full_size_configs_with_a_reason():
@@ -185,8 +207,9 @@ def test_traces_are_written_per_diffusion_config(rows, traces):
     """--trace-dir: a gzipped Chrome trace per diffusion configuration, holding the frame loop's operations; on the
     CPU there are no kernels to time, so the GPU fields are empty."""
     names = sorted(path.name for path in traces.iterdir())
-    assert names == [f"trace-tiny-{name}-64.json.gz" for name in ("quality", "turbo", "turbo-latent")]
-    with gzip.open(traces / names[1], "rt") as handle:
+    expected = ("quality", "quality-controlnet", "turbo", "turbo-controlnet", "turbo-latent")
+    assert names == [f"trace-tiny-{name}-64.json.gz" for name in expected]
+    with gzip.open(traces / "trace-tiny-turbo-64.json.gz", "rt") as handle:
         events = json.load(handle)["traceEvents"]
     assert any(event.get("name") == "aten::grid_sampler_2d" for event in events)  # the warp ran while traced
     for row in rows:
