@@ -12,6 +12,7 @@ Typical use::
 Nothing here imports torch; audio analysis (librosa) is imported only when a file has an ``audio:`` section.
 """
 
+from animator.keyframes.digest import config_digest, describe_changes
 from animator.keyframes.evaluate import SCHEDULE_NAMES, EvaluatedSchedules, evaluate
 from animator.keyframes.expressions import compile_expression, safe_eval
 from animator.keyframes.inputs import files_read_by, starts_from_nothing
@@ -40,7 +41,7 @@ __all__ = [
     "AnimationConfig", "AudioConfig", "BackendConfig", "CoherenceConfig", "GenerationConfig", "HybridConfig",
     "LoraConfig", "MotionConfig", "OutputConfig", "VideoInputConfig", "config_from_dict", "load_config",
     "ControlNetUnit", "Section", "InterpolateConfig", "UpscaleConfig", "read_keyframe_file", "line_of",
-    "files_read_by", "starts_from_nothing",
+    "files_read_by", "starts_from_nothing", "config_digest", "describe_changes",
     "SCHEDULE_NAMES", "EvaluatedSchedules", "evaluate", "compile_expression", "safe_eval",
     "FramePrompt", "split_prompt", "Schedule", "StringSchedule", "TimeBase", "parse_schedule",
     "parse_string_schedule",
