@@ -81,6 +81,44 @@ def sweep(
     return rows
 
 
+def sections_folder(file: str | os.PathLike, overrides: Mapping[str, Any] | None, run_dir=None) -> Path | None:
+    """The batch folder of ``animator render`` for a file with ``sections:`` (``run_dir``, else a fixed
+    ``runs/<stem>-sections``, so the same command again skips or resumes its sections); None without sections."""
+    from animator.keyframes import load_config
+
+    config = load_config(file, overrides=overrides or None)
+    if not getattr(config, "sections", ()):
+        return None
+    return Path(run_dir) if run_dir else Path("runs") / f"{Path(file).stem}-sections"
+
+
+def render_sections(
+    file: str | os.PathLike,
+    output: str | os.PathLike | None,
+    *,
+    folder: str | os.PathLike,
+    overrides: Mapping[str, Any] | None = None,
+    address: str | None = None,
+    jobs: int | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """A file with ``sections:`` rendered as a batch in ``folder`` (chains in parallel, then joined), the joined
+    video copied to ``output`` (default: ``output.path`` of the file, else ``<stem>.mp4``); the summary rows."""
+    import shutil
+
+    from animator.keyframes import load_config
+
+    rows = run_jobs(batch_jobs([file], overrides), folder, address=address, jobs=jobs, progress=progress)
+    joined = rows[-1]
+    if joined["status"] != FAILED:
+        config = load_config(file, overrides=overrides or None)
+        target = Path(output or config.output.path or f"{Path(file).stem}.mp4")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(joined["output"], target)
+        joined["output"] = str(target)
+    return rows
+
+
 # ------------------------------------------------------------------------------------------------ the run
 
 

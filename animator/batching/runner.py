@@ -46,13 +46,34 @@ class JobResult:
 
 
 def job_state(job: Job, root: Path) -> str:
-    """``complete`` (run.json says so and the video exists), ``unfinished`` (a run folder to resume) or ``new``."""
+    """``complete`` (run.json says so and the video exists), ``unfinished`` (a run folder to resume), ``stale`` (a
+    run folder of another file text, other overrides or frames, or complete but its video is gone: the job starts
+    over) or ``new``."""
     record = _record(job.run_dir(root))
     if record is None:
         return "new"
-    if record.get("status") == "complete" and job.output(root).is_file():
-        return "complete"
+    if not _same_job(job, root, record):
+        return "stale"
+    if record.get("status") == "complete":
+        return "complete" if job.output(root).is_file() else "stale"
     return "unfinished"
+
+
+def _same_job(job: Job, root: Path, record: dict[str, Any]) -> bool:
+    """Whether the run folder rendered this job: the same keyframe text (the run keeps a copy), overrides and
+    frames. An edited file is a new job, not one to skip or to resume from the old text."""
+    try:
+        kept = (job.run_dir(root) / record["keyframes_file"]).read_text()
+        current = Path(job.file).read_text()
+    except (OSError, KeyError):
+        return False
+    start, stop = job.frames if job.frames else (0, None)
+    same_frames = record.get("start") == start and (stop is None or record.get("stop") == stop)
+    return kept == current and _canonical(record.get("overrides") or {}) == _canonical(job.overrides) and same_frames
+
+
+def _canonical(overrides: dict[str, Any]) -> str:
+    return json.dumps(overrides, sort_keys=True, default=str)
 
 
 def finished_result(job: Job, root: Path, status: str = SKIPPED) -> JobResult:
@@ -107,13 +128,12 @@ def run_job(
                 raise JobCancelled(job.name)
 
     run_dir = job.run_dir(root)
-    record = _record(run_dir)
     began = time.perf_counter()
     try:
-        if record is not None and record.get("status") != "complete":
+        if state == "unfinished":
             render(resume=run_dir, callbacks=[callback], metrics=True)
         else:
-            if run_dir.exists():  # complete but its video is gone, or killed before run.json: start again
+            if run_dir.exists():  # another file text, complete but its video gone, or killed before run.json
                 shutil.rmtree(run_dir)
             render(
                 job.file,

@@ -271,16 +271,28 @@ def _apply_overrides(data: dict, overrides: Mapping[str, object] | None, source:
         node = data
         parts = str(dotted).split(".")
         for part in parts[:-1]:
-            child = node.get(part)
-            if child is None:
+            child = node[_list_index(node, part, dotted, source)] if isinstance(node, list) else node.get(part)
+            if child is None and isinstance(node, dict):
                 child = node[part] = {}
-            if not isinstance(child, dict):
+            if not isinstance(child, (dict, list)):
                 raise AnimatorError(f"cannot override {dotted!r}: {part!r} is not a section", file=source, field=dotted)
             node = child
-        node[parts[-1]] = value
+        node[_list_index(node, parts[-1], dotted, source) if isinstance(node, list) else parts[-1]] = value
         if parts == ["frames"]:
             data.pop("duration", None)  # an explicit frame count replaces the file's duration
     return data
+
+
+def _list_index(items: list, part: str, dotted: str, source: str) -> int:
+    """The item of a list a dotted override names by its index (``controlnet.0.weight``, ``sections.1.image``)."""
+    if not part.isdigit() or int(part) >= len(items):
+        raise AnimatorError(
+            f"cannot override {dotted!r}: {part!r} is not an item of a {len(items)}-item list",
+            file=source,
+            field=dotted,
+            hint=f"list items are numbered from 0 to {len(items) - 1}" if items else "the list is empty",
+        )
+    return int(part)
 
 
 def _build_config(data, *, source, base_dir, text, locator, path, overrides) -> AnimationConfig:

@@ -173,3 +173,28 @@ def test_a_first_section_from_previous_is_refused_with_its_field(tmp_path):
     with pytest.raises(AnimatorError) as err:
         section_chains(Job(name="j", file=str(Path(tmp_path) / "j.yaml")), [Section()], tmp_path)
     assert err.value.field == "sections.0.start"
+
+
+def test_overrides_reach_list_items_by_index(tmp_path):
+    """A sweep over a field of a list item (`sections.2.crossfade`, `controlnet.0.weight`) names it by index."""
+    sections = [
+        {"frames": "0:6", "start": "image", "image": "a.png"},
+        {"frames": "6:12"},
+        {"frames": "12:24", "start": "noise", "crossfade": 2},
+    ]
+    for name in ("a.png", "c.png"):
+        (tmp_path / name).write_bytes(b"")
+    data = {"frames": 24, "init_image": "a.png", "sections": sections, "prompts": {0: "a", 12: "b"}}
+    config = config_from_dict(
+        data,
+        source="<test>",
+        base_dir=str(tmp_path),
+        overrides={"sections.2.crossfade": 5, "sections.0.image": "c.png", "prompts.12": "c"},
+    )
+    assert [s.crossfade for s in config.sections] == [0, 0, 5]
+    assert config.sections[0].image == (tmp_path / "c.png").resolve()
+    assert dict(config.prompts)["12"] == "c" and dict(config.prompts)["0"] == "a"
+    for dotted in ("sections.3.crossfade", "sections.x.crossfade"):
+        with pytest.raises(AnimatorError, match="is not an item of a 3-item list") as err:
+            config_from_dict(data, source="<test>", base_dir=str(tmp_path), overrides={dotted: 1})
+        assert err.value.field == dotted and "0 to 2" in err.value.hint

@@ -81,10 +81,11 @@ def test_three_jobs_render_their_own_files_and_a_rerun_skips_them(tmp_path, init
 
     before = {v: v.stat().st_mtime_ns for v in videos}
     videos[2].unlink()  # this one must be made again; the others are finished
+    files[0].write_text(files[0].read_text().replace("frames: 6", "frames: 4"))  # an edited file is a new job
     again = animator.batch(files, out, jobs=2, progress=False)
-    assert [r["status"] for r in again] == ["skipped", "skipped", "done"]
-    assert all(videos[i].stat().st_mtime_ns == before[videos[i]] for i in (0, 1))
-    assert probe(videos[2]).frames == 6 and [r["frames"] for r in again] == [6, 6, 6]
+    assert [r["status"] for r in again] == ["done", "skipped", "done"], again
+    assert videos[1].stat().st_mtime_ns == before[videos[1]]
+    assert [probe(v).frames for v in videos] == [4, 6, 6] and [r["frames"] for r in again] == [4, 6, 6]
 
 
 def test_bad_files_fail_alone_with_their_errors_and_exit_status_2(tmp_path, init_image):
@@ -100,7 +101,7 @@ def test_bad_files_fail_alone_with_their_errors_and_exit_status_2(tmp_path, init
     assert rows["good"]["status"] == "done" and probe(out / "good.mp4").frames == 6
     assert rows["narrow"]["status"] == "failed" and rows["noimage"]["status"] == "failed"
     assert f"{unreadable}:" in rows["narrow"]["error"] and "width" in rows["narrow"]["error"]
-    assert "no such file" in rows["noimage"]["error"] and "init_image" in rows["noimage"]["error"]
+    assert "nowhere.png" in rows["noimage"]["error"] and "init_image" in rows["noimage"]["error"]
     assert "1 done, 0 skipped, 2 failed" in result.output
 
 
@@ -217,3 +218,12 @@ def test_sections_run_in_parallel_and_a_previous_section_gives_the_sequential_fr
     # and the video holds those frames (up to the encoder's loss)
     encoded = frames_of(out / "song.mp4")
     assert max(np.abs(e.astype(np.float32) - j).mean() for e, j in zip(encoded, joined)) < 6.0
+
+    # `animator render` of a file with sections is this batch: here every section is finished, so it only copies
+    from animator.cli import main
+
+    final = tmp_path / "final.mp4"
+    result = CliRunner().invoke(main, ["render", str(file), "-o", str(final), "--run-dir", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert [row["status"] for row in summary(out).values()] == ["skipped"] * 3
+    assert final.read_bytes() == (out / "song.mp4").read_bytes()
