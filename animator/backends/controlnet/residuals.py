@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from animator.backends.controlnet.units import ControlInput, ControlNetUnit
+from animator.backends.denoise.base import check_image
 from animator.devices import profiled, upload
 
 __all__ = ["ScaledControlNet", "ControlRun", "in_window", "residual_scales", "residual_shapes"]
@@ -152,6 +153,7 @@ class ControlRun:
             if weight == 0 or not active:
                 continue
             unit = item.unit
+            check_image(item.image, f"control image of controlnet.{unit.index}", values=False)
             cond_only = unit.cond_only and use_cfg
             image = _prepare_image(item.image, batch, image_size, device, dtype)
             if use_cfg and not cond_only:
@@ -182,7 +184,6 @@ class ControlRun:
             added = {key: value.chunk(2)[1] for key, value in added.items()} if added else None
         with profiled("model:controlnet"):
             residuals = list(entry.unit.runner(sample, timestep, hidden, entry.image, entry.scales, added))
-        entry.unit.calls += 1
         if entry.cond_only:
             residuals = [torch.cat([torch.zeros_like(r), r]) for r in residuals]
         return residuals

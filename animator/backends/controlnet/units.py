@@ -51,7 +51,6 @@ class ControlNetUnit:
     runner: Any  # the ScaledControlNet: what the sampler calls (compiled with backends.compile)
     settings: ControlSettings
     info: dict[str, Any] = field(default_factory=dict)  # for the run record
-    calls: int = 0  # ControlNet evaluations so far (each step in the unit's window; tests count them)
 
     @property
     def controlnet(self):

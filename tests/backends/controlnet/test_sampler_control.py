@@ -189,3 +189,27 @@ def test_sdxl_controlnet_union_takes_a_control_type(tiny_union_controlnet, sdxl_
     plain = _img2img(sdxl_denoiser, None, steps=4)
     assert (frames["depth"] - plain).abs().mean() > 1e-4
     assert (frames["depth"] - frames["canny"]).abs().mean() > 1e-5
+
+
+@pytest.mark.parametrize("sampler", ["heun", "dpm++_2m_karras", "ddim"])
+def test_every_sampler_evaluation_gets_its_controlnet_call(unit, sd_denoiser, sampler):
+    """Second-order samplers evaluate the UNet twice a step: each evaluation gets the ControlNet (a full window)."""
+    calls = _Calls(unit)
+    unet_calls = []
+    hook = sd_denoiser.pipe.unet.register_forward_pre_hook(lambda *_: unet_calls.append(1))
+    try:
+        image = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
+        sd_denoiser.img2img(
+            image, "a red house", strength=0.5, guidance=7.0, steps=6, sampler=sampler,
+            generator=torch.Generator().manual_seed(1), control=[ControlInput(unit, _control_image(), weight=1.0)],
+        )  # fmt: skip
+    finally:
+        hook.remove()
+    assert len(calls.batches) == len(unet_calls) >= 3
+
+
+def test_a_control_image_of_the_wrong_shape_is_an_error(unit, sd_denoiser):
+    from animator.errors import AnimatorError
+
+    with pytest.raises(AnimatorError, match=r"control image of controlnet.0 must have shape \(B, 3, H, W\)"):
+        _img2img(sd_denoiser, [ControlInput(unit, torch.rand(1, 1, SIZE, SIZE), weight=1.0)])
