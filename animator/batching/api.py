@@ -11,8 +11,9 @@ finished jobs and resumes the unfinished ones.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -228,7 +229,9 @@ def _run_on_ray(to_run, planned, root, address, jobs, view, record) -> None:
                 field="backends.device",
                 hint="use --set backends.device=cpu, or give --address of a cluster with GPUs",
             )
-        pools = {kind: plan_resources(kind, jobs) for kind in {k for _, k in kinds}}
+        counts = Counter(kind for _, kind in kinds)
+        pools = {kind: plan_resources(kind, jobs) for kind in counts}
+        pools = {kind: replace(res, workers=min(res.workers, counts[kind])) for kind, res in pools.items()}
         dispatcher = Dispatcher(root, pools, view)
         try:
             dispatcher.run(kinds, record)
