@@ -159,11 +159,28 @@ def test_contact_sheet_takes_the_first_last_and_quarter_frames():
     assert frame_indices(1) == [0, 0, 0, 0, 0] and frame_indices(0) == []
 
 
-def test_render_takes_set_and_refuses_a_bad_one(tmp_path):
+def test_render_takes_set_and_refuses_a_bad_one(tmp_path, init_image):
+    import json
+
+    import yaml
+
     from animator.cli import main
+    from animator.video import probe
 
     result = CliRunner().invoke(main, ["render", str(tmp_path / "none.yaml"), "--set", "seed"])
     assert result.exit_code == 2 and "KEY=VALUE" in result.output
+    file = tmp_path / "anim.yaml"
+    data = {"width": 64, "height": 64, "frames": 12, "fps": 12, "init_image": str(init_image), "prompts": {0: "a"}}
+    file.write_text(yaml.safe_dump(data))
+    out, run_dir = tmp_path / "out.mp4", tmp_path / "run"
+    args = ["render", str(file), "-o", str(out), "--run-dir", str(run_dir), "-q", "--no-metrics"]
+    sets = ["--set", "frames=3", "--set", "fps=6", "--set", "prompts.0='a cat, oil'", "--set", "output.gif=true"]
+    result = CliRunner().invoke(main, args + sets)
+    assert result.exit_code == 0, result.output
+    info = probe(out)
+    assert (info.frames, info.fps) == (3, 6) and out.with_suffix(".gif").is_file()
+    recorded = json.loads((run_dir / "run.json").read_text())["overrides"]
+    assert recorded == {"output.gif": True, "frames": 3, "fps": 6, "prompts.0": "a cat, oil"}
 
 
 def test_a_first_section_from_previous_is_refused_with_its_field(tmp_path):

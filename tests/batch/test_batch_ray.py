@@ -227,3 +227,41 @@ def test_sections_run_in_parallel_and_a_previous_section_gives_the_sequential_fr
     assert result.exit_code == 0, result.output
     assert [row["status"] for row in summary(out).values()] == ["skipped"] * 3
     assert final.read_bytes() == (out / "song.mp4").read_bytes()
+
+
+def test_ctrl_c_stops_the_batch_and_the_same_call_resumes_the_job(tmp_path, init_image):
+    """SIGINT to this process (what Ctrl-C sends) while a job renders: the running job is cancelled, its render
+    marks the run folder interrupted, the summary says how to resume, and the same call finishes the job."""
+    from animator.batching.summary import RESUME_NOTE
+
+    file = keyframes(tmp_path, "long", init_image, frames=400)
+    out = tmp_path / "out"
+    journal = out / "long" / "run" / "frames"
+    running = threading.Event()
+
+    def interrupt() -> None:
+        deadline = time.time() + 300
+        while time.time() < deadline and running.is_set():
+            if journal.is_dir() and len(list(journal.glob("*.qoi"))) >= 10:
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.01)
+
+    running.set()
+    interrupter = threading.Thread(target=interrupt)
+    interrupter.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            animator.batch(file, out, jobs=1, progress=False)
+    finally:
+        running.clear()
+        interrupter.join()
+    record = json.loads((out / "long" / "run" / "run.json").read_text())
+    assert record["status"] == "interrupted"
+    assert 10 <= len(list(journal.glob("*.qoi"))) < 400
+    row = summary(out)["long"]
+    assert (row["status"], row["error"]) == ("failed", RESUME_NOTE)
+
+    rows = animator.batch(file, out, jobs=1, progress=False)
+    assert [(r["status"], r["frames"]) for r in rows] == [("done", 400)]
+    assert probe(out / "long.mp4").frames == 400
