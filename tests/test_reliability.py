@@ -294,9 +294,6 @@ def _render_settings(folder: Path, frames: int) -> Path:
     return _long_render_file(folder, frames=frames)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the render takes RunFolder.lock(output=...) once the lead wires it into animator.rendering"
-)
 def test_two_renders_to_one_output_one_is_refused_the_others_video_plays(tmp_path):
     from animator.video import partial_files, probe
 
@@ -310,9 +307,6 @@ def test_two_renders_to_one_output_one_is_refused_the_others_video_plays(tmp_pat
     assert probe(tmp_path / "out.mp4").frames == 400 and partial_files(tmp_path / "out.mp4") == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the resume takes RunFolder.lock(output=...) once the lead wires it into animator.rendering"
-)
 def test_two_resumes_of_one_run_folder_one_is_refused_the_others_video_plays(tmp_path):
     from animator.video import probe
 
