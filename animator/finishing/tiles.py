@@ -12,7 +12,7 @@ Example:
     >>> import torch
     >>> net = torch.nn.Upsample(scale_factor=2, mode="nearest")
     >>> image = torch.rand(1, 3, 40, 50)
-    >>> torch.allclose(run_tiled(net, image, scale=2, tile=16, overlap=8), net(image))
+    >>> torch.allclose(run_tiled(net, image, scale=2, tile=24, overlap=8), net(image))
     True
 """
 
