@@ -61,6 +61,19 @@ def _video(path: Path, frames: int) -> Path:
 
 KEYFRAMES = "frames: 4\nwidth: 64\nheight: 64\nmotion:\n  translation_z: '0:(1)'\n"
 
+
+def _small_png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+RENDERABLE = {"k.yaml": (KEYFRAMES + "init_image: init.png\n").encode(), "init.png": _small_png()}
+
 # id: (files to create {name: bytes}, argv ({tmp} is the folder), what the message must say, paths that must not exist)
 CASES = {
     # importers: Deforum settings
@@ -179,6 +192,32 @@ CASES = {
         ["depth", "t.png", "-o", "d.png"],
         r"t\.png: cannot read",
         ["d.png"],
+    ),
+    # render outputs, refused before the first frame and before a run folder is made
+    "render -o png": (
+        RENDERABLE,
+        ["render", "k.yaml", "-o", "out.png"],
+        r"out\.png: -o: cannot write a video as",
+        ["out.png", "runs"],
+    ),
+    "render -o xyz": (RENDERABLE, ["render", "k.yaml", "-o", "out.xyz"], r"suffixes: \.mp4", ["out.xyz", "runs"]),
+    "render -o missing folder": (
+        RENDERABLE,
+        ["render", "k.yaml", "-o", "no/out.mp4"],
+        r"the output folder no does not exist",
+        ["no", "runs"],
+    ),
+    "render h264 in webm": (
+        RENDERABLE,
+        ["render", "k.yaml", "-o", "out.webm"],
+        r"a \.webm file cannot hold h264",
+        ["out.webm", "runs"],
+    ),
+    "render init image bomb": (
+        {"k.yaml": RENDERABLE["k.yaml"], "init.png": _png_declaring(20000, 20000)},
+        ["render", "k.yaml", "-o", "out.mp4"],
+        r"init\.png: the image declares 400 megapixels",
+        ["out.mp4"],
     ),
     # plots and counts
     "schedule plot missing folder": (
