@@ -217,3 +217,13 @@ def test_rendered_frames_follow_the_weights(tmp_path, init_image, tiny_model):
     animated = render(tmp_path, init_image, tiny_model, "a (red:`1+t/2`) cat")
     assert np.array_equal(animated[0], plain[0])
     assert not np.array_equal(animated[1], plain[1])
+
+
+def test_a_tokenizer_that_pads_with_its_own_token(tiny_sd_folder):
+    # SD 2.x's tokenizer (and SDXL's second one) pads with "!" instead of the end token: chunks pad as it does
+    denoiser = load_denoiser(str(tiny_sd_folder), device="cpu")
+    denoiser.pipe.tokenizer.pad_token = "!"
+    assert denoiser.pipe.tokenizer.pad_token_id != denoiser.pipe.tokenizer.eos_token_id
+    cond, uncond = denoiser.pipe.encode_prompt("a red cat", CPU, 1, True, negative_prompt="")
+    embeddings = denoiser.prompts.get("a red cat", "")
+    assert torch.equal(embeddings.cond, cond) and torch.equal(embeddings.uncond, uncond)
