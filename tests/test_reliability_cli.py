@@ -440,9 +440,10 @@ def _limited(argv: list[str], cwd: Path, memory_gb: float = 3.0, seconds: int = 
     "argv,files,pattern",
     [
         (["audio", "analyze", "song.wav", "--frames", "100000000"], {}, r"song\.wav: frames: .*600 s past the end"),
+        (["audio", "analyze", "song.wav", "--fps", "1e9"], {}, r"fps: fps must be a number in \(0, 1000\]"),
         (["depth", "bomb.png", "-o", "d.png"], {"bomb.png": _png_declaring(20000, 20000)}, r"400 megapixels"),
     ],
-    ids=["audio --frames 1e8", "depth 20000x20000"],
+    ids=["audio --frames 1e8", "audio --fps 1e9", "depth 20000x20000"],
 )
 def test_small_inputs_asking_for_huge_work_fail_fast_under_a_memory_limit(tmp_path, argv, files, pattern):
     import re

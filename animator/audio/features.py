@@ -34,6 +34,7 @@ HOP = 256  # samples between analysis frames (11.6 ms): beat times land well ins
 # How far an animation may run past the end of its audio (every variable is 0 there). Bounds the work and memory a
 # typo can ask for (--frames 100000000 with a 3-minute song: ~9 GB of arrays); see docs/limits.md.
 MAX_SECONDS_PAST_AUDIO = 600.0
+MAX_FPS = 1000.0  # as a keyframe file's fps: a typo like --fps 1e9 would ask for a billion frames a second
 N_FFT = 2048  # STFT window for the onset envelope (93 ms), librosa's standard for beat tracking
 BEATS_PER_BAR = 4  # 4/4 assumed: pop, rock and electronic music, the usual material of music videos
 
@@ -653,9 +654,9 @@ def _check_fps(fps: float) -> float:
         isinstance(fps, bool)
         or not isinstance(fps, (int, float, np.integer, np.floating))
         or not math.isfinite(fps)
-        or fps <= 0
+        or not 0 < fps <= MAX_FPS
     ):
-        raise AnimatorError(f"fps must be a positive number, got {fps!r}", field="fps")
+        raise AnimatorError(f"fps must be a number in (0, {MAX_FPS:g}], got {fps!r}", field="fps")
     return float(fps)
 
 
