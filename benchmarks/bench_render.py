@@ -1,6 +1,6 @@
 """Benchmark the whole render: ms per frame, the stage split, memory, and the floors it is judged against.
 
-Every configuration drives the real render (``animator.render.render``: frame loop, ffmpeg stream, resume journal)
+Every configuration drives the real render (``animator.render``: frame loop, ffmpeg stream, resume journal)
 on ``keyframes/demo.yaml`` with overrides and an explicit frame range, and prints one JSON line. A table follows.
 
 Configurations (``--configs``):
@@ -49,7 +49,8 @@ last frame: x264 encoding what its look-ahead held, closing the file, paid once 
 the timed frames; ``frame_interval_ms`` leaves it out: the time between the frames' events, what a long render
 settles at while the encoder keeps up). The stage split is the loop's own
 ``timings_ms``; ``encode_io`` is the remainder (ffmpeg pipe, resume journal, checkpoints, waiting for them).
-On CUDA the split comes from a second, profiled pass (``frame_loop(profile=True)`` synchronises around stages).
+On CUDA the split comes from a second, profiled pass (a ``RunContext`` with ``profile=True`` synchronises around
+stages).
 A third pass on CUDA traces a few frames with ``torch.profiler`` (unsynchronised, as rendered): ``gpu_busy``, the
 share of that time some kernel runs (1.0: the loop keeps the GPU fed, what is left is the models' own speed; lower:
 the GPU waits for the host), ``gpu_kernel_ms`` per frame and ``top_kernels``. ``--trace-dir DIR`` keeps each trace
@@ -253,12 +254,12 @@ class RenderProbe:
 
 @contextlib.contextmanager
 def captured_backends(on_load=None):
-    """Keeps the Backends that ``render`` loads (to time their UNet and run baselines on the same models).
+    """Keeps the Models that ``render`` loads (to time their UNet and run baselines on the same models).
 
-    Only wraps ``animator.render.load_backends``: the render itself is the library's, unchanged.
+    Only wraps ``animator.rendering.api.load_models``: the render itself is the library's, unchanged.
     """
-    module = importlib.import_module("animator.render")
-    original = module.load_backends
+    module = importlib.import_module("animator.rendering.api")
+    original = module.load_models
     box: dict[str, Any] = {}
 
     def load_and_keep(config):
@@ -268,16 +269,16 @@ def captured_backends(on_load=None):
             on_load(backends)
         return backends
 
-    module.load_backends = load_and_keep
+    module.load_models = load_and_keep
     try:
         yield box
     finally:
-        module.load_backends = original
+        module.load_models = original
 
 
 def run_render(overrides: dict, *, frames: int, workdir: Path, probe: RenderProbe, on_load=None) -> dict:
     """One real render of demo.yaml (frames 0..frames-1) to an mp4 in ``workdir``; returns the captured backends."""
-    from animator.render import render
+    from animator.rendering import render
 
     workdir.mkdir(parents=True, exist_ok=True)
     with captured_backends(on_load) as box:
@@ -306,12 +307,15 @@ def frame_overrides(overrides: dict, frames: int) -> dict:
 
 def profiled_split(overrides: dict, backends, *, frames: int, warmup: int) -> dict[str, float]:
     """Stage split with CUDA synchronised around every stage (``frame_loop(profile=True)``), same loaded models."""
-    from animator.render import frame_loop, prepare
+    from animator.rendering.api import prepare
+    from animator.rendering.context import RunContext
+    from animator.rendering.loop import frame_loop
 
     config, plan = prepare(DEMO, overrides=overrides)
     stages: dict[str, float] = {}
     timed = 0
-    for emitted in frame_loop(plan, config, backends, start=0, stop=min(warmup + frames, plan.frames), profile=True):
+    ctx = RunContext.start(config, plan, backends, profile=True)
+    for emitted in frame_loop(ctx, start=0, stop=min(warmup + frames, plan.frames)):
         if emitted.index < warmup:
             continue
         timed += 1
@@ -342,12 +346,15 @@ def device_activity(overrides: dict, backends, *, frames: int, warmup: int, trac
 
     from torch.profiler import ProfilerActivity, profile
 
-    from animator.render import frame_loop, prepare
+    from animator.rendering.api import prepare
+    from animator.rendering.context import RunContext
+    from animator.rendering.loop import frame_loop
 
     config, plan = prepare(DEMO, overrides=overrides)
     cuda = backends.device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    loop = frame_loop(plan, config, backends, start=0, stop=min(warmup + frames + 1, plan.frames))
+    ctx = RunContext.start(config, plan, backends)
+    loop = frame_loop(ctx, start=0, stop=min(warmup + frames + 1, plan.frames))
     for _ in range(warmup):
         next(loop)
     with profile(activities=activities) as recording:
@@ -898,7 +905,7 @@ def bench_diffusion(
     floors = model_floors_ms(backends, setting, size, repeats=args.floor_repeats)
     flops = model_gflops(backends, setting, size)
     models_floor = floor + floors["vae_ms"] + floors.get("depth_model_ms", 0.0) / setting.depth_every
-    from animator.render import prepare
+    from animator.rendering import prepare
 
     prompt = prepare(DEMO, overrides=overrides)[1].params(0).prompt  # the demo's first prompt, as the render used
     dtype = str(backends.denoiser.dtype).replace("torch.", "")
