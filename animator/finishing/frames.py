@@ -20,7 +20,7 @@ import numpy as np
 
 from animator.errors import AnimatorError
 
-__all__ = ["FrameSource", "open_frames", "IMAGE_SUFFIXES"]
+__all__ = ["FrameSource", "open_frames", "check_output", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".qoi")
 DEFAULT_FOLDER_FPS = 24.0
@@ -57,6 +57,19 @@ class FrameSource:
             return
         for path in self.files:
             yield _load_image(path, (self.height, self.width))
+
+
+def check_output(source: FrameSource, output: str | os.PathLike) -> Path:
+    """``output`` as a Path, refused when writing it would replace the input or its soundtrack while they are read."""
+    output = Path(output)
+    reads = [p for p in (source.video, source.audio, source.path) if p is not None]
+    if any(output.resolve() == Path(p).resolve() for p in reads):
+        raise AnimatorError(
+            f"the output {output} is the input: writing it would replace what is being read",
+            field="--output",
+            hint="give another -o",
+        )
+    return output
 
 
 def _natural_key(path: Path) -> list:
@@ -133,6 +146,10 @@ def _from_run(run_dir: Path) -> FrameSource:
     folder = RunFolder(run_dir)
     record = folder.record()
     output = Path(record["output"]) if record.get("output") else None
+    if output is not None and (run_dir / f"unfinished{output.suffix}").is_file():
+        # after finishing passes the render's own video is kept in the run folder (animator.finishing.pipeline),
+        # and ``output`` holds the finished one: the frames before finishing are the unfinished video's
+        output = run_dir / f"unfinished{output.suffix}"
     soundtrack = None
     if output is not None and output.is_file():
         from animator.video import probe

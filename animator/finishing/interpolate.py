@@ -166,7 +166,7 @@ def interpolate(
     """
     import time
 
-    from animator.finishing.frames import FrameSource, open_frames
+    from animator.finishing.frames import FrameSource, check_output, open_frames
     from animator.video import EncodeSettings, VideoWriter, mux_audio
 
     started = time.perf_counter()
@@ -177,7 +177,7 @@ def interpolate(
     tweener = make_tweener(method, source, flow=flow, flow_size=flow_size, device=device)
     times = output_times(source.count, ratio, exact_factor=whole)
     total = source.count * whole if whole else round(source.count * ratio)
-    output = Path(output)
+    output = check_output(source, output)
     written = 0
     with VideoWriter(
         output,

@@ -192,7 +192,7 @@ def upscale(
     """
     import time
 
-    from animator.finishing.frames import FrameSource, open_frames
+    from animator.finishing.frames import FrameSource, check_output, open_frames
     from animator.video import EncodeSettings, VideoWriter, mux_audio
 
     started = time.perf_counter()
@@ -214,7 +214,7 @@ def upscale(
         from animator.finishing.diffusion_upscale import DiffusionUpscaler
 
         upscaler = DiffusionUpscaler(model, size, device=device, tile=tile, overlap=overlap, **(diffusion or {}))
-    output = Path(output)
+    output = check_output(source, output)
     written = 0
     with VideoWriter(
         output,

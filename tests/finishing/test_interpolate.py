@@ -118,6 +118,9 @@ def test_the_soundtrack_is_carried_over_in_sync(tmp_path, scene):
     assert result.frames == info.frames == 24 and info.fps == 12.0
     assert info.has_audio and info.audio_duration_s == pytest.approx(2.0, abs=0.1)
     assert info.frames / info.fps == pytest.approx(probe(source).frames / probe(source).fps)
+    with pytest.raises(AnimatorError, match="the output .* is the input"):
+        interpolate(source, source, factor=2)
+    assert probe(source).has_audio and probe(source).frames == 12
     slow = tmp_path / "slow.mp4"
     interpolate(source, slow, factor=2, method="blend", slowmo=True)
     assert not probe(slow).has_audio

@@ -105,3 +105,6 @@ def test_a_render_with_finishing_passes_writes_the_finished_video(tmp_path, init
     assert (unfinished.frames, unfinished.width) == (4, 96)
     metrics = json.loads((result.run_dir / "metrics.json").read_text())
     assert metrics["drift"]["frames"] == 4 and metrics["drift"]["sharpness"]["series"][0] == 1.0
+    # the finished run (journal gone) still gives the frames before finishing: its unfinished video
+    source = open_frames(result.run_dir)
+    assert (source.count, source.width, source.video) == (4, 96, result.run_dir / "unfinished.mp4")
