@@ -12,11 +12,13 @@ import click
 @click.option("--fps", type=float, default=None, help="the output frame rate (above the input's)")
 @click.option(
     "--method",
-    type=click.Choice(["flow", "camera", "blend"]),
+    type=click.Choice(["flow", "camera", "rife", "blend"]),
     default="flow",
     show_default=True,
-    help="flow: optical flow both ways; camera: a 3D run folder's camera path and depth; blend: a cross-fade",
+    help="flow: optical flow both ways; camera: a 3D run folder's camera path and depth; rife: RIFE v4.6 "
+    "(--model flownet.pkl); blend: a cross-fade",
 )
+@click.option("--model", type=click.Path(dir_okay=False), default=None, help="rife: the RIFE v4.6 flownet.pkl")
 @click.option("--slowmo", is_flag=True, help="keep the input's fps (N x slower, no sound) instead of raising it")
 @click.option("--frames-dir", type=click.Path(file_okay=False), default=None, help="also write every frame as PNG")
 @click.option(
@@ -51,6 +53,7 @@ def command(
     factor: int | None,
     fps: float | None,
     method: str,
+    model: str | None,
     slowmo: bool,
     frames_dir: str | None,
     preset: str,
@@ -97,6 +100,7 @@ def command(
             frames_dir=frames_dir,
             flow=preset,
             flow_size=flow_size,
+            model=model,
             settings=EncodeSettings(crf=crf, preset=x264_preset),
             device=device,
             progress=progress,

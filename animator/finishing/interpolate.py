@@ -10,8 +10,9 @@ Frame-count and sync rules (relied on by users who cut to music):
 - ``slowmo=True``: the frames are made as above but played at the input's rate (``N x`` slower), without sound.
 
 Methods (:data:`METHODS`): ``flow`` (optical flow both ways, :mod:`animator.finishing.flow_interp`), ``camera``
-(a 3D render's own camera path and depth, :mod:`animator.finishing.camera_interp`), ``blend`` (a cross-fade, for
-comparison). Frames stream through: two input frames are held at a time.
+(a 3D render's own camera path and depth, :mod:`animator.finishing.camera_interp`), ``rife`` (RIFE v4.6 with the
+user's weight file, :mod:`animator.finishing.rife`), ``blend`` (a cross-fade, for comparison). Frames stream
+through: two input frames are held at a time.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from animator.errors import AnimatorError
 
 __all__ = ["METHODS", "InterpolationResult", "BlendTweener", "output_times", "interpolate", "make_tweener"]
 
-METHODS = ("flow", "camera", "blend")
+METHODS = ("flow", "camera", "rife", "blend")
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def _ratio(source_fps: float, factor: int | None, fps: float | None) -> tuple[fl
     return ratio, (whole if abs(ratio - whole) < 1e-6 else None)
 
 
-def make_tweener(method: str, source, *, flow: str = "fast", flow_size: int = 256, device=None):
+def make_tweener(method: str, source, *, flow: str = "fast", flow_size: int = 256, model=None, device=None):
     """The in-between maker for ``method`` (see :data:`METHODS`) and a :class:`FrameSource`."""
     if method == "flow":
         from animator.finishing.flow_interp import FlowTweener
@@ -123,11 +124,15 @@ def make_tweener(method: str, source, *, flow: str = "fast", flow_size: int = 25
 
         return CameraTweener(source.run_dir, first_index=source.first_index, device=device)
     if method == "rife":
-        raise AnimatorError(
-            "the rife method is not part of this version of animator",
-            field="method",
-            hint="use flow (no weights), or camera for a 3D render",
-        )
+        if model is None:
+            raise AnimatorError(
+                "the rife method needs its weight file",
+                field="--model",
+                hint="give RIFE v4.6's flownet.pkl with --model (nothing is downloaded), or use --method flow",
+            )
+        from animator.finishing.rife import RifeTweener
+
+        return RifeTweener(model, device=device)
     raise AnimatorError(f"unknown method {method!r}", field="--method", hint="use one of: " + ", ".join(METHODS))
 
 
@@ -142,6 +147,7 @@ def interpolate(
     frames_dir: str | os.PathLike | None = None,
     flow: str = "fast",
     flow_size: int = 256,
+    model: str | os.PathLike | None = None,
     settings=None,
     device=None,
     progress: Callable[[int, int], None] | None = None,
@@ -152,11 +158,12 @@ def interpolate(
         source: a path (video, image folder, run folder) or a :class:`~animator.finishing.frames.FrameSource`.
         output: the video to write (under a temporary name until complete).
         factor, fps: how many more frames (exactly one of them).
-        method: ``flow``, ``camera`` or ``blend``.
+        method: ``flow``, ``camera``, ``rife`` or ``blend``.
         slowmo: keep the input's fps (the video plays ``factor x`` slower) and drop the sound.
         frames_dir: also write every output frame there as PNG.
         flow, flow_size: the flow method's estimator (DIS preset ``ultrafast`` / ``fast`` / ``medium``, or
             ``dis_fine``, ``farneback``, ``raft_small``, ``raft_large``) and the longer side it estimates flow at.
+        model: the rife method's weight file (RIFE v4.6 ``flownet.pkl``).
         settings: :class:`animator.video.EncodeSettings` (default: h264, crf 18).
         device: where the camera method and RAFT run.
         progress: ``progress(done, total)`` after every output frame.
@@ -174,7 +181,7 @@ def interpolate(
         source = open_frames(source)
     ratio, whole = _ratio(source.fps, factor, fps)
     out_fps = source.fps if slowmo else (source.fps * whole if whole else float(fps))
-    tweener = make_tweener(method, source, flow=flow, flow_size=flow_size, device=device)
+    tweener = make_tweener(method, source, flow=flow, flow_size=flow_size, model=model, device=device)
     times = output_times(source.count, ratio, exact_factor=whole)
     total = source.count * whole if whole else round(source.count * ratio)
     output = check_output(source, output)

@@ -135,6 +135,7 @@ def finish(
             fps=interpolation.fps,
             method=interpolation.method,
             slowmo=interpolation.slowmo,
+            model=interpolation.model,
             settings=settings,
             device=device,
             progress=report,
