@@ -14,6 +14,7 @@ an in-place multiply of them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from collections.abc import Iterable, Sequence
@@ -27,6 +28,20 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["PromptLoras"]
+
+
+@contextlib.contextmanager
+def _diffusers_quiet():
+    """diffusers at ERROR while a LoRA loads: it logs a warning for each model part a LoRA leaves alone ("No LoRA
+    keys associated to CLIPTextModel"), which is normal for most LoRAs; whether the LoRA fits is checked here."""
+    from diffusers.utils import logging as diffusers_logging
+
+    level = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        diffusers_logging.set_verbosity(level)
 
 
 class PromptLoras:
@@ -75,7 +90,7 @@ class PromptLoras:
         adapter = f"prompt_lora_{len(self._adapters)}"
         before = {id(p) for p, _ in self._lora_b_parameters(None)}
         try:
-            with torch.inference_mode(False), warnings.catch_warnings():  # B is changed later in place
+            with torch.inference_mode(False), warnings.catch_warnings(), _diffusers_quiet():  # B changes in place later
                 # peft warns that a model with one adapter gets another: several adapters is the point here
                 warnings.filterwarnings("ignore", message=".*peft_config.*multiple adapters.*")
                 self.pipe.load_lora_weights(str(path), adapter_name=adapter)
