@@ -236,3 +236,26 @@ def test_every_corpus_file_imports_to_prompts_that_parse(corpus_dir, tmp_path):
         path = tmp_path / (file.stem + ".yaml")
         path.write_text(import_deforum(file).to_yaml())
         evaluate(load_config(path))  # every frame's prompt checked
+
+
+def test_networks_are_looked_up_before_any_model_loads(tmp_path):
+    from animator.keyframes.prompt_syntax import check_networks, find_networks
+
+    loras, more, embeddings = tmp_path / "loras", tmp_path / "more", tmp_path / "emb"
+    for folder in (loras, more, embeddings):
+        folder.mkdir()
+    (more / "ink.safetensors").write_bytes(b"")
+    (loras / "ink.safetensors").write_bytes(b"")  # the earlier folder wins
+    (embeddings / "easynegative.safetensors").write_bytes(b"")
+    texts = ["a cat <lora:ink:0.5>, easynegative", "embedding:easynegative, a dog --neg <lora:ink:1>"]
+    report = check_networks(texts, [loras, more], [embeddings])
+    assert report.loras == (("ink", loras / "ink.safetensors"),)
+    assert report.embeddings == (("easynegative", embeddings / "easynegative.safetensors"),)
+    assert find_networks(["easynegatives everywhere"], (), [embeddings]).embeddings == ()  # whole words only
+    with pytest.raises(AnimatorError, match="LoRA 'gone' not found") as info:
+        check_networks(["<lora:gone:1>"], [loras, more])
+    assert info.value.field == "backends.lora_dirs" and str(more) in info.value.message
+    with pytest.raises(AnimatorError, match="embedding 'nothing' not found") as info:
+        check_networks(["embedding:nothing"], (), [embeddings])
+    assert info.value.field == "backends.embedding_dirs"
+    assert find_networks(["<lora:../escape:1>"], [loras]).missing() == ["LoRA '../escape'"]
