@@ -137,7 +137,8 @@ class LiveView:
                 self._show_pending(now)
         elif now - (self._last_update_s or 0.0) < self.min_interval_s and event.done < event.total:
             return
-        self._sink().update(None, f"video written; measuring {event.metric}: {event.done}/{event.total} frame pairs")
+        work = "finishing" if event.metric == "finishing" else f"measuring {event.metric}"
+        self._sink().update(None, f"video written; {work}: {event.done}/{event.total}")
         self._last_update_s = now
 
     def _on_finished(self, event: RenderFinished) -> None:

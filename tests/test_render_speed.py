@@ -414,13 +414,13 @@ def test_frames_read_back_from_the_device_only_where_they_must(
             pass
     assert [index for index, _ in per_frame] == list(range(7))
     # Frames are counted when their events come, and on the CPU a frame's copy is made when it starts. The tween
-    # (odd frame) is handed on after the next diffused frame's copy has started and the one after it is queued:
-    # its event carries its own copy, the next diffused frame's, and the making of the diffused frame after that.
-    # The diffused frames' events then carry nothing. One copy per frame in all.
+    # (odd frame) is handed on after the next anchor's copy has started and the one after it is queued: its event
+    # carries its own copy, the next anchor's, and the making of the anchor after that. The anchors' events then
+    # carry nothing. One copy per frame in all.
     for index, where in per_frame[1:]:
         expected = {}
         if index % 2:
-            expected = {"render.py to_uint8": 2}
+            expected = {"tensors.py to_uint8": 2}
             if holes == "repaint" and index + 3 < 7:
                 expected["diffusers_backend.py _sample"] = 1
         assert _by_function(where) == expected, f"frame {index}: {where}"
