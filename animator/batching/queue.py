@@ -21,6 +21,7 @@ from typing import Any
 
 from animator.batching.jobs import Job
 from animator.batching.runner import FAILED, INTERRUPTED, JobResult
+from animator.errors import AnimatorError
 
 TASK_RETRIES = 3  # a job whose worker died is sent again this many times (then it fails: it kills its worker)
 REPORT_EVERY_S = 0.2  # a worker reports a job's frames at most this often (and at its last frame)
@@ -48,22 +49,48 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[bo
     if ray.is_initialized():
         yield False
         return
-    settings: dict[str, Any] = {
-        "include_dashboard": False,
-        "log_to_driver": False,
-        "configure_logging": True,
-        "logging_level": "ERROR",
-    }
+    settings: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR"}
     if address is None:
-        settings["num_cpus"] = num_cpus or local_cores()
+        settings |= {"num_cpus": num_cpus or local_cores(), "include_dashboard": False}
         settings["runtime_env"] = {"env_vars": _local_worker_env()}
     else:
+        _check_reachable(address)
         settings["address"] = address
-    ray.init(**settings)
+    try:
+        ray.init(**settings)
+    except (ConnectionError, RuntimeError, ValueError) as exc:  # what ray.init raises for a cluster it cannot use
+        if address is None:
+            raise
+        raise AnimatorError(
+            f"cannot use the Ray cluster at {address}: {str(exc).strip().splitlines()[0]}",
+            field="--address",
+            hint="check the address (`ray status` on a node of the cluster; ray://HOST:10001 for Ray Client) and "
+            "that this machine may connect (a cluster with token authentication needs its token, see Ray's docs)",
+        ) from None
     try:
         yield True
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """A cluster address that answers no TCP connection is refused at once: ``ray.init`` would wait for it for
+    minutes. ``auto`` is left to Ray (it reads the address of the cluster this machine belongs to)."""
+    import socket
+
+    if address == "auto":
+        return
+    host, _, port = address.split("://")[-1].rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except (OSError, ValueError) as exc:
+        problem = exc if port.isdigit() and host else "not HOST:PORT"
+        raise AnimatorError(
+            f"cannot reach the Ray cluster at {address}: {problem}",
+            field="--address",
+            hint="give HOST:PORT of the head node (6379 by default), ray://HOST:10001 for Ray Client, or auto on a "
+            "node of the cluster (`ray status` there shows it)",
+        ) from None
 
 
 def _local_worker_env() -> dict[str, str]:

@@ -215,3 +215,18 @@ def test_overrides_reach_list_items_by_index(tmp_path):
         with pytest.raises(AnimatorError, match="is not an item of a 3-item list") as err:
             config_from_dict(data, source="<test>", base_dir=str(tmp_path), overrides={dotted: 1})
         assert err.value.field == dotted and "0 to 2" in err.value.hint
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1", "nonsense"])
+def test_a_cluster_address_that_does_not_answer_is_refused_at_once(address):
+    """ray.init would wait minutes for a head node that is not there; the batch says so before starting anything."""
+    ray = pytest.importorskip("ray")
+    from animator.batching.queue import ray_session
+
+    if ray.is_initialized():
+        pytest.skip("this process already runs a Ray (the batch would use it)")
+    with pytest.raises(AnimatorError) as err:
+        with ray_session(address):
+            pass
+    assert err.value.field == "--address" and address in err.value.message and "HOST:PORT" in err.value.hint
+    assert not ray.is_initialized()
