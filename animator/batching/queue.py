@@ -194,10 +194,12 @@ def plan_resources(kind: str, jobs_wanted: int | None) -> Resources:
 
     resources = ray.cluster_resources()
     if kind == "gpu":
-        return Resources(gpus=1, cpus=1, workers=max(1, jobs_wanted or int(resources.get("GPU", 0))))
+        gpus = max(1, int(resources.get("GPU", 0)))
+        return Resources(gpus=1, cpus=1, workers=min(jobs_wanted or gpus, gpus))
     cpus = max(1, int(resources.get("CPU", 1)))
     workers = max(1, jobs_wanted or default_cpu_jobs(cpus))
-    return Resources(gpus=0, cpus=max(1.0, float(cpus // workers)), workers=workers)
+    # whole cores while there are enough; more jobs than cores share them (Ray takes fractions of a CPU)
+    return Resources(gpus=0, cpus=float(cpus // workers) if workers <= cpus else cpus / workers, workers=workers)
 
 
 class Dispatcher:
@@ -211,13 +213,15 @@ class Dispatcher:
         name = f"animator-batch-progress-{uuid.uuid4().hex}"
         self.progress = _progress_actor().options(name=name).remote()
         worker_class = _worker_actor()
-        self.free: dict[str, deque] = {}
+        self.free: dict[str, deque] = {kind: deque() for kind in pools}
+        self.starting: dict[Any, tuple[str, Any]] = {}  # a worker gets jobs once Ray has placed and started it
         self.workers = []
         for kind, res in pools.items():
             options = {"num_cpus": res.cpus} | ({"num_gpus": res.gpus} if res.gpus else {})
-            made = [worker_class.options(**options).remote(str(root), name) for _ in range(res.workers)]
-            self.free[kind] = deque(made)
-            self.workers += made
+            for _ in range(res.workers):
+                worker = worker_class.options(**options).remote(str(root), name)
+                self.starting[worker.pid.remote()] = (kind, worker)
+                self.workers.append(worker)
         self.running: dict[Any, tuple[Job, str, Any]] = {}
 
     def run(self, jobs: Sequence[tuple[Job, str]], on_result: Callable[[Job, JobResult], None]) -> None:
@@ -232,11 +236,18 @@ class Dispatcher:
                         worker = self.free[kind].popleft()
                         self.running[worker.run.remote(job)] = (job, kind, worker)
                         self.view.started(job)
+                    elif not self._may_get_a_worker(kind):
+                        result = JobResult(job=job.name, status=FAILED, error="no worker could start (see Ray's logs)")
+                        on_result(job, result)
+                        self.view.finished(job, result)
                     else:
                         pending.append((job, kind))
-                ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=0.25)
+                ready, _ = self.ray.wait([*self.running, *self.starting], num_returns=1, timeout=0.25)
                 self._show_progress()
                 for ref in ready:
+                    if ref in self.starting:
+                        self._started(ref)
+                        continue
                     job, kind, worker = self.running.pop(ref)
                     self.free[kind].append(worker)
                     result = self._result(job, ref)
@@ -247,6 +258,23 @@ class Dispatcher:
             for job, _kind in pending:
                 on_result(job, JobResult(job=job.name, status=INTERRUPTED, error="interrupted before it started"))
             raise
+
+    def _started(self, ref) -> None:
+        """A worker is up (placed by Ray, models switch set): it takes jobs from now on. One whose start failed is
+        dropped."""
+        kind, worker = self.starting.pop(ref)
+        try:
+            self.ray.get(ref)
+        except self.ray.exceptions.RayError:
+            return
+        self.free[kind].append(worker)
+
+    def _may_get_a_worker(self, kind: str) -> bool:
+        return (
+            bool(self.free[kind])
+            or any(k == kind for k, _ in self.starting.values())
+            or any(k == kind for _, k, _ in self.running.values())
+        )
 
     def _result(self, job: Job, ref) -> JobResult:
         try:
