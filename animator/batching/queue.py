@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import threading
 import time
 import uuid
 from collections import deque
@@ -56,6 +58,8 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[bo
     else:
         _check_reachable(address)
         settings["address"] = address
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    sigterm_before = signal.getsignal(signal.SIGTERM) if on_main_thread else None
     try:
         ray.init(**settings)
     except (ConnectionError, RuntimeError, ValueError) as exc:  # what ray.init raises for a cluster it cannot use
@@ -67,6 +71,10 @@ def ray_session(address: str | None, num_cpus: int | None = None) -> Iterator[bo
             hint="check the address (`ray status` on a node of the cluster; ray://HOST:10001 for Ray Client) and "
             "that this machine may connect (a cluster with token authentication needs its token, see Ray's docs)",
         ) from None
+    if on_main_thread and sigterm_before is not None:
+        # ray.init makes SIGTERM exit at once; the command's own handler (SIGTERM stops like Ctrl-C: jobs cancelled,
+        # run folders marked interrupted) comes back
+        signal.signal(signal.SIGTERM, sigterm_before)
     try:
         yield True
     finally:

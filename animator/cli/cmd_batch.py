@@ -10,22 +10,25 @@ JOBS_HELP = "Jobs at once on the CPU (default: one per two cores). GPU jobs run 
 
 def finish(run, output_dir: str, quiet: bool) -> None:
     """Runs ``run()`` (which returns the summary rows), prints the summary, and exits 2 when a job failed; Ctrl-C
-    says how to resume and exits 130."""
+    (or SIGTERM, SIGHUP) says how to resume and exits 128 + the signal's number."""
+    import signal
     import sys
     from pathlib import Path
 
     from animator.batching.summary import format_table
+    from animator.cli import stop_on_signals
 
     summary = Path(output_dir) / "summary.csv"
     try:
-        rows = run()
-    except KeyboardInterrupt:
+        with stop_on_signals():
+            rows = run()
+    except KeyboardInterrupt as exc:
         click.secho(
             f"stopped; every job keeps its run folder: run the same command again to resume ({summary})",
             fg="yellow",
             err=True,
         )
-        sys.exit(130)
+        sys.exit(128 + getattr(exc, "signum", signal.SIGINT))
     if not quiet:
         click.echo(format_table(rows))
     click.echo(f"summary: {summary}")
