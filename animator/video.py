@@ -45,7 +45,7 @@ CONTAINERS: dict[str, tuple[str, ...]] = {
     ".mp4": ("h264", "h265", "vp9"),
     ".m4v": ("h264",),
     ".mov": ("h264", "h265", "prores"),
-    ".mkv": ("h264", "h265", "vp9", "prores"),
+    ".mkv": tuple(CODECS),  # Matroska holds every codec
     ".webm": ("vp9",),
 }
 # The largest image read (init images, colour references, `animator depth` inputs): 64 megapixels (8192x8192). A

@@ -51,24 +51,6 @@ def test_the_scan_finds_a_copied_list(tmp_path):
     assert found == [tuple(reversed(choices.FILLS))]
 
 
-# Copies in modules whose owners have yet to import the list from animator.choices: (module, list). Remove an entry
-# when its module imports the list; any copy not named here fails the test.
-KNOWN_COPIES = {
-    ("animator/backends/controlnet/sources.py", "CONTROL_FILE_SOURCES"),
-    ("animator/backends/controlnet/units.py", "CONTROL_MODES"),
-    ("animator/backends/flow/__init__.py", "FLOW_ESTIMATORS"),
-    ("animator/backends/speed.py", "COMPILE_MODES"),
-    ("animator/cli/cmd_render.py", "COMPILE_MODES"),
-    ("animator/cli/cmd_render.py", "FEEDBACKS"),
-    ("animator/cli/cmd_upscale.py", "UPSCALE_METHODS"),
-    ("animator/finishing/upscale.py", "UPSCALE_METHODS"),
-    ("animator/keyframes/importers/deforum.py", "SEED_BEHAVIORS"),
-    ("animator/keyframes/importers/deforum.py", "BORDERS"),
-    ("animator/keyframes/importers/deforum.py", "COLOR_MATCHES"),
-    ("animator/video.py", "CODECS"),
-}
-
-
 def test_no_module_writes_a_choice_list_again():
     lists = {frozenset(values): name for name, values in CHOICE_LISTS.items()}
     copies = []
@@ -78,7 +60,7 @@ def test_no_module_writes_a_choice_list_again():
         module = path.relative_to(PACKAGE.parent).as_posix()
         for line, values in string_sequences(path):
             name = lists.get(frozenset(values))
-            if name is not None and (module, name) not in KNOWN_COPIES:
+            if name is not None:
                 copies.append(f"{module}:{line} writes {name} again: import it from animator.choices")
     assert not copies, "\n".join(copies)
 
@@ -94,6 +76,9 @@ def test_no_module_writes_a_choice_list_again():
         ("animator.plan", "SEED_BEHAVIORS", "SEED_BEHAVIORS"),
         ("animator.keyframes.schedule", "INTERPOLATIONS", "INTERPOLATIONS"),
         ("animator.sampler_names", "SAMPLER_NAMES", "SAMPLER_NAMES"),
+        ("animator.backends.flow", "FLOW_ESTIMATORS", "FLOW_ESTIMATORS"),
+        ("animator.backends.speed", "COMPILE_MODES", "COMPILE_MODES"),
+        ("animator.backends.controlnet.units", "MODES", "CONTROL_MODES"),
     ],
 )
 def test_modules_use_the_shared_lists(module, name, choice):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from animator.choices import COMPILE_MODES
 from animator.errors import AnimatorError
 
 if TYPE_CHECKING:
@@ -43,8 +44,6 @@ __all__ = [
     "speed_up_depth",
     "speed_up_controlnets",
 ]
-
-COMPILE_MODES = ("none", "default", "cudagraphs")
 
 
 def torch_compile_mode(compile: str, device: torch.device) -> str | None:

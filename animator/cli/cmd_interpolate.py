@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from animator.choices import INTERPOLATE_METHODS
+
 
 @click.command("interpolate")
 @click.argument("source", metavar="IN", type=click.Path())
@@ -12,7 +14,7 @@ import click
 @click.option("--fps", type=float, default=None, help="the output frame rate (above the input's)")
 @click.option(
     "--method",
-    type=click.Choice(["flow", "camera", "rife", "blend"]),
+    type=click.Choice(INTERPOLATE_METHODS),
     default="flow",
     show_default=True,
     help="flow: optical flow both ways; camera: a 3D run folder's camera path and depth; rife: RIFE v4.6 "

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from animator.choices import COMPILE_MODES, FEEDBACKS
 from animator.cli.frame_range import parse_frame_range
 
 
@@ -88,12 +89,12 @@ class ProgressBar:
 @click.option(
     "--compile",
     "compile_mode",
-    type=click.Choice(["none", "default", "cudagraphs"]),
+    type=click.Choice(COMPILE_MODES),
     help="torch.compile the models, cudagraphs adds CUDA graphs (sets backends.compile; GPU).",
 )
 @click.option(
     "--feedback",
-    type=click.Choice(["image", "latent"]),
+    type=click.Choice(FEEDBACKS),
     help="What each diffused frame starts from: image (warped pixels) or latent (warped latents, no VAE "
     "encode; sets generation.feedback).",
 )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from animator.choices import UPSCALE_METHODS
+
 
 @click.command("upscale")
 @click.argument("source", metavar="IN", type=click.Path())
@@ -17,7 +19,7 @@ import click
 )
 @click.option(
     "--method",
-    type=click.Choice(["lanczos", "model", "diffusion"]),
+    type=click.Choice(UPSCALE_METHODS),
     default=None,
     help="lanczos (default without --model), model (default with it), diffusion (tiled img2img at low strength)",
 )

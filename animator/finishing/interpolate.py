@@ -9,10 +9,11 @@ Frame-count and sync rules (relied on by users who cut to music):
   ``j / F``, so a whole multiple of the input's rate is the same as the matching factor.
 - ``slowmo=True``: the frames are made as above but played at the input's rate (``N x`` slower), without sound.
 
-Methods (:data:`METHODS`): ``flow`` (optical flow both ways, :mod:`animator.finishing.flow_interp`), ``camera``
-(a 3D render's own camera path and depth, :mod:`animator.finishing.camera_interp`), ``rife`` (RIFE v4.6 with the
-user's weight file, :mod:`animator.finishing.rife`), ``blend`` (a cross-fade, for comparison). Frames stream
-through: two input frames are held at a time.
+Methods (:data:`~animator.choices.INTERPOLATE_METHODS`): ``flow`` (optical flow both ways,
+:mod:`animator.finishing.flow_interp`), ``camera`` (a 3D render's own camera path and depth,
+:mod:`animator.finishing.camera_interp`), ``rife`` (RIFE v4.6 with the user's weight file,
+:mod:`animator.finishing.rife`), ``blend`` (a cross-fade, for comparison). Frames stream through: two input frames
+are held at a time.
 """
 
 from __future__ import annotations
@@ -25,11 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from animator.choices import INTERPOLATE_METHODS
 from animator.errors import AnimatorError
 
-__all__ = ["METHODS", "InterpolationResult", "BlendTweener", "output_times", "interpolate", "make_tweener"]
-
-METHODS = ("flow", "camera", "rife", "blend")
+__all__ = ["InterpolationResult", "BlendTweener", "output_times", "interpolate", "make_tweener"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,8 @@ def _ratio(source_fps: float, factor: int | None, fps: float | None) -> tuple[fl
 
 
 def make_tweener(method: str, source, *, flow: str = "fast", flow_size: int = 256, model=None, device=None):
-    """The in-between maker for ``method`` (see :data:`METHODS`) and a :class:`FrameSource`."""
+    """The in-between maker for ``method`` (one of :data:`~animator.choices.INTERPOLATE_METHODS`) and a
+    :class:`FrameSource`."""
     if method == "flow":
         from animator.finishing.flow_interp import FlowTweener
 
@@ -133,7 +134,9 @@ def make_tweener(method: str, source, *, flow: str = "fast", flow_size: int = 25
         from animator.finishing.rife import RifeTweener
 
         return RifeTweener(model, device=device)
-    raise AnimatorError(f"unknown method {method!r}", field="--method", hint="use one of: " + ", ".join(METHODS))
+    raise AnimatorError(
+        f"unknown method {method!r}", field="--method", hint="use one of: " + ", ".join(INTERPOLATE_METHODS)
+    )
 
 
 def interpolate(

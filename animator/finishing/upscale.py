@@ -21,11 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from animator.choices import UPSCALE_METHODS
 from animator.errors import AnimatorError
 
-__all__ = ["METHODS", "UpscaleResult", "LanczosUpscaler", "ModelUpscaler", "upscale", "output_size"]
-
-METHODS = ("lanczos", "model", "diffusion")
+__all__ = ["UpscaleResult", "LanczosUpscaler", "ModelUpscaler", "upscale", "output_size"]
 
 
 @dataclass(frozen=True)
@@ -197,8 +196,10 @@ def upscale(
 
     started = time.perf_counter()
     method = method or ("model" if model is not None else "lanczos")
-    if method not in METHODS:
-        raise AnimatorError(f"unknown method {method!r}", field="--method", hint="use one of: " + ", ".join(METHODS))
+    if method not in UPSCALE_METHODS:
+        raise AnimatorError(
+            f"unknown method {method!r}", field="--method", hint="use one of: " + ", ".join(UPSCALE_METHODS)
+        )
     if method == "model" and model is None:
         raise AnimatorError("--method model needs --model PATH (an upscaler file)", field="--model")
     if method == "lanczos" and model is not None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from animator.choices import CONTROL_FILE_SOURCES
 from animator.errors import AnimatorError
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ def make_source(settings: ControlSettings, *, width: int, height: int, field: st
         return lambda frame: canny_control(frame.image, settings.canny_low, settings.canny_high)
     if source == "warped":
         return lambda frame: frame.image.float().clamp(0, 1)
-    if source in ("image", "video"):
+    if source in CONTROL_FILE_SOURCES:
         path = _existing_file(settings.path, source, f"{field}.path")
         if source == "image":
             return _ImageSource(path, width, height, f"{field}.path")

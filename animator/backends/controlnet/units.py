@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from animator.backends.controlnet.loading import check_fits, load_controlnet, union_type_index
+from animator.choices import CONTROL_MODES
 from animator.errors import AnimatorError
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ControlSettings", "ControlNetUnit", "ControlInput", "load_unit", "MODES"]
 
-MODES = ("balanced", "prompt", "control")
+MODES = CONTROL_MODES  # the name the package exports
 
 
 @dataclass(frozen=True)

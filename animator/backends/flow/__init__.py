@@ -23,22 +23,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from animator.choices import FLOW_ESTIMATORS
 from animator.errors import AnimatorError
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = ["FlowEstimator", "load_flow_estimator", "FLOW_ESTIMATORS"]
-
-FLOW_ESTIMATORS: tuple[str, ...] = (
-    "dis_ultrafast",
-    "dis_fast",
-    "dis_medium",
-    "dis_fine",
-    "farneback",
-    "raft_small",
-    "raft_large",
-)
 
 
 @runtime_checkable

@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from animator.choices import BORDERS, COLOR_MATCHES, CONTROL_ANNOTATOR_SOURCES, CONTROL_MODES, SEED_BEHAVIORS
 from animator.errors import AnimatorError
 from animator.keyframes.expressions import compile_expression
 from animator.keyframes.importers._yaml import ImportResult
@@ -160,7 +161,7 @@ def convert_deforum(settings: dict[str, Any], *, source: str = "<settings>") -> 
     seed = int(_number(get("seed", default=-1), "seed", source))
     data["seed"] = seed if seed >= -1 else -1
     behavior = str(get("seed_behavior", default="iter")).lower()
-    if behavior not in ("iter", "fixed", "random", "ladder", "alternate", "schedule"):
+    if behavior not in SEED_BEHAVIORS:
         warnings.append(f"seed_behavior {behavior!r} is not supported; using iter")
         behavior = "iter"
     data["seed_behavior"] = behavior
@@ -463,7 +464,7 @@ def _prompts(value: Any, warnings: list[str]) -> dict:
 
 def _motion_options(settings, motion: dict, get, warnings) -> None:
     border = str(get("border", default="replicate")).lower()
-    if border in ("replicate", "wrap", "reflect"):
+    if border in BORDERS:
         motion["border"] = border
     padding = str(get("padding_mode", default="border")).lower()
     motion["fill"] = {"border": "border", "reflection": "reflection", "zeros": "none"}.get(padding, "border")
@@ -535,7 +536,7 @@ def _constant_schedule_value(text: Any) -> float | None:
 def _coherence_options(coherence: dict, get, warnings, data) -> None:
     mode = str(get("color_coherence", default="None"))
     lowered = mode.lower()
-    if lowered in ("lab", "hsv", "rgb", "none"):
+    if lowered in COLOR_MATCHES:
         coherence["color"] = lowered
     elif lowered == "match frame 0 lab":
         coherence["color"] = "lab"
@@ -613,7 +614,6 @@ _CN_SOURCES = {
     "tile_resample": "warped", "tile_colorfix": "warped", "tile_colorfix+sharp": "warped",
 }  # fmt: skip
 _CN_MODES = {"balanced": "balanced", "my prompt is more important": "prompt", "controlnet is more important": "control"}
-_CN_ANNOTATORS = ("hed", "softedge", "lineart", "lineart_anime", "openpose", "mlsd", "normalbae")
 
 
 def controlnet_units(
@@ -674,7 +674,7 @@ def _controlnet_unit(settings, prefix: str, timebase: TimeBase, source: str, war
             unit.update(canny_low=int(low), canny_high=int(high))
         else:
             warnings.append(f"{prefix}: canny thresholds {low!r}, {high!r} are not 0..255 with a < b; using 100, 200")
-    if kind in _CN_ANNOTATORS:
+    if kind in CONTROL_ANNOTATOR_SOURCES:
         warnings.append(f"{prefix}: source {kind} needs the controlnet-aux extra and `annotator:`, its weights folder")
     for field in ("weight", "guidance_start", "guidance_end"):
         value = settings.get(f"{prefix}_{field}")
@@ -683,8 +683,8 @@ def _controlnet_unit(settings, prefix: str, timebase: TimeBase, source: str, war
             warnings += [f"{prefix}_{field}: {note}" for note in notes]
             unit[field] = text
     mode = settings.get(f"{prefix}_control_mode")
-    if isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode <= 2:
-        unit["mode"] = ("balanced", "prompt", "control")[mode]
+    if isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode < len(CONTROL_MODES):
+        unit["mode"] = CONTROL_MODES[mode]  # Deforum numbers the modes in this order: balanced, prompt, control
     elif mode is not None:
         unit["mode"] = _CN_MODES.get(str(mode).strip().lower(), "balanced")
     return unit
