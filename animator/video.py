@@ -573,12 +573,15 @@ class VideoWriter:
         raise error
 
     def abort(self) -> None:
-        """Stops ffmpeg and removes the partial file (the final name is never touched)."""
+        """Stops ffmpeg and removes the partial file (the final name is never touched). Frames already queued still
+        reach the journal (with their checkpoints) when the encoder takes them within a few seconds: on Ctrl-C what
+        was rendered is kept for the resume."""
         if self._thread.is_alive():
             try:
-                self._queue.put_nowait(None)
+                self._queue.put(None, timeout=5)
             except queue.Full:
                 pass
+            self._thread.join(timeout=5)
         if self._proc.poll() is None:
             self._proc.kill()
         self._proc.wait()

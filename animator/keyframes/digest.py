@@ -45,7 +45,11 @@ def config_digest(config: AnimationConfig) -> str:
 def describe_changes(old: AnimationConfig, new: AnimationConfig) -> list[str]:
     """One line per field whose resolved value differs (``"motion.zoom: 0:(1.0) -> 0:(1.02)"``), in field order;
     a field only one side has reads ``(absent)`` on the other. Empty when the two mean the same render."""
-    before, after = resolved_fields(old), resolved_fields(new)
+    return describe_field_changes(resolved_fields(old), resolved_fields(new))
+
+
+def describe_field_changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """:func:`describe_changes` on two :func:`resolved_fields` tables (a run folder records its table)."""
     lines = []
     for name in dict.fromkeys([*before, *after]):
         a, b = before.get(name, "(absent)"), after.get(name, "(absent)")

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 from animator.errors import AnimatorError
 from animator.events import FrameRendered, MetricProgress, RenderCallback, RenderFinished, RenderStarted
 from animator.plan import frame_span, make_plan
-from animator.rendering.checks import check_startable
+from animator.rendering.checks import check_prompt_networks, check_startable
 from animator.rendering.context import RunContext
 from animator.rendering.loop import Emitted, frame_loop
-from animator.rendering.models import load_models
+from animator.rendering.models import load_models, prompt_texts
 from animator.rendering.timing import Clock
 
 if TYPE_CHECKING:
@@ -68,7 +68,9 @@ def prepare(
     config = load(config_or_path, overrides, base_dir)
     check_startable(config, resuming=resuming)
     _, stop = frame_span(frames, config.frames)
-    return config, make_plan(config, evaluate(config, stop=stop), base_seed=base_seed)
+    plan = make_plan(config, evaluate(config, stop=stop), base_seed=base_seed)
+    check_prompt_networks(config, prompt_texts(plan))
+    return config, plan
 
 
 def render_frames(
@@ -82,9 +84,9 @@ def render_frames(
 
     The same loop as :func:`render`; the notebook preview and tests use it.
     """
-    config, plan = prepare(config_or_path, overrides=overrides)
-    start, stop = frame_span(frames, plan.frames)  # before minutes of loading models
-    ctx = RunContext.start(config, plan, load_models(config))
+    config, plan = prepare(config_or_path, overrides=overrides, frames=frames)
+    start, stop = frame_span(frames, config.frames)  # before minutes of loading models
+    ctx = RunContext.start(config, plan, load_models(config, prompt_texts(plan)))
     notify(callbacks, _started(ctx, stop - start, start, run_dir=None))
     clock = Clock(stop - start)
     for emitted in frame_loop(ctx, start=start, stop=stop):
@@ -136,14 +138,14 @@ def render(
         with folder.lock(output=_resumed_output(folder, output)):
             run = _resumed_run(folder, output, profile=profile)
             return _render_run(run, callbacks, metrics=metrics)
-    config, plan = prepare(config_or_path, overrides=overrides)
-    start, stop = frame_span(frames, plan.frames)
+    config, plan = prepare(config_or_path, overrides=overrides, frames=frames)
+    start, stop = frame_span(frames, config.frames)
     output = Path(output or config.output.path or f"{Path(config.path or 'render').stem}.mp4")
     _check_output(config, output)
     folder = RunFolder(run_dir or default_run_dir(config.path))
     folder.check_free()
     # the models before the folder is made: a model that cannot load leaves none behind
-    ctx = RunContext.start(config, plan, load_models(config), profile=profile)
+    ctx = RunContext.start(config, plan, load_models(config, prompt_texts(plan)), profile=profile)
     with folder.lock(output=output):
         frames_dir = frames_dir or config.output.frames_dir
         run = _OpenRun(ctx, folder, output, start, stop, Path(frames_dir) if frames_dir else None, resumed=False)
@@ -179,7 +181,7 @@ def _resumed_output(folder, output: str | os.PathLike | None) -> Path:
 
 def _resumed_run(folder, output: str | os.PathLike | None, *, profile: bool) -> _OpenRun:
     """The run in ``folder``, ready to continue: its own keyframe copy, overrides and seed, checked again."""
-    from animator.rendering.resume import paths_relative_to
+    from animator.rendering.resume import check_unchanged, paths_relative_to
 
     record = folder.record()
     if record.get("status") == "complete":
@@ -190,12 +192,14 @@ def _resumed_run(folder, output: str | os.PathLike | None, *, profile: bool) -> 
         base_seed=record["seed"],
         base_dir=paths_relative_to(record),
         resuming=True,
+        frames=range(record["start"], record["stop"]),
     )
+    check_unchanged(record, config, folder)
     output = _resumed_output(folder, output)
     _check_output(config, output)
     if str(output.resolve()) != record["output"]:
         folder.update({"output": str(output.resolve())})
-    ctx = RunContext.start(config, plan, load_models(config), profile=profile)
+    ctx = RunContext.start(config, plan, load_models(config, prompt_texts(plan)), profile=profile)
     frames_dir = record.get("frames_dir")
     return _OpenRun(
         ctx, folder, output, record["start"], record["stop"], Path(frames_dir) if frames_dir else None, resumed=True
@@ -204,6 +208,9 @@ def _resumed_run(folder, output: str | os.PathLike | None, *, profile: bool) -> 
 
 def _create_run_folder(run: _OpenRun, overrides: dict | None) -> None:
     """The run record, a copy of the keyframe file, and the per-frame values and seeds."""
+    from animator.keyframes import config_digest
+    from animator.keyframes.digest import resolved_fields
+    from animator.keyframes.prompt_syntax import lora_weights_by_frame
     from animator.rendering.outputs import versions
 
     config, plan = run.ctx.config, run.ctx.plan
@@ -221,10 +228,14 @@ def _create_run_folder(run: _OpenRun, overrides: dict | None) -> None:
             # the folder the file's relative paths (init image, audio, video) resolve against, for --resume:
             # the run folder holds a copy of the file, somewhere else
             "base_dir": str((Path(config.path).parent if config.path else Path.cwd()).resolve()),
+            # what the frames follow from: a resume of an edited run folder is refused, saying what changed
+            "config_digest": config_digest(config),
+            "settings": resolved_fields(config),
             "versions": versions(),
         },
     )
-    run.folder.write_table("schedules.csv", plan.schedules.values)
+    # every schedule, and the weight of each LoRA the prompts name, per frame up to the last rendered one
+    run.folder.write_table("schedules.csv", plan.schedules.values | lora_weights_by_frame(plan.schedules.prompts))
     run.folder.write_table("seeds.csv", {"seed": plan.seeds})
 
 
@@ -321,7 +332,7 @@ def frame_event(emitted: Emitted, clock: Clock, ctx: RunContext) -> FrameRendere
     elapsed, fps, eta = clock.tick()
     return FrameRendered(
         index=emitted.index,
-        total_frames=ctx.plan.frames,
+        total_frames=ctx.config.frames,
         image=emitted.image,
         diffused=emitted.anchor and ctx.models.diffuses,
         anchor=emitted.anchor,

@@ -45,3 +45,11 @@ def check_output_is_not_an_input(config: AnimationConfig, output: Path) -> None:
                 field="output",
                 hint="choose another output path (-o)",
             )
+
+
+def check_prompt_networks(config: AnimationConfig, prompts: list[str]) -> None:
+    """Every LoRA (``<lora:NAME:W>``) and embedding (``embedding:NAME``) the rendered prompts name has a file in
+    ``backends.lora_dirs`` / ``backends.embedding_dirs``: found before any model loads."""
+    from animator.keyframes.prompt_syntax import check_networks
+
+    check_networks(prompts, config.backends.lora_dirs, config.backends.embedding_dirs)

@@ -6,6 +6,7 @@ them to the next render that asks for the same ones: loading a diffusion model c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from animator.backends.depth import DepthEstimator
     from animator.backends.flow import FlowEstimator
     from animator.keyframes import AnimationConfig
+    from animator.plan import RenderPlan
     from animator.rendering.control import RunControlNet
 
 NO_DENOISER_NOTE = (
@@ -61,13 +63,17 @@ def keep_loaded_models(keep: bool = True) -> None:
         _kept.clear()
 
 
-def load_models(config: AnimationConfig) -> Models:
+def load_models(config: AnimationConfig, prompts: Sequence[str] = ()) -> Models:
     """The denoiser, depth and flow models ``config`` asks for, on the device it asks for (kept between renders
-    when :func:`keep_loaded_models` is on and the same ones are asked for again)."""
+    when :func:`keep_loaded_models` is on and the same ones are asked for again). ``prompts``: every text the
+    render will encode; the LoRAs and embeddings they name load now, so a missing or unfitting one is an error
+    before the first frame."""
     key = _models_key(config)
     if _keep and "models" in _kept and _kept["models"][0] == key:
-        return _kept["models"][1]
-    models = _load(config)
+        models = _kept["models"][1]
+        models.denoiser.prepare_prompts(prompts)
+        return models
+    models = _load(config, prompts)
     if _keep:
         _kept["models"] = (key, models)
     return models
@@ -81,7 +87,7 @@ def _models_key(config: AnimationConfig) -> tuple:
     return (
         b.device, b.dtype, b.denoise, b.vae, b.model_config, tuple((e.path, e.scale) for e in b.lora), b.sampler,
         b.compile, b.channels_last, b.subpixel_upsample, b.depth, b.depth_resolution, b.flow, config.mode,
-        needs_flow(config), controlnet_key(config),
+        needs_flow(config), controlnet_key(config), b.lora_dirs, b.embedding_dirs,
     )  # fmt: skip
 
 
@@ -90,7 +96,13 @@ def needs_flow(config: AnimationConfig) -> bool:
     return config.mode == "video" or config.motion.cadence_flow or hybrid_flow
 
 
-def _load(config: AnimationConfig) -> Models:
+def prompt_texts(plan: RenderPlan) -> list[str]:
+    """Every positive and negative text the plan's frames encode, once each."""
+    texts = (text for prompt in plan.schedules.prompts for mix in prompt.mix for text in mix[:2])
+    return list(dict.fromkeys(text for text in texts if text))
+
+
+def _load(config: AnimationConfig, prompts: Sequence[str]) -> Models:
     from animator.backends.denoise import load_denoiser
     from animator.backends.speed import speed_up_controlnets, speed_up_denoiser, speed_up_depth
     from animator.devices import pick_device, pick_dtype
@@ -104,8 +116,10 @@ def _load(config: AnimationConfig) -> Models:
         torch.backends.cudnn.benchmark = b.cudnn_benchmark
     lora = tuple((entry.path, entry.scale) for entry in b.lora)
     denoiser = load_denoiser(
-        b.denoise, device=device, dtype=dtype, vae=b.vae, model_config=b.model_config, lora=lora, sampler=b.sampler
-    )
+        b.denoise, device=device, dtype=dtype, vae=b.vae, model_config=b.model_config, lora=lora, sampler=b.sampler,
+        lora_dirs=b.lora_dirs, embedding_dirs=b.embedding_dirs,
+    )  # fmt: skip
+    denoiser.prepare_prompts(prompts)  # before compiling: a LoRA loaded later would make the UNet trace again
     speed_up_denoiser(denoiser, compile=b.compile, channels_last=b.channels_last, subpixel_upsample=b.subpixel_upsample)
     if hasattr(denoiser, "check_values"):
         denoiser.check_values = False  # every finished frame is checked once (to_uint8): no read-back per input

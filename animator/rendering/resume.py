@@ -12,6 +12,7 @@ from animator.rendering.state import FrameState
 from animator.rendering.tensors import to_tensor
 
 if TYPE_CHECKING:
+    from animator.keyframes import AnimationConfig
     from animator.rendering.context import RunContext
     from animator.run_folder import RunFolder
 
@@ -23,6 +24,27 @@ def paths_relative_to(record: dict) -> str | None:
         return record["base_dir"]
     source = record.get("source")
     return str(Path(source).resolve().parent) if source and source != "None" else None
+
+
+def check_unchanged(record: dict, config: AnimationConfig, folder: RunFolder) -> None:
+    """Refuses to resume a run whose keyframe file (the run folder's copy) was edited since the run started: the
+    frames after the checkpoint would follow other values than the frames before it, and the recorded schedules
+    would no longer say how the video was made."""
+    from animator.keyframes.digest import config_digest, describe_field_changes, resolved_fields
+
+    if record.get("config_digest") in (None, config_digest(config)):
+        return
+    changes = describe_field_changes(record.get("settings", {}), resolved_fields(config))
+    shown = "; ".join(changes[:4]) + (f"; and {len(changes) - 4} more" if len(changes) > 4 else "")
+    next_frame = record["start"] + folder.journal_frame_count()
+    raise AnimatorError(
+        f"the run's keyframe file changed since the run started ({shown or 'its resolved settings differ'}): "
+        "the rest of the frames would follow other values than the frames already made",
+        file=folder.keyframes_path(),
+        field="--resume",
+        hint=f"undo the edit to resume, or start a new run from frame {next_frame} on with the edited file: "
+        f"animator render {folder.keyframes_path()} --frames {next_frame}: -o <new video>",
+    )
 
 
 def restore(folder: RunFolder, ctx: RunContext) -> FrameState | None:

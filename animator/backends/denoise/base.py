@@ -79,6 +79,10 @@ class Denoiser(Protocol):
         """A first frame from text: 1x3xHxW float32 in [0,1]."""
         ...
 
+    def prepare_prompts(self, texts: Sequence[str]) -> None:
+        """Load what the prompts ``texts`` name (LoRAs, embeddings) once, before the first frame."""
+        ...
+
     def describe(self) -> dict:
         """Model source, classes, dtype, scheduler and library versions, for the run record."""
         ...
