@@ -11,10 +11,6 @@ import animator
 from animator.finishing.frames import open_frames
 from animator.video import load_frame, probe
 
-keyframes_module = pytest.importorskip("animator.keyframes")
-if not hasattr(keyframes_module, "InterpolateConfig"):
-    pytest.skip("output.interpolate / output.upscale are not in this keyframe config", allow_module_level=True)
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -108,3 +104,24 @@ def test_a_render_with_finishing_passes_writes_the_finished_video(tmp_path, init
     # the finished run (journal gone) still gives the frames before finishing: its unfinished video
     source = open_frames(result.run_dir)
     assert (source.count, source.width, source.video) == (4, 96, result.run_dir / "unfinished.mp4")
+
+
+def test_a_render_stopped_while_it_finishes_resumes_the_finishing_alone(tmp_path, init_image):
+    """Ctrl-C during the finishing passes: the frames are all in the journal, so --resume renders none again and
+    only finishes the video."""
+    from animator.events import FrameRendered, MetricProgress
+
+    keyframes = write_keyframes(tmp_path / "anim.yaml", init_image, interpolate={"factor": 2})
+
+    def stop_while_finishing(event):
+        if isinstance(event, MetricProgress) and event.metric == "finishing" and event.done > 0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        animator.render(keyframes, tmp_path / "final.mp4", run_dir=tmp_path / "run", callbacks=[stop_while_finishing])
+    assert not (tmp_path / "final.mp4").exists()
+    events = []
+    result = animator.render(resume=tmp_path / "run", callbacks=[events.append])
+    assert not any(isinstance(event, FrameRendered) for event in events)  # no frame rendered again
+    info = probe(result.output)
+    assert (info.frames, info.fps) == (8, 12.0)
