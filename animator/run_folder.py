@@ -41,7 +41,7 @@ from animator.errors import AnimatorError
 RUN_FILE = "run.json"
 CHECKPOINT = "checkpoint.pt"
 JOURNAL = "frames"
-JOURNAL_FORMAT = "qoi"  # see animator.video.save_frame
+JOURNAL_FORMAT = "qoi"  # see animator.images.save_frame
 LOCK = ".lock"
 # errno values that mean "the disk or folder cannot take this write", not a bug of ours
 DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
@@ -287,7 +287,7 @@ class RunFolder:
         return state
 
     def journal_frame(self, index: int) -> np.ndarray:
-        from animator.video import load_frame
+        from animator.images import load_frame
 
         path = self.journal / f"{index:06d}.{JOURNAL_FORMAT}"
         if not path.exists():
@@ -307,7 +307,7 @@ class RunFolder:
 
     def journal_frames(self) -> Iterator[np.ndarray]:
         """Every frame of the journal, in order."""
-        from animator.video import load_frame
+        from animator.images import load_frame
 
         for path in self._journal_paths():
             yield _journal_load(path, int(path.stem), load_frame)
@@ -315,7 +315,7 @@ class RunFolder:
     def finish(self, *, keep_frames_in: Path | None, stats: dict[str, Any]) -> None:
         """Marks the run complete; moves the journal to --frames-dir or removes it; drops the checkpoint."""
         if keep_frames_in is not None:  # --frames-dir: PNGs, the format every tool reads
-            from animator.video import load_frame, save_frame
+            from animator.images import load_frame, save_frame
 
             keep_frames_in.mkdir(parents=True, exist_ok=True)
             for path in self._journal_paths():

@@ -742,7 +742,7 @@ def naive_ms_per_frame(
 
     from animator.backends.depth import load_depth_estimator
     from animator.devices import pick_dtype
-    from animator.video import load_image
+    from animator.images import load_image
 
     dtype = pick_dtype(device)
     extra = {}

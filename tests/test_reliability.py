@@ -148,7 +148,7 @@ def test_a_checkpoint_of_something_else_is_refused_and_a_good_one_loads(tmp_path
 
 
 def test_a_truncated_journal_frame_names_the_frame_and_what_to_do(tmp_path):
-    from animator.video import save_frame
+    from animator.images import save_frame
 
     folder = _run_with_checkpoint(tmp_path, None)
     frame = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)

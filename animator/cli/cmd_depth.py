@@ -80,7 +80,7 @@ def command(
 
         check_output(output, "h264")  # the container must hold the H.264 written below
     else:
-        from animator.video import check_image_pixels
+        from animator.images import check_image_pixels
 
         check_image_pixels(input_path)  # from the header, before the model loads
     estimator = load_depth_estimator(model, device=device, resolution=resolution, batch_size=batch_size)
@@ -128,7 +128,7 @@ def _read_image(path: Path):
     import torch
 
     from animator.errors import AnimatorError
-    from animator.video import check_image_pixels
+    from animator.images import check_image_pixels
 
     check_image_pixels(path)  # a header declaring more than MAX_IMAGE_PIXELS is refused before decoding
     pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)

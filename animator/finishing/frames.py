@@ -78,7 +78,7 @@ def _natural_key(path: Path) -> list:
 
 
 def _load_image(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    from animator.video import load_frame
+    from animator.images import load_frame
 
     try:
         frame = load_frame(path)

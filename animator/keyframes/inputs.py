@@ -64,7 +64,7 @@ def starts_from_nothing(config: AnimationConfig) -> bool:
 def check_input_files(config: AnimationConfig, *, resuming: bool = False) -> None:
     """Every file of :func:`files_read_by` exists, and every image among them (init image, colour reference,
     section images, ControlNet images) is read as the render reads it, within the pixel limit
-    (:func:`animator.video.load_image`): a text file named ``.png``, a damaged image or a pixel bomb is refused
+    (:func:`animator.images.load_image`): a text file named ``.png``, a damaged image or a pixel bomb is refused
     before a render makes anything. The render's start check and ``animator validate --check-files`` both call this.
 
     Raises:
@@ -83,7 +83,7 @@ def check_input_files(config: AnimationConfig, *, resuming: bool = False) -> Non
                 **where,
             )
         if field_name in images:
-            from animator.video import load_image
+            from animator.images import load_image
 
             try:
                 load_image(path, width=8, height=8)  # the render's reader: header, pixel limit, every pixel decoded

@@ -113,7 +113,7 @@ def test_sections_after_previous_form_one_chain_and_restarts_are_independent_job
 
 
 def test_the_join_fades_the_previous_last_frame_into_the_new_section(tmp_path):
-    from animator.video import save_frame
+    from animator.images import save_frame
 
     config = _config(
         tmp_path,

@@ -173,8 +173,8 @@ def _tone(path: Path, seconds: float) -> Path:
 def test_sections_run_in_parallel_and_a_previous_section_gives_the_sequential_frames(tmp_path, init_image):
     from animator.batching.jobs import Job
     from animator.batching.sections import joined_frames, section_chains
+    from animator.images import load_frame
     from animator.keyframes import load_config
-    from animator.video import load_frame
 
     second = tmp_path / "second.png"
     Image.open(init_image).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(second)

@@ -30,7 +30,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def write_folder(folder, frames: list[np.ndarray]) -> None:
-    from animator.video import save_frame
+    from animator.images import save_frame
 
     folder.mkdir(parents=True, exist_ok=True)
     for index, frame in enumerate(frames):

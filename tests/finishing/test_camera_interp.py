@@ -19,7 +19,8 @@ from animator.cli import main
 from animator.finishing.camera_interp import camera_tween, interpolate_pose
 from animator.finishing.flow_interp import FlowTweener
 from animator.finishing.interpolate import BlendTweener
-from animator.video import load_frame, probe
+from animator.images import load_frame
+from animator.video import probe
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,7 +12,8 @@ from animator.errors import AnimatorError
 from animator.finishing.flow_interp import FlowTweener
 from animator.finishing.frames import open_frames
 from animator.finishing.interpolate import BlendTweener, interpolate, output_times
-from animator.video import VideoWriter, load_frame, probe
+from animator.images import load_frame
+from animator.video import VideoWriter, probe
 
 pytest.importorskip("skimage.data")
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -153,7 +154,7 @@ def test_bad_inputs_exit_2(tmp_path):
     (empty / "readme.txt").write_text("no images")
     mixed = tmp_path / "mixed"
     write_folder(mixed, [np.zeros((16, 16, 3), np.uint8)])
-    from animator.video import save_frame
+    from animator.images import save_frame
 
     save_frame(mixed / "0001.png", np.zeros((16, 24, 3), np.uint8))
     for source, words in (

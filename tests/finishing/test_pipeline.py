@@ -9,7 +9,8 @@ import yaml
 
 import animator
 from animator.finishing.frames import open_frames
-from animator.video import load_frame, probe
+from animator.images import load_frame
+from animator.video import probe
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,7 +12,8 @@ from finishing_scenes import sliding_scene, write_folder
 from animator.cli import main
 from animator.errors import AnimatorError
 from animator.finishing.tiles import run_tiled, tile_starts
-from animator.video import load_frame, probe
+from animator.images import load_frame
+from animator.video import probe
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -10,7 +10,8 @@ import torch
 from click.testing import CliRunner
 from finishing_scenes import sliding_scene, write_folder
 
-from animator.video import load_frame, probe
+from animator.images import load_frame
+from animator.video import probe
 
 spandrel = pytest.importorskip("spandrel", reason="spandrel (the `upscale` extra) is not installed here")
 from spandrel.architectures.Compact import Compact  # noqa: E402

@@ -202,7 +202,7 @@ class _ImageSource:
     """One picture for every frame, read and scaled once (to cover the frame, centre-cropped)."""
 
     def __init__(self, path: Path, width: int, height: int, field: str) -> None:
-        from animator.video import load_image
+        from animator.images import load_image
 
         try:
             self.pixels = load_image(path, width=width, height=height)

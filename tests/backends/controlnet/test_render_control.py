@@ -194,8 +194,8 @@ def test_errors_name_file_line_and_field_before_the_first_frame(
 
 def test_show_control_shows_what_each_unit_saw(tmp_path, init, tiny_model, tiny_controlnet):
     """On the first frame a `warped` unit sees the init image itself, and a unit at weight 0 is shown as off."""
+    from animator.images import load_image
     from animator.notebook import show_control
-    from animator.video import load_image
 
     units = [
         {"model": str(tiny_controlnet), "source": "warped"},
