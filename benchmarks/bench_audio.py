@@ -71,6 +71,7 @@ def main() -> None:
     import imageio_ffmpeg
 
     from animator.audio import analyze, load_audio
+    from animator.audio import beats as B
     from animator.audio import features as F
 
     with tempfile.TemporaryDirectory() as folder:
@@ -95,8 +96,8 @@ def main() -> None:
 
         _, warm_up = timed(analyze, wav, args.fps, frames=48)  # imports + numba compilation, once per process
         (samples, _), decode_s = timed(load_audio, mp3, sr=F.ANALYSIS_SR)
-        onset, onset_s = timed(F._onset_envelope, samples, F.ANALYSIS_SR)
-        _, beats_s = timed(F._track_beats, onset, F.ANALYSIS_SR)
+        onset, onset_s = timed(B._onset_envelope, samples, F.ANALYSIS_SR)
+        _, beats_s = timed(B._track_beats, onset, F.ANALYSIS_SR)
         frames = int(np.ceil(samples.size / F.ANALYSIS_SR * args.fps))
         grid = F._FrameGrid(fps=args.fps, frames=frames, offset_s=0.0)
 

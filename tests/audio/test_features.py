@@ -268,17 +268,17 @@ def test_the_click_track_helper_is_what_the_tests_assume(tmp_path):
 
 
 def test_a_song_is_analysed_once_then_read_from_the_cache(click_track, tmp_path, monkeypatch):
-    from animator.audio import features
+    from animator.audio import beats
 
     monkeypatch.setenv("ANIMATOR_CACHE_DIR", str(tmp_path / "cache"))
     computed = []
-    envelope = features._onset_envelope
+    envelope = beats._onset_envelope
 
     def counting(samples, sr):
         computed.append(len(samples))
         return envelope(samples, sr)
 
-    monkeypatch.setattr(features, "_onset_envelope", counting)
+    monkeypatch.setattr(beats, "_onset_envelope", counting)
     first = analyze(click_track.path, FPS)
     again = analyze(click_track.path, 12, offset_s=0.5)  # other frames: the cached part does not depend on them
     assert len(computed) == 1 and len(list((tmp_path / "cache" / "audio").glob("*.npz"))) == 1
