@@ -56,6 +56,7 @@ def write_jobs(folder: Path, count: int, frames: int, size: int) -> list[Path]:
 def sequential(files: list[Path], folder: Path) -> list[float]:
     import animator
 
+    folder.mkdir(parents=True, exist_ok=True)
     times = []
     for path in files:
         start = time.perf_counter()

@@ -253,8 +253,8 @@ def _rows(planned: Sequence[_Planned], results: Mapping[str, JobResult], root: P
 
 
 def _joined(plan: _Planned, results: Mapping[str, JobResult], root: Path) -> JobResult:
-    """The joined video of a file's sections: made when every chain is finished and the video is missing or older
-    than a chain rendered in this run."""
+    """The joined video of a file's sections: made when every chain is finished and the video is missing or a chain
+    was rendered in this run (else the one there is kept: skipped)."""
     chains = plan.chains
     failed = [
         c.job.name for c in chains if c.job.name not in results or results[c.job.name].status not in (DONE, SKIPPED)
