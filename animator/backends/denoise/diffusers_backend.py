@@ -28,6 +28,7 @@ from animator.backends.denoise.embeddings import PromptEmbeddingFiles
 from animator.backends.denoise.lora import PromptLoras
 from animator.backends.denoise.prompts import PromptCache, PromptEmbeddings, PromptInput, normalize_prompt
 from animator.backends.denoise.samplers import SchedulerCache, normalize_sampler_name
+from animator.backends.denoise.vae import check_latents, decode_latents, encode_image
 from animator.devices import profiled, upload
 from animator.errors import AnimatorError
 from animator.keyframes.prompt_syntax import mixed_lora_weights, parse_prompt
@@ -415,23 +416,7 @@ class DiffusersDenoiser:
         return mask if bool(mask.to(torch.float32).gt(0).any()) else None
 
     def _check_latents(self, latents) -> None:
-        import torch
-
-        channels = int(self.pipe.vae.config.latent_channels)
-        if (
-            not isinstance(latents, torch.Tensor)
-            or latents.ndim != 4
-            or latents.shape[1] != channels
-            or not latents.is_floating_point()
-        ):
-            shape = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
-            raise AnimatorError(
-                f"latents must be a float tensor of shape (B, {channels}, h, w), got {shape}",
-                field="latents",
-                hint="make them with encode(image) or txt2img_latents(...)",
-            )
-        if self.check_values and not bool(torch.isfinite(latents.sum())):  # a read-back (NaN, inf survive the sum)
-            raise AnimatorError("latents contain NaN or infinite values", field="latents")
+        check_latents(latents, channels=int(self.pipe.vae.config.latent_channels), values=self.check_values)
 
     def _strength_map(self, strength: float, mask, batch: int, latent_size: tuple[int, int]) -> Tensor | None:
         """Bx1xhxw per-latent-pixel strength: ``strength`` raised towards 1 where the mask says so (None without a
@@ -448,50 +433,17 @@ class DiffusersDenoiser:
 
     def _encode_image(self, image: Tensor) -> Tensor:
         """Bx3xHxW [0,1] -> Bx4xhxw scaled latents in the UNet's dtype."""
-        vae = self.pipe.vae
-        pixels = image.to(device=self._execution_device, dtype=self._dtype_of("vae")) * 2 - 1
-        with profiled("model:vae_encode"):
-            encoded = vae.encode(pixels)
-        if hasattr(encoded, "latent_dist"):
-            # The distribution's mean, not a sample: sampling adds fresh noise to every frame, which shows as flicker.
-            latents = encoded.latent_dist.mode()
-        else:  # AutoencoderTiny is deterministic
-            latents = encoded.latents
-        return self._normalize_latents(latents).to(self._dtype_of("unet"))
-
-    def _latent_shift_and_std(self, like: Tensor) -> tuple[Tensor | float, Tensor | None]:
-        """What scaling the VAE's latents for the UNet takes away and decoding gives back: ``(shift, std)``, per
-        channel where the VAE's config has ``latents_mean`` / ``latents_std``, else ``(shift_factor or 0, None)``.
-        The one place both directions read the VAE's latent statistics (with ``scaling_factor``)."""
-        import torch
-
-        config = self.pipe.vae.config
-        mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
-        if mean is not None and std is not None:
-            mean, std = (
-                upload(torch.tensor(values, dtype=like.dtype).view(1, -1, 1, 1), like.device) for values in (mean, std)
-            )  # from pinned memory: no wait for the GPU
-            return mean, std
-        return getattr(config, "shift_factor", None) or 0.0, None
-
-    def _normalize_latents(self, latents: Tensor) -> Tensor:
-        """VAE latents -> the UNet's: ``(latents - shift) * scaling_factor / std``."""
-        shift, std = self._latent_shift_and_std(latents)
-        latents = (latents - shift) * self.pipe.vae.config.scaling_factor
-        return latents if std is None else latents / std
+        return encode_image(
+            self.pipe.vae,
+            image,
+            device=self._execution_device,
+            vae_dtype=self._dtype_of("vae"),
+            unet_dtype=self._dtype_of("unet"),
+        )
 
     def _decode_latents(self, latents: Tensor) -> Tensor:
         """Bx4xhxw scaled latents -> Bx3xHxW float32 in [0,1]."""
-
-        vae = self.pipe.vae
-        latents = latents.to(self._dtype_of("vae"))
-        shift, std = self._latent_shift_and_std(latents)  # the inverse of _normalize_latents
-        if std is not None:
-            latents = latents * std
-        latents = latents / vae.config.scaling_factor + shift
-        with profiled("model:vae_decode"):
-            pixels = vae.decode(latents).sample
-        return (pixels.float() / 2 + 0.5).clamp(0, 1)
+        return decode_latents(self.pipe.vae, latents, vae_dtype=self._dtype_of("vae"))
 
     def _sample(
         self,
