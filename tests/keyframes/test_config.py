@@ -258,16 +258,3 @@ def test_random_settings_load_or_raise_animator_error(data):
         evaluate(config)
     except AnimatorError:
         pass
-
-
-def test_the_old_module_and_the_package_export_the_same_objects():
-    # animator.keyframes.config re-exports the split modules' names for code not yet moved to the new homes
-    import animator.keyframes as package
-    import animator.keyframes.config as old
-    from animator.keyframes import loading, locate, sections
-
-    for name in ("AnimationConfig", "BackendConfig", "ControlNetUnit", "Section", "load_config", "config_from_dict",
-                 "line_of", "starts_from_nothing"):  # fmt: skip
-        assert getattr(old, name) is getattr(package, name)
-    assert old.load_config is loading.load_config and old.line_of is locate.line_of
-    assert old.AnimationConfig is sections.AnimationConfig and old.read_keyframe_file is loading.read_keyframe_file
