@@ -607,10 +607,13 @@ def _as_array(image, name: str) -> np.ndarray:
             raise AnimatorError("no such image file", file=path, field=name)
         from PIL import Image, UnidentifiedImageError
 
+        from animator.images import check_image_pixels
+
+        check_image_pixels(path)  # a header declaring more than MAX_IMAGE_PIXELS is refused before decoding
         try:
             with Image.open(path) as opened:
                 image = np.asarray(opened.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as exc:
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError, ValueError) as exc:
             raise AnimatorError(f"cannot read the image: {exc}", file=path, field=name) from exc
     elif hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
         image = np.asarray(image.convert("RGB"))

@@ -5,6 +5,7 @@ import pytest
 
 from animator.errors import AnimatorError
 from animator.images import MAX_IMAGE_PIXELS, load_frame, load_image, save_frame
+from animator.testing.images import png_declaring
 
 
 def test_load_image_covers_and_crops(tmp_path):
@@ -31,25 +32,11 @@ def test_saved_frames_are_lossless_and_never_half_written(tmp_path, suffix):
 # ------------------------------------------------------------------------------------------------------ bounded images
 
 
-def png_declaring(path, width, height):
-    """A tiny PNG whose header declares ``width`` x ``height`` RGB pixels (its data is far too short): what a
-    decompression bomb looks like to a reader that trusts the header."""
-    import struct
-    import zlib
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
-    return path
-
-
 @pytest.mark.parametrize("side,shown", [(9000, "9000x9000 pixels"), (20000, "400 megapixels")])
 def test_an_image_over_the_pixel_limit_is_refused_from_its_header(tmp_path, side, shown):
     assert side * side > MAX_IMAGE_PIXELS
-    path = png_declaring(tmp_path / "bomb.png", side, side)
+    path = tmp_path / "bomb.png"
+    path.write_bytes(png_declaring(side, side))
     with pytest.raises(AnimatorError, match=shown) as caught:
         load_image(path, width=64, height=64)
     assert str(path) in str(caught.value) and "64 megapixels" in str(caught.value)

@@ -269,6 +269,21 @@ def test_show_depth_shows_the_image_and_a_depth_map_of_its_size(keyframes):
     assert depth_image.shape == (2 * SIZE, 2 * SIZE) and np.ptp(depth_image) > 0
 
 
+def test_an_image_path_over_the_pixel_limit_is_refused_from_its_header(tmp_path):
+    # the notebook reads images with the project's pixel check: a PNG declaring 400 megapixels is never decoded
+    from animator.testing.images import png_declaring
+
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_declaring(20000, 20000))
+    with pytest.raises(AnimatorError, match="the limit is 64 megapixels") as caught:
+        show_depth(bomb)
+    assert caught.value.file == str(bomb)
+    damaged = tmp_path / "damaged.png"
+    damaged.write_bytes(png_declaring(64, 64)[:40])  # cut inside the header
+    with pytest.raises(AnimatorError, match="cannot read the image"):
+        show_depth(damaged)
+
+
 def test_flow_to_color_encodes_direction_as_hue_and_zero_as_white():
     flow = np.zeros((2, 1, 4))
     flow[:, 0, 1] = (2.0, 0.0)  # right

@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from animator.cli import main
+from animator.testing.images import png_declaring
 
 DEFORUM = {"W": 512, "H": 512, "max_frames": 10, "animation_mode": "3D", "prompts": {"0": "a lighthouse"}}
 PARSEQ_FRAMES = [{"frame": 0, "zoom": 1.0}, {"frame": 1, "zoom": 1.02}]
@@ -27,18 +28,6 @@ PARSEQ_FRAMES = [{"frame": 0, "zoom": 1.0}, {"frame": 1, "zoom": 1.02}]
 
 def _json(value) -> bytes:
     return (value if isinstance(value, str) else json.dumps(value)).encode()
-
-
-def _png_declaring(width: int, height: int) -> bytes:
-    import struct
-    import zlib
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    body = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-    return b"\x89PNG\r\n\x1a\n" + body
 
 
 def _tone(path: Path, seconds: float = 2.0, sr: int = 22050) -> Path:
@@ -182,7 +171,7 @@ CASES = {
     ),
     # bounded images, outputs
     "depth 20000x20000 PNG": (
-        {"bomb.png": _png_declaring(20000, 20000)},
+        {"bomb.png": png_declaring(20000, 20000)},
         ["depth", "bomb.png", "-o", "d.png"],
         r"bomb\.png: the image declares 400 megapixels; the limit is 64",
         ["d.png"],
@@ -214,7 +203,7 @@ CASES = {
         ["out.webm", "runs"],
     ),
     "render init image bomb": (
-        {"k.yaml": RENDERABLE["k.yaml"], "init.png": _png_declaring(20000, 20000)},
+        {"k.yaml": RENDERABLE["k.yaml"], "init.png": png_declaring(20000, 20000)},
         ["render", "k.yaml", "-o", "out.mp4"],
         r"init\.png: the image declares 400 megapixels",
         ["out.mp4"],
@@ -441,7 +430,7 @@ def _limited(argv: list[str], cwd: Path, memory_gb: float = 3.0, seconds: int = 
     [
         (["audio", "analyze", "song.wav", "--frames", "100000000"], {}, r"song\.wav: frames: .*600 s past the end"),
         (["audio", "analyze", "song.wav", "--fps", "1e9"], {}, r"fps: fps must be a number in \(0, 1000\]"),
-        (["depth", "bomb.png", "-o", "d.png"], {"bomb.png": _png_declaring(20000, 20000)}, r"400 megapixels"),
+        (["depth", "bomb.png", "-o", "d.png"], {"bomb.png": png_declaring(20000, 20000)}, r"400 megapixels"),
     ],
     ids=["audio --frames 1e8", "audio --fps 1e9", "depth 20000x20000"],
 )

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import json
 import resource
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +26,7 @@ from hypothesis import strategies as st
 from animator.cli import main
 from animator.errors import AnimatorError
 from animator.keyframes import config_digest, config_from_dict, describe_changes, evaluate, load_config
+from animator.testing.images import png_declaring
 
 GOOD = "frames: 8\nmode: 2d\n"
 
@@ -37,18 +36,6 @@ def _laughs(levels: int = 10) -> str:
     lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, levels)]
     return "frames: 8\n" + "\n".join(lines) + "\n"
-
-
-def _png_declaring(width: int, height: int) -> bytes:
-    """A valid PNG header declaring ``width`` x ``height`` pixels, with almost no pixel data."""
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-    )
 
 
 def _image(path: Path) -> Path:
@@ -289,8 +276,8 @@ def test_a_keyframe_file_with_resume_is_refused_not_ignored(tmp_path):
     ("content", "expected"),
     [
         (b"this is not a picture\n", "cannot read image"),
-        (_png_declaring(20_000, 20_000), "the limit is 64 megapixels"),
-        (_png_declaring(64, 64)[:40], "cannot read image"),  # cut inside the header
+        (png_declaring(20_000, 20_000), "the limit is 64 megapixels"),
+        (png_declaring(64, 64)[:40], "cannot read image"),  # cut inside the header
     ],
     ids=["text named .png", "pixel bomb", "truncated"],
 )
