@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from animator.choices import INTERPOLATE_METHODS
+from animator.cli.finishing_options import encode_options, frames_dir_option, input_fps_option, open_input, progress_bar
 
 
 @click.command("interpolate")
@@ -22,7 +23,7 @@ from animator.choices import INTERPOLATE_METHODS
 )
 @click.option("--model", type=click.Path(dir_okay=False), default=None, help="rife: the RIFE v4.6 flownet.pkl")
 @click.option("--slowmo", is_flag=True, help="keep the input's fps (N x slower, no sound) instead of raising it")
-@click.option("--frames-dir", type=click.Path(file_okay=False), default=None, help="also write every frame as PNG")
+@frames_dir_option
 @click.option(
     "--flow",
     "preset",
@@ -39,16 +40,9 @@ from animator.choices import INTERPOLATE_METHODS
     show_default=True,
     help="estimate flow at this many pixels on the longer side",
 )
-@click.option("--input-fps", type=float, default=None, help="the frame rate of a folder of images (default 24)")
+@input_fps_option
 @click.option("--device", default=None, help="where the camera method and RAFT run (default: a GPU when there is one)")
-@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True, help="x264 quality (lower: better)")
-@click.option(
-    "--preset",
-    "x264_preset",
-    default="medium",
-    show_default=True,
-    help="x264 speed preset (ultrafast ... veryslow): faster presets make bigger files",
-)
+@encode_options
 def command(
     source: str,
     output: str,
@@ -75,23 +69,11 @@ def command(
       animator interpolate render.mp4 -o smooth.mp4 --factor 2
       animator interpolate runs/demo-20261126-041500 -o smooth.mp4 --fps 60 --method camera
     """
-    import sys
-
-    from tqdm import tqdm
-
-    from animator.finishing.frames import open_frames
     from animator.finishing.interpolate import interpolate
     from animator.video import EncodeSettings
 
-    frames = open_frames(source, fps=input_fps)
-    if frames.note:
-        click.echo(f"note: {frames.note}", err=True)
-    with tqdm(unit="frame", desc=f"interpolate ({method})", file=sys.stderr, disable=None, dynamic_ncols=True) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
+    frames = open_input(source, input_fps)
+    with progress_bar(f"interpolate ({method})") as progress:
         result = interpolate(
             frames,
             output,

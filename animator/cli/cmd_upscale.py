@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from animator.choices import UPSCALE_METHODS
+from animator.cli.finishing_options import encode_options, frames_dir_option, input_fps_option, open_input, progress_bar
 
 
 @click.command("upscale")
@@ -36,16 +37,9 @@ from animator.choices import UPSCALE_METHODS
 @click.option("--steps", type=click.IntRange(min=1), default=None, help="diffusion: sampler steps at strength 1")
 @click.option("--seed", type=int, default=0, show_default=True, help="diffusion: the seed of every tile")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: a GPU when there is one)")
-@click.option("--frames-dir", type=click.Path(file_okay=False), default=None, help="also write every frame as PNG")
-@click.option("--input-fps", type=float, default=None, help="the frame rate of a folder of images (default 24)")
-@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True, help="x264 quality (lower: better)")
-@click.option(
-    "--preset",
-    "x264_preset",
-    default="medium",
-    show_default=True,
-    help="x264 speed preset (ultrafast ... veryslow): faster presets make bigger files",
-)
+@frames_dir_option
+@input_fps_option
+@encode_options
 def command(
     source: str,
     output: str,
@@ -74,27 +68,15 @@ def command(
       animator upscale render.mp4 -o big.mp4 --scale 2
       animator upscale render.mp4 -o big.mp4 --scale 4 --model ~/models/RealESRGAN_x4plus.pth
     """
-    import sys
-
-    from tqdm import tqdm
-
-    from animator.finishing.frames import open_frames
     from animator.finishing.upscale import upscale
     from animator.video import EncodeSettings
 
-    frames = open_frames(source, fps=input_fps)
-    if frames.note:
-        click.echo(f"note: {frames.note}", err=True)
+    frames = open_input(source, input_fps)
     if method == "diffusion" and model is None and frames.run_dir is not None:
         from animator.finishing.pipeline import run_config
 
         model = run_config(frames.run_dir).backends.denoise
-    with tqdm(unit="frame", desc="upscale", file=sys.stderr, disable=None, dynamic_ncols=True) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
+    with progress_bar("upscale") as progress:
         result = upscale(
             frames,
             output,
