@@ -44,7 +44,8 @@ def batch(
         overrides: dotted keyframe fields for every job (``{"backends.device": "cpu"}``).
         address: a Ray cluster (``auto``, ``ray://HOST:10001``); None starts a local Ray (or uses the one this
             process already started with ``ray.init``).
-        jobs: jobs at once on the CPU (default: one per two cores); GPU jobs run one per GPU.
+        jobs: jobs at once on the CPU (default: one per core; one at a time with a diffusion model); GPU jobs
+            run one per GPU.
         progress: show the progress bars (widgets in a notebook).
     """
     paths = [files] if isinstance(files, (str, os.PathLike)) else list(files)
@@ -214,6 +215,10 @@ def _kind(config, cluster_gpus: int) -> str:
     return "gpu" if device.startswith("cuda") or (device == "auto" and cluster_gpus > 0) else "cpu"
 
 
+def _diffuses(config) -> bool:
+    return str(config.backends.denoise or "none") != "none"
+
+
 def _run_on_ray(to_run, planned, root, address, jobs, view, record) -> None:
     import ray
 
@@ -230,7 +235,8 @@ def _run_on_ray(to_run, planned, root, address, jobs, view, record) -> None:
                 hint="use --set backends.device=cpu, or give --address of a cluster with GPUs",
             )
         counts = Counter(kind for _, kind in kinds)
-        pools = {kind: plan_resources(kind, jobs) for kind in counts}
+        diffusion = any(kind == "cpu" and _diffuses(configs[job.name]) for job, kind in kinds)
+        pools = {kind: plan_resources(kind, jobs, diffusion=diffusion) for kind in counts}
         pools = {kind: replace(res, workers=min(res.workers, counts[kind])) for kind, res in pools.items()}
         dispatcher = Dispatcher(root, pools, view)
         try:

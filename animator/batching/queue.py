@@ -34,11 +34,12 @@ def local_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def default_cpu_jobs(cpus: int) -> int:
-    """Concurrent CPU jobs on ``cpus`` cores: one per two cores. A warp-only render keeps about one core busy with
-    torch and one with ffmpeg and the journal (see render's _cores_left_for_encoding), so two jobs on two cores
-    finish no sooner than one after the other (measured: docs/batch.md) while each takes twice as long."""
-    return max(1, cpus // 2)
+def default_cpu_jobs(cpus: int, diffusion: bool) -> int:
+    """Concurrent CPU jobs on ``cpus`` cores. Warp-only jobs: one per core (the render runs torch on one thread
+    beside its encoder, so one job leaves cores idle: two jobs on two cores finished the batch in 0.68x the time of
+    one after the other, docs/batch.md). Jobs with a diffusion model: one at a time, since the denoiser uses every
+    core by itself and each concurrent job would hold its own copy of the model in memory."""
+    return 1 if diffusion else max(1, cpus)
 
 
 @contextlib.contextmanager
@@ -195,17 +196,18 @@ class Resources:
     workers: int
 
 
-def plan_resources(kind: str, jobs_wanted: int | None) -> Resources:
-    """``gpu`` jobs: one GPU each, one worker per GPU of the cluster. ``cpu`` jobs: ``jobs_wanted`` workers
-    (default :func:`default_cpu_jobs`), the cluster's CPUs shared out between them."""
+def plan_resources(kind: str, jobs_wanted: int | None, *, diffusion: bool = False) -> Resources:
+    """``gpu`` jobs: one GPU each, one worker per GPU of the cluster; they ask for no CPU, so that CPU workers
+    holding every core cannot keep them from starting. ``cpu`` jobs: ``jobs_wanted`` workers (default
+    :func:`default_cpu_jobs`), the cluster's CPUs shared out between them."""
     import ray
 
     resources = ray.cluster_resources()
     if kind == "gpu":
         gpus = max(1, int(resources.get("GPU", 0)))
-        return Resources(gpus=1, cpus=1, workers=min(jobs_wanted or gpus, gpus))
+        return Resources(gpus=1, cpus=0, workers=min(jobs_wanted or gpus, gpus))
     cpus = max(1, int(resources.get("CPU", 1)))
-    workers = max(1, jobs_wanted or default_cpu_jobs(cpus))
+    workers = max(1, jobs_wanted or default_cpu_jobs(cpus, diffusion))
     # whole cores while there are enough; more jobs than cores share them (Ray takes fractions of a CPU)
     return Resources(gpus=0, cpus=float(cpus // workers) if workers <= cpus else cpus / workers, workers=workers)
 
@@ -250,6 +252,7 @@ class Dispatcher:
                         self.view.finished(job, result)
                     else:
                         pending.append((job, kind))
+                self._release_idle({kind for _, kind in pending})
                 ready, _ = self.ray.wait([*self.running, *self.starting], num_returns=1, timeout=0.25)
                 self._show_progress()
                 for ref in ready:
@@ -276,6 +279,12 @@ class Dispatcher:
         except self.ray.exceptions.RayError:
             return
         self.free[kind].append(worker)
+
+    def _release_idle(self, kinds_pending: set[str]) -> None:
+        """Free workers of a kind no pending job needs are stopped, so their CPUs and GPUs go to other jobs."""
+        for kind, free in self.free.items():
+            while free and kind not in kinds_pending:
+                self.ray.kill(free.popleft())
 
     def _may_get_a_worker(self, kind: str) -> bool:
         return (

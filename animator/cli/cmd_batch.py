@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 ADDRESS_HELP = "Ray cluster to use: auto (the one this machine belongs to) or ray://HOST:10001. Default: a local Ray."
-JOBS_HELP = "Jobs at once on the CPU (default: one per two cores). GPU jobs run one per GPU."
+JOBS_HELP = "Jobs at once on the CPU (default: one per core; one with a diffusion model). GPU jobs: one per GPU."
 
 
 def finish(run, output_dir: str, quiet: bool) -> None:
