@@ -82,7 +82,7 @@ def crossfade_weights(count: int) -> np.ndarray:
 
 def joined_frames(chains: Sequence[Chain], root: Path):
     """The frames of the whole animation in order, read from the chains' PNG frames, with the cross-fades."""
-    from animator.video import load_frame
+    from animator.images import load_frame
 
     previous_last = None
     for chain in chains:
