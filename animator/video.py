@@ -117,19 +117,27 @@ def _check_readable(path: Path) -> Path:
     return path
 
 
-def probe(path: str | os.PathLike) -> VideoInfo:
-    """Decodes the file once to count its frames exactly and reads stream facts from ffmpeg's report."""
+def check_video(path: str | os.PathLike) -> str:
+    """ffmpeg's report on ``path``'s streams (no frame decoded: milliseconds), after checking that it holds a video
+    stream ffmpeg can read; raises :class:`AnimatorError` with ffmpeg's reason otherwise."""
     path = _check_readable(Path(path))
     header = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-i", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     ).stderr.decode(errors="replace")
-    video = _VIDEO_STREAM.search(header)
-    if video is None:
+    if _VIDEO_STREAM.search(header) is None:
         reason = ffmpeg_reason(header) if header.strip() else "no video stream"
         raise AnimatorError(
             f"cannot read a video stream from {path}: {reason}",
             hint="give a file ffmpeg can decode (mp4, mov, webm, mkv, gif ...)",
         )
+    return header
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Decodes the file once to count its frames exactly and reads stream facts from ffmpeg's report."""
+    path = _check_readable(Path(path))
+    header = check_video(path)
+    video = _VIDEO_STREAM.search(header)
     line = header[video.start() : header.find("\n", video.start())]
     size = _SIZE.search(line)
     fps = _FPS.search(line)

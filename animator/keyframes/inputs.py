@@ -62,10 +62,11 @@ def starts_from_nothing(config: AnimationConfig) -> bool:
 
 
 def check_input_files(config: AnimationConfig, *, resuming: bool = False) -> None:
-    """Every file of :func:`files_read_by` exists, and every image among them (init image, colour reference,
-    section images, ControlNet images) is read as the render reads it, within the pixel limit
-    (:func:`animator.images.load_image`): a text file named ``.png``, a damaged image or a pixel bomb is refused
-    before a render makes anything. The render's start check and ``animator validate --check-files`` both call this.
+    """Every file of :func:`files_read_by` exists, every video among them holds a video stream ffmpeg reads, and
+    every image among them (init image, colour reference, section images, ControlNet images) is read as the render
+    reads it, within the pixel limit (:func:`animator.images.load_image`): a text file named ``.png``, a damaged
+    image or a pixel bomb is refused before a render makes anything. The render's start check and
+    ``animator validate --check-files`` both call this.
 
     Raises:
         AnimatorError: naming the keyframe file, the line and the field of the file that cannot be read.
@@ -73,7 +74,7 @@ def check_input_files(config: AnimationConfig, *, resuming: bool = False) -> Non
     from animator.errors import AnimatorError
     from animator.keyframes.locate import line_of
 
-    images = _image_fields(config)
+    images, videos = _image_fields(config), _video_fields(config)
     for field_name, path in files_read_by(config, resuming=resuming):
         where = {"file": config.path, "line": line_of(config, field_name), "field": field_name}
         if not Path(path).is_file():
@@ -82,6 +83,13 @@ def check_input_files(config: AnimationConfig, *, resuming: bool = False) -> Non
                 hint="check the path (relative paths are relative to the keyframe file)",
                 **where,
             )
+        if field_name in videos:
+            from animator.video import check_video
+
+            try:
+                check_video(path)  # the streams ffmpeg sees, before any frame is decoded
+            except AnimatorError as exc:
+                raise AnimatorError(exc.message, hint=exc.hint, **where) from None
         if field_name in images:
             from animator.images import load_image
 
@@ -90,6 +98,12 @@ def check_input_files(config: AnimationConfig, *, resuming: bool = False) -> Non
             except AnimatorError as exc:
                 message = exc.message if str(path) in exc.message else f"image {path}: {exc.message}"
                 raise AnimatorError(message, hint=exc.hint, **where) from None
+
+
+def _video_fields(config: AnimationConfig) -> set[str]:
+    """The dotted fields of :func:`files_read_by` that name a video."""
+    fields = {"video_input.path", "hybrid.path"}
+    return fields | {f"controlnet.{i}.path" for i, unit in enumerate(config.controlnet) if unit.source == "video"}
 
 
 def _image_fields(config: AnimationConfig) -> set[str]:
