@@ -94,10 +94,19 @@ def test_validate_check_files_reads_the_same_list(tmp_path):
     path = write(tmp_path, EVERY_INPUT)
     from PIL import Image
 
+    import numpy as np
+
+    from animator.video import EncodeSettings, VideoWriter
+
     for name in ("init.png", "ref.png", "hybrid.mp4", "song.wav", "drums.wav", "control.png", "control.mp4"):
-        (tmp_path / name).write_bytes(b"")  # every input but the section's image; images are read, so real ones
+        (tmp_path / name).write_bytes(b"")  # every input but the section's image; images and videos are read: real
         if name.endswith(".png"):
             Image.new("RGB", (8, 8)).save(tmp_path / name)
+        if name.endswith(".mp4"):
+            with VideoWriter(
+                tmp_path / name, width=16, height=16, fps=4, settings=EncodeSettings(preset="ultrafast")
+            ) as v:
+                v.write(np.zeros((16, 16, 3), np.uint8))
     result = runner.invoke(main, ["validate", "--check-files", str(path)])
     assert result.exit_code == 2, result.output
     assert f"{path}:12: sections.0.image" in result.output and "s0.png" in result.output
