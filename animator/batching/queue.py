@@ -253,6 +253,8 @@ class Dispatcher:
                     else:
                         pending.append((job, kind))
                 self._release_idle({kind for _, kind in pending})
+                if not (self.running or self.starting):
+                    continue
                 ready, _ = self.ray.wait([*self.running, *self.starting], num_returns=1, timeout=0.25)
                 self._show_progress()
                 for ref in ready:
