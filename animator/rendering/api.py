@@ -139,6 +139,14 @@ def render(
             run = _resumed_run(folder, output, profile=profile)
             return _render_run(run, callbacks, metrics=metrics)
     config, plan = prepare(config_or_path, overrides=overrides, frames=frames)
+    if config.sections and frames is None:
+        raise AnimatorError(
+            "the file is split into sections, which render as a batch (in parallel where they can) and are joined",
+            file=config.path,
+            field="sections",
+            hint="use `animator render FILE` (it runs them), or animator.batch([FILE], FOLDER) from Python; "
+            "frames=range(A, B) renders a range here as one continuous section",
+        )
     start, stop = frame_span(frames, config.frames)
     output = Path(output or config.output.path or f"{Path(config.path or 'render').stem}.mp4")
     _check_output(config, output)

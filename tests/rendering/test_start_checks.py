@@ -56,3 +56,17 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tmp_path):
     status, output = _render(path, "-o", tmp_path / "clip.mp4", "--run-dir", tmp_path / "run")
     assert status == 2 and "video_input.path" in output, output
     assert (tmp_path / "clip.mp4").read_bytes() == before and not (tmp_path / "run").exists()
+
+
+def test_the_python_render_of_a_file_with_sections_says_how_to_render_them(tmp_path, init_image):
+    import animator
+    from animator.errors import AnimatorError
+
+    sections = [{"frames": "0:2", "start": "image", "image": str(init_image)}, {"frames": "2:4", "start": "previous"}]
+    path = _write(tmp_path, init_image=str(init_image), sections=sections)
+    with pytest.raises(AnimatorError) as refused:
+        animator.render(path, tmp_path / "out.mp4", run_dir=tmp_path / "run")
+    assert refused.value.field == "sections" and "animator.batch" in refused.value.hint
+    assert not (tmp_path / "run").exists()
+    result = animator.render(path, tmp_path / "out.mp4", run_dir=tmp_path / "run", frames=range(0, 4), metrics=False)
+    assert result.frames == 4  # a range: one continuous section
