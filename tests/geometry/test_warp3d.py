@@ -49,9 +49,7 @@ def _ray_cast_destination(move):
 def test_warp_matches_the_ray_cast_view(scene, move):
     _, K, image, depth = scene
     truth, truth_depth, visible, dst_from_src = _truth(scene, move)
-    warped, valid, warped_depth = warp_3d(
-        image.float(), depth.float(), K.float(), dst_from_src.float()
-    )
+    warped, valid, warped_depth = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float())
     both = valid & visible
     assert iou(valid, visible) >= 0.9
     assert psnr(warped.double(), truth, both) >= 30.0
@@ -76,9 +74,7 @@ def test_cubic_sampling_also_matches(scene, sampling):
 def test_foreground_box_occludes_the_wall_after_a_sideways_move(scene, move):
     objects, K, image, depth = scene
     truth, truth_depth, visible, dst_from_src = _truth(scene, move)
-    warped, valid, warped_depth = warp_3d(
-        image.float(), depth.float(), K.float(), dst_from_src.float()
-    )
+    warped, valid, warped_depth = warp_3d(image.float(), depth.float(), K.float(), dst_from_src.float())
     _, _, points = render(objects, K, MOVES[move], HEIGHT, WIDTH)
     box = objects[2]
     on_box = ((points >= box.low - 1e-6) & (points <= box.high + 1e-6)).all(1)
