@@ -38,28 +38,15 @@ def main() -> None:
 
     import torch
     from diffusers import StableDiffusionPipeline
-    from transformers import CLIPTextConfig, CLIPTextModel
 
     from animator.backends.denoise.conditioning import PromptEncoder
     from animator.keyframes.prompt_syntax import parse_prompt
-    from animator.testing.tiny_sd import make_tiny_tokenizer
+    from animator.testing.tiny_sd import make_sd15_text_encoder, make_tiny_tokenizer
 
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    config = CLIPTextConfig(  # SD 1.5 text_encoder/config.json
-        vocab_size=49408,
-        hidden_size=768,
-        intermediate_size=3072,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        max_position_embeddings=77,
-        hidden_act="quick_gelu",
-        bos_token_id=512,
-        eos_token_id=513,
-        pad_token_id=513,
-    )
-    text_encoder = CLIPTextModel(config).eval().to(device)
+    text_encoder = make_sd15_text_encoder().eval().to(device)
     tokenizer = make_tiny_tokenizer()
     pipe = SimpleNamespace(tokenizer=tokenizer, text_encoder=text_encoder)
     encoder = PromptEncoder(pipe, sdxl=False, device=device)

@@ -199,6 +199,29 @@ def make_tiny_sdxl(folder: str | os.PathLike) -> Path:
     return folder
 
 
+def make_sd15_text_encoder():
+    """SD 1.5's text encoder (CLIP ViT-L/14 text tower, 123 M parameters, runwayml/stable-diffusion-v1-5's
+    text_encoder/config.json) with random weights from torch's global generator, token ids matching
+    :func:`make_tiny_tokenizer`."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=49408,
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            max_position_embeddings=77,
+            hidden_act="quick_gelu",
+            projection_dim=768,
+            bos_token_id=512,
+            eos_token_id=513,
+            pad_token_id=513,
+        )
+    )
+
+
 def make_sd15_architecture(*, dtype=None, device=None):
     """The full-size SD 1.5 UNet, VAE and text encoder with random weights (same cost as the real ones), unsaved.
 
@@ -212,10 +235,10 @@ def make_sd15_architecture(*, dtype=None, device=None):
         StableDiffusionImg2ImgPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(0)
-    # Configs of runwayml/stable-diffusion-v1-5 (unet/config.json, vae/config.json, text_encoder/config.json).
+    # Configs of runwayml/stable-diffusion-v1-5 (unet/config.json, vae/config.json; the text encoder's: see
+    # make_sd15_text_encoder).
     unet = UNet2DConditionModel(
         sample_size=64,
         in_channels=4,
@@ -238,21 +261,7 @@ def make_sd15_architecture(*, dtype=None, device=None):
         up_block_types=("UpDecoderBlock2D",) * 4,
         scaling_factor=0.18215,
     )
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=49408,
-            hidden_size=768,
-            intermediate_size=3072,
-            num_hidden_layers=12,
-            num_attention_heads=12,
-            max_position_embeddings=77,
-            hidden_act="quick_gelu",
-            projection_dim=768,
-            bos_token_id=512,
-            eos_token_id=513,
-            pad_token_id=513,
-        )
-    )
+    text_encoder = make_sd15_text_encoder()
     scheduler = DPMSolverMultistepScheduler(
         num_train_timesteps=1000,
         beta_start=0.00085,
