@@ -29,7 +29,6 @@ import numpy as np
 
 from animator.errors import AnimatorError
 from animator.images import FRAME_FORMATS, save_frame
-from animator.images import load_image as load_image  # imported from here by animator.rendering
 
 # codec name in keyframe files -> (ffmpeg encoder, default container suffix, extra output args)
 CODECS: dict[str, tuple[str, str, tuple[str, ...]]] = {

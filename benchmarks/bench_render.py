@@ -262,8 +262,8 @@ def captured_backends(on_load=None):
     original = module.load_models
     box: dict[str, Any] = {}
 
-    def load_and_keep(config):
-        backends = original(config)
+    def load_and_keep(config, *prompts):
+        backends = original(config, *prompts)
         box["backends"] = backends
         if on_load is not None:
             on_load(backends)

@@ -274,7 +274,7 @@ def test_what_cannot_start_leaves_no_run_folder(tmp_path, init_image):
     )
     assert result.exit_code == 2 and "gone.png" in result.output
     line = 1 + next(i for i, text in enumerate(missing_init.read_text().splitlines()) if text.startswith("init_image:"))
-    assert f"{missing_init}:{line}: init_image: no such file" in result.output  # file, line, field
+    assert f"{missing_init}:{line}: init_image: file not found" in result.output  # file, line, field
     keyframes = write_keyframes(tmp_path, init_image)
     result = CliRunner().invoke(
         main,

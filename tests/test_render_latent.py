@@ -45,8 +45,8 @@ def test_latent_feedback_encodes_only_the_first_frame(tmp_path, init_image, tiny
     calls = {"encoder": 0, "decoder": 0}
     load = render_module.load_models
 
-    def load_and_count(config):
-        models = load(config)
+    def load_and_count(config, *prompts):
+        models = load(config, *prompts)
         vae = models.denoiser.pipe.vae
         for part in calls:
             getattr(vae, part).register_forward_pre_hook(lambda *_, part=part: calls.__setitem__(part, calls[part] + 1))

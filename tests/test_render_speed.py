@@ -54,8 +54,8 @@ def unet_calls_per_frame(counts: list[int]):
     original = module.load_models
     calls = [0]
 
-    def load_and_count(config):
-        models = original(config)
+    def load_and_count(config, *prompts):
+        models = original(config, *prompts)
         models.denoiser.pipe.unet.register_forward_pre_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
         return models
 

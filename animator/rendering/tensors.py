@@ -87,6 +87,6 @@ def quantize(image: torch.Tensor) -> torch.Tensor:
 
 def load_image_tensor(path: str | Path, width: int, height: int, device: torch.device) -> torch.Tensor:
     """An image file as a (1,3,height,width) frame on ``device``."""
-    from animator.video import load_image
+    from animator.images import load_image
 
     return to_tensor(load_image(path, width=width, height=height), device)

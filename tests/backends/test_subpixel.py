@@ -306,7 +306,7 @@ def test_a_render_with_it_gives_the_frames_of_one_without(tiny_model, init_image
     loaded = []
     load_models = render_module.load_models
     monkeypatch.setattr(
-        render_module, "load_models", lambda config: loaded.append(load_models(config)) or loaded[-1]
+        render_module, "load_models", lambda *args: loaded.append(load_models(*args)) or loaded[-1]
     )  # kept to look into
     for subpixel in (True, False):
         overrides = {"backends.subpixel_upsample": subpixel}

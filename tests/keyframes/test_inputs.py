@@ -92,9 +92,8 @@ def test_starts_from_nothing(data, nothing):
 def test_validate_check_files_reads_the_same_list(tmp_path):
     runner = CliRunner()
     path = write(tmp_path, EVERY_INPUT)
-    from PIL import Image
-
     import numpy as np
+    from PIL import Image
 
     from animator.video import EncodeSettings, VideoWriter
 

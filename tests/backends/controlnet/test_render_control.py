@@ -74,8 +74,8 @@ def _depth_calls_per_frame(monkeypatch, path: Path) -> tuple[list[int], list[int
     depth_calls, controlnet_calls = [0], [0]
     load = models_module._load
 
-    def load_and_count(config):
-        models = load(config)
+    def load_and_count(config, *prompts):
+        models = load(config, *prompts)
         for controlnet in models.controlnets:
             controlnet.unit.controlnet.register_forward_pre_hook(
                 lambda *_: controlnet_calls.__setitem__(0, controlnet_calls[0] + 1)
