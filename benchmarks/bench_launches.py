@@ -93,7 +93,7 @@ def models_not_compiled():
         speed.speed_up_denoiser, speed.speed_up_depth = saved
 
 
-def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, warmup: int, timed: int) -> dict:
+def count(name: str, graphs: bool, *, models: tuple[Path, ...], frames: int, warmup: int, timed: int) -> dict:
     """Launches per frame of configuration ``name``, after ``warmup`` frames, over ``frames`` frames; then the host's
     own time per frame over ``timed`` more frames, not counted (counting slows every operation down)."""
     from animator.rendering.api import prepare
@@ -102,7 +102,7 @@ def count(name: str, graphs: bool, *, models: tuple[Path, Path], frames: int, wa
     from animator.rendering.models import load_models
     from animator.testing.launches import LaunchCount
 
-    sd, depth = models
+    sd, depth = models[:2]  # the tiny SD pipeline and DPT (the ControlNet is not used here)
     overrides = {
         "width": SIZE,
         "height": SIZE,

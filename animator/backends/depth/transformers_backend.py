@@ -232,6 +232,12 @@ def load_pretrained_model(location: str | Path, *, is_folder: bool, local_files_
         f"download it once with `hf download {where}`; it is stored in ~/.cache/huggingface/hub and then works offline"
     )
     try:
+        if local_files_only and not is_folder:
+            # the cached snapshot as a folder: given a hub id, transformers (with peft installed) still asks the hub
+            # for an adapter_config.json, even with local_files_only (30 s of retries without a network)
+            from huggingface_hub import snapshot_download
+
+            where = snapshot_download(where, local_files_only=True)
         config = AutoConfig.from_pretrained(where, local_files_only=local_files_only)
     except (OSError, ValueError) as exc:
         if is_folder:
