@@ -162,9 +162,13 @@ class RenderPlan:
     anchors: tuple[int, ...]  # sorted indices of the anchor frames (the rest are tweens between two anchors)
     world_from_cam: object | None  # (frames, 4, 4) tensor for 3D mode, else None
 
+    def value(self, name: str, index: int) -> float:
+        """Schedule ``name`` at frame ``index``."""
+        return float(self.schedules.values[name][index])
+
     def params(self, index: int) -> FrameParams:
         def value(name: str) -> float:
-            return float(self.schedules.values[name][index])
+            return self.value(name, index)
 
         sampler = self.schedules.strings.get("sampler")
         return FrameParams(
@@ -187,21 +191,12 @@ class RenderPlan:
 
     def fov(self, index: int) -> float:
         """Vertical field of view of frame ``index``'s camera, degrees."""
-        return float(self.schedules.values["fov"][index])
+        return self.value("fov", index)
 
     def move_2d(self, index: int) -> Move2D:
-        def value(name: str) -> float:
-            return float(self.schedules.values[name][index])
-
-        return Move2D(
-            angle=value("angle"),
-            zoom=value("zoom"),
-            translation_x=value("translation_x"),
-            translation_y=value("translation_y"),
-            transform_center_x=value("transform_center_x"),
-            transform_center_y=value("transform_center_y"),
-            perspective_flip=tuple(value(f"perspective_flip_{p}") for p in ("theta", "phi", "gamma", "fv")),
-        )
+        names = ("angle", "zoom", "translation_x", "translation_y", "transform_center_x", "transform_center_y")
+        flip = tuple(self.value(f"perspective_flip_{p}", index) for p in ("theta", "phi", "gamma", "fv"))
+        return Move2D(**{name: self.value(name, index) for name in names}, perspective_flip=flip)
 
     def recolours(self) -> bool:
         """True when contrast or sharpening is scheduled on some frame: both shift colours frame after frame."""
