@@ -1,7 +1,5 @@
 """load_denoiser: the user-facing paths (none, folder, hub id, single file) and the errors a user can cause."""
 
-import importlib.util
-
 import pytest
 import torch
 
@@ -180,16 +178,6 @@ def test_tiny_vae_not_downloaded_says_what_to_download(tiny_sd_folder):
     with pytest.raises(AnimatorError, match="madebyollin/taesd") as info:
         load_denoiser(str(tiny_sd_folder), device="cpu", vae="tiny")
     assert "download" in str(info.value)
-
-
-@pytest.mark.skipif(importlib.util.find_spec("peft") is not None, reason="peft is installed: LoRA loading would work")
-def test_lora_without_peft_says_to_install_it(tiny_sd_folder, tmp_path):
-    from safetensors.torch import save_file
-
-    lora_file = tmp_path / "style_lora.safetensors"
-    save_file({"lora_unet_conv_in.lora_down.weight": torch.zeros(4, 4, 1, 1)}, str(lora_file))
-    with pytest.raises(AnimatorError, match="pip install peft"):
-        load_denoiser(str(tiny_sd_folder), device="cpu", lora=[(str(lora_file), 0.7)])
 
 
 def test_sdxl_in_half_precision_keeps_its_vae_in_float32_quietly(tiny_sdxl_folder):
