@@ -2,8 +2,9 @@
 
 =============  ==================================================================================================
 ``api``        the public entry points: :func:`render`, :func:`render_frames`, :func:`prepare`
-``checks``     start checks: missing files, nothing to start from, an output that is an input
-``models``     the models a run loads once (typed by their Protocols)
+``checks``     start checks: unreadable inputs, nothing to start from, an output that is an input, prompt LoRAs
+``models``     the models a run loads once (typed by their Protocols), kept between renders on request
+``control``    ControlNet units and each anchor's control inputs
 ``run_state``  what changes during a run besides the frames: colour references, the depth tracker
 ``context``    the frozen per-run context every step takes
 ``state``      an anchor frame and its checkpoint
@@ -14,13 +15,14 @@
 ``loop``       the frame loop, top to bottom
 ``inputs``     input and hybrid videos, frame by frame
 ``resume``     continuing a stopped render from its run folder
-``outputs``    soundtrack, flicker metric, versions, encoder cores
+``outputs``    soundtrack, finishing passes and GIF, flicker and drift, versions, encoder cores
 ``tensors``    frames to and from the host, 8-bit rounding
 ``timing``     stage timer, frames-per-second clock
 =============  ==================================================================================================
 
-Imports go one way: ``api`` -> ``loop`` -> ``feedback``/``tweens`` -> ``steps``/``camera`` -> ``context`` ->
-``models``/``run_state``/``state`` -> ``tensors``. Nothing here imports the notebook but ``api`` (the live view).
+Imports go one way: ``api`` -> ``loop`` -> ``feedback``/``tweens`` -> ``steps``/``camera``/``control`` ->
+``context`` -> ``models``/``run_state``/``state`` -> ``tensors``. Nothing here imports the notebook but ``api``
+(the live view).
 """
 
 from __future__ import annotations

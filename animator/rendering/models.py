@@ -50,17 +50,17 @@ class Models:
         return described
 
 
-_kept: dict[str, tuple[tuple, Models]] = {}
 _keep = False
+_kept: tuple[tuple, Models] | None = None  # (what decided them, the models) of this process's last render
 
 
 def keep_loaded_models(keep: bool = True) -> None:
     """Keep the models of each render in this process for the next render that uses the same ones (batch workers).
     ``False`` forgets them."""
-    global _keep
+    global _keep, _kept
     _keep = keep
     if not keep:
-        _kept.clear()
+        _kept = None
 
 
 def load_models(config: AnimationConfig, prompts: Sequence[str] = ()) -> Models:
@@ -68,14 +68,15 @@ def load_models(config: AnimationConfig, prompts: Sequence[str] = ()) -> Models:
     when :func:`keep_loaded_models` is on and the same ones are asked for again). ``prompts``: every text the
     render will encode; the LoRAs and embeddings they name load now, so a missing or unfitting one is an error
     before the first frame."""
+    global _kept
     key = _models_key(config)
-    if _keep and "models" in _kept and _kept["models"][0] == key:
-        models = _kept["models"][1]
+    if _keep and _kept is not None and _kept[0] == key:
+        models = _kept[1]
         models.denoiser.prepare_prompts(prompts)
         return models
     models = _load(config, prompts)
     if _keep:
-        _kept["models"] = (key, models)
+        _kept = (key, models)
     return models
 
 

@@ -102,3 +102,22 @@ def test_a_lora_the_prompts_name_without_a_file_is_refused_before_any_model_load
     with pytest.raises(AnimatorError) as refused:
         animator.render(path, tmp_path / "out.mp4", run_dir=tmp_path / "run")
     assert refused.value.field == "backends.lora_dirs" and not (tmp_path / "run").exists()
+
+
+def test_kept_models_serve_the_next_render_that_asks_for_the_same_ones(tmp_path, init_image):
+    """A batch worker keeps its models between jobs; a render that asks for others loads its own, and switching the
+    keeping off forgets them."""
+    from animator.keyframes import load_config
+    from animator.rendering.models import keep_loaded_models, load_models
+
+    first = load_config(_write(tmp_path, init_image))
+    other = load_config(_write(tmp_path, init_image, backends={"flow": "dis_fast"}, motion={"cadence_flow": True}))
+    try:
+        keep_loaded_models(True)
+        kept = load_models(first)
+        assert load_models(first) is kept
+        assert load_models(other) is not kept and load_models(other).flow is not None
+        keep_loaded_models(False)
+        assert load_models(first) is not load_models(first)
+    finally:
+        keep_loaded_models(False)
